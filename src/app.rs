@@ -1,0 +1,301 @@
+//! One function per subcommand: wires source → classify → report → render.
+
+use std::io::{self, BufWriter, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::CommandFactory;
+
+use crate::claims::live::{self, LinkTarget, Mounts};
+use crate::claims::matcher::{Matcher, RuleKind};
+use crate::claims::{self, Loaded};
+use crate::classify::Classifier;
+use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, Format};
+use crate::config;
+use crate::error::ExitCode;
+use crate::render;
+use crate::report::{Accepted, MissingClaim, Report, RuleRef};
+use crate::sanitize::escape;
+use crate::source::walk::{self, Root};
+use crate::source::FileKind;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => audit(&cli.audit),
+        Some(Command::Audit(args)) => audit(&args),
+        Some(Command::Explain(args)) => explain(&args),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = Cli::command();
+            write_stdout(|out| {
+                clap_complete::generate(shell, &mut cmd, "darlings", out);
+                Ok(())
+            })?;
+            Ok(ExitCode::Clean)
+        }
+        Some(Command::Man) => {
+            write_stdout(|out| clap_mangen::Man::new(Cli::command()).render(out))?;
+            Ok(ExitCode::Clean)
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`darlings | head`) is not an error.
+fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match f(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// The audited root, opened, with its canonical path.
+struct Target {
+    root: Root,
+    canonical: PathBuf,
+}
+
+fn open_root(path: &Path) -> Result<Target> {
+    let canonical = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot audit {}", escape(path.as_os_str().as_bytes())))?;
+    if !canonical.is_dir() {
+        bail!(
+            "cannot audit {}: not a directory",
+            escape(path.as_os_str().as_bytes())
+        );
+    }
+    let root = Root::open(&canonical).map_err(|e| anyhow::anyhow!("cannot audit: {e}"))?;
+    Ok(Target { root, canonical })
+}
+
+fn load_rules(rules: &config::Rules, target: &Target) -> Result<Loaded> {
+    claims::load(&rules.sources, &target.root, &rules.root).map_err(anyhow::Error::from)
+}
+
+fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    let cfg = config::Audit::from_args(args);
+    let target = open_root(&cfg.rules.root)?;
+    let loaded = load_rules(&cfg.rules, &target)?;
+    let accepted = match &cfg.accepted {
+        Some(file) => read_accepted(file)?,
+        None => Accepted::default(),
+    };
+    let mut notes = Vec::new();
+    let mounts = match Mounts::read(&target.canonical) {
+        Ok(m) => m,
+        Err(e) => {
+            notes.push(format!(
+                "cannot read /proc/self/mountinfo ({e}): mount points are not described"
+            ));
+            Mounts::default()
+        }
+    };
+
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let classifier = Classifier::new(
+        &loaded.matcher,
+        &target.root,
+        &mounts,
+        cfg.rules.assume_claims,
+        cfg.flat,
+    );
+    let top = classifier.top();
+    crate::progress::with_progress(cfg.progress, |progress| {
+        walk::walk(&target.root, top, &classifier, cfg.threads, progress)
+    })
+    .context("cannot start the walk's threads")?;
+    let missing = missing_claims(&classifier, &loaded.matcher, &target.root);
+    let collected = classifier.into_collected();
+    let duration = clock.elapsed();
+
+    if target.canonical == Path::new("/") {
+        let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
+            .iter()
+            .filter_map(|p| mounts.at(p.as_bytes()).map(|m| format!("{p} ({})", m.fstype)))
+            .collect();
+        if !pseudo.is_empty() {
+            notes.push(format!(
+                "{} are separate pseudo or runtime filesystems: never walked, nothing on them survives a reboot anyway",
+                pseudo.join(", ")
+            ));
+        }
+    }
+    for m in &loaded.manifests {
+        notes.push(format!("rules read from {}", m.display()));
+    }
+
+    let mut report = Report {
+        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        source: "walk",
+        flat: cfg.flat,
+        totals: Report::compute_totals(&collected.findings, &collected.links),
+        findings: collected.findings,
+        errors: collected.errors,
+        missing_claims: missing,
+        notes,
+        started,
+        duration,
+    };
+    report.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    accepted.apply(&mut report.findings);
+    report.sort(cfg.sort);
+    let code = report.exit_code(&cfg.fail_on);
+
+    write_stdout(|out| match cfg.format {
+        Format::Table => render::table::render(out, &report, &cfg.filter, cfg.style),
+        Format::Json => render::json::render(out, &report, &cfg.filter, code.code()),
+        Format::Ndjson => render::json::render_ndjson(out, &report, &cfg.filter, code.code()),
+        Format::Prometheus => render::prometheus::render(out, &report),
+    })?;
+    Ok(code)
+}
+
+/// Keep rules naming a literal path that the walk never met and that does
+/// not exist.
+fn missing_claims(classifier: &Classifier<'_>, matcher: &Matcher, root: &Root) -> Vec<MissingClaim> {
+    classifier
+        .unseen_keep_prefixes()
+        .into_iter()
+        .filter_map(|id| {
+            let rule = matcher.rule(id);
+            let path = rule.pattern.prefix()?;
+            let rel = path.strip_prefix(b"/").unwrap_or(path);
+            match root.exists(rel) {
+                Ok(false) => Some(MissingClaim {
+                    path: path.to_vec(),
+                    rule: RuleRef::new(rule),
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// An `--accepted` file: a previous JSON report, or one path per line.
+fn read_accepted(file: &Path) -> Result<Accepted> {
+    let shown = file.display();
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read accepted list {shown}"))?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
+        let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        return Ok(Accepted::new(
+            entries.into_iter().map(|(p, v)| (p, v.or(None))).collect(),
+        ));
+    }
+    let mut entries = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
+            continue;
+        }
+        if !line.starts_with(b"/") {
+            bail!("{shown}:{}: not an absolute path: {}", i + 1, escape(line));
+        }
+        let path = if line.len() > 1 {
+            line.strip_suffix(b"/").unwrap_or(line)
+        } else {
+            line
+        };
+        entries.push((path.to_vec(), None));
+    }
+    Ok(Accepted::new(entries))
+}
+
+fn explain(args: &ExplainArgs) -> Result<ExitCode> {
+    let rules = config::Rules::from_args(&args.rules);
+    let target = open_root(&rules.root)?;
+    let loaded = load_rules(&rules, &target)?;
+    let matcher = &loaded.matcher;
+    let raw = args.path.as_bytes();
+    let path = match claims::matcher::Pattern::parse(raw) {
+        Ok(claims::matcher::Pattern::Prefix(p)) => p,
+        Ok(_) => bail!("explain takes a path, not a glob: {}", escape(raw)),
+        Err(e) => bail!("{}: {e}", escape(raw)),
+    };
+    let explanation = matcher.explain(&path);
+    let mut text = String::new();
+    let shown = escape(&path);
+    text.push_str(&format!("{shown}\n"));
+    if explanation.matches.is_empty() {
+        text.push_str(
+            "  no rule applies: unclaimed, erased at the next boot unless a mount or symlink keeps it\n",
+        );
+    } else {
+        text.push_str("  rules that apply, most specific first:\n");
+        for (i, m) in explanation.matches.iter().enumerate() {
+            let rule = matcher.rule(m.rule);
+            let mut line = format!(
+                "  {} {} {}  ({}), matches at {}",
+                if i == 0 { "*" } else { " " },
+                rule.kind.name(),
+                rule.pattern.text(),
+                rule.origin,
+                escape(&m.at)
+            );
+            if let Some(reason) = &rule.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+            text.push_str(&escape(line.as_bytes()));
+            text.push('\n');
+        }
+        let decider = &explanation.matches[0];
+        let rule = matcher.rule(decider.rule);
+        let why = match explanation.matches.get(1) {
+            Some(next) => format!(", because {}", matcher.why_wins(decider, next)),
+            None => String::new(),
+        };
+        text.push_str(&format!(
+            "  decided by: {} {}{why}\n",
+            rule.kind.name(),
+            escape(rule.pattern.text().as_bytes())
+        ));
+        match rule.kind {
+            RuleKind::Ignore => text.push_str("  verdict: ignored (fine to lose; not walked)\n"),
+            RuleKind::Keep if rules.assume_claims => {
+                text.push_str("  verdict: kept, unverified (--assume-claims)\n");
+            }
+            RuleKind::Keep => {
+                text.push_str(&format!(
+                    "  claim on {}: {}\n",
+                    escape(&decider.at),
+                    check_claim(&target.root, &decider.at)
+                ));
+            }
+        }
+    }
+    write_stdout(|out| out.write_all(text.as_bytes()))?;
+    Ok(ExitCode::Clean)
+}
+
+/// The live state of a claimed path, in words (for `explain`).
+fn check_claim(root: &Root, path: &[u8]) -> String {
+    let rel = path.strip_prefix(b"/").unwrap_or(path);
+    match root.stat(rel) {
+        Err(rustix::io::Errno::NOENT) => "the path does not exist (a missing claim, nothing to lose)".into(),
+        Err(e) => format!("cannot check: {}", walk::describe_errno(e)),
+        Ok(meta) if meta.other_fs => "realised: a mount point (kept, not walked)".into(),
+        Ok(meta) if meta.kind == FileKind::Symlink => match live::check_symlink(root, path) {
+            LinkTarget::OtherFilesystem(t) => {
+                format!(
+                    "realised: a symlink to {} on another filesystem (kept)",
+                    escape(&t)
+                )
+            }
+            LinkTarget::SameFilesystem(t) => {
+                format!(
+                    "BROKEN: a symlink to {}, which is on the ephemeral root",
+                    escape(&t)
+                )
+            }
+            LinkTarget::Missing(t) => format!("BROKEN: a symlink to {}, which does not exist", escape(&t)),
+            LinkTarget::Unreadable(e) => format!("BROKEN: the symlink cannot be read: {e}"),
+        },
+        Ok(_) => "BROKEN: plain content on the ephemeral root (lost at the next boot)".into(),
+    }
+}

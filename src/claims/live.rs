@@ -1,0 +1,223 @@
+//! The live system: which mounts exist, and whether a claimed symlink
+//! points to persistent storage.
+//!
+//! A claim is realised when its path is a mount point (found by the walk
+//! from the statx mount id, which also tells apart bind mounts of the same
+//! filesystem) or a symlink whose target, resolved inside the audited root,
+//! lies on another filesystem than the root. `/proc/self/mountinfo` is read
+//! to describe mount points (type and source) in the report.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::source::walk::{describe_errno, Root};
+
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub id: u64,
+    pub parent: u64,
+    /// The path inside the source filesystem that is mounted here.
+    pub fs_root: Vec<u8>,
+    /// Where it is mounted, as the audited system sees it.
+    pub mount_point: Vec<u8>,
+    pub fstype: String,
+    pub source: Vec<u8>,
+}
+
+impl Mount {
+    /// `tmpfs`, `zfs rpool/safe/persist`, `ext4 /dev/vda1[/persist/x]`.
+    pub fn describe(&self) -> String {
+        let source = String::from_utf8_lossy(&self.source);
+        let mut out = self.fstype.clone();
+        if !source.is_empty() && source != self.fstype && source != "none" {
+            out.push(' ');
+            out.push_str(&source);
+        }
+        if self.fs_root != b"/" {
+            out.push('[');
+            out.push_str(&String::from_utf8_lossy(&self.fs_root));
+            out.push(']');
+        }
+        out
+    }
+}
+
+/// The mounts below an audited root, with the root prefix stripped.
+#[derive(Debug, Default, Clone)]
+pub struct Mounts {
+    list: Vec<Mount>,
+}
+
+impl Mounts {
+    /// Reads this process's mount table and keeps the mounts strictly below
+    /// `root` (a canonical path), renamed as seen from inside it.
+    pub fn read(root: &Path) -> std::io::Result<Mounts> {
+        let text = std::fs::read("/proc/self/mountinfo")?;
+        Ok(Mounts::below(parse_mountinfo(&text), root.as_os_str().as_bytes()))
+    }
+
+    pub fn below(all: Vec<Mount>, root: &[u8]) -> Mounts {
+        let root = if root.len() > 1 {
+            root.strip_suffix(b"/").unwrap_or(root)
+        } else {
+            root
+        };
+        let list = all
+            .into_iter()
+            .filter_map(|mut m| {
+                let rel = if root == b"/" {
+                    m.mount_point.clone()
+                } else {
+                    let rest = m.mount_point.strip_prefix(root)?;
+                    if !rest.starts_with(b"/") {
+                        return None;
+                    }
+                    rest.to_vec()
+                };
+                if rel == b"/" || rel.is_empty() {
+                    return None;
+                }
+                m.mount_point = rel;
+                Some(m)
+            })
+            .collect();
+        Mounts { list }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The mount visible at `path` (the last one mounted there).
+    pub fn at(&self, path: &[u8]) -> Option<&Mount> {
+        self.list.iter().rev().find(|m| m.mount_point == path)
+    }
+
+    /// Mounts directly on the root's filesystem: not inside another mount.
+    pub fn top_level(&self) -> Vec<&Mount> {
+        let mut out: Vec<&Mount> = Vec::new();
+        for m in &self.list {
+            let nested = self.list.iter().any(|o| {
+                o.mount_point != m.mount_point
+                    && m.mount_point.starts_with(&o.mount_point)
+                    && m.mount_point.get(o.mount_point.len()) == Some(&b'/')
+            });
+            if !nested && !out.iter().any(|o| o.mount_point == m.mount_point) {
+                out.push(m);
+            }
+        }
+        out.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
+        out
+    }
+}
+
+/// Parses mountinfo text; malformed lines are skipped (the kernel writes it).
+pub fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            let sep = fields.iter().position(|f| *f == b"-")?;
+            if sep < 6 || fields.len() < sep + 3 {
+                return None;
+            }
+            Some(Mount {
+                id: std::str::from_utf8(fields[0]).ok()?.parse().ok()?,
+                parent: std::str::from_utf8(fields[1]).ok()?.parse().ok()?,
+                fs_root: unescape(fields[3]),
+                mount_point: unescape(fields[4]),
+                fstype: String::from_utf8_lossy(&unescape(fields[sep + 1])).into_owned(),
+                source: unescape(fields[sep + 2]),
+            })
+        })
+        .collect()
+}
+
+/// Undoes the kernel's `\ooo` escapes (space, tab, newline, backslash).
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\'
+            && i + 4 <= field.len()
+            && field[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = field[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Where a claimed symlink leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// Into another filesystem: the claim is realised.
+    OtherFilesystem(Vec<u8>),
+    /// Back onto the ephemeral root: whatever it holds is lost.
+    SameFilesystem(Vec<u8>),
+    /// Dangling.
+    Missing(Vec<u8>),
+    Unreadable(String),
+}
+
+/// Resolves the symlink at `path` inside the root and says where it leads.
+pub fn check_symlink(root: &Root, path: &[u8]) -> LinkTarget {
+    let rel = path.strip_prefix(b"/").unwrap_or(path);
+    let target = match root.read_link(rel) {
+        Ok(t) => t,
+        Err(e) => return LinkTarget::Unreadable(describe_errno(e)),
+    };
+    match root.resolve_stat(rel) {
+        Ok(meta) if meta.other_fs => LinkTarget::OtherFilesystem(target),
+        Ok(_) => LinkTarget::SameFilesystem(target),
+        Err(rustix::io::Errno::NOENT) => LinkTarget::Missing(target),
+        Err(e) => LinkTarget::Unreadable(describe_errno(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = b"\
+22 1 0:21 / / rw,relatime shared:1 - tmpfs none rw
+23 22 0:22 / /proc rw,nosuid - proc proc rw
+30 22 0:40 / /persist rw - zfs rpool/safe/persist rw,xattr
+31 22 0:40 /etc/ssh /etc/ssh rw - zfs rpool/safe/persist rw
+32 22 0:41 / /mnt/with\\040space rw - ext4 /dev/vdb rw
+33 32 0:42 / /mnt/with\\040space/inner rw - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn mountinfo_fields_and_escapes() {
+        let all = parse_mountinfo(SAMPLE);
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[3].fs_root, b"/etc/ssh");
+        assert_eq!(all[3].mount_point, b"/etc/ssh");
+        assert_eq!(all[3].fstype, "zfs");
+        assert_eq!(all[3].source, b"rpool/safe/persist");
+        assert_eq!(all[4].mount_point, b"/mnt/with space");
+        assert_eq!(all[3].describe(), "zfs rpool/safe/persist[/etc/ssh]");
+        assert_eq!(all[0].describe(), "tmpfs");
+    }
+
+    #[test]
+    fn mounts_below_a_root_are_renamed() {
+        let m = Mounts::below(parse_mountinfo(SAMPLE), b"/mnt/with space");
+        assert_eq!(m.list.len(), 1);
+        assert_eq!(m.at(b"/inner").map(|m| m.fstype.as_str()), Some("tmpfs"));
+        let top = Mounts::below(parse_mountinfo(SAMPLE), b"/");
+        let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();
+        assert_eq!(
+            names,
+            vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]
+        );
+    }
+}

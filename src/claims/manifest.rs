@@ -1,0 +1,309 @@
+//! The darlings manifest: keep and ignore rules in a TOML file.
+//!
+//! ```toml
+//! # /etc/darlings/manifest.toml
+//! version = 1                      # optional; the only version so far
+//!
+//! keep = [
+//!     "/etc/nixos",
+//!     { path = "/var/lib/bluetooth", reason = "pairings" },
+//! ]
+//!
+//! [[ignore]]                       # the same rules, as tables
+//! path = "/home/*/.cache"
+//! reason = "caches rebuild themselves"
+//! ```
+//!
+//! `keep` and `ignore` each take strings or `{ path, reason }` tables (as an
+//! inline array or as `[[keep]]` / `[[ignore]]` sections). Unknown keys are
+//! errors, so a typo never silently drops a rule. Every error names the
+//! file, the line and the column, and a manifest with an error yields no
+//! rules at all.
+
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::matcher::{Origin, Pattern, Rule, RuleKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest {}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Reads and parses one manifest file.
+pub fn load(file: &Path) -> Result<Vec<Rule>, ManifestError> {
+    let text = std::fs::read(file).map_err(|source| ManifestError::Read {
+        file: file.to_owned(),
+        source,
+    })?;
+    parse_bytes(&text, file)
+}
+
+/// Parses manifest bytes; `file` names it in rules and errors.
+pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Vec<Rule>, ManifestError> {
+    let text = std::str::from_utf8(text).map_err(|e| {
+        let (line, column) = line_col(&String::from_utf8_lossy(text), e.valid_up_to());
+        ManifestError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            message: "not valid UTF-8".into(),
+        }
+    })?;
+    parse(text, file)
+}
+
+/// Parses manifest text; `file` names it in rules and errors.
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
+    let invalid = |offset: usize, message: String| {
+        let (line, column) = line_col(text, offset);
+        ManifestError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let doc = DeTable::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        invalid(offset, e.message().trim().to_owned())
+    })?;
+    let mut rules = Vec::new();
+    for (key, value) in doc.get_ref() {
+        let kind = match key.get_ref().as_ref() {
+            "version" => {
+                let version = value.get_ref().as_integer().map(|i| i.as_str().to_owned());
+                if version.as_deref() != Some("1") {
+                    let shown = version.unwrap_or_else(|| value.get_ref().type_str().to_owned());
+                    return Err(invalid(
+                        value.span().start,
+                        format!("unsupported manifest version {shown} (this darlings reads version 1)"),
+                    ));
+                }
+                continue;
+            }
+            "keep" => RuleKind::Keep,
+            "ignore" => RuleKind::Ignore,
+            other => {
+                return Err(invalid(
+                    key.span().start,
+                    format!("unknown key `{other}` (expected `version`, `keep` or `ignore`)"),
+                ))
+            }
+        };
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(invalid(
+                value.span().start,
+                format!(
+                    "`{}` must be a list of paths or of {{ path, reason }} tables",
+                    kind.name()
+                ),
+            ));
+        };
+        for item in items {
+            rules.push(rule(kind, item, file, text, &invalid)?);
+        }
+    }
+    // File order (the document's keys come sorted): the last tie-breaker.
+    rules.sort_by_key(|r| match r.origin {
+        Origin::Manifest { line, .. } => line,
+        Origin::Flag(_) => 0,
+    });
+    Ok(rules)
+}
+
+/// One rule from an array item: a string or a `{ path, reason }` table.
+fn rule(
+    kind: RuleKind,
+    item: &Spanned<DeValue<'_>>,
+    file: &Path,
+    text: &str,
+    invalid: &dyn Fn(usize, String) -> ManifestError,
+) -> Result<Rule, ManifestError> {
+    let (path, reason) = match item.get_ref() {
+        DeValue::String(s) => ((s.as_ref(), item.span()), None),
+        DeValue::Table(table) => {
+            let mut path = None;
+            let mut reason = None;
+            for (key, value) in table {
+                match (key.get_ref().as_ref(), value.get_ref()) {
+                    ("path", DeValue::String(s)) => path = Some((s.as_ref(), value.span())),
+                    ("reason", DeValue::String(s)) => reason = Some(s.to_string()),
+                    ("path" | "reason", other) => {
+                        return Err(invalid(
+                            value.span().start,
+                            format!("`{}` must be a string, not {}", key.get_ref(), other.type_str()),
+                        ))
+                    }
+                    (other, _) => {
+                        return Err(invalid(
+                            key.span().start,
+                            format!(
+                                "unknown key `{other}` in a {} rule (expected `path` or `reason`)",
+                                kind.name()
+                            ),
+                        ))
+                    }
+                }
+            }
+            let path = path
+                .ok_or_else(|| invalid(item.span().start, format!("{} rule without `path`", kind.name())))?;
+            (path, reason)
+        }
+        other => {
+            return Err(invalid(
+                item.span().start,
+                format!(
+                    "a {} rule must be a path string or a {{ path, reason }} table, not {}",
+                    kind.name(),
+                    other.type_str()
+                ),
+            ))
+        }
+    };
+    let ((path, span), reason) = (path, reason);
+    let pattern = Pattern::parse(path.as_bytes())
+        .map_err(|e| invalid(span.start, format!("{} pattern {path:?}: {e}", kind.name())))?;
+    let (line, _) = line_col(text, span.start);
+    Ok(Rule {
+        kind,
+        pattern,
+        origin: Origin::Manifest {
+            file: file.to_owned(),
+            line,
+        },
+        reason,
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> Vec<(RuleKind, String, usize, Option<String>)> {
+        parse(text, Path::new("m.toml"))
+            .expect("valid manifest")
+            .into_iter()
+            .map(|r| {
+                let Origin::Manifest { line, .. } = r.origin else {
+                    unreachable!()
+                };
+                (r.kind, r.pattern.text().into_owned(), line, r.reason)
+            })
+            .collect()
+    }
+
+    fn parse_err(text: &str) -> String {
+        parse(text, Path::new("m.toml"))
+            .expect_err("invalid manifest")
+            .to_string()
+    }
+
+    #[test]
+    fn both_forms_with_lines_and_reasons() {
+        let text = r#"# comment
+version = 1
+keep = [
+  "/etc/nixos",
+  { path = "/var/lib/bluetooth", reason = "pairings" },
+]
+
+[[ignore]]
+path = "/home/*/.cache/"
+reason = "rebuilt"
+
+[[ignore]]
+path = "/var/tmp"
+"#;
+        assert_eq!(
+            parse_ok(text),
+            vec![
+                (RuleKind::Keep, "/etc/nixos".into(), 4, None),
+                (
+                    RuleKind::Keep,
+                    "/var/lib/bluetooth".into(),
+                    5,
+                    Some("pairings".into())
+                ),
+                (
+                    RuleKind::Ignore,
+                    "/home/*/.cache".into(),
+                    9,
+                    Some("rebuilt".into())
+                ),
+                (RuleKind::Ignore, "/var/tmp".into(), 13, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_manifest_has_no_rules() {
+        assert!(parse_ok("# nothing yet\n").is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_problem() {
+        assert_eq!(
+            parse_err("keep = [\n  \"/ok\",\n  \"relative/path\",\n]\n"),
+            "m.toml:3:3: keep pattern \"relative/path\": pattern must be an absolute path (start with /)"
+        );
+        assert_eq!(
+            parse_err("[[keep]]\npath = \"/a\"\nreasno = \"typo\"\n"),
+            "m.toml:3:1: unknown key `reasno` in a keep rule (expected `path` or `reason`)"
+        );
+        let e = parse_err("keep = [\"/a\"\nignore = 3\n");
+        assert!(e.starts_with("m.toml:"), "{e}");
+        assert_eq!(
+            parse_err("kept = [\"/a\"]\n"),
+            "m.toml:1:1: unknown key `kept` (expected `version`, `keep` or `ignore`)"
+        );
+        assert_eq!(
+            parse_err("keep = \"/a\"\n"),
+            "m.toml:1:8: `keep` must be a list of paths or of { path, reason } tables"
+        );
+        assert_eq!(
+            parse_err("keep = [3]\n"),
+            "m.toml:1:9: a keep rule must be a path string or a { path, reason } table, not integer"
+        );
+        let e = parse_err("version = 2\n");
+        assert_eq!(
+            e,
+            "m.toml:1:11: unsupported manifest version 2 (this darlings reads version 1)"
+        );
+        assert_eq!(
+            parse_err("[[ignore]]\nreason = \"no path\"\n"),
+            "m.toml:1:1: ignore rule without `path`"
+        );
+        let e = parse_err("ignore = [\"/x/[oops\"]\n");
+        assert!(e.starts_with("m.toml:1:11: ignore pattern"), "{e}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_with_a_position() {
+        let e = parse_bytes(b"keep = [\"/a\"]\n# caf\xe9\n", Path::new("m.toml")).expect_err("invalid");
+        assert_eq!(e.to_string(), "m.toml:2:6: not valid UTF-8");
+    }
+}

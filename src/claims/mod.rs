@@ -1,0 +1,94 @@
+//! Claims: everything that says "this path is kept, or fine to lose".
+//!
+//! Rules come from `--keep` / `--ignore`, from `--manifest` files, and from
+//! the audited root's own `/etc/darlings/manifest.toml`; they compile into
+//! one [`matcher::Matcher`]. Whether a keep rule is *realised* is a fact of
+//! the live system ([`live`]), checked during the walk.
+
+pub mod live;
+pub mod manifest;
+pub mod matcher;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use matcher::{Matcher, Origin, Pattern, PatternError, Rule, RuleKind};
+
+use crate::source::walk::Root;
+
+/// Where the default manifest lives inside the audited root.
+pub const DEFAULT_MANIFEST: &str = "/etc/darlings/manifest.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("{flag} {pattern:?}: {source}")]
+    Flag {
+        flag: &'static str,
+        pattern: String,
+        #[source]
+        source: PatternError,
+    },
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+}
+
+/// What to read rules from.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSources {
+    pub keep: Vec<OsString>,
+    pub ignore: Vec<OsString>,
+    pub manifests: Vec<PathBuf>,
+    /// Read `ROOT/etc/darlings/manifest.toml` when it exists.
+    pub default_manifest: bool,
+}
+
+/// The rules, and the manifests they were read from.
+pub struct Loaded {
+    pub matcher: Matcher,
+    pub manifests: Vec<PathBuf>,
+}
+
+/// Reads every rule; any error means no rules at all.
+pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Loaded, RulesError> {
+    let mut rules = Vec::new();
+    for (kind, flag, list) in [
+        (RuleKind::Keep, "--keep", &sources.keep),
+        (RuleKind::Ignore, "--ignore", &sources.ignore),
+    ] {
+        for raw in list {
+            let pattern = Pattern::parse(raw.as_bytes()).map_err(|source| RulesError::Flag {
+                flag,
+                pattern: raw.to_string_lossy().into_owned(),
+                source,
+            })?;
+            rules.push(Rule {
+                kind,
+                pattern,
+                origin: Origin::Flag(flag),
+                reason: None,
+            });
+        }
+    }
+    let mut manifests = Vec::new();
+    for file in &sources.manifests {
+        rules.extend(manifest::load(file)?);
+        manifests.push(file.clone());
+    }
+    if sources.default_manifest {
+        let rel = DEFAULT_MANIFEST.trim_start_matches('/');
+        let shown = root_path.join(rel);
+        match root.read_file(rel.as_bytes()) {
+            Ok(text) => {
+                rules.extend(manifest::parse_bytes(&text, &shown)?);
+                manifests.push(shown);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(manifest::ManifestError::Read { file: shown, source }.into()),
+        }
+    }
+    Ok(Loaded {
+        matcher: Matcher::new(rules),
+        manifests,
+    })
+}

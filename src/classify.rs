@@ -1,0 +1,534 @@
+//! Classification of a walked tree: every entry gets a verdict, and whole
+//! unclaimed subtrees fold into one finding.
+//!
+//! This is the [`Visitor`] the audit hands to the walk. It decides on the
+//! path alone wherever it can (an ignored subtree, a claim trusted by
+//! `--assume-claims`) so such entries are never stat'ed or entered, and
+//! checks every other claim against the live tree: a mount point or a
+//! symlink to another filesystem realises it (`kept`); ordinary content
+//! breaks it (`broken`, entered, every entry and byte below counted).
+//!
+//! # Grouping
+//!
+//! Each entered directory keeps a [`Group`]: totals of its subtree and the
+//! list of its direct children that are whole unclaimed subtrees (as names
+//! in one arena, so a 100,000-entry directory costs no per-entry
+//! allocation). When a directory finishes, the walk hands it to
+//! [`Visitor::finish`]: an unclaimed directory that contains nothing but
+//! unclaimed entries (ignored ones do not count) becomes one candidate row in
+//! its parent; a *mixed* one (it contains a claim, a mount point, or a mixed
+//! directory) is `structure`, and its pending children become rows. A
+//! broken claim is always one row, with everything at risk below it.
+//! `--flat` skips the folding: every loss path is its own row.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use crate::claims::live::{self, LinkTarget, Mounts};
+use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
+use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
+use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
+use crate::source::{FileKind, Meta};
+
+/// How the entries of a directory are classified unless a rule says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Unclaimed,
+    /// Inside a broken claim: content at risk.
+    Broken(RuleId),
+    /// Inside an ignored directory entered only to check claims below it.
+    Ignored(RuleId),
+}
+
+/// The plan for one entry, decided before its stat.
+pub struct Plan {
+    cursor: Cursor,
+    what: What,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum What {
+    /// The root of a claim to check.
+    Claim(RuleId),
+    /// Inherits the parent's mode.
+    Inherit(Mode),
+}
+
+/// Per-directory state.
+pub struct Dir {
+    cursor: Cursor,
+    mode: Mode,
+    /// This directory is itself a claimed path (broken, since entered).
+    claim_root: bool,
+    is_root: bool,
+    /// The directory's own modification time.
+    mtime: i64,
+    group: Mutex<Group>,
+}
+
+#[derive(Default)]
+struct Group {
+    entries: u64,
+    size: u64,
+    disk: u64,
+    newest: Option<i64>,
+    /// Contains a claim, a mount point or a mixed directory.
+    mixed: bool,
+    /// Direct children that are whole unclaimed subtrees, names in `names`.
+    pending: Vec<Pending>,
+    names: Vec<u8>,
+    /// Rows decided in this directory, handed to the report at finish.
+    rows: Vec<Finding>,
+}
+
+struct Pending {
+    name: (u32, u32),
+    kind: FileKind,
+    entries: u64,
+    size: u64,
+    disk: u64,
+    mtime: i64,
+}
+
+impl Group {
+    fn count(&mut self, entries: u64, size: u64, disk: u64, mtime: Option<i64>) {
+        self.entries += entries;
+        self.size += size;
+        self.disk += disk;
+        if let Some(m) = mtime {
+            self.newest = Some(self.newest.map_or(m, |n| n.max(m)));
+        }
+    }
+
+    fn push_pending(&mut self, name: &[u8], kind: FileKind, entries: u64, size: u64, disk: u64, mtime: i64) {
+        let start = self.names.len() as u32;
+        self.names.extend_from_slice(name);
+        self.pending.push(Pending {
+            name: (start, name.len() as u32),
+            kind,
+            entries,
+            size,
+            disk,
+            mtime,
+        });
+    }
+}
+
+/// The audit's visitor; collects the rows and errors of the whole walk.
+pub struct Classifier<'a> {
+    matcher: &'a Matcher,
+    root: &'a Root,
+    mounts: &'a Mounts,
+    assume_claims: bool,
+    flat: bool,
+    /// Keep rules whose exact path the walk met (the rest may be missing).
+    seen: Vec<AtomicBool>,
+    out: Mutex<Collected>,
+}
+
+#[derive(Default)]
+pub struct Collected {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<EntryError>,
+    pub links: HardLinks,
+}
+
+impl<'a> Classifier<'a> {
+    pub fn new(
+        matcher: &'a Matcher,
+        root: &'a Root,
+        mounts: &'a Mounts,
+        assume_claims: bool,
+        flat: bool,
+    ) -> Self {
+        Classifier {
+            matcher,
+            root,
+            mounts,
+            assume_claims,
+            flat,
+            seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
+            out: Mutex::new(Collected::default()),
+        }
+    }
+
+    /// The state of the root directory.
+    pub fn top(&self) -> Dir {
+        let cursor = self.matcher.root();
+        let (mode, claim_root) = match cursor.decided {
+            None => (Mode::Unclaimed, false),
+            Some(d) => match self.matcher.rule(d.rule).kind {
+                // A claim on `/` itself can never be realised on the root.
+                RuleKind::Keep => {
+                    self.seen[d.rule as usize].store(true, Ordering::Relaxed);
+                    (Mode::Broken(d.rule), true)
+                }
+                RuleKind::Ignore => (Mode::Ignored(d.rule), false),
+            },
+        };
+        Dir {
+            cursor,
+            mode,
+            claim_root,
+            is_root: true,
+            mtime: 0,
+            group: Mutex::new(Group::default()),
+        }
+    }
+
+    pub fn into_collected(self) -> Collected {
+        self.out.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep rules with a literal path that the walk never met.
+    pub fn unseen_keep_prefixes(&self) -> Vec<RuleId> {
+        self.matcher
+            .rules()
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| {
+                r.kind == RuleKind::Keep
+                    && r.pattern.prefix().is_some()
+                    && !self.seen[*i].load(Ordering::Relaxed)
+            })
+            .map(|(i, _)| i as RuleId)
+            .collect()
+    }
+
+    fn rule_ref(&self, id: RuleId) -> RuleRef {
+        RuleRef::new(self.matcher.rule(id))
+    }
+
+    fn lock(group: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
+        group.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A row decided without a stat, or a non-loss row: into the parent's rows.
+    fn row(&self, parent: &Dir, finding: Finding, mixes: bool) {
+        let mut g = Self::lock(&parent.group);
+        if mixes {
+            g.mixed = true;
+        }
+        g.rows.push(finding);
+    }
+
+    fn record_link(&self, meta: &Meta, verdict: Verdict) {
+        if meta.kind != FileKind::Dir && meta.nlink > 1 {
+            let key = LinkKey {
+                dev: meta.dev,
+                ino: meta.ino,
+            };
+            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            out.links.record(key, meta.size, meta.disk, verdict);
+        }
+    }
+
+    fn loss_row(&self, path: &[u8], verdict: Verdict, meta: &Meta, rule: Option<RuleId>) -> Finding {
+        let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
+        f.entries = Some(1);
+        f.size = Some(content_size(meta));
+        f.disk = Some(content_disk(meta));
+        f.mtime = Some(meta.mtime);
+        f.rule = rule.map(|r| self.rule_ref(r));
+        f
+    }
+
+    fn mount_detail(&self, path: &[u8], meta: &Meta) -> String {
+        let what = if meta.kind == FileKind::Dir {
+            "mount point"
+        } else {
+            "bind-mounted file"
+        };
+        match self.mounts.at(path) {
+            Some(m) => format!("{what} ({})", m.describe()),
+            None if !meta.kind.eq(&FileKind::Dir) || self.mounts.is_empty() => what.to_owned(),
+            None => format!("{what} (another filesystem)"),
+        }
+    }
+
+    /// Checks a claimed path that is not a directory on this filesystem.
+    fn check_claim(&self, parent: &Dir, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
+        let path = entry.path;
+        if meta.other_fs {
+            let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
+            f.rule = Some(self.rule_ref(rule));
+            f.detail = Some(self.mount_detail(path, meta));
+            return self.row(parent, f, true);
+        }
+        if meta.kind == FileKind::Symlink {
+            let target = live::check_symlink(self.root, path);
+            let (verdict, detail) = match &target {
+                LinkTarget::OtherFilesystem(t) => (Verdict::Kept, format!("symlink to {}", esc(t))),
+                LinkTarget::SameFilesystem(t) => (
+                    Verdict::Broken,
+                    format!("symlink to {}, which is on the ephemeral root", esc(t)),
+                ),
+                LinkTarget::Missing(t) => (
+                    Verdict::Broken,
+                    format!("symlink to {}, which does not exist", esc(t)),
+                ),
+                LinkTarget::Unreadable(e) => (Verdict::Broken, format!("symlink that cannot be read: {e}")),
+            };
+            let mut f = if verdict == Verdict::Kept {
+                let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
+                f.rule = Some(self.rule_ref(rule));
+                f
+            } else {
+                self.loss_row(path, verdict, meta, Some(rule))
+            };
+            f.detail = Some(detail);
+            return self.row(parent, f, true);
+        }
+        let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
+        f.detail = Some("plain content on the ephemeral root".into());
+        self.record_link(meta, Verdict::Broken);
+        self.row(parent, f, true);
+    }
+}
+
+fn esc(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Directories' own sizes mean nothing across filesystems: content only.
+fn content_size(meta: &Meta) -> u64 {
+    if meta.kind == FileKind::Dir {
+        0
+    } else {
+        meta.size
+    }
+}
+
+fn content_disk(meta: &Meta) -> u64 {
+    if meta.kind == FileKind::Dir {
+        0
+    } else {
+        meta.disk
+    }
+}
+
+impl Visitor for Classifier<'_> {
+    type Dir = Dir;
+    type Plan = Plan;
+
+    fn plan(&self, parent: &Dir, entry: &EntryRef<'_>) -> Option<Plan> {
+        let cursor = if self.matcher.is_empty() {
+            parent.cursor
+        } else {
+            self.matcher.step(&parent.cursor, entry.path, entry.name)
+        };
+        let fresh = cursor.decided.filter(|d| parent.cursor.decided != Some(*d));
+        let what = match fresh {
+            Some(d) => match self.matcher.rule(d.rule).kind {
+                RuleKind::Keep => {
+                    self.seen[d.rule as usize].store(true, Ordering::Relaxed);
+                    if self.assume_claims {
+                        let mut f = Finding::new(
+                            entry.path.to_vec(),
+                            Verdict::Kept,
+                            entry.hint.unwrap_or(FileKind::Unknown),
+                        );
+                        f.rule = Some(self.rule_ref(d.rule));
+                        f.unverified = true;
+                        f.detail = Some("assumed (--assume-claims)".into());
+                        self.row(parent, f, true);
+                        return None;
+                    }
+                    What::Claim(d.rule)
+                }
+                RuleKind::Ignore => {
+                    let mut f = Finding::new(
+                        entry.path.to_vec(),
+                        Verdict::Ignored,
+                        entry.hint.unwrap_or(FileKind::Unknown),
+                    );
+                    f.rule = Some(self.rule_ref(d.rule));
+                    self.row(parent, f, false);
+                    if may_be_dir(entry) && self.matcher.keep_below(&cursor, entry.path) {
+                        What::Inherit(Mode::Ignored(d.rule))
+                    } else {
+                        return None;
+                    }
+                }
+            },
+            None => match parent.mode {
+                Mode::Ignored(_) if !(may_be_dir(entry) && self.matcher.keep_below(&cursor, entry.path)) => {
+                    return None
+                }
+                mode => What::Inherit(mode),
+            },
+        };
+        Some(Plan { cursor, what })
+    }
+
+    fn leaf(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
+        let mode = match plan.what {
+            What::Claim(rule) => return self.check_claim(parent, entry, meta, rule),
+            What::Inherit(mode) => mode,
+        };
+        if meta.other_fs {
+            if let Mode::Ignored(_) = mode {
+                return;
+            }
+            let mut f = Finding::new(entry.path.to_vec(), Verdict::Structure, meta.kind);
+            f.entries = Some(1);
+            f.detail = Some(self.mount_detail(entry.path, meta));
+            return self.row(parent, f, true);
+        }
+        match mode {
+            Mode::Ignored(_) => {}
+            Mode::Unclaimed => {
+                self.record_link(meta, Verdict::Unclaimed);
+                if self.flat {
+                    let f = self.loss_row(entry.path, Verdict::Unclaimed, meta, None);
+                    let mut g = Self::lock(&parent.group);
+                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                    g.rows.push(f);
+                } else {
+                    let mut g = Self::lock(&parent.group);
+                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                    g.push_pending(
+                        entry.name,
+                        meta.kind,
+                        1,
+                        content_size(meta),
+                        content_disk(meta),
+                        meta.mtime,
+                    );
+                }
+            }
+            Mode::Broken(rule) => {
+                self.record_link(meta, Verdict::Broken);
+                let mut g = Self::lock(&parent.group);
+                g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                if self.flat {
+                    g.rows
+                        .push(self.loss_row(entry.path, Verdict::Broken, meta, Some(rule)));
+                }
+            }
+        }
+    }
+
+    fn enter(&self, parent: &Dir, _entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
+        let (mode, claim_root) = match plan.what {
+            What::Claim(rule) => {
+                // A claimed directory holding ordinary content: broken.
+                Self::lock(&parent.group).mixed = true;
+                (Mode::Broken(rule), true)
+            }
+            What::Inherit(mode) => (mode, false),
+        };
+        let mut group = Group::default();
+        if !matches!(mode, Mode::Ignored(_)) {
+            group.count(1, 0, 0, Some(meta.mtime));
+        }
+        Some(Dir {
+            cursor: plan.cursor,
+            mode,
+            claim_root,
+            is_root: false,
+            mtime: meta.mtime,
+            group: Mutex::new(group),
+        })
+    }
+
+    fn finish(&self, dir: &Dir, path: &[u8], parent: Option<&Dir>) {
+        let mut g = std::mem::take(&mut *Self::lock(&dir.group));
+        let mut rows = std::mem::take(&mut g.rows);
+        // What the parent learns: the subtree folds into it, counts into
+        // it, or makes it mixed.
+        let mut fold = false;
+        let mut count = false;
+        match dir.mode {
+            Mode::Unclaimed if !self.flat && !g.mixed && !dir.is_root && parent.is_some() => fold = true,
+            Mode::Unclaimed => {
+                for p in &g.pending {
+                    let mut child = path.to_vec();
+                    if !dir.is_root {
+                        child.push(b'/');
+                    }
+                    child.extend_from_slice(&g.names[p.name.0 as usize..(p.name.0 + p.name.1) as usize]);
+                    let mut f = Finding::new(child, Verdict::Unclaimed, p.kind);
+                    f.entries = Some(p.entries);
+                    f.size = Some(p.size);
+                    f.disk = Some(p.disk);
+                    f.mtime = Some(p.mtime);
+                    rows.push(f);
+                }
+                if !dir.is_root {
+                    let mut f = Finding::new(path.to_vec(), Verdict::Unclaimed, FileKind::Dir);
+                    f.entries = Some(1);
+                    if g.mixed {
+                        f.verdict = Verdict::Structure;
+                        f.detail = Some("holds claims or mount points".into());
+                    } else {
+                        f.size = Some(0);
+                        f.disk = Some(0);
+                        f.mtime = Some(dir.mtime);
+                    }
+                    rows.push(f);
+                }
+            }
+            Mode::Broken(rule) => {
+                if dir.claim_root || self.flat {
+                    let mut f = Finding::new(path.to_vec(), Verdict::Broken, FileKind::Dir);
+                    f.rule = Some(self.rule_ref(rule));
+                    let (entries, size, disk, mtime) = if self.flat {
+                        (1, 0, 0, Some(dir.mtime))
+                    } else {
+                        (g.entries, g.size, g.disk, g.newest)
+                    };
+                    f.entries = Some(entries);
+                    f.size = Some(size);
+                    f.disk = Some(disk);
+                    f.mtime = mtime;
+                    if dir.claim_root {
+                        f.detail = Some("plain content on the ephemeral root".into());
+                    }
+                    rows.push(f);
+                } else {
+                    count = true;
+                }
+            }
+            Mode::Ignored(_) => {}
+        }
+        if let Some(parent) = parent {
+            let mut pg = Self::lock(&parent.group);
+            if fold || count {
+                pg.count(g.entries, g.size, g.disk, g.newest);
+            }
+            if fold {
+                let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+                pg.push_pending(
+                    name,
+                    FileKind::Dir,
+                    g.entries,
+                    g.size,
+                    g.disk,
+                    g.newest.unwrap_or(dir.mtime),
+                );
+            } else if !matches!(dir.mode, Mode::Broken(_)) {
+                pg.mixed |= g.mixed;
+            }
+        }
+        if !rows.is_empty() {
+            let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+            out.findings.append(&mut rows);
+        }
+    }
+
+    fn error(&self, _dir: &Dir, error: WalkError) {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.errors.push(EntryError {
+            path: error.path,
+            operation: error.op.name(),
+            message: describe_errno(error.errno),
+            errno: Some(error.errno.raw_os_error()),
+        });
+    }
+}
+
+/// `d_type` says directory, or says nothing.
+fn may_be_dir(entry: &EntryRef<'_>) -> bool {
+    matches!(entry.hint, None | Some(FileKind::Dir))
+}

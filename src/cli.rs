@@ -1,0 +1,235 @@
+//! The command line, as clap sees it: derive structs and value enums only.
+//!
+//! Nothing here has behaviour; `config.rs` turns a parsed [`Cli`] into the
+//! resolved settings the rest of the program reads.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report::{SortKey, Verdict};
+
+const EXIT_CODES: &str = "\
+Exit codes (the highest that applies wins):
+  0  nothing to report (or every loss is accepted)
+  1  loss found: a finding whose verdict is chosen by --fail-on
+  3  a declared claim is broken: its content lives on the ephemeral root
+  2  the audit is incomplete or failed (unreadable entries, bad manifest)";
+
+/// What will the next boot erase? Audits an ephemeral root ("erase your
+/// darlings") against the state its owner declared persistent.
+#[derive(Debug, Parser)]
+#[command(
+    name = "darlings",
+    version,
+    about,
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options of `audit`, the default command.
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Walk the root and report the state the next boot will erase (the default)
+    #[command(after_help = EXIT_CODES)]
+    Audit(AuditArgs),
+    /// Show every rule that matches PATH, which one decides, and why
+    Explain(ExplainArgs),
+    /// Print shell completions for SHELL to stdout
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    #[command(hide = true)]
+    Man,
+}
+
+/// Where the rules come from and which tree they apply to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    /// Audit DIR as if it were `/`: rules, symlink targets and reported paths
+    /// are read relative to it
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+
+    /// Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml
+    /// is read too when present
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Vec<PathBuf>,
+
+    /// Do not read ROOT/etc/darlings/manifest.toml
+    #[arg(long)]
+    pub no_default_manifest: bool,
+
+    /// Claim PATTERN as persisted (repeatable): an absolute path (the path and
+    /// everything under it) or a glob (`*` does not cross `/`)
+    #[arg(long, value_name = "PATTERN")]
+    pub keep: Vec<OsString>,
+
+    /// Declare PATTERN fine to lose (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub ignore: Vec<OsString>,
+
+    /// Trust claims without checking them (for trees that cannot show their
+    /// mounts, like an unbooted image); such claims are marked unverified
+    #[arg(long)]
+    pub assume_claims: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Where the list of state comes from
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
+
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// List every path of every loss verdict instead of grouping whole subtrees
+    #[arg(long)]
+    pub flat: bool,
+
+    /// Show only findings with these verdicts (comma-separated); totals still count everything
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub verdict: Vec<Verdict>,
+
+    /// Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_size: Option<u64>,
+
+    /// Order of findings
+    #[arg(long, value_enum, default_value_t = SortKey::Path)]
+    pub sort: SortKey,
+
+    /// A previous JSON report, or a list of paths (one per line, `#` comments):
+    /// matching findings are accepted and never raise the exit code
+    #[arg(long, value_name = "FILE")]
+    pub accepted: Option<PathBuf>,
+
+    /// Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    pub fail_on: Vec<FailOn>,
+
+    /// Worker threads for the walk [default: number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Show progress on stderr [default: auto, only when stderr is a terminal]
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+
+    /// Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub color: When,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// The path to explain, as the audited system sees it (e.g. /var/lib/x)
+    #[arg(value_name = "PATH")]
+    pub path: OsString,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SourceKind {
+    /// Pick from the filesystem of the root (today: always the walk)
+    #[default]
+    Auto,
+    /// A parallel one-filesystem walk of the root
+    Walk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Ndjson,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum When {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// What `--fail-on` accepts: a loss verdict, or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Unclaimed,
+    Broken,
+    NewIdentity,
+    /// Never exit 1 for a loss (errors and broken claims still count)
+    None,
+}
+
+/// Parses `123`, `10K`, `1.5M`, `2G`, `1T` (powers of 1024; an optional
+/// trailing `B` or `iB` is accepted).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'P' => 1 << 50,
+                _ => return Err(format!("unknown size suffix in {s:?} (use K, M, G, T or P)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?} (examples: 4096, 10K, 1.5M, 2G)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("not a size: {s:?}"));
+    }
+    Ok((value * mult as f64).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("10K"), Ok(10 * 1024));
+        assert_eq!(parse_size("1.5M"), Ok(1536 * 1024));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("3kB"), Ok(3 * 1024));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

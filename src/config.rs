@@ -1,0 +1,109 @@
+//! The parsed command line turned into resolved settings: terminal
+//! detection, `NO_COLOR`, thread count, defaults. Nothing downstream reads
+//! raw flags.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::claims::RuleSources;
+use crate::cli::{AuditArgs, FailOn, Format, RuleArgs, SourceKind, When};
+use crate::render::table::Style;
+use crate::render::Filter;
+use crate::report::{SortKey, Verdict};
+
+/// Settings shared by every command that reads rules.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The audited root, as given.
+    pub root: PathBuf,
+    pub sources: RuleSources,
+    pub assume_claims: bool,
+}
+
+impl Rules {
+    pub fn from_args(args: &RuleArgs) -> Rules {
+        Rules {
+            root: args.root.clone(),
+            sources: RuleSources {
+                keep: args.keep.clone(),
+                ignore: args.ignore.clone(),
+                manifests: args.manifest.clone(),
+                default_manifest: !args.no_default_manifest,
+            },
+            assume_claims: args.assume_claims,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub rules: Rules,
+    pub source: SourceKind,
+    pub format: Format,
+    pub flat: bool,
+    pub filter: Filter,
+    pub sort: SortKey,
+    pub accepted: Option<PathBuf>,
+    /// Verdicts that make the exit code 1.
+    pub fail_on: HashSet<Verdict>,
+    pub threads: usize,
+    pub progress: bool,
+    pub style: Style,
+}
+
+impl Audit {
+    pub fn from_args(args: &AuditArgs) -> Audit {
+        let stdout_tty = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+            || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let color = match args.color {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => stdout_tty && !no_color,
+        };
+        let progress = match args.progress {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => std::io::stderr().is_terminal(),
+        };
+        let fail_on = if args.fail_on.is_empty() {
+            Verdict::ALL.into_iter().filter(|v| v.is_loss()).collect()
+        } else {
+            args.fail_on
+                .iter()
+                .filter_map(|f| match f {
+                    FailOn::Unclaimed => Some(Verdict::Unclaimed),
+                    FailOn::Broken => Some(Verdict::Broken),
+                    FailOn::NewIdentity => Some(Verdict::NewIdentity),
+                    FailOn::None => None,
+                })
+                .collect()
+        };
+        let threads = args.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            usize::from,
+        );
+        Audit {
+            rules: Rules::from_args(&args.rules),
+            source: args.source,
+            format: args
+                .format
+                .unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
+            flat: args.flat,
+            filter: Filter {
+                verdicts: (!args.verdict.is_empty()).then(|| args.verdict.iter().copied().collect()),
+                min_size: args.min_size,
+            },
+            sort: args.sort,
+            accepted: args.accepted.clone(),
+            fail_on,
+            threads,
+            progress,
+            style: Style {
+                color,
+                fit: stdout_tty,
+            },
+        }
+    }
+}

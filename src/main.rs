@@ -1,0 +1,18 @@
+use clap::Parser;
+
+use darlings::cli::Cli;
+use darlings::error::ExitCode;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match darlings::app::run(cli) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!(
+                "darlings: error: {}",
+                darlings::sanitize::escape(format!("{err:#}").as_bytes())
+            );
+            ExitCode::Incomplete.into()
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! `--format json` and `--format ndjson`.
+//!
+//! Paths are bytes. A path that is valid UTF-8 is written as a JSON string;
+//! one that is not is written lossily (invalid bytes become U+FFFD) *and*
+//! exactly, base64-encoded (standard alphabet, padded), in a sibling field
+//! with the suffix `_base64`: `"path"` and `"path_base64"`. So a consumer
+//! that wants exact bytes reads `path_base64` when present, else `path`.
+//!
+//! ndjson writes one finding object per line (the same objects as the
+//! `findings` array), then one summary line: the JSON document without
+//! `findings`, recognisable by its `schema_version` field.
+
+use std::io::{self, Write};
+
+use base64::Engine;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::{rfc3339, Filter};
+use crate::report::{EntryError, Finding, MissingClaim, Report, Verdict};
+
+/// Bumped on any incompatible change of the JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Writes `key` (lossy text) and, for non-UTF-8 bytes, `key_base64`.
+fn path_entry<M: SerializeMap>(map: &mut M, key: &'static str, path: &[u8]) -> Result<(), M::Error> {
+    match std::str::from_utf8(path) {
+        Ok(s) => map.serialize_entry(key, s),
+        Err(_) => {
+            map.serialize_entry(key, &String::from_utf8_lossy(path))?;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(path);
+            map.serialize_entry(&format!("{key}_base64"), &b64)
+        }
+    }
+}
+
+struct FindingJson<'a>(&'a Finding);
+
+impl Serialize for FindingJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(None)?;
+        path_entry(&mut m, "path", &f.path)?;
+        m.serialize_entry("verdict", &f.verdict)?;
+        m.serialize_entry("change", &f.change)?;
+        m.serialize_entry("type", &f.kind)?;
+        m.serialize_entry("entries", &f.entries)?;
+        m.serialize_entry("size", &f.size)?;
+        m.serialize_entry("disk", &f.disk)?;
+        m.serialize_entry("mtime", &f.mtime.map(rfc3339))?;
+        m.serialize_entry("rule", &f.rule)?;
+        m.serialize_entry("severity", &None::<&str>)?;
+        m.serialize_entry("detail", &f.detail)?;
+        m.serialize_entry("unverified", &f.unverified)?;
+        m.serialize_entry("accepted", &f.accepted)?;
+        m.end()
+    }
+}
+
+struct ErrorJson<'a>(&'a EntryError);
+
+impl Serialize for ErrorJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut m = s.serialize_map(None)?;
+        path_entry(&mut m, "path", &e.path)?;
+        m.serialize_entry("operation", e.operation)?;
+        m.serialize_entry("error", &e.message)?;
+        m.serialize_entry("errno", &e.errno)?;
+        m.end()
+    }
+}
+
+struct MissingJson<'a>(&'a MissingClaim);
+
+impl Serialize for MissingJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        path_entry(&mut m, "path", &self.0.path)?;
+        m.serialize_entry("rule", &self.0.rule)?;
+        m.end()
+    }
+}
+
+/// The whole document, or (ndjson) its summary without findings.
+struct Doc<'a> {
+    report: &'a Report,
+    filter: &'a Filter,
+    exit_code: u8,
+    with_findings: bool,
+}
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.report;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("schema_version", &SCHEMA_VERSION)?;
+        m.serialize_entry("darlings_version", env!("CARGO_PKG_VERSION"))?;
+        path_entry(&mut m, "root", &r.root)?;
+        m.serialize_entry("source", r.source)?;
+        m.serialize_entry("grouping", if r.flat { "flat" } else { "grouped" })?;
+        m.serialize_entry("complete", &r.complete())?;
+        m.serialize_entry("exit_code", &self.exit_code)?;
+        let started = r
+            .started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        m.serialize_entry("started_at", &rfc3339(started))?;
+        m.serialize_entry("duration_seconds", &r.duration.as_secs_f64())?;
+        let totals: serde_json::Map<String, serde_json::Value> = r
+            .totals
+            .iter()
+            .map(|(v, t)| (v.name().to_owned(), serde_json::to_value(t).unwrap_or_default()))
+            .collect();
+        m.serialize_entry("totals", &totals)?;
+        if self.with_findings {
+            let shown: Vec<FindingJson<'_>> = self.filter.shown(r).map(FindingJson).collect();
+            m.serialize_entry("findings", &shown)?;
+        }
+        let missing: Vec<MissingJson<'_>> = r.missing_claims.iter().map(MissingJson).collect();
+        m.serialize_entry("missing_claims", &missing)?;
+        let errors: Vec<ErrorJson<'_>> = r.errors.iter().map(ErrorJson).collect();
+        m.serialize_entry("errors", &errors)?;
+        m.serialize_entry("notes", &r.notes)?;
+        m.end()
+    }
+}
+
+pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, exit_code: u8) -> io::Result<()> {
+    let doc = Doc {
+        report,
+        filter,
+        exit_code,
+        with_findings: true,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    out.write_all(b"\n")
+}
+
+pub fn render_ndjson(out: &mut dyn Write, report: &Report, filter: &Filter, exit_code: u8) -> io::Result<()> {
+    for f in filter.shown(report) {
+        serde_json::to_writer(&mut *out, &FindingJson(f))?;
+        out.write_all(b"\n")?;
+    }
+    let doc = Doc {
+        report,
+        filter,
+        exit_code,
+        with_findings: false,
+    };
+    serde_json::to_writer(&mut *out, &doc)?;
+    out.write_all(b"\n")
+}
+
+/// An exact path, with the verdict a previous report gave it.
+pub type AcceptedPath = (Vec<u8>, Option<Verdict>);
+
+/// Reads the findings of a previous JSON report.
+pub fn read_findings(value: &serde_json::Value) -> Result<Vec<AcceptedPath>, String> {
+    let findings = value
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .ok_or("not a darlings JSON report (no \"findings\" array)")?;
+    let mut out = Vec::with_capacity(findings.len());
+    for (i, f) in findings.iter().enumerate() {
+        let path = match (
+            f.get("path_base64").and_then(|p| p.as_str()),
+            f.get("path").and_then(|p| p.as_str()),
+        ) {
+            (Some(b64), _) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("findings[{i}].path_base64: {e}"))?,
+            (None, Some(p)) => p.as_bytes().to_vec(),
+            (None, None) => return Err(format!("findings[{i}] has no \"path\"")),
+        };
+        let verdict = f
+            .get("verdict")
+            .and_then(|v| v.as_str())
+            .and_then(|v| Verdict::ALL.into_iter().find(|x| x.name() == v));
+        out.push((path, verdict));
+    }
+    Ok(out)
+}

@@ -1,0 +1,110 @@
+//! `--format prometheus`: the node_exporter textfile-collector format.
+//!
+//! Write it to a `.prom` file in the collector's directory (atomically:
+//! write a temporary file, then rename) from a systemd timer; see README.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::report::{Report, Verdict};
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let root = label(&report.root);
+    // Per verdict and severity (no catalogue yet: every finding is "none").
+    let mut by: BTreeMap<(Verdict, &str), (u64, u64, u64)> = BTreeMap::new();
+    for v in Verdict::ALL {
+        by.insert((v, "none"), (0, 0, 0));
+    }
+    for (v, t) in &report.totals {
+        by.insert((*v, "none"), (t.findings, t.entries, t.bytes));
+    }
+    type Pick = fn(&(u64, u64, u64)) -> u64;
+    let metrics: [(&str, &str, Pick); 3] = [
+        ("darlings_findings", "Findings of the last audit.", |t| t.0),
+        (
+            "darlings_entries",
+            "Paths in the findings of the last audit.",
+            |t| t.1,
+        ),
+        (
+            "darlings_bytes",
+            "Apparent bytes in the findings of the last audit.",
+            |t| t.2,
+        ),
+    ];
+    for (name, help, get) in metrics {
+        writeln!(out, "# HELP {name} {help}")?;
+        writeln!(out, "# TYPE {name} gauge")?;
+        for ((verdict, severity), t) in &by {
+            writeln!(
+                out,
+                "{name}{{root=\"{root}\",verdict=\"{}\",loss=\"{}\",severity=\"{severity}\"}} {}",
+                verdict.name(),
+                verdict.is_loss(),
+                get(t)
+            )?;
+        }
+    }
+    let started = report
+        .started
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let scalars: [(&str, &str, String); 5] = [
+        (
+            "darlings_audit_errors",
+            "Entries the last audit could not read.",
+            report.errors.len().to_string(),
+        ),
+        (
+            "darlings_audit_complete",
+            "1 if the last audit read every entry.",
+            u8::from(report.complete()).to_string(),
+        ),
+        (
+            "darlings_audit_duration_seconds",
+            "How long the last audit took.",
+            format!("{:.6}", report.duration.as_secs_f64()),
+        ),
+        (
+            "darlings_audit_timestamp_seconds",
+            "When the last audit started (Unix time).",
+            format!("{started:.3}"),
+        ),
+        (
+            "darlings_missing_claims",
+            "Claimed paths that do not exist.",
+            report.missing_claims.len().to_string(),
+        ),
+    ];
+    for (name, help, value) in scalars {
+        writeln!(out, "# HELP {name} {help}")?;
+        writeln!(out, "# TYPE {name} gauge")?;
+        writeln!(out, "{name}{{root=\"{root}\"}} {value}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label(b"/a\"b\\c\nd"), "/a\\\"b\\\\c\\nd");
+    }
+}

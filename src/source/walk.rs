@@ -1,0 +1,631 @@
+//! The parallel one-filesystem walk.
+//!
+//! # Design
+//!
+//! One rayon task per directory. A task opens its directory relative to its
+//! parent's open descriptor (`openat2` with `RESOLVE_NO_SYMLINKS |
+//! RESOLVE_NO_XDEV`, so neither a symlink nor a mount point can ever be
+//! entered), reads it with `getdents64` into a reusable buffer, and for each
+//! entry asks the [`Visitor`] whether the path alone already decides it
+//! before spending a `statx` on it. Subdirectories the
+//! visitor wants entered become new tasks on the same work-stealing pool
+//! (rayon's deques are LIFO for the owner, so the walk stays depth-first and
+//! memory stays low).
+//!
+//! Results are folded bottom-up: every directory is a [`Node`] with a
+//! counter of unfinished children; when the last one finishes, the visitor's
+//! [`Visitor::finish`] runs for it and the count of its parent drops. No
+//! recursion is involved anywhere, so a 100,000-deep tree needs no stack.
+//!
+//! Descriptors are bounded: a directory keeps its descriptor open for its
+//! children only while fewer than [`fd_budget`] are retained; otherwise its
+//! children reopen themselves from the root, by path, in chunks shorter than
+//! `PATH_MAX` — which is also how paths longer than `PATH_MAX` are reached.
+//!
+//! The walk never writes, never follows a symlink and never crosses a mount
+//! point: an entry whose device or mount id differs from the root's is
+//! reported with [`Meta::other_fs`] set and never opened.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir, ResolveFlags, StatxFlags, CWD};
+use rustix::io::Errno;
+
+use super::{FileKind, Meta};
+use crate::progress::Progress;
+
+/// The directory the walk starts from, opened once.
+pub struct Root {
+    fd: OwnedFd,
+    dev: u64,
+    mnt_id: Option<u64>,
+}
+
+impl Root {
+    /// Opens `path` (symlinks in `path` itself are followed: it names the
+    /// tree, it is not part of it).
+    pub fn open(path: &Path) -> Result<Root, WalkError> {
+        let err = |op, errno| WalkError {
+            path: path.as_os_str().as_encoded_bytes().to_vec(),
+            op,
+            errno,
+        };
+        let fd = rustix::fs::openat(
+            CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(Op::Open, e))?;
+        let st =
+            rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK).map_err(|e| err(Op::Stat, e))?;
+        Ok(Root {
+            dev: dev_of(&st),
+            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
+            fd,
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Stats `rel` (a path relative to the root, no leading `/`) without
+    /// following a final symlink, telling whether it lies on another
+    /// filesystem than the root.
+    pub fn stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
+        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
+        let st = rustix::fs::statx(
+            &self.fd,
+            rel,
+            AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
+            STATX_MASK,
+        )?;
+        Ok(self.meta(&st))
+    }
+
+    /// Resolves `rel` inside the root as a chroot would (absolute symlink
+    /// targets and `..` stay inside it), following symlinks, and stats what
+    /// it names.
+    pub fn resolve_stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
+        self.open_in_root(rel, OFlags::PATH | OFlags::CLOEXEC)
+            .and_then(|fd| rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK))
+            .map(|st| self.meta(&st))
+    }
+
+    /// Whether `rel` exists inside the root (a final symlink is not followed).
+    pub fn exists(&self, rel: &[u8]) -> Result<bool, Errno> {
+        match self.open_in_root(rel, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC) {
+            Ok(_) => Ok(true),
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The target of the symlink at `rel`.
+    pub fn read_link(&self, rel: &[u8]) -> Result<Vec<u8>, Errno> {
+        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
+        rustix::fs::readlinkat(&self.fd, rel, Vec::new()).map(|c| c.into_bytes())
+    }
+
+    /// Reads the file at `rel`, resolved inside the root.
+    pub fn read_file(&self, rel: &[u8]) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let fd = self.open_in_root(rel, OFlags::RDONLY | OFlags::CLOEXEC)?;
+        let mut out = Vec::new();
+        std::fs::File::from(fd).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    fn open_in_root(&self, rel: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
+        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve)
+    }
+
+    fn meta(&self, st: &rustix::fs::Statx) -> Meta {
+        let dev = dev_of(st);
+        let other_mount = match self.mnt_id {
+            Some(root_mnt) if (st.stx_mask & StatxFlags::MNT_ID.bits() != 0) => st.stx_mnt_id != root_mnt,
+            _ => false,
+        };
+        Meta {
+            kind: FileKind::from_mode(u32::from(st.stx_mode)),
+            size: st.stx_size,
+            disk: st.stx_blocks.saturating_mul(512),
+            mtime: st.stx_mtime.tv_sec,
+            mode: u32::from(st.stx_mode),
+            nlink: st.stx_nlink,
+            ino: st.stx_ino,
+            dev,
+            other_fs: dev != self.dev || other_mount,
+        }
+    }
+}
+
+const STATX_MASK: StatxFlags = StatxFlags::TYPE
+    .union(StatxFlags::MODE)
+    .union(StatxFlags::NLINK)
+    .union(StatxFlags::INO)
+    .union(StatxFlags::SIZE)
+    .union(StatxFlags::BLOCKS)
+    .union(StatxFlags::MTIME)
+    .union(StatxFlags::MNT_ID);
+
+fn dev_of(st: &rustix::fs::Statx) -> u64 {
+    (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor)
+}
+
+/// One directory entry, as the visitor sees it before any metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    /// The path as the audited system sees it: `/var/lib/x`.
+    pub path: &'a [u8],
+    /// The last component.
+    pub name: &'a [u8],
+    /// The type from `d_type`, when the filesystem gives one.
+    pub hint: Option<FileKind>,
+}
+
+/// What the walk calls back. All methods run on worker threads.
+pub trait Visitor: Sync {
+    /// Per-directory state, created by [`Visitor::enter`]; children see
+    /// their parent's through `&`.
+    type Dir: Send + Sync;
+    /// What [`Visitor::plan`] decided about an entry, handed back with its
+    /// metadata.
+    type Plan;
+
+    /// Decides on an entry from its path alone. `None`: already settled (an
+    /// ignored subtree, a trusted claim): no stat, never entered.
+    fn plan(&self, parent: &Self::Dir, entry: &EntryRef<'_>) -> Option<Self::Plan>;
+    /// Every stat'ed entry that is not entered: non-directories, and
+    /// directories on another filesystem (`meta.other_fs`).
+    fn leaf(&self, parent: &Self::Dir, entry: &EntryRef<'_>, plan: Self::Plan, meta: &Meta);
+    /// A directory on the walked filesystem: `Some` to descend into it.
+    /// `None` means the visitor recorded it itself.
+    fn enter(
+        &self,
+        parent: &Self::Dir,
+        entry: &EntryRef<'_>,
+        plan: Self::Plan,
+        meta: &Meta,
+    ) -> Option<Self::Dir>;
+    /// Every entry below `dir` has been visited and every subdirectory
+    /// finished. Runs exactly once per entered directory, children first.
+    fn finish(&self, dir: &Self::Dir, path: &[u8], parent: Option<&Self::Dir>);
+    /// An entry could not be read; the walk goes on. `dir` is the directory
+    /// the failed entry is in (or the failed directory itself).
+    fn error(&self, dir: &Self::Dir, error: WalkError);
+}
+
+/// The operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Open,
+    Read,
+    Stat,
+    ReadLink,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Open => "open directory",
+            Op::Read => "read directory",
+            Op::Stat => "stat",
+            Op::ReadLink => "read link",
+        }
+    }
+}
+
+/// An error on one entry: a value, never an abort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    pub path: Vec<u8>,
+    pub op: Op,
+    pub errno: Errno,
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.op.name(),
+            crate::sanitize::escape(&self.path),
+            describe_errno(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+/// The message of an errno, with "entry vanished" for ENOENT mid-walk.
+pub fn describe_errno(errno: Errno) -> String {
+    if errno == Errno::NOENT {
+        return "vanished during the walk (No such file or directory)".into();
+    }
+    std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string()
+}
+
+/// How many directory descriptors the walk keeps open for children at most:
+/// a quarter of the soft `RLIMIT_NOFILE`, between 16 and 1024.
+pub fn fd_budget() -> usize {
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let soft = lim.current.unwrap_or(1024);
+    usize::try_from(soft / 4).unwrap_or(1024).clamp(16, 1024)
+}
+
+/// Walks the tree below `root`, calling `visitor` for every entry, with
+/// `threads` workers. `top` is the state of the root directory itself.
+pub fn walk<V: Visitor>(
+    root: &Root,
+    top: V::Dir,
+    visitor: &V,
+    threads: usize,
+    progress: Option<&Progress>,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("darlings-walk-{i}"))
+        .build()?;
+    let ctx = Ctx {
+        root,
+        visitor,
+        progress,
+        retained: AtomicUsize::new(0),
+        budget: fd_budget(),
+    };
+    let node = Arc::new(Node {
+        parent: None,
+        name: Box::default(),
+        pending: AtomicUsize::new(1),
+        dir: top,
+    });
+    pool.scope(|s| {
+        let ctx = &ctx;
+        s.spawn(move |s| process(ctx, s, node, None));
+    });
+    Ok(())
+}
+
+struct Ctx<'a, V: Visitor> {
+    root: &'a Root,
+    visitor: &'a V,
+    progress: Option<&'a Progress>,
+    retained: AtomicUsize,
+    budget: usize,
+}
+
+/// A directory in progress: alive while it or any descendant is unfinished.
+struct Node<D> {
+    parent: Option<Arc<Node<D>>>,
+    name: Box<[u8]>,
+    /// Unfinished children, plus one for the directory's own listing.
+    pending: AtomicUsize,
+    dir: D,
+}
+
+impl<D> Node<D> {
+    /// The path of this directory as the audited system sees it.
+    fn path(&self) -> Vec<u8> {
+        let mut parts: Vec<&[u8]> = Vec::new();
+        let mut node = self;
+        while let Some(parent) = &node.parent {
+            parts.push(&node.name);
+            node = parent;
+        }
+        if parts.is_empty() {
+            return b"/".to_vec();
+        }
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        for part in parts.iter().rev() {
+            out.push(b'/');
+            out.extend_from_slice(part);
+        }
+        out
+    }
+}
+
+impl<D> Drop for Node<D> {
+    /// Frees a chain of ancestors iteratively: the default recursive drop
+    /// would overflow the stack on a very deep tree.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(parent) = next {
+            next = match Arc::try_unwrap(parent) {
+                Ok(mut node) => node.parent.take(),
+                Err(_) => None,
+            };
+        }
+    }
+}
+
+/// A directory descriptor shared with the children that still have to open
+/// themselves from it; counted against the budget while alive.
+struct RetainedFd<'a> {
+    fd: OwnedFd,
+    counter: &'a AtomicUsize,
+}
+
+impl Drop for RetainedFd<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static DIRENT_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(64 * 1024));
+}
+
+fn process<'s, V: Visitor>(
+    ctx: &'s Ctx<'s, V>,
+    scope: &rayon::Scope<'s>,
+    node: Arc<Node<V::Dir>>,
+    parent_fd: Option<Arc<RetainedFd<'s>>>,
+) {
+    let path = node.path();
+    let opened = match &parent_fd {
+        Some(parent) => open_dir(parent.fd.as_fd(), &node.name),
+        None => open_from_root(ctx.root.fd(), &path),
+    };
+    drop(parent_fd);
+    let fd = match opened {
+        Ok(fd) => fd,
+        Err(errno) => {
+            ctx.visitor.error(
+                &node.dir,
+                WalkError {
+                    path,
+                    op: Op::Open,
+                    errno,
+                },
+            );
+            complete(ctx, node);
+            return;
+        }
+    };
+    if let Some(p) = ctx.progress {
+        p.directory(&path);
+    }
+
+    // Share the descriptor with the children while the budget allows;
+    // otherwise they reopen themselves by path.
+    let shared = if ctx.retained.fetch_add(1, Ordering::Relaxed) < ctx.budget {
+        Ok(Arc::new(RetainedFd {
+            fd,
+            counter: &ctx.retained,
+        }))
+    } else {
+        ctx.retained.fetch_sub(1, Ordering::Relaxed);
+        Err(fd)
+    };
+    let (listed, bytes) = match &shared {
+        Ok(s) => list(ctx, scope, &node, s.fd.as_fd(), &path, Some(s)),
+        Err(fd) => list(ctx, scope, &node, fd.as_fd(), &path, None),
+    };
+    drop(shared);
+    if let Some(p) = ctx.progress {
+        p.add(listed, bytes);
+    }
+    complete(ctx, node);
+}
+
+/// Reads one directory, handing every entry to the visitor and spawning a
+/// task per subdirectory to enter. Returns (entries, bytes) for progress.
+fn list<'s, V: Visitor>(
+    ctx: &'s Ctx<'s, V>,
+    scope: &rayon::Scope<'s>,
+    node: &Arc<Node<V::Dir>>,
+    fd: BorrowedFd<'_>,
+    path: &[u8],
+    shared: Option<&Arc<RetainedFd<'s>>>,
+) -> (u64, u64) {
+    let mut child_path = Vec::with_capacity(path.len() + 256);
+    child_path.extend_from_slice(path);
+    if path != b"/" {
+        child_path.push(b'/');
+    }
+    let base = child_path.len();
+    let (mut entries, mut bytes) = (0u64, 0u64);
+
+    DIRENT_BUF.with_borrow_mut(|buf| {
+        let mut dir = RawDir::new(fd, buf.spare_capacity_mut());
+        while let Some(next) = dir.next() {
+            let raw = match next {
+                Ok(raw) => raw,
+                Err(errno) => {
+                    let error = WalkError {
+                        path: path.to_vec(),
+                        op: Op::Read,
+                        errno,
+                    };
+                    ctx.visitor.error(&node.dir, error);
+                    break;
+                }
+            };
+            let cname: &CStr = raw.file_name();
+            let name = cname.to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            entries += 1;
+            child_path.truncate(base);
+            child_path.extend_from_slice(name);
+            let entry = EntryRef {
+                path: &child_path,
+                name,
+                hint: FileKind::from_rustix(raw.file_type()),
+            };
+            let Some(plan) = ctx.visitor.plan(&node.dir, &entry) else {
+                continue;
+            };
+            let meta = match rustix::fs::statx(
+                fd,
+                cname,
+                AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
+                STATX_MASK,
+            ) {
+                Ok(st) => ctx.root.meta(&st),
+                Err(errno) => {
+                    let error = WalkError {
+                        path: child_path.clone(),
+                        op: Op::Stat,
+                        errno,
+                    };
+                    ctx.visitor.error(&node.dir, error);
+                    continue;
+                }
+            };
+            if meta.kind != FileKind::Dir {
+                bytes += meta.size;
+            }
+            if meta.kind != FileKind::Dir || meta.other_fs {
+                ctx.visitor.leaf(&node.dir, &entry, plan, &meta);
+                continue;
+            }
+            if let Some(dir) = ctx.visitor.enter(&node.dir, &entry, plan, &meta) {
+                node.pending.fetch_add(1, Ordering::Relaxed);
+                let child = Arc::new(Node {
+                    parent: Some(Arc::clone(node)),
+                    name: name.into(),
+                    pending: AtomicUsize::new(1),
+                    dir,
+                });
+                let fd = shared.cloned();
+                scope.spawn(move |s| process(ctx, s, child, fd));
+            }
+        }
+    });
+    (entries, bytes)
+}
+
+/// Marks the listing of `node` done and finishes every directory whose last
+/// piece of work this was, walking up the tree.
+fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>) {
+    let mut current = node;
+    loop {
+        if current.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let path = current.path();
+        let parent = current.parent.clone();
+        ctx.visitor
+            .finish(&current.dir, &path, parent.as_deref().map(|p| &p.dir));
+        drop(current);
+        match parent {
+            Some(parent) => current = parent,
+            None => return,
+        }
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY);
+
+/// Whether the kernel has `openat2` (Linux 5.6+); probed once.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Opens the directory `rel` below `dirfd` without following any symlink
+/// and without crossing any mount point.
+fn open_dir(dirfd: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, Errno> {
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::BENEATH;
+        match rustix::fs::openat2(dirfd, rel, DIR_FLAGS, Mode::empty(), resolve) {
+            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // EAGAIN: a rename raced the lookup; the plain open below retries it.
+            Err(Errno::AGAIN) => {}
+            other => return other,
+        }
+    }
+    // Old kernels: the walk has already checked each component with statx.
+    rustix::fs::openat(dirfd, rel, DIR_FLAGS, Mode::empty())
+}
+
+/// Longest relative path handed to one open (PATH_MAX is 4096 with its NUL).
+const CHUNK: usize = 4000;
+
+/// Opens the directory at `path` (as the audited system sees it) from the
+/// root, in chunks shorter than `PATH_MAX` when the path is longer.
+fn open_from_root(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errno> {
+    let mut rest = path.strip_prefix(b"/").unwrap_or(path);
+    if rest.is_empty() {
+        rest = b".";
+    }
+    let mut current: Option<OwnedFd> = None;
+    loop {
+        let (head, tail) = if rest.len() <= CHUNK {
+            (rest, &b""[..])
+        } else {
+            // Names are at most 255 bytes, so a `/` always lies in reach.
+            let cut = rest[..=CHUNK].iter().rposition(|&b| b == b'/').unwrap_or(CHUNK);
+            (&rest[..cut], &rest[cut + 1..])
+        };
+        let from = current.as_ref().map_or(root, |fd| fd.as_fd());
+        let fd = open_dir(from, head)?;
+        current = Some(fd);
+        if tail.is_empty() {
+            break;
+        }
+        rest = tail;
+    }
+    current.ok_or(Errno::INVAL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_paths_are_built_from_names() {
+        let root = Arc::new(Node {
+            parent: None,
+            name: Box::default(),
+            pending: AtomicUsize::new(0),
+            dir: (),
+        });
+        let a = Arc::new(Node {
+            parent: Some(root.clone()),
+            name: (*b"a b").into(),
+            pending: AtomicUsize::new(0),
+            dir: (),
+        });
+        let b = Node {
+            parent: Some(a.clone()),
+            name: (*b"\xff").into(),
+            pending: AtomicUsize::new(0),
+            dir: (),
+        };
+        assert_eq!(root.path(), b"/");
+        assert_eq!(a.path(), b"/a b");
+        assert_eq!(b.path(), b"/a b/\xff");
+    }
+
+    #[test]
+    fn dropping_a_deep_chain_does_not_recurse() {
+        let mut node = Arc::new(Node {
+            parent: None,
+            name: Box::default(),
+            pending: AtomicUsize::new(0),
+            dir: (),
+        });
+        for _ in 0..200_000 {
+            node = Arc::new(Node {
+                parent: Some(node),
+                name: (*b"d").into(),
+                pending: AtomicUsize::new(0),
+                dir: (),
+            });
+        }
+        drop(node);
+    }
+}
