@@ -61,10 +61,7 @@ fn open_root(path: &Path) -> Result<Target> {
     let canonical = std::fs::canonicalize(path)
         .with_context(|| format!("cannot audit {}", escape(path.as_os_str().as_bytes())))?;
     if !canonical.is_dir() {
-        bail!(
-            "cannot audit {}: not a directory",
-            escape(path.as_os_str().as_bytes())
-        );
+        bail!("cannot audit {}: not a directory", escape(path.as_os_str().as_bytes()));
     }
     let root = Root::open(&canonical).map_err(|e| anyhow::anyhow!("cannot audit: {e}"))?;
     Ok(Target { root, canonical })
@@ -86,22 +83,15 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let mounts = match Mounts::read(&target.canonical) {
         Ok(m) => m,
         Err(e) => {
-            notes.push(format!(
-                "cannot read /proc/self/mountinfo ({e}): mount points are not described"
-            ));
+            notes.push(format!("cannot read /proc/self/mountinfo ({e}): mount points are not described"));
             Mounts::default()
         }
     };
 
     let started = SystemTime::now();
     let clock = Instant::now();
-    let classifier = Classifier::new(
-        &loaded.matcher,
-        &target.root,
-        &mounts,
-        cfg.rules.assume_claims,
-        cfg.flat,
-    );
+    let classifier =
+        Classifier::new(&loaded.matcher, &target.root, &mounts, cfg.rules.assume_claims, cfg.flat);
     let top = classifier.top();
     crate::progress::with_progress(cfg.progress, |progress| {
         walk::walk(&target.root, top, &classifier, cfg.threads, progress)
@@ -164,10 +154,7 @@ fn missing_claims(classifier: &Classifier<'_>, matcher: &Matcher, root: &Root) -
             let path = rule.pattern.prefix()?;
             let rel = path.strip_prefix(b"/").unwrap_or(path);
             match root.exists(rel) {
-                Ok(false) => Some(MissingClaim {
-                    path: path.to_vec(),
-                    rule: RuleRef::new(rule),
-                }),
+                Ok(false) => Some(MissingClaim { path: path.to_vec(), rule: RuleRef::new(rule) }),
                 _ => None,
             }
         })
@@ -183,9 +170,7 @@ fn read_accepted(file: &Path) -> Result<Accepted> {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
         let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        return Ok(Accepted::new(
-            entries.into_iter().map(|(p, v)| (p, v.or(None))).collect(),
-        ));
+        return Ok(Accepted::new(entries.into_iter().map(|(p, v)| (p, v.or(None))).collect()));
     }
     let mut entries = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -197,11 +182,7 @@ fn read_accepted(file: &Path) -> Result<Accepted> {
         if !line.starts_with(b"/") {
             bail!("{shown}:{}: not an absolute path: {}", i + 1, escape(line));
         }
-        let path = if line.len() > 1 {
-            line.strip_suffix(b"/").unwrap_or(line)
-        } else {
-            line
-        };
+        let path = if line.len() > 1 { line.strip_suffix(b"/").unwrap_or(line) } else { line };
         entries.push((path.to_vec(), None));
     }
     Ok(Accepted::new(entries))
@@ -282,16 +263,10 @@ fn check_claim(root: &Root, path: &[u8]) -> String {
         Ok(meta) if meta.other_fs => "realised: a mount point (kept, not walked)".into(),
         Ok(meta) if meta.kind == FileKind::Symlink => match live::check_symlink(root, path) {
             LinkTarget::OtherFilesystem(t) => {
-                format!(
-                    "realised: a symlink to {} on another filesystem (kept)",
-                    escape(&t)
-                )
+                format!("realised: a symlink to {} on another filesystem (kept)", escape(&t))
             }
             LinkTarget::SameFilesystem(t) => {
-                format!(
-                    "BROKEN: a symlink to {}, which is on the ephemeral root",
-                    escape(&t)
-                )
+                format!("BROKEN: a symlink to {}, which is on the ephemeral root", escape(&t))
             }
             LinkTarget::Missing(t) => format!("BROKEN: a symlink to {}, which does not exist", escape(&t)),
             LinkTarget::Unreadable(e) => format!("BROKEN: the symlink cannot be read: {e}"),

@@ -74,6 +74,10 @@ struct Group {
     newest: Option<i64>,
     /// Contains a claim, a mount point or a mixed directory.
     mixed: bool,
+    /// Contains an ignored path.
+    ignored: bool,
+    /// Unclaimed non-directories in the subtree.
+    files: u64,
     /// Direct children that are whole unclaimed subtrees, names in `names`.
     pending: Vec<Pending>,
     names: Vec<u8>,
@@ -103,14 +107,7 @@ impl Group {
     fn push_pending(&mut self, name: &[u8], kind: FileKind, entries: u64, size: u64, disk: u64, mtime: i64) {
         let start = self.names.len() as u32;
         self.names.extend_from_slice(name);
-        self.pending.push(Pending {
-            name: (start, name.len() as u32),
-            kind,
-            entries,
-            size,
-            disk,
-            mtime,
-        });
+        self.pending.push(Pending { name: (start, name.len() as u32), kind, entries, size, disk, mtime });
     }
 }
 
@@ -166,14 +163,7 @@ impl<'a> Classifier<'a> {
                 RuleKind::Ignore => (Mode::Ignored(d.rule), false),
             },
         };
-        Dir {
-            cursor,
-            mode,
-            claim_root,
-            is_root: true,
-            mtime: 0,
-            group: Mutex::new(Group::default()),
-        }
+        Dir { cursor, mode, claim_root, is_root: true, mtime: 0, group: Mutex::new(Group::default()) }
     }
 
     pub fn into_collected(self) -> Collected {
@@ -206,18 +196,14 @@ impl<'a> Classifier<'a> {
     /// A row decided without a stat, or a non-loss row: into the parent's rows.
     fn row(&self, parent: &Dir, finding: Finding, mixes: bool) {
         let mut g = Self::lock(&parent.group);
-        if mixes {
-            g.mixed = true;
-        }
+        g.mixed |= mixes;
+        g.ignored |= finding.verdict == Verdict::Ignored;
         g.rows.push(finding);
     }
 
     fn record_link(&self, meta: &Meta, verdict: Verdict) {
         if meta.kind != FileKind::Dir && meta.nlink > 1 {
-            let key = LinkKey {
-                dev: meta.dev,
-                ino: meta.ino,
-            };
+            let key = LinkKey { dev: meta.dev, ino: meta.ino };
             let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
             out.links.record(key, meta.size, meta.disk, verdict);
         }
@@ -234,11 +220,7 @@ impl<'a> Classifier<'a> {
     }
 
     fn mount_detail(&self, path: &[u8], meta: &Meta) -> String {
-        let what = if meta.kind == FileKind::Dir {
-            "mount point"
-        } else {
-            "bind-mounted file"
-        };
+        let what = if meta.kind == FileKind::Dir { "mount point" } else { "bind-mounted file" };
         match self.mounts.at(path) {
             Some(m) => format!("{what} ({})", m.describe()),
             None if !meta.kind.eq(&FileKind::Dir) || self.mounts.is_empty() => what.to_owned(),
@@ -259,14 +241,12 @@ impl<'a> Classifier<'a> {
             let target = live::check_symlink(self.root, path);
             let (verdict, detail) = match &target {
                 LinkTarget::OtherFilesystem(t) => (Verdict::Kept, format!("symlink to {}", esc(t))),
-                LinkTarget::SameFilesystem(t) => (
-                    Verdict::Broken,
-                    format!("symlink to {}, which is on the ephemeral root", esc(t)),
-                ),
-                LinkTarget::Missing(t) => (
-                    Verdict::Broken,
-                    format!("symlink to {}, which does not exist", esc(t)),
-                ),
+                LinkTarget::SameFilesystem(t) => {
+                    (Verdict::Broken, format!("symlink to {}, which is on the ephemeral root", esc(t)))
+                }
+                LinkTarget::Missing(t) => {
+                    (Verdict::Broken, format!("symlink to {}, which does not exist", esc(t)))
+                }
                 LinkTarget::Unreadable(e) => (Verdict::Broken, format!("symlink that cannot be read: {e}")),
             };
             let mut f = if verdict == Verdict::Kept {
@@ -379,22 +359,16 @@ impl Visitor for Classifier<'_> {
             Mode::Ignored(_) => {}
             Mode::Unclaimed => {
                 self.record_link(meta, Verdict::Unclaimed);
-                if self.flat {
-                    let f = self.loss_row(entry.path, Verdict::Unclaimed, meta, None);
-                    let mut g = Self::lock(&parent.group);
-                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
-                    g.rows.push(f);
-                } else {
-                    let mut g = Self::lock(&parent.group);
-                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
-                    g.push_pending(
-                        entry.name,
-                        meta.kind,
-                        1,
-                        content_size(meta),
-                        content_disk(meta),
-                        meta.mtime,
-                    );
+                let f = self.flat.then(|| self.loss_row(entry.path, Verdict::Unclaimed, meta, None));
+                let mut g = Self::lock(&parent.group);
+                g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                g.files += 1;
+                match f {
+                    Some(f) => g.rows.push(f),
+                    None => {
+                        let (size, disk) = (content_size(meta), content_disk(meta));
+                        g.push_pending(entry.name, meta.kind, 1, size, disk, meta.mtime);
+                    }
                 }
             }
             Mode::Broken(rule) => {
@@ -402,8 +376,7 @@ impl Visitor for Classifier<'_> {
                 let mut g = Self::lock(&parent.group);
                 g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
                 if self.flat {
-                    g.rows
-                        .push(self.loss_row(entry.path, Verdict::Broken, meta, Some(rule)));
+                    g.rows.push(self.loss_row(entry.path, Verdict::Broken, meta, Some(rule)));
                 }
             }
         }
@@ -439,8 +412,12 @@ impl Visitor for Classifier<'_> {
         // it, or makes it mixed.
         let mut fold = false;
         let mut count = false;
+        // Holds ignored paths and no unclaimed file: it exists for them.
+        let holder = g.ignored && g.files == 0;
         match dir.mode {
-            Mode::Unclaimed if !self.flat && !g.mixed && !dir.is_root && parent.is_some() => fold = true,
+            Mode::Unclaimed if !self.flat && !g.mixed && !holder && !dir.is_root && parent.is_some() => {
+                fold = true
+            }
             Mode::Unclaimed => {
                 for p in &g.pending {
                     let mut child = path.to_vec();
@@ -458,9 +435,9 @@ impl Visitor for Classifier<'_> {
                 if !dir.is_root {
                     let mut f = Finding::new(path.to_vec(), Verdict::Unclaimed, FileKind::Dir);
                     f.entries = Some(1);
-                    if g.mixed {
+                    if g.mixed || holder {
                         f.verdict = Verdict::Structure;
-                        f.detail = Some("holds claims or mount points".into());
+                        f.detail = Some("parent of claims, mount points or ignored paths".into());
                     } else {
                         f.size = Some(0);
                         f.disk = Some(0);
@@ -498,6 +475,8 @@ impl Visitor for Classifier<'_> {
                 pg.count(g.entries, g.size, g.disk, g.newest);
             }
             if fold {
+                pg.files += g.files;
+                pg.ignored |= g.ignored;
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 pg.push_pending(
                     name,
@@ -508,7 +487,7 @@ impl Visitor for Classifier<'_> {
                     g.newest.unwrap_or(dir.mtime),
                 );
             } else if !matches!(dir.mode, Mode::Broken(_)) {
-                pg.mixed |= g.mixed;
+                pg.mixed |= g.mixed || holder;
             }
         }
         if !rows.is_empty() {

@@ -200,10 +200,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
         _ => (t, 1),
     };
-    let value: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a size: {s:?} (examples: 4096, 10K, 1.5M, 2G)"))?;
+    let value: f64 =
+        num.trim().parse().map_err(|_| format!("not a size: {s:?} (examples: 4096, 10K, 1.5M, 2G)"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("not a size: {s:?}"));
     }

@@ -80,16 +80,13 @@ impl Audit {
                 })
                 .collect()
         };
-        let threads = args.threads.map_or_else(
-            || std::thread::available_parallelism().map_or(1, |n| n.get()),
-            usize::from,
-        );
+        let threads = args
+            .threads
+            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
         Audit {
             rules: Rules::from_args(&args.rules),
             source: args.source,
-            format: args
-                .format
-                .unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
+            format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {
                 verdicts: (!args.verdict.is_empty()).then(|| args.verdict.iter().copied().collect()),
@@ -100,10 +97,7 @@ impl Audit {
             fail_on,
             threads,
             progress,
-            style: Style {
-                color,
-                fit: stdout_tty,
-            },
+            style: Style { color, fit: stdout_tty },
         }
     }
 }

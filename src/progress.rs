@@ -35,11 +35,7 @@ impl Progress {
     }
 
     fn line(&self) -> String {
-        let dir = self
-            .current
-            .lock()
-            .map(|c| escape(&c).into_owned())
-            .unwrap_or_default();
+        let dir = self.current.lock().map(|c| escape(&c).into_owned()).unwrap_or_default();
         let dir: String = if dir.chars().count() > 60 {
             let tail: Vec<char> = dir.chars().rev().take(59).collect();
             std::iter::once('…').chain(tail.into_iter().rev()).collect()

@@ -164,20 +164,12 @@ pub struct HardLinks {
 
 impl HardLinks {
     pub fn record(&mut self, key: LinkKey, size: u64, disk: u64, verdict: Verdict) {
-        self.seen
-            .entry(key)
-            .or_insert((size, disk, Vec::new()))
-            .2
-            .push(verdict);
+        self.seen.entry(key).or_insert((size, disk, Vec::new())).2.push(verdict);
     }
 
     pub fn merge(&mut self, other: HardLinks) {
         for (key, (size, disk, verdicts)) in other.seen {
-            self.seen
-                .entry(key)
-                .or_insert((size, disk, Vec::new()))
-                .2
-                .extend(verdicts);
+            self.seen.entry(key).or_insert((size, disk, Vec::new())).2.extend(verdicts);
         }
     }
 }
@@ -233,10 +225,7 @@ impl Report {
         match key {
             SortKey::Path => self.findings.sort_by(|a, b| a.path.cmp(&b.path)),
             SortKey::Size => self.findings.sort_by(|a, b| {
-                b.size
-                    .unwrap_or(0)
-                    .cmp(&a.size.unwrap_or(0))
-                    .then_with(|| a.path.cmp(&b.path))
+                b.size.unwrap_or(0).cmp(&a.size.unwrap_or(0)).then_with(|| a.path.cmp(&b.path))
             }),
         }
     }
@@ -334,18 +323,9 @@ mod tests {
     #[test]
     fn exit_codes_highest_applicable_wins() {
         let all: HashSet<Verdict> = [Verdict::Unclaimed, Verdict::Broken, Verdict::NewIdentity].into();
-        assert_eq!(
-            report(vec![finding("/k", Verdict::Kept, 1)]).exit_code(&all),
-            ExitCode::Clean
-        );
-        assert_eq!(
-            report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&all),
-            ExitCode::Loss
-        );
-        let mut r = report(vec![
-            finding("/u", Verdict::Unclaimed, 1),
-            finding("/b", Verdict::Broken, 1),
-        ]);
+        assert_eq!(report(vec![finding("/k", Verdict::Kept, 1)]).exit_code(&all), ExitCode::Clean);
+        assert_eq!(report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&all), ExitCode::Loss);
+        let mut r = report(vec![finding("/u", Verdict::Unclaimed, 1), finding("/b", Verdict::Broken, 1)]);
         assert_eq!(r.exit_code(&all), ExitCode::Broken);
         r.errors.push(EntryError {
             path: b"/x".to_vec(),
@@ -355,10 +335,7 @@ mod tests {
         });
         assert_eq!(r.exit_code(&all), ExitCode::Incomplete);
         let none = HashSet::new();
-        assert_eq!(
-            report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&none),
-            ExitCode::Clean
-        );
+        assert_eq!(report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&none), ExitCode::Clean);
         assert_eq!(ExitCode::Broken.code(), 3);
         assert_eq!(ExitCode::Incomplete.code(), 2);
     }
@@ -366,41 +343,23 @@ mod tests {
     #[test]
     fn accepted_findings_do_not_count() {
         let all: HashSet<Verdict> = [Verdict::Unclaimed].into();
-        let mut r = report(vec![
-            finding("/var/cache/x/y", Verdict::Unclaimed, 1),
-            finding("/b", Verdict::Broken, 1),
-        ]);
-        let acc = Accepted::new(vec![
-            (b"/var/cache".to_vec(), None),
-            (b"/b".to_vec(), Some(Verdict::Unclaimed)),
-        ]);
+        let mut r =
+            report(vec![finding("/var/cache/x/y", Verdict::Unclaimed, 1), finding("/b", Verdict::Broken, 1)]);
+        let acc =
+            Accepted::new(vec![(b"/var/cache".to_vec(), None), (b"/b".to_vec(), Some(Verdict::Unclaimed))]);
         acc.apply(&mut r.findings);
         assert!(r.findings[0].accepted);
-        assert!(
-            !r.findings[1].accepted,
-            "a previous unclaimed /b does not accept a broken /b"
-        );
+        assert!(!r.findings[1].accepted, "a previous unclaimed /b does not accept a broken /b");
         assert_eq!(r.exit_code(&all), ExitCode::Broken);
     }
 
     #[test]
     fn hard_links_count_once_per_verdict() {
-        let findings = vec![
-            finding("/a", Verdict::Unclaimed, 100),
-            finding("/b", Verdict::Unclaimed, 100),
-        ];
+        let findings = vec![finding("/a", Verdict::Unclaimed, 100), finding("/b", Verdict::Unclaimed, 100)];
         let mut links = HardLinks::default();
         links.record(LinkKey { dev: 1, ino: 7 }, 100, 100, Verdict::Unclaimed);
         links.record(LinkKey { dev: 1, ino: 7 }, 100, 100, Verdict::Unclaimed);
         let t = Report::compute_totals(&findings, &links);
-        assert_eq!(
-            t[&Verdict::Unclaimed],
-            Total {
-                findings: 2,
-                entries: 2,
-                bytes: 100,
-                disk: 100
-            }
-        );
+        assert_eq!(t[&Verdict::Unclaimed], Total { findings: 2, entries: 2, bytes: 100, disk: 100 });
     }
 }

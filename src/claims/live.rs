@@ -58,11 +58,7 @@ impl Mounts {
     }
 
     pub fn below(all: Vec<Mount>, root: &[u8]) -> Mounts {
-        let root = if root.len() > 1 {
-            root.strip_suffix(b"/").unwrap_or(root)
-        } else {
-            root
-        };
+        let root = if root.len() > 1 { root.strip_suffix(b"/").unwrap_or(root) } else { root };
         let list = all
             .into_iter()
             .filter_map(|mut m| {
@@ -142,9 +138,7 @@ fn unescape(field: &[u8]) -> Vec<u8> {
             && i + 4 <= field.len()
             && field[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
         {
-            let v = field[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
+            let v = field[i + 1..i + 4].iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
             out.push(v as u8);
             i += 4;
         } else {
@@ -215,9 +209,6 @@ mod tests {
         assert_eq!(m.at(b"/inner").map(|m| m.fstype.as_str()), Some("tmpfs"));
         let top = Mounts::below(parse_mountinfo(SAMPLE), b"/");
         let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();
-        assert_eq!(
-            names,
-            vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]
-        );
+        assert_eq!(names, vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]);
     }
 }

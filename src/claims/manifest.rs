@@ -36,20 +36,12 @@ pub enum ManifestError {
         source: std::io::Error,
     },
     #[error("{}:{line}:{column}: {message}", file.display())]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Invalid { file: PathBuf, line: usize, column: usize, message: String },
 }
 
 /// Reads and parses one manifest file.
 pub fn load(file: &Path) -> Result<Vec<Rule>, ManifestError> {
-    let text = std::fs::read(file).map_err(|source| ManifestError::Read {
-        file: file.to_owned(),
-        source,
-    })?;
+    let text = std::fs::read(file).map_err(|source| ManifestError::Read { file: file.to_owned(), source })?;
     parse_bytes(&text, file)
 }
 
@@ -57,12 +49,7 @@ pub fn load(file: &Path) -> Result<Vec<Rule>, ManifestError> {
 pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Vec<Rule>, ManifestError> {
     let text = std::str::from_utf8(text).map_err(|e| {
         let (line, column) = line_col(&String::from_utf8_lossy(text), e.valid_up_to());
-        ManifestError::Invalid {
-            file: file.to_owned(),
-            line,
-            column,
-            message: "not valid UTF-8".into(),
-        }
+        ManifestError::Invalid { file: file.to_owned(), line, column, message: "not valid UTF-8".into() }
     })?;
     parse(text, file)
 }
@@ -71,12 +58,7 @@ pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Vec<Rule>, ManifestError>
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
     let invalid = |offset: usize, message: String| {
         let (line, column) = line_col(text, offset);
-        ManifestError::Invalid {
-            file: file.to_owned(),
-            line,
-            column,
-            message,
-        }
+        ManifestError::Invalid { file: file.to_owned(), line, column, message }
     };
     let doc = DeTable::parse(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
@@ -108,10 +90,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
         let DeValue::Array(items) = value.get_ref() else {
             return Err(invalid(
                 value.span().start,
-                format!(
-                    "`{}` must be a list of paths or of {{ path, reason }} tables",
-                    kind.name()
-                ),
+                format!("`{}` must be a list of paths or of {{ path, reason }} tables", kind.name()),
             ));
         };
         for item in items {
@@ -179,15 +158,7 @@ fn rule(
     let pattern = Pattern::parse(path.as_bytes())
         .map_err(|e| invalid(span.start, format!("{} pattern {path:?}: {e}", kind.name())))?;
     let (line, _) = line_col(text, span.start);
-    Ok(Rule {
-        kind,
-        pattern,
-        origin: Origin::Manifest {
-            file: file.to_owned(),
-            line,
-        },
-        reason,
-    })
+    Ok(Rule { kind, pattern, origin: Origin::Manifest { file: file.to_owned(), line }, reason })
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -208,18 +179,14 @@ mod tests {
             .expect("valid manifest")
             .into_iter()
             .map(|r| {
-                let Origin::Manifest { line, .. } = r.origin else {
-                    unreachable!()
-                };
+                let Origin::Manifest { line, .. } = r.origin else { unreachable!() };
                 (r.kind, r.pattern.text().into_owned(), line, r.reason)
             })
             .collect()
     }
 
     fn parse_err(text: &str) -> String {
-        parse(text, Path::new("m.toml"))
-            .expect_err("invalid manifest")
-            .to_string()
+        parse(text, Path::new("m.toml")).expect_err("invalid manifest").to_string()
     }
 
     #[test]
@@ -242,18 +209,8 @@ path = "/var/tmp"
             parse_ok(text),
             vec![
                 (RuleKind::Keep, "/etc/nixos".into(), 4, None),
-                (
-                    RuleKind::Keep,
-                    "/var/lib/bluetooth".into(),
-                    5,
-                    Some("pairings".into())
-                ),
-                (
-                    RuleKind::Ignore,
-                    "/home/*/.cache".into(),
-                    9,
-                    Some("rebuilt".into())
-                ),
+                (RuleKind::Keep, "/var/lib/bluetooth".into(), 5, Some("pairings".into())),
+                (RuleKind::Ignore, "/home/*/.cache".into(), 9, Some("rebuilt".into())),
                 (RuleKind::Ignore, "/var/tmp".into(), 13, None),
             ]
         );
@@ -289,14 +246,8 @@ path = "/var/tmp"
             "m.toml:1:9: a keep rule must be a path string or a { path, reason } table, not integer"
         );
         let e = parse_err("version = 2\n");
-        assert_eq!(
-            e,
-            "m.toml:1:11: unsupported manifest version 2 (this darlings reads version 1)"
-        );
-        assert_eq!(
-            parse_err("[[ignore]]\nreason = \"no path\"\n"),
-            "m.toml:1:1: ignore rule without `path`"
-        );
+        assert_eq!(e, "m.toml:1:11: unsupported manifest version 2 (this darlings reads version 1)");
+        assert_eq!(parse_err("[[ignore]]\nreason = \"no path\"\n"), "m.toml:1:1: ignore rule without `path`");
         let e = parse_err("ignore = [\"/x/[oops\"]\n");
         assert!(e.starts_with("m.toml:1:11: ignore pattern"), "{e}");
     }

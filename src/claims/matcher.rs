@@ -161,16 +161,8 @@ impl Pattern {
         if literal_prefix.is_empty() {
             literal_prefix.push(b'/');
         }
-        let literal_len = text
-            .bytes()
-            .filter(|b| !GLOB_META.contains(b) && !b"]}".contains(b))
-            .count();
-        Ok(Pattern::Glob(Glob {
-            matcher: glob.compile_matcher(),
-            text,
-            literal_prefix,
-            literal_len,
-        }))
+        let literal_len = text.bytes().filter(|b| !GLOB_META.contains(b) && !b"]}".contains(b)).count();
+        Ok(Pattern::Glob(Glob { matcher: glob.compile_matcher(), text, literal_prefix, literal_len }))
     }
 
     /// The pattern as written (normalised), for people and JSON.
@@ -295,10 +287,8 @@ impl Matcher {
                 }
                 Pattern::Glob(g) => {
                     // The pattern was validated by Pattern::parse with the same options.
-                    if let Ok(glob) = GlobBuilder::new(&g.text)
-                        .literal_separator(true)
-                        .backslash_escape(true)
-                        .build()
+                    if let Ok(glob) =
+                        GlobBuilder::new(&g.text).literal_separator(true).backslash_escape(true).build()
                     {
                         set.add(glob);
                         glob_rules.push(id);
@@ -310,13 +300,7 @@ impl Matcher {
             }
         }
         let globs = set.build().unwrap_or_else(|_| GlobSet::empty());
-        Matcher {
-            rules,
-            trie,
-            globs,
-            glob_rules,
-            keep_glob_prefixes,
-        }
+        Matcher { rules, trie, globs, glob_rules, keep_glob_prefixes }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -358,28 +342,16 @@ impl Matcher {
         }
         if !self.glob_rules.is_empty() {
             for i in self.globs.matches(Path::new("/")) {
-                decided = self.better(
-                    decided,
-                    Decision {
-                        rule: self.glob_rules[i],
-                        depth: 0,
-                    },
-                );
+                decided = self.better(decided, Decision { rule: self.glob_rules[i], depth: 0 });
             }
         }
-        Cursor {
-            node: Some(0),
-            depth: 0,
-            decided,
-        }
+        Cursor { node: Some(0), depth: 0, decided }
     }
 
     /// The cursor of `path`, a child named `name` of the directory at `parent`.
     pub fn step(&self, parent: &Cursor, path: &[u8], name: &[u8]) -> Cursor {
         let depth = parent.depth + 1;
-        let node = parent
-            .node
-            .and_then(|n| self.trie[n as usize].children.get(name).copied());
+        let node = parent.node.and_then(|n| self.trie[n as usize].children.get(name).copied());
         let mut decided = parent.decided;
         if let Some(n) = node {
             for &r in &self.trie[n as usize].here {
@@ -412,9 +384,7 @@ impl Matcher {
         if cursor.node.is_some_and(|n| self.trie[n as usize].keep_below) {
             return true;
         }
-        self.keep_glob_prefixes
-            .iter()
-            .any(|p| is_ancestor_or_self(path, p) || is_ancestor_or_self(p, path))
+        self.keep_glob_prefixes.iter().any(|p| is_ancestor_or_self(path, p) || is_ancestor_or_self(p, path))
     }
 
     /// The depth of the shallowest ancestor-or-self of `path` that the glob
@@ -444,12 +414,7 @@ impl Matcher {
             }
         }
         found.sort_by_key(|(d, _)| Reverse(self.rank(*d)));
-        Explanation {
-            matches: found
-                .into_iter()
-                .map(|(d, at)| Match { rule: d.rule, at })
-                .collect(),
-        }
+        Explanation { matches: found.into_iter().map(|(d, at)| Match { rule: d.rule, at }).collect() }
     }
 
     /// Why `winner` beats `other` (both from one [`Explanation`]), in words.
@@ -514,11 +479,7 @@ mod tests {
         Rule {
             kind,
             pattern: Pattern::parse(pat.as_bytes()).expect("valid pattern"),
-            origin: Origin::Flag(if kind == RuleKind::Keep {
-                "--keep"
-            } else {
-                "--ignore"
-            }),
+            origin: Origin::Flag(if kind == RuleKind::Keep { "--keep" } else { "--ignore" }),
             reason: None,
         }
     }
@@ -532,41 +493,21 @@ mod tests {
 
     #[test]
     fn patterns_are_normalised_and_checked() {
-        assert_eq!(
-            Pattern::parse(b"/var//lib/").expect("ok").prefix(),
-            Some(&b"/var/lib"[..])
-        );
+        assert_eq!(Pattern::parse(b"/var//lib/").expect("ok").prefix(), Some(&b"/var/lib"[..]));
         assert_eq!(Pattern::parse(b"///").expect("ok").prefix(), Some(&b"/"[..]));
         assert_eq!(Pattern::parse(b"var/lib").unwrap_err(), PatternError::NotAbsolute);
-        assert_eq!(
-            Pattern::parse(b"/var/../etc").unwrap_err(),
-            PatternError::DotComponent
-        );
+        assert_eq!(Pattern::parse(b"/var/../etc").unwrap_err(), PatternError::DotComponent);
         assert_eq!(Pattern::parse(b"").unwrap_err(), PatternError::Empty);
         assert_eq!(Pattern::parse(b"/x/\xff*").unwrap_err(), PatternError::NotUtf8);
-        assert!(matches!(
-            Pattern::parse(b"/x/[a").unwrap_err(),
-            PatternError::Glob(_)
-        ));
+        assert!(matches!(Pattern::parse(b"/x/[a").unwrap_err(), PatternError::Glob(_)));
         assert!(Pattern::parse(b"/home/*/.cache").expect("ok").is_glob());
-        assert_eq!(
-            Pattern::parse(b"/\xff/x").expect("bytes ok").prefix(),
-            Some(&b"/\xff/x"[..])
-        );
+        assert_eq!(Pattern::parse(b"/\xff/x").expect("bytes ok").prefix(), Some(&b"/\xff/x"[..]));
     }
 
     #[test]
     fn ancestors_are_listed_with_depths() {
         let got: Vec<(u32, &[u8])> = ancestors_or_self(b"/a/b c/d").collect();
-        assert_eq!(
-            got,
-            vec![
-                (0, &b"/"[..]),
-                (1, &b"/a"[..]),
-                (2, &b"/a/b c"[..]),
-                (3, &b"/a/b c/d"[..])
-            ]
-        );
+        assert_eq!(got, vec![(0, &b"/"[..]), (1, &b"/a"[..]), (2, &b"/a/b c"[..]), (3, &b"/a/b c/d"[..])]);
         let root: Vec<(u32, &[u8])> = ancestors_or_self(b"/").collect();
         assert_eq!(root, vec![(0, &b"/"[..])]);
         assert!(is_ancestor_or_self(b"/var", b"/var/lib"));
@@ -577,14 +518,8 @@ mod tests {
     #[test]
     fn prefix_rules_cover_their_subtree() {
         let m = Matcher::new(vec![rule(RuleKind::Keep, "/var/lib/bluetooth")]);
-        assert_eq!(
-            decide(&m, "/var/lib/bluetooth").as_deref(),
-            Some("keep /var/lib/bluetooth")
-        );
-        assert_eq!(
-            decide(&m, "/var/lib/bluetooth/aa:bb/info").as_deref(),
-            Some("keep /var/lib/bluetooth")
-        );
+        assert_eq!(decide(&m, "/var/lib/bluetooth").as_deref(), Some("keep /var/lib/bluetooth"));
+        assert_eq!(decide(&m, "/var/lib/bluetooth/aa:bb/info").as_deref(), Some("keep /var/lib/bluetooth"));
         assert_eq!(decide(&m, "/var/lib/bluetoothx"), None);
         assert_eq!(decide(&m, "/var/lib"), None);
     }
@@ -598,14 +533,8 @@ mod tests {
             rule(RuleKind::Ignore, "/var/lib/x/tmp"),
         ]);
         assert_eq!(decide(&m, "/var/cache/a").as_deref(), Some("ignore /var/cache"));
-        assert_eq!(
-            decide(&m, "/var/cache/pkg/b").as_deref(),
-            Some("keep /var/cache/pkg")
-        );
-        assert_eq!(
-            decide(&m, "/var/lib/x/tmp/1").as_deref(),
-            Some("ignore /var/lib/x/tmp")
-        );
+        assert_eq!(decide(&m, "/var/cache/pkg/b").as_deref(), Some("keep /var/cache/pkg"));
+        assert_eq!(decide(&m, "/var/lib/x/tmp/1").as_deref(), Some("ignore /var/lib/x/tmp"));
         assert_eq!(decide(&m, "/var/lib/x/data").as_deref(), Some("keep /var/lib"));
     }
 
@@ -615,29 +544,17 @@ mod tests {
             rule(RuleKind::Ignore, "/home/*/.cache"),
             rule(RuleKind::Keep, "/home/u/.cache"),
         ]);
-        assert_eq!(
-            decide(&m, "/home/u/.cache/x").as_deref(),
-            Some("keep /home/u/.cache")
-        );
-        assert_eq!(
-            decide(&m, "/home/v/.cache/x").as_deref(),
-            Some("ignore /home/*/.cache")
-        );
+        assert_eq!(decide(&m, "/home/u/.cache/x").as_deref(), Some("keep /home/u/.cache"));
+        assert_eq!(decide(&m, "/home/v/.cache/x").as_deref(), Some("ignore /home/*/.cache"));
 
-        let m = Matcher::new(vec![
-            rule(RuleKind::Ignore, "/srv/*/*"),
-            rule(RuleKind::Keep, "/srv/*/data"),
-        ]);
+        let m = Matcher::new(vec![rule(RuleKind::Ignore, "/srv/*/*"), rule(RuleKind::Keep, "/srv/*/data")]);
         assert_eq!(decide(&m, "/srv/a/data").as_deref(), Some("keep /srv/*/data"));
         assert_eq!(decide(&m, "/srv/a/other").as_deref(), Some("ignore /srv/*/*"));
 
         let m = Matcher::new(vec![rule(RuleKind::Ignore, "/opt"), rule(RuleKind::Keep, "/opt")]);
         assert_eq!(decide(&m, "/opt/x").as_deref(), Some("keep /opt"));
 
-        let m = Matcher::new(vec![
-            rule(RuleKind::Ignore, "/opt/*"),
-            rule(RuleKind::Ignore, "/opt/?"),
-        ]);
+        let m = Matcher::new(vec![rule(RuleKind::Ignore, "/opt/*"), rule(RuleKind::Ignore, "/opt/?")]);
         assert_eq!(decide(&m, "/opt/x").as_deref(), Some("ignore /opt/*"));
     }
 
@@ -650,19 +567,10 @@ mod tests {
             rule(RuleKind::Keep, "/home/u/.cache/keepme"),
         ]);
         assert_eq!(decide(&m, "/home/u/.cache"), None);
-        assert_eq!(
-            decide(&m, "/home/u/.cache/junk/deep/file").as_deref(),
-            Some("ignore /home/*/.cache/**")
-        );
-        assert_eq!(
-            decide(&m, "/home/u/.cache/keepme/deep").as_deref(),
-            Some("keep /home/u/.cache/keepme")
-        );
+        assert_eq!(decide(&m, "/home/u/.cache/junk/deep/file").as_deref(), Some("ignore /home/*/.cache/**"));
+        assert_eq!(decide(&m, "/home/u/.cache/keepme/deep").as_deref(), Some("keep /home/u/.cache/keepme"));
         // A glob that lost at its match point does not come back deeper.
-        let m = Matcher::new(vec![
-            rule(RuleKind::Ignore, "/a/**"),
-            rule(RuleKind::Keep, "/a/b"),
-        ]);
+        let m = Matcher::new(vec![rule(RuleKind::Ignore, "/a/**"), rule(RuleKind::Keep, "/a/b")]);
         assert_eq!(decide(&m, "/a/b/c/d").as_deref(), Some("keep /a/b"));
         assert_eq!(decide(&m, "/a/x/c").as_deref(), Some("ignore /a/**"));
     }
@@ -670,10 +578,7 @@ mod tests {
     #[test]
     fn star_does_not_cross_slash() {
         let m = Matcher::new(vec![rule(RuleKind::Ignore, "/home/*/junk")]);
-        assert_eq!(
-            decide(&m, "/home/u/junk/x").as_deref(),
-            Some("ignore /home/*/junk")
-        );
+        assert_eq!(decide(&m, "/home/u/junk/x").as_deref(), Some("ignore /home/*/junk"));
         assert_eq!(decide(&m, "/home/u/sub/junk"), None);
     }
 
@@ -707,14 +612,7 @@ mod tests {
         ]);
         let e = m.explain(b"/var/log/x");
         let got: Vec<(u32, Vec<u8>)> = e.matches.iter().map(|x| (x.rule, x.at.clone())).collect();
-        assert_eq!(
-            got,
-            vec![
-                (2, b"/var/log".to_vec()),
-                (1, b"/var/log".to_vec()),
-                (0, b"/".to_vec())
-            ]
-        );
+        assert_eq!(got, vec![(2, b"/var/log".to_vec()), (1, b"/var/log".to_vec()), (0, b"/".to_vec())]);
     }
 
     #[test]

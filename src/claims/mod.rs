@@ -52,22 +52,16 @@ pub struct Loaded {
 /// Reads every rule; any error means no rules at all.
 pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Loaded, RulesError> {
     let mut rules = Vec::new();
-    for (kind, flag, list) in [
-        (RuleKind::Keep, "--keep", &sources.keep),
-        (RuleKind::Ignore, "--ignore", &sources.ignore),
-    ] {
+    for (kind, flag, list) in
+        [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
+    {
         for raw in list {
             let pattern = Pattern::parse(raw.as_bytes()).map_err(|source| RulesError::Flag {
                 flag,
                 pattern: raw.to_string_lossy().into_owned(),
                 source,
             })?;
-            rules.push(Rule {
-                kind,
-                pattern,
-                origin: Origin::Flag(flag),
-                reason: None,
-            });
+            rules.push(Rule { kind, pattern, origin: Origin::Flag(flag), reason: None });
         }
     }
     let mut manifests = Vec::new();
@@ -87,8 +81,5 @@ pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Load
             Err(source) => return Err(manifest::ManifestError::Read { file: shown, source }.into()),
         }
     }
-    Ok(Loaded {
-        matcher: Matcher::new(rules),
-        manifests,
-    })
+    Ok(Loaded { matcher: Matcher::new(rules), manifests })
 }

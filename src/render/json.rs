@@ -101,10 +101,7 @@ impl Serialize for Doc<'_> {
         m.serialize_entry("grouping", if r.flat { "flat" } else { "grouped" })?;
         m.serialize_entry("complete", &r.complete())?;
         m.serialize_entry("exit_code", &self.exit_code)?;
-        let started = r
-            .started
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let started = r.started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         m.serialize_entry("started_at", &rfc3339(started))?;
         m.serialize_entry("duration_seconds", &r.duration.as_secs_f64())?;
         let totals: serde_json::Map<String, serde_json::Value> = r
@@ -127,12 +124,7 @@ impl Serialize for Doc<'_> {
 }
 
 pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, exit_code: u8) -> io::Result<()> {
-    let doc = Doc {
-        report,
-        filter,
-        exit_code,
-        with_findings: true,
-    };
+    let doc = Doc { report, filter, exit_code, with_findings: true };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -142,12 +134,7 @@ pub fn render_ndjson(out: &mut dyn Write, report: &Report, filter: &Filter, exit
         serde_json::to_writer(&mut *out, &FindingJson(f))?;
         out.write_all(b"\n")?;
     }
-    let doc = Doc {
-        report,
-        filter,
-        exit_code,
-        with_findings: false,
-    };
+    let doc = Doc { report, filter, exit_code, with_findings: false };
     serde_json::to_writer(&mut *out, &doc)?;
     out.write_all(b"\n")
 }
@@ -163,16 +150,14 @@ pub fn read_findings(value: &serde_json::Value) -> Result<Vec<AcceptedPath>, Str
         .ok_or("not a darlings JSON report (no \"findings\" array)")?;
     let mut out = Vec::with_capacity(findings.len());
     for (i, f) in findings.iter().enumerate() {
-        let path = match (
-            f.get("path_base64").and_then(|p| p.as_str()),
-            f.get("path").and_then(|p| p.as_str()),
-        ) {
-            (Some(b64), _) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| format!("findings[{i}].path_base64: {e}"))?,
-            (None, Some(p)) => p.as_bytes().to_vec(),
-            (None, None) => return Err(format!("findings[{i}] has no \"path\"")),
-        };
+        let path =
+            match (f.get("path_base64").and_then(|p| p.as_str()), f.get("path").and_then(|p| p.as_str())) {
+                (Some(b64), _) => base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("findings[{i}].path_base64: {e}"))?,
+                (None, Some(p)) => p.as_bytes().to_vec(),
+                (None, None) => return Err(format!("findings[{i}] has no \"path\"")),
+            };
         let verdict = f
             .get("verdict")
             .and_then(|v| v.as_str())

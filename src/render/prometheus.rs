@@ -36,16 +36,8 @@ pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     type Pick = fn(&(u64, u64, u64)) -> u64;
     let metrics: [(&str, &str, Pick); 3] = [
         ("darlings_findings", "Findings of the last audit.", |t| t.0),
-        (
-            "darlings_entries",
-            "Paths in the findings of the last audit.",
-            |t| t.1,
-        ),
-        (
-            "darlings_bytes",
-            "Apparent bytes in the findings of the last audit.",
-            |t| t.2,
-        ),
+        ("darlings_entries", "Paths in the findings of the last audit.", |t| t.1),
+        ("darlings_bytes", "Apparent bytes in the findings of the last audit.", |t| t.2),
     ];
     for (name, help, get) in metrics {
         writeln!(out, "# HELP {name} {help}")?;
@@ -60,16 +52,9 @@ pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             )?;
         }
     }
-    let started = report
-        .started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let started = report.started.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let scalars: [(&str, &str, String); 5] = [
-        (
-            "darlings_audit_errors",
-            "Entries the last audit could not read.",
-            report.errors.len().to_string(),
-        ),
+        ("darlings_audit_errors", "Entries the last audit could not read.", report.errors.len().to_string()),
         (
             "darlings_audit_complete",
             "1 if the last audit read every entry.",

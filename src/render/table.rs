@@ -75,13 +75,7 @@ fn new_table(style: Style, header: &[&str]) -> Table {
     });
     let header: Vec<Cell> = header
         .iter()
-        .map(|h| {
-            if style.color {
-                Cell::new(h).add_attribute(Attribute::Bold)
-            } else {
-                Cell::new(h)
-            }
-        })
+        .map(|h| if style.color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) })
         .collect();
     table.set_header(header);
     table
@@ -103,18 +97,8 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;
     } else {
-        let mut table = new_table(
-            style,
-            &[
-                "VERDICT",
-                "PATH",
-                "TYPE",
-                "ENTRIES",
-                "SIZE",
-                "NEWEST (UTC)",
-                "RULE / WHY",
-            ],
-        );
+        let mut table =
+            new_table(style, &["VERDICT", "PATH", "TYPE", "ENTRIES", "SIZE", "NEWEST (UTC)", "RULE / WHY"]);
         for f in &shown {
             table.add_row(vec![
                 verdict_cell(f, style),
@@ -163,11 +147,7 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
         }
     }
     if !report.errors.is_empty() {
-        writeln!(
-            out,
-            "\nThe audit is incomplete: {} entries could not be read:",
-            report.errors.len()
-        )?;
+        writeln!(out, "\nThe audit is incomplete: {} entries could not be read:", report.errors.len())?;
         for e in report.errors.iter().take(MAX_ERRORS) {
             writeln!(out, "  {} {}: {}", e.operation, escape(&e.path), e.message)?;
         }
@@ -206,10 +186,7 @@ pub fn summary(report: &Report) -> String {
         )
     };
     if broken > 0 {
-        s.push_str(&format!(
-            " {broken} claim{} broken.",
-            if broken == 1 { " is" } else { "s are" }
-        ));
+        s.push_str(&format!(" {broken} claim{} broken.", if broken == 1 { " is" } else { "s are" }));
     }
     let accepted = report.findings.iter().filter(|f| f.accepted).count();
     if accepted > 0 {

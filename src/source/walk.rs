@@ -50,11 +50,7 @@ impl Root {
     /// Opens `path` (symlinks in `path` itself are followed: it names the
     /// tree, it is not part of it).
     pub fn open(path: &Path) -> Result<Root, WalkError> {
-        let err = |op, errno| WalkError {
-            path: path.as_os_str().as_encoded_bytes().to_vec(),
-            op,
-            errno,
-        };
+        let err = |op, errno| WalkError { path: path.as_os_str().as_encoded_bytes().to_vec(), op, errno };
         let fd = rustix::fs::openat(
             CWD,
             path,
@@ -80,12 +76,8 @@ impl Root {
     /// filesystem than the root.
     pub fn stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
         let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
-        let st = rustix::fs::statx(
-            &self.fd,
-            rel,
-            AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT,
-            STATX_MASK,
-        )?;
+        let st =
+            rustix::fs::statx(&self.fd, rel, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, STATX_MASK)?;
         Ok(self.meta(&st))
     }
 
@@ -275,22 +267,11 @@ pub fn walk<V: Visitor>(
         .num_threads(threads.max(1))
         .thread_name(|i| format!("darlings-walk-{i}"))
         .build()?;
-    let ctx = Ctx {
-        root,
-        visitor,
-        progress,
-        retained: AtomicUsize::new(0),
-        budget: fd_budget(),
-    };
-    let node = Arc::new(Node {
-        parent: None,
-        name: Box::default(),
-        pending: AtomicUsize::new(1),
-        dir: top,
-    });
+    let ctx = Ctx { root, visitor, progress, retained: AtomicUsize::new(0), budget: fd_budget() };
+    let node = Arc::new(Node { parent: None, pending: AtomicUsize::new(1), dir: top });
     pool.scope(|s| {
         let ctx = &ctx;
-        s.spawn(move |s| process(ctx, s, node, None));
+        s.spawn(move |s| process(ctx, s, node, None, b"/".to_vec()));
     });
     Ok(())
 }
@@ -304,33 +285,13 @@ struct Ctx<'a, V: Visitor> {
 }
 
 /// A directory in progress: alive while it or any descendant is unfinished.
+/// Its path travels with the work instead (a node deep in a chain must not
+/// hold a copy of its whole path).
 struct Node<D> {
     parent: Option<Arc<Node<D>>>,
-    name: Box<[u8]>,
     /// Unfinished children, plus one for the directory's own listing.
     pending: AtomicUsize,
     dir: D,
-}
-
-impl<D> Node<D> {
-    /// The path of this directory as the audited system sees it.
-    fn path(&self) -> Vec<u8> {
-        let mut parts: Vec<&[u8]> = Vec::new();
-        let mut node = self;
-        while let Some(parent) = &node.parent {
-            parts.push(&node.name);
-            node = parent;
-        }
-        if parts.is_empty() {
-            return b"/".to_vec();
-        }
-        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-        for part in parts.iter().rev() {
-            out.push(b'/');
-            out.extend_from_slice(part);
-        }
-        out
-    }
 }
 
 impl<D> Drop for Node<D> {
@@ -369,25 +330,18 @@ fn process<'s, V: Visitor>(
     scope: &rayon::Scope<'s>,
     node: Arc<Node<V::Dir>>,
     parent_fd: Option<Arc<RetainedFd<'s>>>,
+    path: Vec<u8>,
 ) {
-    let path = node.path();
     let opened = match &parent_fd {
-        Some(parent) => open_dir(parent.fd.as_fd(), &node.name),
+        Some(parent) => open_dir(parent.fd.as_fd(), last_component(&path)),
         None => open_from_root(ctx.root.fd(), &path),
     };
     drop(parent_fd);
     let fd = match opened {
         Ok(fd) => fd,
         Err(errno) => {
-            ctx.visitor.error(
-                &node.dir,
-                WalkError {
-                    path,
-                    op: Op::Open,
-                    errno,
-                },
-            );
-            complete(ctx, node);
+            ctx.visitor.error(&node.dir, WalkError { path: path.clone(), op: Op::Open, errno });
+            complete(ctx, node, path);
             return;
         }
     };
@@ -398,10 +352,7 @@ fn process<'s, V: Visitor>(
     // Share the descriptor with the children while the budget allows;
     // otherwise they reopen themselves by path.
     let shared = if ctx.retained.fetch_add(1, Ordering::Relaxed) < ctx.budget {
-        Ok(Arc::new(RetainedFd {
-            fd,
-            counter: &ctx.retained,
-        }))
+        Ok(Arc::new(RetainedFd { fd, counter: &ctx.retained }))
     } else {
         ctx.retained.fetch_sub(1, Ordering::Relaxed);
         Err(fd)
@@ -414,7 +365,15 @@ fn process<'s, V: Visitor>(
     if let Some(p) = ctx.progress {
         p.add(listed, bytes);
     }
-    complete(ctx, node);
+    complete(ctx, node, path);
+}
+
+/// The last component of a path (`/` for the root).
+fn last_component(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) if i + 1 < path.len() => &path[i + 1..],
+        _ => path,
+    }
 }
 
 /// Reads one directory, handing every entry to the visitor and spawning a
@@ -441,11 +400,7 @@ fn list<'s, V: Visitor>(
             let raw = match next {
                 Ok(raw) => raw,
                 Err(errno) => {
-                    let error = WalkError {
-                        path: path.to_vec(),
-                        op: Op::Read,
-                        errno,
-                    };
+                    let error = WalkError { path: path.to_vec(), op: Op::Read, errno };
                     ctx.visitor.error(&node.dir, error);
                     break;
                 }
@@ -458,11 +413,7 @@ fn list<'s, V: Visitor>(
             entries += 1;
             child_path.truncate(base);
             child_path.extend_from_slice(name);
-            let entry = EntryRef {
-                path: &child_path,
-                name,
-                hint: FileKind::from_rustix(raw.file_type()),
-            };
+            let entry = EntryRef { path: &child_path, name, hint: FileKind::from_rustix(raw.file_type()) };
             let Some(plan) = ctx.visitor.plan(&node.dir, &entry) else {
                 continue;
             };
@@ -474,11 +425,7 @@ fn list<'s, V: Visitor>(
             ) {
                 Ok(st) => ctx.root.meta(&st),
                 Err(errno) => {
-                    let error = WalkError {
-                        path: child_path.clone(),
-                        op: Op::Stat,
-                        errno,
-                    };
+                    let error = WalkError { path: child_path.clone(), op: Op::Stat, errno };
                     ctx.visitor.error(&node.dir, error);
                     continue;
                 }
@@ -492,14 +439,11 @@ fn list<'s, V: Visitor>(
             }
             if let Some(dir) = ctx.visitor.enter(&node.dir, &entry, plan, &meta) {
                 node.pending.fetch_add(1, Ordering::Relaxed);
-                let child = Arc::new(Node {
-                    parent: Some(Arc::clone(node)),
-                    name: name.into(),
-                    pending: AtomicUsize::new(1),
-                    dir,
-                });
+                let child =
+                    Arc::new(Node { parent: Some(Arc::clone(node)), pending: AtomicUsize::new(1), dir });
                 let fd = shared.cloned();
-                scope.spawn(move |s| process(ctx, s, child, fd));
+                let child_path = child_path.clone();
+                scope.spawn(move |s| process(ctx, s, child, fd, child_path));
             }
         }
     });
@@ -507,22 +451,23 @@ fn list<'s, V: Visitor>(
 }
 
 /// Marks the listing of `node` done and finishes every directory whose last
-/// piece of work this was, walking up the tree.
-fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>) {
+/// piece of work this was, walking up the tree; each parent's path is its
+/// child's, truncated.
+fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>, mut path: Vec<u8>) {
     let mut current = node;
     loop {
         if current.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let path = current.path();
         let parent = current.parent.clone();
-        ctx.visitor
-            .finish(&current.dir, &path, parent.as_deref().map(|p| &p.dir));
+        ctx.visitor.finish(&current.dir, &path, parent.as_deref().map(|p| &p.dir));
         drop(current);
         match parent {
             Some(parent) => current = parent,
             None => return,
         }
+        let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        path.truncate(cut.max(1));
     }
 }
 
@@ -586,45 +531,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_paths_are_built_from_names() {
-        let root = Arc::new(Node {
-            parent: None,
-            name: Box::default(),
-            pending: AtomicUsize::new(0),
-            dir: (),
-        });
-        let a = Arc::new(Node {
-            parent: Some(root.clone()),
-            name: (*b"a b").into(),
-            pending: AtomicUsize::new(0),
-            dir: (),
-        });
-        let b = Node {
-            parent: Some(a.clone()),
-            name: (*b"\xff").into(),
-            pending: AtomicUsize::new(0),
-            dir: (),
-        };
-        assert_eq!(root.path(), b"/");
-        assert_eq!(a.path(), b"/a b");
-        assert_eq!(b.path(), b"/a b/\xff");
+    fn last_components() {
+        assert_eq!(last_component(b"/a b/\xff"), b"\xff");
+        assert_eq!(last_component(b"/a"), b"a");
+        assert_eq!(last_component(b"/"), b"/");
     }
 
     #[test]
     fn dropping_a_deep_chain_does_not_recurse() {
-        let mut node = Arc::new(Node {
-            parent: None,
-            name: Box::default(),
-            pending: AtomicUsize::new(0),
-            dir: (),
-        });
+        let mut node = Arc::new(Node { parent: None, pending: AtomicUsize::new(0), dir: () });
         for _ in 0..200_000 {
-            node = Arc::new(Node {
-                parent: Some(node),
-                name: (*b"d").into(),
-                pending: AtomicUsize::new(0),
-                dir: (),
-            });
+            node = Arc::new(Node { parent: Some(node), pending: AtomicUsize::new(0), dir: () });
         }
         drop(node);
     }

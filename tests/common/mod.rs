@@ -1,0 +1,172 @@
+//! The end-to-end harness: temp trees with any bytes in their names, the
+//! real binary, JSON reports read back path by path.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_darlings")
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Skips a test that needs root (mounts, device nodes, other users).
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !common::is_root() {
+            eprintln!("skipped: needs root (mounts, device nodes or setpriv)");
+            return;
+        }
+    };
+}
+
+pub fn p(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+/// A temporary tree that the tests audit as a root.
+pub struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    pub fn new() -> Tree {
+        Tree { dir: tempfile::Builder::new().prefix("darlings-test").tempdir().expect("tempdir") }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn at(&self, rel: &[u8]) -> PathBuf {
+        let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+        self.root().join(p(rel))
+    }
+
+    pub fn dir(&self, rel: &[u8]) -> &Tree {
+        std::fs::create_dir_all(self.at(rel)).expect("mkdir");
+        self
+    }
+
+    pub fn file(&self, rel: &[u8], content: &[u8]) -> &Tree {
+        let path = self.at(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir parent");
+        }
+        std::fs::write(path, content).expect("write");
+        self
+    }
+
+    pub fn symlink(&self, rel: &[u8], target: &[u8]) -> &Tree {
+        let path = self.at(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir parent");
+        }
+        std::os::unix::fs::symlink(p(target), path).expect("symlink");
+        self
+    }
+
+    pub fn mode(&self, rel: &[u8], mode: u32) -> &Tree {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.at(rel), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        self
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        // Make everything removable again (tests chmod 000 some directories).
+        let _ = Command::new("chmod").args(["-R", "u+rwx"]).arg(self.root()).status();
+    }
+}
+
+/// Runs the binary with `args`; stdout and stderr captured.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(bin()).args(args).env_remove("NO_COLOR").stdin(Stdio::null()).output().expect("run darlings")
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit code")
+}
+
+/// `darlings audit --root ROOT --format json ARGS…`, parsed.
+pub fn audit_json(root: &Path, args: &[&str]) -> (Value, i32) {
+    let mut all: Vec<&OsStr> = vec![OsStr::new("audit"), OsStr::new("--root"), root.as_os_str()];
+    all.extend(["--format", "json"].iter().map(OsStr::new));
+    all.extend(args.iter().map(OsStr::new));
+    let out = run(all);
+    let json = parse_json(&out);
+    (json, code(&out))
+}
+
+pub fn parse_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}\nstdout: {}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(2000)])
+        )
+    })
+}
+
+/// The exact bytes of a JSON path (`path_base64` when present).
+pub fn path_of(v: &Value, key: &str) -> Vec<u8> {
+    match v.get(format!("{key}_base64")).and_then(Value::as_str) {
+        Some(b64) => base64::engine::general_purpose::STANDARD.decode(b64).expect("base64"),
+        None => v[key].as_str().expect("path string").as_bytes().to_vec(),
+    }
+}
+
+/// Findings by exact path.
+pub fn findings(json: &Value) -> BTreeMap<Vec<u8>, Value> {
+    json["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| (path_of(f, "path"), f.clone()))
+        .collect()
+}
+
+/// (verdict, entries) of each finding, by path, as text for readable diffs.
+pub fn verdicts(json: &Value) -> BTreeMap<String, String> {
+    findings(json)
+        .into_iter()
+        .map(|(path, f)| {
+            let entries = f["entries"].as_u64().map_or("-".to_owned(), |e| e.to_string());
+            (
+                String::from_utf8_lossy(&path).into_owned(),
+                format!("{} {}", f["verdict"].as_str().unwrap_or("?"), entries),
+            )
+        })
+        .collect()
+}
+
+pub fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+/// Runs a shell script as root in a private mount namespace, so its mounts
+/// vanish with it even when the test fails. `$D` is the darlings binary.
+pub fn in_mount_namespace(script: &str) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-ec", script])
+        .env("D", bin())
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare")
+}
