@@ -2,6 +2,8 @@
 //! and wide trees are walked without overflow, and the fast walker agrees
 //! with walkdir and with itself on one thread.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;

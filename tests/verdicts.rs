@@ -1,6 +1,8 @@
 //! Every verdict, through the real binary, with real mounts and symlinks:
 //! a persist tree on its own tmpfs, bind-mounted and linked into the root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{map, verdicts};

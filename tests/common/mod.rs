@@ -1,6 +1,6 @@
 //! The end-to-end harness: temp trees with any bytes in their names, the
 //! real binary, JSON reports read back path by path.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
