@@ -86,7 +86,7 @@ fn build_hostile(t: &common::Tree) -> BTreeMap<Vec<u8>, Expect> {
     }
     // Special files.
     let names_dir = t.at(b"/names");
-    rustix::fs::mknodat(rustix::fs::CWD, &names_dir.join("fifo"), rustix::fs::FileType::Fifo, Mode::RUSR, 0)
+    rustix::fs::mknodat(rustix::fs::CWD, names_dir.join("fifo"), rustix::fs::FileType::Fifo, Mode::RUSR, 0)
         .expect("mkfifo");
     want.insert(b"/names/fifo".to_vec(), Expect { kind: "fifo", size: 0 });
     // A socket: bound at a short path, then moved into the tree.
@@ -100,7 +100,7 @@ fn build_hostile(t: &common::Tree) -> BTreeMap<Vec<u8>, Expect> {
         let dev = rustix::fs::makedev(1, 3);
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &names_dir.join("null"),
+            names_dir.join("null"),
             rustix::fs::FileType::CharacterDevice,
             Mode::RUSR,
             dev,
@@ -108,7 +108,7 @@ fn build_hostile(t: &common::Tree) -> BTreeMap<Vec<u8>, Expect> {
         .expect("mknod char");
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &names_dir.join("loop"),
+            names_dir.join("loop"),
             rustix::fs::FileType::BlockDevice,
             Mode::RUSR,
             rustix::fs::makedev(7, 200),
@@ -311,7 +311,7 @@ fn a_hundred_thousand_entries_in_one_directory() {
     let t = common::Tree::new();
     t.dir(b"/wide");
     let dir =
-        rustix::fs::open(&t.at(b"/wide"), OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).expect("open");
+        rustix::fs::open(t.at(b"/wide"), OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).expect("open");
     for i in 0..N {
         rustix::fs::openat(&dir, format!("entry-{i:06}"), OFlags::CREATE | OFlags::WRONLY, Mode::RUSR)
             .expect("create");
