@@ -147,7 +147,9 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
         }
     }
     if !report.errors.is_empty() {
-        writeln!(out, "\nThe audit is incomplete: {} entries could not be read:", report.errors.len())?;
+        let n = report.errors.len();
+        let what = if n == 1 { "entry" } else { "entries" };
+        writeln!(out, "\nThe audit is incomplete: {n} {what} could not be read:")?;
         for e in report.errors.iter().take(MAX_ERRORS) {
             writeln!(out, "  {} {}: {}", e.operation, escape(&e.path), e.message)?;
         }

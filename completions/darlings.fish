@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_darlings_global_optspecs
+    string join \n root= manifest= no-default-manifest keep= ignore= assume-claims source= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
+end
+
+function __fish_darlings_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_darlings_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_darlings_using_subcommand
+    set -l cmd (__fish_darlings_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c darlings -n "__fish_darlings_needs_command" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'Pick from the filesystem of the root (today: always the walk)'
+walk\t'A parallel one-filesystem walk of the root'"
+complete -c darlings -n "__fish_darlings_needs_command" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t''"
+complete -c darlings -n "__fish_darlings_needs_command" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+unclaimed\t''
+new-identity\t''
+kept\t''
+ignored\t''
+recreated\t''
+structure\t''
+restored\t''"
+complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
+size\t'Largest first'"
+complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
+broken\t''
+new-identity\t''
+none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_needs_command" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_needs_command" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
+complete -c darlings -n "__fish_darlings_needs_command" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
+complete -c darlings -n "__fish_darlings_needs_command" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c darlings -n "__fish_darlings_needs_command" -s V -l version -d 'Print version'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'Pick from the filesystem of the root (today: always the walk)'
+walk\t'A parallel one-filesystem walk of the root'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+unclaimed\t''
+new-identity\t''
+kept\t''
+ignored\t''
+recreated\t''
+structure\t''
+restored\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
+size\t'Largest first'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
+broken\t''
+new-identity\t''
+none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand man" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain completions man help" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain completions man help" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain completions man help" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain completions man help" -f -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,298 @@
+//! The command line as a user meets it: formats, explain, manifests,
+//! acceptance, filters, exit codes, errors, pipes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn sample() -> common::Tree {
+    let t = common::Tree::new();
+    t.file(b"/etc/machine-id", b"0123456789abcdef\n")
+        .file(b"/var/log/big.log", &vec![b'l'; 5000])
+        .file(b"/var/log/small.log", b"s")
+        .file(b"/var/lib/claimed/db", b"data")
+        .file(b"/tmp/scratch", b"tmp")
+        .file(b"/root/\x1b[2Jevil\nname", b"boo");
+    t
+}
+
+fn root(t: &common::Tree) -> &str {
+    t.root().to_str().expect("temp paths are UTF-8")
+}
+
+#[test]
+fn json_ndjson_table_and_prometheus_agree() {
+    let t = sample();
+    let rules = ["--keep", "/var/lib/claimed", "--ignore", "/tmp"];
+    let (json, code) = common::audit_json(t.root(), &rules);
+    assert_eq!(code, 3);
+
+    // ndjson: the same finding objects, then a summary without findings.
+    let mut args = vec!["audit", "--root", root(&t), "--format", "ndjson"];
+    args.extend(rules);
+    let out = common::run(&args);
+    assert_eq!(common::code(&out), 3);
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let (summary, rows) = lines.split_last().expect("at least the summary");
+    assert_eq!(rows, json["findings"].as_array().expect("findings").as_slice());
+    assert_eq!(summary["totals"], json["totals"]);
+    assert_eq!(summary["schema_version"], 1);
+    assert!(summary.get("findings").is_none());
+
+    // Prometheus: the totals, per verdict.
+    let mut args = vec!["audit", "--root", root(&t), "--format", "prometheus"];
+    args.extend(rules);
+    let out = common::run(&args);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    for (verdict, t) in json["totals"].as_object().expect("totals") {
+        for (metric, field) in [("darlings_findings", "findings"), ("darlings_entries", "entries"), ("darlings_bytes", "bytes")] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("verdict=\"{verdict}\"")))
+                .unwrap_or_else(|| panic!("no {metric} for {verdict}"));
+            let value: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
+            assert_eq!(Some(value), t[field].as_u64(), "{line}");
+        }
+    }
+    assert!(text.contains("darlings_audit_complete{"));
+    assert!(text.lines().filter(|l| !l.starts_with('#')).all(|l| l.split(' ').count() == 2), "{text}");
+
+    // Table: every shown path, escaped, and a totals line per verdict.
+    let mut args = vec!["audit", "--root", root(&t), "--format", "table"];
+    args.extend(rules);
+    let out = common::run(&args);
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    for f in json["findings"].as_array().expect("findings") {
+        let path = f["path"].as_str().expect("path");
+        let shown = path.replace('\x1b', "\\x1B").replace('\n', "\\n");
+        assert!(table.contains(&shown), "{shown} missing from\n{table}");
+    }
+    for verdict in ["broken", "unclaimed", "ignored", "structure"] {
+        assert!(table.lines().any(|l| l.trim_start().starts_with(verdict) && l.contains("TOTAL") == false), "{verdict}");
+    }
+}
+
+#[test]
+fn the_table_never_prints_a_raw_control_character() {
+    let t = sample();
+    // /root holds only the hostile name: flat lists it on its own.
+    let out = common::run(["audit", "--root", root(&t), "--format", "table", "--flat"]);
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(!table.contains('\x1b'), "raw escape in\n{table}");
+    assert!(table.contains("/root/\\x1B[2Jevil\\nname"), "{table}");
+    // Every row is one line: the newline in the name did not split it.
+    assert!(!table.lines().any(|l| l.trim_start().starts_with("name")), "{table}");
+}
+
+#[test]
+fn explain_names_every_rule_and_the_decider() {
+    let t = sample();
+    t.file(b"/etc/darlings/manifest.toml", b"# site rules\nignore = [\"/var/*\"]\n\n[[keep]]\npath = \"/var/log\"\nreason = \"audit trail\"\n");
+    let out = common::run(["explain", "--root", root(&t), "--keep", "/", "/var/log/big.log"]);
+    assert_eq!(common::code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let manifest = format!("{}/etc/darlings/manifest.toml", root(&t));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "/var/log/big.log");
+    assert_eq!(lines[2], format!("  * keep /var/log  ({manifest}:5), matches at /var/log: audit trail"));
+    assert_eq!(lines[3], format!("    ignore /var/*  ({manifest}:2), matches at /var/log"));
+    assert_eq!(lines[4], "    keep /  (--keep), matches at /");
+    assert_eq!(lines[5], "  decided by: keep /var/log, because a path beats a glob at the same depth");
+    assert!(lines[6].contains("BROKEN: plain content"), "{text}");
+
+    let out = common::run(["explain", "--root", root(&t), "--no-default-manifest", "/srv/x"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no rule applies"));
+}
+
+#[test]
+fn the_default_manifest_is_read_from_the_audited_root() {
+    let t = sample();
+    t.file(b"/etc/darlings/manifest.toml", b"ignore = [\"/var/log\", \"/etc\", \"/root\"]\nkeep = [\"/var/lib/claimed\"]\n");
+    let (json, code) = common::audit_json(t.root(), &["--ignore", "/tmp"]);
+    let f = common::findings(&json);
+    assert_eq!(f[&b"/var/log"[..]]["verdict"], "ignored");
+    assert_eq!(f[&b"/var/lib/claimed"[..]]["verdict"], "broken");
+    let origin = f[&b"/var/lib/claimed"[..]]["rule"]["origin"].as_str().expect("origin");
+    assert!(origin.ends_with("/etc/darlings/manifest.toml:2"), "{origin}");
+    assert_eq!(code, 3);
+
+    let (json, _) = common::audit_json(t.root(), &["--no-default-manifest"]);
+    assert_eq!(common::findings(&json)[&b"/var"[..]]["verdict"], "unclaimed");
+}
+
+#[test]
+fn a_malformed_manifest_stops_everything_with_file_and_line() {
+    let t = sample();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("site.toml");
+    std::fs::write(&manifest, "keep = [\n  \"/ok\",\n  \"no/leading/slash\",\n]\n").expect("write");
+    let out = common::run(["audit", "--root", root(&t), "--format", "json", "--manifest", manifest.to_str().expect("utf-8")]);
+    assert_eq!(common::code(&out), 2);
+    assert!(out.stdout.is_empty(), "nothing is audited with a half-read manifest");
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "darlings: error: {}:3:3: keep pattern \"no/leading/slash\": pattern must be an absolute path (start with /)",
+            manifest.display()
+        )
+    );
+
+    std::fs::write(&manifest, "[[ignore]]\npath = \"/x\"\nreson = \"typo\"\n").expect("write");
+    let out = common::run(["audit", "--root", root(&t), "--manifest", manifest.to_str().expect("utf-8")]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("site.toml:3:1: unknown key `reson`"));
+
+    let out = common::run(["audit", "--root", root(&t), "--keep", "relative"]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--keep \"relative\": pattern must be an absolute path"));
+
+    let out = common::run(["audit", "--root", root(&t), "--manifest", "/nonexistent/m.toml"]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read manifest /nonexistent/m.toml"));
+}
+
+#[test]
+fn accepted_findings_only_fail_on_new_state() {
+    let t = sample();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let previous = dir.path().join("previous.json");
+    let out = common::run(["audit", "--root", root(&t), "--format", "json"]);
+    assert_eq!(common::code(&out), 1);
+    std::fs::write(&previous, &out.stdout).expect("save report");
+
+    let prev = previous.to_str().expect("utf-8");
+    let (json, code) = common::audit_json(t.root(), &["--accepted", prev]);
+    assert_eq!(code, 0, "everything was accepted");
+    assert!(json["findings"].as_array().expect("findings").iter().all(|f| f["accepted"] == true || f["verdict"] == "structure"));
+
+    t.file(b"/srv/new-state", b"new");
+    let (json, code) = common::audit_json(t.root(), &["--accepted", prev]);
+    assert_eq!(code, 1);
+    let open: Vec<&str> = json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["accepted"] == false)
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(open, vec!["/srv"]);
+
+    // A plain accept list: paths, comments, blank lines.
+    let list = dir.path().join("accept.txt");
+    std::fs::write(&list, "# known state\n/srv\n\n/etc/\n/var\n/tmp\n/root\n").expect("write");
+    let (_, code) = common::audit_json(t.root(), &["--accepted", list.to_str().expect("utf-8")]);
+    assert_eq!(code, 0);
+    std::fs::write(&list, "/srv\nrelative\n").expect("write");
+    let out = common::run(["audit", "--root", root(&t), "--accepted", list.to_str().expect("utf-8")]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("accept.txt:2: not an absolute path"));
+}
+
+#[test]
+fn filters_change_what_is_shown_never_the_totals() {
+    let t = sample();
+    let (all, _) = common::audit_json(t.root(), &["--flat"]);
+    let (some, _) = common::audit_json(t.root(), &["--flat", "--verdict", "unclaimed", "--min-size", "1K"]);
+    assert_eq!(all["totals"], some["totals"]);
+    let shown: Vec<&str> = some["findings"].as_array().expect("findings").iter().map(|f| f["path"].as_str().expect("path")).collect();
+    assert_eq!(shown, vec!["/var/log/big.log"]);
+
+    let (sorted, _) = common::audit_json(t.root(), &["--flat", "--sort", "size", "--verdict", "unclaimed"]);
+    let sizes: Vec<u64> = sorted["findings"].as_array().expect("findings").iter().map(|f| f["size"].as_u64().expect("size")).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    assert_eq!(sizes[0], 5000);
+}
+
+#[test]
+fn fail_on_chooses_what_raises_the_exit_code() {
+    let t = sample();
+    let (_, code) = common::audit_json(t.root(), &["--fail-on", "none"]);
+    assert_eq!(code, 0);
+    let (_, code) = common::audit_json(t.root(), &["--fail-on", "broken"]);
+    assert_eq!(code, 0, "no broken claim here");
+    let (_, code) = common::audit_json(t.root(), &["--fail-on", "none", "--keep", "/etc/machine-id"]);
+    assert_eq!(code, 3, "a broken claim always says so");
+}
+
+#[test]
+fn unreadable_directories_are_reported_and_ignored_ones_never_opened() {
+    require_root!();
+    let t = sample();
+    t.file(b"/secret/inside", b"x").file(b"/cache-locked/inside", b"x").mode(b"/secret", 0o000).mode(b"/cache-locked", 0o000);
+    t.mode(b"/", 0o755);
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(common::bin())
+        .args(["audit", "--root", root(&t), "--format", "json", "--ignore", "/cache-locked"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv");
+    assert_eq!(common::code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    let json = common::parse_json(&out);
+    assert_eq!(json["complete"], false);
+    let errors = json["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["path"], "/secret");
+    assert_eq!(errors[0]["operation"], "open directory");
+    assert_eq!(errors[0]["errno"], 13);
+    // The walk went on: everything else is still reported.
+    let f = common::findings(&json);
+    assert_eq!(f[&b"/secret"[..]]["verdict"], "unclaimed");
+    assert_eq!(f[&b"/cache-locked"[..]]["verdict"], "ignored");
+    assert!(f.contains_key(&b"/var"[..]));
+
+    let table = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(common::bin())
+        .args(["audit", "--root", root(&t), "--format", "table", "--ignore", "/cache-locked"])
+        .output()
+        .expect("setpriv");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("The audit is incomplete: 1 entry could not be read:"), "{text}");
+    assert!(text.contains("open directory /secret: Permission denied"), "{text}");
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let t = common::Tree::new();
+    for i in 0..4000 {
+        t.file(format!("/many/file-{i:05}").as_bytes(), b"");
+    }
+    let mut child = Command::new(common::bin())
+        .args(["audit", "--root", root(&t), "--format", "json", "--flat"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("read");
+    // The reader is gone now.
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(common::code(&out), 1, "the audit's own verdict, not a failure");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = common::run(["audit", "--help"]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    for line in ["0  nothing to report", "1  loss found", "3  a declared claim is broken", "2  the audit is incomplete"] {
+        assert!(text.contains(line), "{line}");
+    }
+}
+
+#[test]
+fn a_missing_root_is_an_error() {
+    let out = common::run(["audit", "--root", "/nonexistent/root"]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("darlings: error: cannot audit /nonexistent/root"));
+}
