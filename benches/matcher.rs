@@ -1,1 +1,63 @@
-fn main() {}
+//! Rule matching: the per-entry cost the walk pays, for paths × rules.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use darlings::claims::matcher::{Matcher, Origin, Pattern, Rule, RuleKind};
+
+/// A deterministic set of lived-in paths.
+fn paths() -> Vec<Vec<u8>> {
+    let tops = ["etc", "var/lib", "var/log", "var/cache", "home/alice", "home/bob", "srv/app", "usr/share"];
+    let mut out = Vec::new();
+    for (i, top) in tops.iter().enumerate() {
+        for a in 0..25 {
+            for b in 0..50 {
+                out.push(
+                    format!("/{top}/d{a}/sub{}/file-{b}.{}", (a * 7 + i) % 5, ["conf", "log", "db"][b % 3])
+                        .into_bytes(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn rules(n: usize) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for i in 0..n {
+        let (kind, text) = match i % 4 {
+            0 => (RuleKind::Keep, format!("/var/lib/d{}", i % 25)),
+            1 => (RuleKind::Ignore, format!("/home/*/d{}/sub*", i % 25)),
+            2 => (RuleKind::Ignore, format!("/var/cache/d{}", i % 25)),
+            _ => (RuleKind::Keep, format!("/etc/d{}/**/*.conf", i % 25)),
+        };
+        let pattern = Pattern::parse(text.as_bytes()).expect("valid bench pattern");
+        rules.push(Rule { kind, pattern, origin: Origin::Flag("--keep"), reason: None });
+    }
+    rules
+}
+
+fn bench(c: &mut Criterion) {
+    let paths = paths();
+    let mut group = c.benchmark_group("matcher");
+    group.throughput(Throughput::Elements(paths.len() as u64));
+    for n in [0, 4, 40, 400] {
+        let matcher = Matcher::new(rules(n));
+        group.bench_with_input(BenchmarkId::new("walk-order", n), &matcher, |b, m| {
+            b.iter(|| {
+                let mut decided = 0usize;
+                for p in &paths {
+                    decided += usize::from(m.decide_incrementally(black_box(p)).is_some());
+                }
+                decided
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("explain", n), &matcher, |b, m| {
+            b.iter(|| paths.iter().map(|p| m.explain(black_box(p)).matches.len()).sum::<usize>())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -73,6 +73,19 @@ fn load_rules(rules: &config::Rules, target: &Target) -> Result<Loaded> {
 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let cfg = config::Audit::from_args(args);
+    let report = run_audit(&cfg)?;
+    let code = report.exit_code(&cfg.fail_on);
+    write_stdout(|out| match cfg.format {
+        Format::Table => render::table::render(out, &report, &cfg.filter, cfg.style),
+        Format::Json => render::json::render(out, &report, &cfg.filter, code.code()),
+        Format::Ndjson => render::json::render_ndjson(out, &report, &cfg.filter, code.code()),
+        Format::Prometheus => render::prometheus::render(out, &report),
+    })?;
+    Ok(code)
+}
+
+/// Runs an audit as configured and returns its sorted report.
+pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     let target = open_root(&cfg.rules.root)?;
     let loaded = load_rules(&cfg.rules, &target)?;
     let accepted = match &cfg.accepted {
@@ -132,15 +145,7 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     report.errors.sort_by(|a, b| a.path.cmp(&b.path));
     accepted.apply(&mut report.findings);
     report.sort(cfg.sort);
-    let code = report.exit_code(&cfg.fail_on);
-
-    write_stdout(|out| match cfg.format {
-        Format::Table => render::table::render(out, &report, &cfg.filter, cfg.style),
-        Format::Json => render::json::render(out, &report, &cfg.filter, code.code()),
-        Format::Ndjson => render::json::render_ndjson(out, &report, &cfg.filter, code.code()),
-        Format::Prometheus => render::prometheus::render(out, &report),
-    })?;
-    Ok(code)
+    Ok(report)
 }
 
 /// Keep rules naming a literal path that the walk never met and that does

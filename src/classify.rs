@@ -21,6 +21,7 @@
 //! broken claim is always one row, with everything at risk below it.
 //! `--flat` skips the folding: every loss path is its own row.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -94,7 +95,45 @@ struct Pending {
     mtime: i64,
 }
 
+thread_local! {
+    /// What the listing of the directory this thread is reading found so
+    /// far: merged into the directory's [`Group`] once, when the listing
+    /// ends, so a listing takes no lock and no allocation per entry.
+    static LISTING: RefCell<Group> = RefCell::new(Group::default());
+}
+
+fn listing<R>(f: impl FnOnce(&mut Group) -> R) -> R {
+    LISTING.with_borrow_mut(f)
+}
+
 impl Group {
+    fn is_empty(&self) -> bool {
+        self.entries == 0 && !self.mixed && !self.ignored && self.rows.is_empty() && self.pending.is_empty()
+    }
+
+    /// Moves everything of `other` (left empty, capacity kept) into `self`.
+    fn absorb(&mut self, other: &mut Group) {
+        self.count(other.entries, other.size, other.disk, other.newest);
+        self.mixed |= other.mixed;
+        self.ignored |= other.ignored;
+        self.files += other.files;
+        let base = self.names.len() as u32;
+        self.names.extend_from_slice(&other.names);
+        self.pending.extend(other.pending.drain(..).map(|mut p| {
+            p.name.0 += base;
+            p
+        }));
+        self.rows.append(&mut other.rows);
+        other.names.clear();
+        other.entries = 0;
+        other.size = 0;
+        other.disk = 0;
+        other.newest = None;
+        other.mixed = false;
+        other.ignored = false;
+        other.files = 0;
+    }
+
     fn count(&mut self, entries: u64, size: u64, disk: u64, mtime: Option<i64>) {
         self.entries += entries;
         self.size += size;
@@ -194,11 +233,12 @@ impl<'a> Classifier<'a> {
     }
 
     /// A row decided without a stat, or a non-loss row: into the parent's rows.
-    fn row(&self, parent: &Dir, finding: Finding, mixes: bool) {
-        let mut g = Self::lock(&parent.group);
-        g.mixed |= mixes;
-        g.ignored |= finding.verdict == Verdict::Ignored;
-        g.rows.push(finding);
+    fn row(&self, finding: Finding, mixes: bool) {
+        listing(|g| {
+            g.mixed |= mixes;
+            g.ignored |= finding.verdict == Verdict::Ignored;
+            g.rows.push(finding);
+        });
     }
 
     fn record_link(&self, meta: &Meta, verdict: Verdict) {
@@ -229,13 +269,13 @@ impl<'a> Classifier<'a> {
     }
 
     /// Checks a claimed path that is not a directory on this filesystem.
-    fn check_claim(&self, parent: &Dir, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
+    fn check_claim(&self, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
         let path = entry.path;
         if meta.other_fs {
             let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
             f.rule = Some(self.rule_ref(rule));
             f.detail = Some(self.mount_detail(path, meta));
-            return self.row(parent, f, true);
+            return self.row(f, true);
         }
         if meta.kind == FileKind::Symlink {
             let target = live::check_symlink(self.root, path);
@@ -257,12 +297,12 @@ impl<'a> Classifier<'a> {
                 self.loss_row(path, verdict, meta, Some(rule))
             };
             f.detail = Some(detail);
-            return self.row(parent, f, true);
+            return self.row(f, true);
         }
         let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
         f.detail = Some("plain content on the ephemeral root".into());
         self.record_link(meta, Verdict::Broken);
-        self.row(parent, f, true);
+        self.row(f, true);
     }
 }
 
@@ -311,7 +351,7 @@ impl Visitor for Classifier<'_> {
                         f.rule = Some(self.rule_ref(d.rule));
                         f.unverified = true;
                         f.detail = Some("assumed (--assume-claims)".into());
-                        self.row(parent, f, true);
+                        self.row(f, true);
                         return None;
                     }
                     What::Claim(d.rule)
@@ -323,7 +363,7 @@ impl Visitor for Classifier<'_> {
                         entry.hint.unwrap_or(FileKind::Unknown),
                     );
                     f.rule = Some(self.rule_ref(d.rule));
-                    self.row(parent, f, false);
+                    self.row(f, false);
                     if may_be_dir(entry) && self.matcher.keep_below(&cursor, entry.path) {
                         What::Inherit(Mode::Ignored(d.rule))
                     } else {
@@ -341,9 +381,9 @@ impl Visitor for Classifier<'_> {
         Some(Plan { cursor, what })
     }
 
-    fn leaf(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
+    fn leaf(&self, _parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
         let mode = match plan.what {
-            What::Claim(rule) => return self.check_claim(parent, entry, meta, rule),
+            What::Claim(rule) => return self.check_claim(entry, meta, rule),
             What::Inherit(mode) => mode,
         };
         if meta.other_fs {
@@ -353,40 +393,41 @@ impl Visitor for Classifier<'_> {
             let mut f = Finding::new(entry.path.to_vec(), Verdict::Structure, meta.kind);
             f.entries = Some(1);
             f.detail = Some(self.mount_detail(entry.path, meta));
-            return self.row(parent, f, true);
+            return self.row(f, true);
         }
         match mode {
             Mode::Ignored(_) => {}
             Mode::Unclaimed => {
                 self.record_link(meta, Verdict::Unclaimed);
                 let f = self.flat.then(|| self.loss_row(entry.path, Verdict::Unclaimed, meta, None));
-                let mut g = Self::lock(&parent.group);
-                g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
-                g.files += 1;
-                match f {
-                    Some(f) => g.rows.push(f),
-                    None => {
-                        let (size, disk) = (content_size(meta), content_disk(meta));
-                        g.push_pending(entry.name, meta.kind, 1, size, disk, meta.mtime);
+                listing(|g| {
+                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                    g.files += 1;
+                    match f {
+                        Some(f) => g.rows.push(f),
+                        None => {
+                            let (size, disk) = (content_size(meta), content_disk(meta));
+                            g.push_pending(entry.name, meta.kind, 1, size, disk, meta.mtime);
+                        }
                     }
-                }
+                });
             }
             Mode::Broken(rule) => {
                 self.record_link(meta, Verdict::Broken);
-                let mut g = Self::lock(&parent.group);
-                g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
-                if self.flat {
-                    g.rows.push(self.loss_row(entry.path, Verdict::Broken, meta, Some(rule)));
-                }
+                let f = self.flat.then(|| self.loss_row(entry.path, Verdict::Broken, meta, Some(rule)));
+                listing(|g| {
+                    g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
+                    g.rows.extend(f);
+                });
             }
         }
     }
 
-    fn enter(&self, parent: &Dir, _entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
+    fn enter(&self, _parent: &Dir, _entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
         let (mode, claim_root) = match plan.what {
             What::Claim(rule) => {
                 // A claimed directory holding ordinary content: broken.
-                Self::lock(&parent.group).mixed = true;
+                listing(|g| g.mixed = true);
                 (Mode::Broken(rule), true)
             }
             What::Inherit(mode) => (mode, false),
@@ -403,6 +444,15 @@ impl Visitor for Classifier<'_> {
             mtime: meta.mtime,
             group: Mutex::new(group),
         })
+    }
+
+    fn listed(&self, dir: &Dir) {
+        listing(|local| {
+            if local.is_empty() {
+                return;
+            }
+            Self::lock(&dir.group).absorb(local);
+        });
     }
 
     fn finish(&self, dir: &Dir, path: &[u8], parent: Option<&Dir>) {

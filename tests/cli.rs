@@ -53,10 +53,14 @@ fn json_ndjson_table_and_prometheus_agree() {
     let out = common::run(&args);
     let text = String::from_utf8(out.stdout).expect("utf-8");
     for (verdict, t) in json["totals"].as_object().expect("totals") {
-        for (metric, field) in [("darlings_findings", "findings"), ("darlings_entries", "entries"), ("darlings_bytes", "bytes")] {
+        for (metric, field) in
+            [("darlings_findings", "findings"), ("darlings_entries", "entries"), ("darlings_bytes", "bytes")]
+        {
             let line = text
                 .lines()
-                .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("verdict=\"{verdict}\"")))
+                .find(|l| {
+                    l.starts_with(&format!("{metric}{{")) && l.contains(&format!("verdict=\"{verdict}\""))
+                })
                 .unwrap_or_else(|| panic!("no {metric} for {verdict}"));
             let value: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
             assert_eq!(Some(value), t[field].as_u64(), "{line}");
@@ -76,7 +80,10 @@ fn json_ndjson_table_and_prometheus_agree() {
         assert!(table.contains(&shown), "{shown} missing from\n{table}");
     }
     for verdict in ["broken", "unclaimed", "ignored", "structure"] {
-        assert!(table.lines().any(|l| l.trim_start().starts_with(verdict) && l.contains("TOTAL") == false), "{verdict}");
+        assert!(
+            table.lines().any(|l| l.trim_start().starts_with(verdict) && l.contains("TOTAL") == false),
+            "{verdict}"
+        );
     }
 }
 
@@ -95,7 +102,10 @@ fn the_table_never_prints_a_raw_control_character() {
 #[test]
 fn explain_names_every_rule_and_the_decider() {
     let t = sample();
-    t.file(b"/etc/darlings/manifest.toml", b"# site rules\nignore = [\"/var/*\"]\n\n[[keep]]\npath = \"/var/log\"\nreason = \"audit trail\"\n");
+    t.file(
+        b"/etc/darlings/manifest.toml",
+        b"# site rules\nignore = [\"/var/*\"]\n\n[[keep]]\npath = \"/var/log\"\nreason = \"audit trail\"\n",
+    );
     let out = common::run(["explain", "--root", root(&t), "--keep", "/", "/var/log/big.log"]);
     assert_eq!(common::code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
@@ -115,7 +125,10 @@ fn explain_names_every_rule_and_the_decider() {
 #[test]
 fn the_default_manifest_is_read_from_the_audited_root() {
     let t = sample();
-    t.file(b"/etc/darlings/manifest.toml", b"ignore = [\"/var/log\", \"/etc\", \"/root\"]\nkeep = [\"/var/lib/claimed\"]\n");
+    t.file(
+        b"/etc/darlings/manifest.toml",
+        b"ignore = [\"/var/log\", \"/etc\", \"/root\"]\nkeep = [\"/var/lib/claimed\"]\n",
+    );
     let (json, code) = common::audit_json(t.root(), &["--ignore", "/tmp"]);
     let f = common::findings(&json);
     assert_eq!(f[&b"/var/log"[..]]["verdict"], "ignored");
@@ -134,7 +147,15 @@ fn a_malformed_manifest_stops_everything_with_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("site.toml");
     std::fs::write(&manifest, "keep = [\n  \"/ok\",\n  \"no/leading/slash\",\n]\n").expect("write");
-    let out = common::run(["audit", "--root", root(&t), "--format", "json", "--manifest", manifest.to_str().expect("utf-8")]);
+    let out = common::run([
+        "audit",
+        "--root",
+        root(&t),
+        "--format",
+        "json",
+        "--manifest",
+        manifest.to_str().expect("utf-8"),
+    ]);
     assert_eq!(common::code(&out), 2);
     assert!(out.stdout.is_empty(), "nothing is audited with a half-read manifest");
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
@@ -153,7 +174,8 @@ fn a_malformed_manifest_stops_everything_with_file_and_line() {
 
     let out = common::run(["audit", "--root", root(&t), "--keep", "relative"]);
     assert_eq!(common::code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--keep \"relative\": pattern must be an absolute path"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("--keep \"relative\": pattern must be an absolute path"));
 
     let out = common::run(["audit", "--root", root(&t), "--manifest", "/nonexistent/m.toml"]);
     assert_eq!(common::code(&out), 2);
@@ -172,7 +194,11 @@ fn accepted_findings_only_fail_on_new_state() {
     let prev = previous.to_str().expect("utf-8");
     let (json, code) = common::audit_json(t.root(), &["--accepted", prev]);
     assert_eq!(code, 0, "everything was accepted");
-    assert!(json["findings"].as_array().expect("findings").iter().all(|f| f["accepted"] == true || f["verdict"] == "structure"));
+    assert!(json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .all(|f| f["accepted"] == true || f["verdict"] == "structure"));
 
     t.file(b"/srv/new-state", b"new");
     let (json, code) = common::audit_json(t.root(), &["--accepted", prev]);
@@ -203,11 +229,21 @@ fn filters_change_what_is_shown_never_the_totals() {
     let (all, _) = common::audit_json(t.root(), &["--flat"]);
     let (some, _) = common::audit_json(t.root(), &["--flat", "--verdict", "unclaimed", "--min-size", "1K"]);
     assert_eq!(all["totals"], some["totals"]);
-    let shown: Vec<&str> = some["findings"].as_array().expect("findings").iter().map(|f| f["path"].as_str().expect("path")).collect();
+    let shown: Vec<&str> = some["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
     assert_eq!(shown, vec!["/var/log/big.log"]);
 
     let (sorted, _) = common::audit_json(t.root(), &["--flat", "--sort", "size", "--verdict", "unclaimed"]);
-    let sizes: Vec<u64> = sorted["findings"].as_array().expect("findings").iter().map(|f| f["size"].as_u64().expect("size")).collect();
+    let sizes: Vec<u64> = sorted["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["size"].as_u64().expect("size"))
+        .collect();
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
     assert_eq!(sizes[0], 5000);
 }
@@ -227,7 +263,10 @@ fn fail_on_chooses_what_raises_the_exit_code() {
 fn unreadable_directories_are_reported_and_ignored_ones_never_opened() {
     require_root!();
     let t = sample();
-    t.file(b"/secret/inside", b"x").file(b"/cache-locked/inside", b"x").mode(b"/secret", 0o000).mode(b"/cache-locked", 0o000);
+    t.file(b"/secret/inside", b"x")
+        .file(b"/cache-locked/inside", b"x")
+        .mode(b"/secret", 0o000)
+        .mode(b"/cache-locked", 0o000);
     t.mode(b"/", 0o755);
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -285,7 +324,12 @@ fn a_closed_stdout_is_not_an_error() {
 fn help_documents_the_exit_codes() {
     let out = common::run(["audit", "--help"]);
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    for line in ["0  nothing to report", "1  loss found", "3  a declared claim is broken", "2  the audit is incomplete"] {
+    for line in [
+        "0  nothing to report",
+        "1  loss found",
+        "3  a declared claim is broken",
+        "2  the audit is incomplete",
+    ] {
         assert!(text.contains(line), "{line}");
     }
 }
@@ -294,5 +338,7 @@ fn help_documents_the_exit_codes() {
 fn a_missing_root_is_an_error() {
     let out = common::run(["audit", "--root", "/nonexistent/root"]);
     assert_eq!(common::code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("darlings: error: cannot audit /nonexistent/root"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("darlings: error: cannot audit /nonexistent/root")
+    );
 }

@@ -39,7 +39,9 @@ fn man_page_is_current() {
 fn completions_know_the_subcommands_and_flags() {
     let out = common::run(["completions", "bash"]);
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    for word in ["audit", "explain", "--root", "--keep", "--ignore", "--assume-claims", "--flat", "--accepted"] {
+    for word in
+        ["audit", "explain", "--root", "--keep", "--ignore", "--assume-claims", "--flat", "--accepted"]
+    {
         assert!(text.contains(word), "{word}");
     }
 }

@@ -29,7 +29,7 @@ use super::matcher::{Origin, Pattern, Rule, RuleKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifest {}: {source}", file.display())]
+    #[error("cannot read manifest {}", file.display())]
     Read {
         file: PathBuf,
         #[source]

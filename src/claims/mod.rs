@@ -22,13 +22,8 @@ pub const DEFAULT_MANIFEST: &str = "/etc/darlings/manifest.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("{flag} {pattern:?}: {source}")]
-    Flag {
-        flag: &'static str,
-        pattern: String,
-        #[source]
-        source: PatternError,
-    },
+    #[error("{flag} {pattern:?}: {error}")]
+    Flag { flag: &'static str, pattern: String, error: PatternError },
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
 }
@@ -56,10 +51,10 @@ pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Load
         [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
     {
         for raw in list {
-            let pattern = Pattern::parse(raw.as_bytes()).map_err(|source| RulesError::Flag {
+            let pattern = Pattern::parse(raw.as_bytes()).map_err(|error| RulesError::Flag {
                 flag,
                 pattern: raw.to_string_lossy().into_owned(),
-                source,
+                error,
             })?;
             rules.push(Rule { kind, pattern, origin: Origin::Flag(flag), reason: None });
         }

@@ -117,7 +117,15 @@ impl Root {
     fn open_in_root(&self, rel: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
         let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
         let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-        rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve)
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve) {
+                Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                other => return other,
+            }
+        }
+        // Kernels before 5.6: relative to the root, but an absolute symlink
+        // target is then resolved on this machine, not inside the root.
+        rustix::fs::openat(&self.fd, rel, flags, Mode::empty())
     }
 
     fn meta(&self, st: &rustix::fs::Statx) -> Meta {
@@ -188,6 +196,10 @@ pub trait Visitor: Sync {
         plan: Self::Plan,
         meta: &Meta,
     ) -> Option<Self::Dir>;
+    /// The listing of `dir` is over (every entry handed to `plan`, `leaf`
+    /// or `enter` on this thread since the listing began belongs to it);
+    /// its subdirectories may still be running.
+    fn listed(&self, dir: &Self::Dir);
     /// Every entry below `dir` has been visited and every subdirectory
     /// finished. Runs exactly once per entered directory, children first.
     fn finish(&self, dir: &Self::Dir, path: &[u8], parent: Option<&Self::Dir>);
@@ -362,6 +374,7 @@ fn process<'s, V: Visitor>(
         Err(fd) => list(ctx, scope, &node, fd.as_fd(), &path, None),
     };
     drop(shared);
+    ctx.visitor.listed(&node.dir);
     if let Some(p) = ctx.progress {
         p.add(listed, bytes);
     }
