@@ -1,5 +1,7 @@
 //! Rule matching: the per-entry cost the walk pays, for paths × rules.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

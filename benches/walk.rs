@@ -1,5 +1,7 @@
 //! The whole audit on a generated tree: walk, classify, group.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};

@@ -5,6 +5,8 @@
 //!
 //! Usage: floor_walk DIR [THREADS]
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
