@@ -79,11 +79,17 @@ fn json_ndjson_table_and_prometheus_agree() {
         let shown = path.replace('\x1b', "\\x1B").replace('\n', "\\n");
         assert!(table.contains(&shown), "{shown} missing from\n{table}");
     }
-    for verdict in ["broken", "unclaimed", "ignored", "structure"] {
-        assert!(
-            table.lines().any(|l| l.trim_start().starts_with(verdict) && l.contains("TOTAL") == false),
-            "{verdict}"
-        );
+    // The totals table: one line per verdict that has findings, with its count.
+    let totals_part = table.split_once(" TOTAL ").expect("a totals table").1;
+    for (verdict, t) in json["totals"].as_object().expect("totals") {
+        let findings = t["findings"].as_u64().expect("count");
+        let row = totals_part.lines().find(|l| l.split_whitespace().next() == Some(verdict.as_str()));
+        match row {
+            Some(row) => {
+                assert_eq!(row.split_whitespace().nth(1), Some(findings.to_string().as_str()), "{row}")
+            }
+            None => assert_eq!(findings, 0, "no totals line for {verdict}"),
+        }
     }
 }
 
