@@ -28,7 +28,7 @@ fn visit<'s>(scope: &rayon::Scope<'s>, dir: Arc<OwnedFd>, dev: u64) {
         entries += 1;
         let Ok(st) = rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) else { continue };
         bytes += st.st_size as u64;
-        if FileType::from_raw_mode(st.st_mode) == FileType::Directory && st.st_dev as u64 == dev {
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory && st.st_dev == dev {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             if let Ok(child) = rustix::fs::openat(&dir, name, flags, Mode::empty()) {
                 let child = Arc::new(child);
@@ -46,7 +46,7 @@ fn main() {
     let threads: usize = args.next().map_or(2, |t| t.parse().expect("threads"));
     let fd = rustix::fs::open(root.as_str(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
         .expect("open root");
-    let dev = rustix::fs::fstat(&fd).expect("stat root").st_dev as u64;
+    let dev = rustix::fs::fstat(&fd).expect("stat root").st_dev;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
     let fd = Arc::new(fd);
     pool.scope(|s| s.spawn(move |s| visit(s, fd, dev)));
