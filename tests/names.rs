@@ -326,3 +326,35 @@ fn a_hundred_thousand_entries_in_one_directory() {
     assert_eq!(rows[&b"/wide/entry-050000"[..]]["verdict"], "broken");
     assert_eq!(rows[&b"/wide/entry-099999"[..]]["verdict"], "unclaimed");
 }
+
+#[test]
+fn few_descriptors_and_paths_beyond_path_max() {
+    // A 3,000-deep chain with a sibling at every level keeps many parents
+    // waiting; with 40 descriptors allowed the walk must reopen directories
+    // from the root, by path, in chunks shorter than PATH_MAX.
+    const DEPTH: usize = 3000;
+    let t = common::Tree::new();
+    t.dir(b"/deep");
+    let mut fd =
+        rustix::fs::open(t.at(b"/deep"), OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).expect("open");
+    for _ in 0..DEPTH {
+        rustix::fs::mkdirat(&fd, "sibling", Mode::RWXU).expect("mkdir sibling");
+        rustix::fs::mkdirat(&fd, "d", Mode::RWXU).expect("mkdir d");
+        fd = rustix::fs::openat(&fd, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty()).expect("open d");
+    }
+    drop(fd);
+    for threads in ["1", "2"] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 40 && exec \"$0\" \"$@\""])
+            .arg(common::bin())
+            .args(["audit", "--root"])
+            .arg(t.root())
+            .args(["--format", "json", "--threads", threads])
+            .output()
+            .expect("run");
+        let json = common::parse_json(&out);
+        assert_eq!(json["errors"], Value::Array(vec![]), "threads {threads}");
+        let rows = common::findings(&json);
+        assert_eq!(rows[&b"/deep"[..]]["entries"].as_u64(), Some(2 * DEPTH as u64 + 1), "threads {threads}");
+    }
+}

@@ -238,3 +238,47 @@ fn a_clean_root_exits_zero() {
         map(&[("/tmp", "ignored -"), ("/var", "structure 1"), ("/var/cache", "ignored -")])
     );
 }
+
+#[test]
+fn a_bind_mount_from_the_same_filesystem_is_a_mount_point() {
+    require_root!();
+    // Same st_dev on both sides: only the mount id tells them apart.
+    let t = common::Tree::new();
+    t.file(b"/elsewhere/state/db", b"kept data").dir(b"/var/lib/app").file(b"/var/lib/other/x", b"x");
+    let script = format!(
+        r#"R='{root}'
+mount --bind "$R/elsewhere/state" "$R/var/lib/app"
+set +e
+"$D" audit --root "$R" --format json --keep /var/lib/app --ignore /elsewhere
+echo "exit=$?" >&2"#,
+        root = t.root().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let json = common::parse_json(&out);
+    assert_eq!(
+        verdicts(&json),
+        map(&[
+            ("/elsewhere", "ignored -"),
+            ("/var", "structure 1"),
+            ("/var/lib", "structure 1"),
+            ("/var/lib/app", "kept -"),
+            ("/var/lib/other", "unclaimed 2"),
+        ])
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exit=1"));
+}
+
+#[test]
+fn a_file_with_two_names_counts_its_bytes_once() {
+    let t = common::Tree::new();
+    t.file(b"/a/big", &[b'h'; 1000]).dir(b"/b");
+    std::fs::hard_link(t.at(b"/a/big"), t.at(b"/b/same")).expect("link");
+    let (json, _) = common::audit_json(t.root(), &[]);
+    let f = common::findings(&json);
+    // Each group holds what its paths hold...
+    assert_eq!(f[&b"/a"[..]]["size"], 1000);
+    assert_eq!(f[&b"/b"[..]]["size"], 1000);
+    // ...but the next boot frees the bytes once.
+    assert_eq!(json["totals"]["unclaimed"]["bytes"], 1000);
+    assert_eq!(json["totals"]["unclaimed"]["entries"], 4);
+}
