@@ -1,0 +1,316 @@
+//! `zfs diff -FHt` output: a pure, streaming line parser.
+//!
+//! Each line is `CTIME<TAB>CHANGE<TAB>TYPE<TAB>PATH` with, after the path,
+//! a `<TAB>NEWPATH` for renames or a `<TAB>(+N)` / `(-N)` link-count change
+//! on a modified non-directory. `CTIME` is `seconds.nanoseconds`, `CHANGE`
+//! one of `+ - M R`, `TYPE` one letter of `B C / > | @ P = F ?`. Paths are
+//! absolute under the dataset's mount point and escaped: every byte outside
+//! `0x21..=0x7E`, and the backslash, is a backslash and octal digits.
+//!
+//! # Three or four digits
+//!
+//! Current OpenZFS writes four digits (`\0040` for a space); some older
+//! releases wrote three (`\040`). The width is decided once per run, from
+//! the first line that has an escape, and kept: three when that line shows
+//! an escape that four digits cannot explain (a first digit other than `0`,
+//! fewer than three octal digits after a `\0`, a value above `0377`), four
+//! otherwise. A later line that contradicts the decision is an error rather
+//! than a silently mangled path. Lines with no escape read the same either way.
+
+use std::fmt;
+
+use super::FileKind;
+
+/// The change of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffChange {
+    Created,
+    Removed,
+    Modified,
+    Renamed,
+}
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffLine {
+    /// Inode change time: seconds and nanoseconds.
+    pub ctime: (i64, u32),
+    pub change: DiffChange,
+    pub kind: FileKind,
+    pub path: Vec<u8>,
+    /// The new name of a rename.
+    pub renamed_to: Option<Vec<u8>>,
+    /// A link-count change on a modified non-directory (`(+1)` → 1).
+    pub links: Option<i64>,
+}
+
+/// Why a line could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn err<T>(message: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError { message: message.into() })
+}
+
+/// The escape width of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Escapes {
+    /// Not decided yet: no escape seen.
+    #[default]
+    Undecided,
+    Three,
+    Four,
+}
+
+/// A streaming parser: feed it lines in order.
+#[derive(Debug, Default)]
+pub struct Parser {
+    escapes: Escapes,
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser::default()
+    }
+
+    /// The escape width this run was decided to use.
+    pub fn escapes(&self) -> Escapes {
+        self.escapes
+    }
+
+    /// Parses one line (without its newline).
+    pub fn line(&mut self, line: &[u8]) -> Result<DiffLine, ParseError> {
+        let mut fields = line.split(|&b| b == b'\t');
+        let (Some(ctime), Some(change), Some(kind), Some(path)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return err(
+                "expected TIME, CHANGE, TYPE and PATH separated by tabs (is this `zfs diff -FHt` output?)",
+            );
+        };
+        let ctime = parse_ctime(ctime)?;
+        let change = match change {
+            b"+" => DiffChange::Created,
+            b"-" => DiffChange::Removed,
+            b"M" => DiffChange::Modified,
+            b"R" => DiffChange::Renamed,
+            other => return err(format!("unknown change {:?} (expected +, -, M or R)", lossy(other))),
+        };
+        let kind = match kind {
+            b"F" => FileKind::File,
+            b"/" => FileKind::Dir,
+            b"@" => FileKind::Symlink,
+            b"|" => FileKind::Fifo,
+            b"=" => FileKind::Socket,
+            b"C" => FileKind::CharDevice,
+            b"B" => FileKind::BlockDevice,
+            b">" => FileKind::Door,
+            b"P" => FileKind::EventPort,
+            b"?" => FileKind::Unknown,
+            other => return err(format!("unknown file type {:?}", lossy(other))),
+        };
+        let path = self.unescape(path)?;
+        let extra = fields.next();
+        if fields.next().is_some() {
+            return err("too many fields");
+        }
+        let (renamed_to, links) = match (change, extra) {
+            (DiffChange::Renamed, Some(new)) => (Some(self.unescape(new)?), None),
+            (DiffChange::Renamed, None) => return err("a rename without its new name"),
+            (DiffChange::Modified, Some(count)) => (None, Some(parse_links(count)?)),
+            (_, Some(_)) => return err("an extra field on a line that is not a rename or a modification"),
+            (_, None) => (None, None),
+        };
+        Ok(DiffLine { ctime, change, kind, path, renamed_to, links })
+    }
+
+    fn unescape(&mut self, field: &[u8]) -> Result<Vec<u8>, ParseError> {
+        if field.is_empty() {
+            return err("an empty path");
+        }
+        if !field.contains(&b'\\') {
+            return Ok(field.to_vec());
+        }
+        if self.escapes == Escapes::Undecided {
+            self.escapes = decide(field);
+        }
+        let width = if self.escapes == Escapes::Three { 3 } else { 4 };
+        let mut out = Vec::with_capacity(field.len());
+        let mut i = 0;
+        while i < field.len() {
+            let b = field[i];
+            if b != b'\\' {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            let digits = field.get(i + 1..i + 1 + width).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            let Some(digits) = digits else {
+                return err(format!(
+                    "a backslash not followed by {width} octal digits in {:?} (this run uses {width}-digit escapes)",
+                    lossy(field)
+                ));
+            };
+            let value = digits.iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+            let Ok(byte) = u8::try_from(value) else {
+                return err(format!("escape \\{} is not a byte", lossy(digits)));
+            };
+            out.push(byte);
+            i += 1 + width;
+        }
+        Ok(out)
+    }
+}
+
+/// Three digits when the field shows an escape four digits cannot explain.
+fn decide(field: &[u8]) -> Escapes {
+    let mut i = 0;
+    while let Some(pos) = field[i..].iter().position(|&b| b == b'\\') {
+        let at = i + pos + 1;
+        let octal = |k: usize| field.get(at + k).is_some_and(|c| (b'0'..=b'7').contains(c));
+        if field.get(at) != Some(&b'0') || !(octal(1) && octal(2) && octal(3)) {
+            return Escapes::Three;
+        }
+        let value = field[at..at + 4].iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+        if value > 0o377 {
+            return Escapes::Three;
+        }
+        i = at + 4;
+    }
+    Escapes::Four
+}
+
+fn parse_ctime(field: &[u8]) -> Result<(i64, u32), ParseError> {
+    let text = std::str::from_utf8(field).ok().map(str::trim_start);
+    let parsed = text.and_then(|t| {
+        let (secs, nanos) = t.split_once('.')?;
+        Some((secs.parse::<i64>().ok()?, nanos.parse::<u32>().ok().filter(|n| *n < 1_000_000_000)?))
+    });
+    match parsed {
+        Some(t) => Ok(t),
+        None => err(format!(
+            "expected a time as SECONDS.NANOSECONDS, found {:?} (is this `zfs diff -FHt` output?)",
+            lossy(field)
+        )),
+    }
+}
+
+fn parse_links(field: &[u8]) -> Result<i64, ParseError> {
+    let text = std::str::from_utf8(field).ok();
+    let n = text
+        .and_then(|t| t.strip_prefix('(')?.strip_suffix(')'))
+        .and_then(|t| t.strip_prefix('+').unwrap_or(t).parse::<i64>().ok());
+    match n {
+        Some(n) => Ok(n),
+        None => err(format!("expected a link-count change like (+1), found {:?}", lossy(field))),
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> DiffLine {
+        Parser::new().line(line.as_bytes()).expect("valid line")
+    }
+
+    fn parse_err(line: &[u8]) -> String {
+        Parser::new().line(line).expect_err("invalid line").message
+    }
+
+    #[test]
+    fn every_change_and_type() {
+        let l = parse("1700000000.123456789\t+\tF\t/etc/hostname");
+        assert_eq!(l.ctime, (1_700_000_000, 123_456_789));
+        assert_eq!((l.change, l.kind, l.path.as_slice()), (DiffChange::Created, FileKind::File, &b"/etc/hostname"[..]));
+        for (letter, kind) in [
+            ("B", FileKind::BlockDevice),
+            ("C", FileKind::CharDevice),
+            ("/", FileKind::Dir),
+            (">", FileKind::Door),
+            ("|", FileKind::Fifo),
+            ("@", FileKind::Symlink),
+            ("P", FileKind::EventPort),
+            ("=", FileKind::Socket),
+            ("F", FileKind::File),
+            ("?", FileKind::Unknown),
+        ] {
+            assert_eq!(parse(&format!("1.000000000\t-\t{letter}\t/x")).kind, kind);
+        }
+        assert_eq!(parse("1.0\tM\t/\t/var/").change, DiffChange::Modified);
+        // Seconds padded to width 10.
+        assert_eq!(parse("         5.000000001\t+\tF\t/x").ctime, (5, 1));
+    }
+
+    #[test]
+    fn renames_and_link_counts() {
+        let l = parse("1.5\tR\tF\t/a/old name\t/b/new");
+        assert_eq!(l.path, b"/a/old name");
+        assert_eq!(l.renamed_to.as_deref(), Some(&b"/b/new"[..]));
+        assert_eq!(parse("1.5\tM\tF\t/a/f\t(+1)").links, Some(1));
+        assert_eq!(parse("1.5\tM\tF\t/a/f\t(-2)").links, Some(-2));
+    }
+
+    #[test]
+    fn four_digit_escapes() {
+        let mut p = Parser::new();
+        let l = p.line(b"1.0\t+\tF\t/with\\0040space/new\\0012line/back\\0134slash/caf\\0303\\0251").expect("valid");
+        assert_eq!(l.path, "/with space/new\nline/back\\slash/café".as_bytes());
+        assert_eq!(p.escapes(), Escapes::Four);
+        // A name containing a literal `\0040` is unambiguous.
+        assert_eq!(p.line(b"1.0\t+\tF\t/\\01340040").expect("valid").path, b"/\\0040");
+        // Tabs inside names are escaped, so the tab split is safe.
+        assert_eq!(p.line(b"1.0\tR\tF\t/a\\0011b\t/c\\0011d").expect("valid").renamed_to.as_deref(), Some(&b"/c\td"[..]));
+    }
+
+    #[test]
+    fn three_digit_escapes_are_recognised_per_run() {
+        let mut p = Parser::new();
+        assert_eq!(p.line(b"1.0\t+\tF\t/caf\\303\\251").expect("valid").path, "/café".as_bytes());
+        assert_eq!(p.escapes(), Escapes::Three);
+        // Then kept for the run, even where four digits would also parse.
+        assert_eq!(p.line(b"1.0\t+\tF\t/a\\0401").expect("valid").path, b"/a 1");
+        // A space then a letter: only three digits explain it.
+        let mut p = Parser::new();
+        assert_eq!(p.line(b"1.0\t+\tF\t/a\\040b").expect("valid").path, b"/a b");
+        assert_eq!(p.escapes(), Escapes::Three);
+        // A backslash in the three-digit form.
+        let mut p = Parser::new();
+        assert_eq!(p.line(b"1.0\t+\tF\t/a\\134b").expect("valid").path, b"/a\\b");
+    }
+
+    #[test]
+    fn a_run_that_contradicts_its_width_is_an_error() {
+        let mut p = Parser::new();
+        p.line(b"1.0\t+\tF\t/a\\0040b").expect("four digits");
+        let e = p.line(b"1.0\t+\tF\t/caf\\303\\251x").expect_err("three digits later").message;
+        assert!(e.contains("4 octal digits"), "{e}");
+    }
+
+    #[test]
+    fn malformed_lines_say_what_is_wrong() {
+        assert!(parse_err(b"+\tF\t/x").contains("zfs diff -FHt"));
+        assert!(parse_err(b"+\tF\t/x\t/y").contains("SECONDS.NANOSECONDS"));
+        assert!(parse_err(b"/etc/hostname").contains("is this `zfs diff -FHt` output"));
+        assert!(parse_err(b"1.0\tX\tF\t/x").contains("unknown change"));
+        assert!(parse_err(b"1.0\t+\tZ\t/x").contains("unknown file type"));
+        assert!(parse_err(b"1.0\tR\tF\t/x").contains("without its new name"));
+        assert!(parse_err(b"1.0\tM\tF\t/x\tfoo").contains("link-count change"));
+        assert!(parse_err(b"1.0\t+\tF\t/x\t/y").contains("extra field"));
+        assert!(parse_err(b"1.0\t+\tF\t/x\\09").contains("octal digits"));
+        assert!(parse_err(b"1.0\t+\tF\t").contains("empty path"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\t(+1)\tx").contains("too many fields"));
+    }
+}
