@@ -29,7 +29,7 @@ use crate::claims::live::{self, LinkTarget, Mounts};
 use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
-use crate::source::{FileKind, Meta};
+use crate::source::{Change, FileKind, Meta};
 
 /// How the entries of a directory are classified unless a rule says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,14 @@ pub struct Dir {
     mode: Mode,
     /// This directory is itself a claimed path (broken, since entered).
     claim_root: bool,
-    is_root: bool,
     /// The directory's own modification time.
     mtime: i64,
+    change: Change,
+    /// Exists in the blank state (modified, not created): it comes back at
+    /// rollback, so it is never a loss itself and never folds.
+    returns: bool,
+    /// A claimed directory that cannot be checked (no live tree).
+    unchecked: bool,
     group: Mutex<Group>,
 }
 
@@ -89,6 +94,7 @@ struct Group {
 struct Pending {
     name: (u32, u32),
     kind: FileKind,
+    change: Change,
     entries: u64,
     size: u64,
     disk: u64,
@@ -143,10 +149,20 @@ impl Group {
         }
     }
 
-    fn push_pending(&mut self, name: &[u8], kind: FileKind, entries: u64, size: u64, disk: u64, mtime: i64) {
+    fn push_pending(&mut self, name: &[u8], kind: (FileKind, Change), counts: (u64, u64, u64), mtime: i64) {
         let start = self.names.len() as u32;
         self.names.extend_from_slice(name);
-        self.pending.push(Pending { name: (start, name.len() as u32), kind, entries, size, disk, mtime });
+        let (entries, size, disk) = counts;
+        let (kind, change) = kind;
+        self.pending.push(Pending {
+            name: (start, name.len() as u32),
+            kind,
+            change,
+            entries,
+            size,
+            disk,
+            mtime,
+        });
     }
 }
 
@@ -157,6 +173,8 @@ pub struct Classifier<'a> {
     mounts: &'a Mounts,
     assume_claims: bool,
     flat: bool,
+    /// No live tree: claims cannot be checked, only what the source lists.
+    offline: bool,
     /// Keep rules whose exact path the walk met (the rest may be missing).
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
@@ -183,9 +201,17 @@ impl<'a> Classifier<'a> {
             mounts,
             assume_claims,
             flat,
+            offline: false,
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Mutex::new(Collected::default()),
         }
+    }
+
+    /// Classifies a change list with no live tree behind it: claims are
+    /// checked only against what the list shows.
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
 
     /// The state of the root directory.
@@ -202,7 +228,16 @@ impl<'a> Classifier<'a> {
                 RuleKind::Ignore => (Mode::Ignored(d.rule), false),
             },
         };
-        Dir { cursor, mode, claim_root, is_root: true, mtime: 0, group: Mutex::new(Group::default()) }
+        Dir {
+            cursor,
+            mode,
+            claim_root,
+            mtime: 0,
+            change: Change::Present,
+            returns: true,
+            unchecked: self.offline,
+            group: Mutex::new(Group::default()),
+        }
     }
 
     pub fn into_collected(self) -> Collected {
@@ -251,6 +286,7 @@ impl<'a> Classifier<'a> {
 
     fn loss_row(&self, path: &[u8], verdict: Verdict, meta: &Meta, rule: Option<RuleId>) -> Finding {
         let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
+        f.change = meta.change;
         f.entries = Some(1);
         f.size = Some(content_size(meta));
         f.disk = Some(content_disk(meta));
@@ -271,6 +307,13 @@ impl<'a> Classifier<'a> {
     /// Checks a claimed path that is not a directory on this filesystem.
     fn check_claim(&self, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
         let path = entry.path;
+        if self.offline {
+            let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
+            f.rule = Some(self.rule_ref(rule));
+            f.unverified = true;
+            f.detail = Some(OFFLINE.into());
+            return self.row(f, true);
+        }
         if meta.other_fs {
             let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
             f.rule = Some(self.rule_ref(rule));
@@ -305,6 +348,8 @@ impl<'a> Classifier<'a> {
         self.row(f, true);
     }
 }
+
+const OFFLINE: &str = "not checked: no live tree (give --root where it is mounted)";
 
 fn esc(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -406,8 +451,8 @@ impl Visitor for Classifier<'_> {
                     match f {
                         Some(f) => g.rows.push(f),
                         None => {
-                            let (size, disk) = (content_size(meta), content_disk(meta));
-                            g.push_pending(entry.name, meta.kind, 1, size, disk, meta.mtime);
+                            let counts = (1, content_size(meta), content_disk(meta));
+                            g.push_pending(entry.name, (meta.kind, meta.change), counts, meta.mtime);
                         }
                     }
                 });
@@ -432,16 +477,19 @@ impl Visitor for Classifier<'_> {
             }
             What::Inherit(mode) => (mode, false),
         };
+        let returns = meta.change == Change::Modified;
         let mut group = Group::default();
-        if !matches!(mode, Mode::Ignored(_)) {
+        if !matches!(mode, Mode::Ignored(_)) && !returns {
             group.count(1, 0, 0, Some(meta.mtime));
         }
         Some(Dir {
             cursor: plan.cursor,
             mode,
             claim_root,
-            is_root: false,
             mtime: meta.mtime,
+            change: meta.change,
+            returns,
+            unchecked: claim_root && self.offline,
             group: Mutex::new(group),
         })
     }
@@ -465,25 +513,27 @@ impl Visitor for Classifier<'_> {
         // Holds ignored paths and no unclaimed file: it exists for them.
         let holder = g.ignored && g.files == 0;
         match dir.mode {
-            Mode::Unclaimed if !self.flat && !g.mixed && !holder && !dir.is_root && parent.is_some() => {
+            Mode::Unclaimed if !self.flat && !g.mixed && !holder && !dir.returns && parent.is_some() => {
                 fold = true
             }
             Mode::Unclaimed => {
                 for p in &g.pending {
                     let mut child = path.to_vec();
-                    if !dir.is_root {
+                    if path != b"/" {
                         child.push(b'/');
                     }
                     child.extend_from_slice(&g.names[p.name.0 as usize..(p.name.0 + p.name.1) as usize]);
                     let mut f = Finding::new(child, Verdict::Unclaimed, p.kind);
+                    f.change = p.change;
                     f.entries = Some(p.entries);
                     f.size = Some(p.size);
                     f.disk = Some(p.disk);
                     f.mtime = Some(p.mtime);
                     rows.push(f);
                 }
-                if !dir.is_root {
+                if !dir.returns {
                     let mut f = Finding::new(path.to_vec(), Verdict::Unclaimed, FileKind::Dir);
+                    f.change = dir.change;
                     f.entries = Some(1);
                     if g.mixed || holder {
                         f.verdict = Verdict::Structure;
@@ -497,8 +547,16 @@ impl Visitor for Classifier<'_> {
                 }
             }
             Mode::Broken(rule) => {
-                if dir.claim_root || self.flat {
+                if dir.unchecked && g.entries <= 1 {
+                    // Offline, with nothing of it on the root: cannot tell.
+                    let mut f = Finding::new(path.to_vec(), Verdict::Kept, FileKind::Dir);
+                    f.rule = Some(self.rule_ref(rule));
+                    f.unverified = true;
+                    f.detail = Some(OFFLINE.into());
+                    rows.push(f);
+                } else if dir.claim_root || self.flat {
                     let mut f = Finding::new(path.to_vec(), Verdict::Broken, FileKind::Dir);
+                    f.change = dir.change;
                     f.rule = Some(self.rule_ref(rule));
                     let (entries, size, disk, mtime) = if self.flat {
                         (1, 0, 0, Some(dir.mtime))
@@ -528,16 +586,10 @@ impl Visitor for Classifier<'_> {
                 pg.files += g.files;
                 pg.ignored |= g.ignored;
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-                pg.push_pending(
-                    name,
-                    FileKind::Dir,
-                    g.entries,
-                    g.size,
-                    g.disk,
-                    g.newest.unwrap_or(dir.mtime),
-                );
+                let counts = (g.entries, g.size, g.disk);
+                pg.push_pending(name, (FileKind::Dir, dir.change), counts, g.newest.unwrap_or(dir.mtime));
             } else if !matches!(dir.mode, Mode::Broken(_)) {
-                pg.mixed |= g.mixed || holder;
+                pg.mixed |= g.mixed || holder || dir.returns;
             }
         }
         if !rows.is_empty() {

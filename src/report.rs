@@ -94,8 +94,13 @@ pub struct Finding {
     pub size: Option<u64>,
     /// Allocated bytes of the non-directories in it.
     pub disk: Option<u64>,
-    /// Newest modification time in it (seconds since the epoch).
+    /// Newest modification time in it (seconds since the epoch), from a live tree.
     pub mtime: Option<i64>,
+    /// Newest inode change time in it, from a change list (`zfs diff -t`)
+    /// when no live tree gives `mtime`.
+    pub ctime: Option<i64>,
+    /// The old name of a renamed path (it comes back under that name).
+    pub renamed_from: Option<Vec<u8>>,
     pub rule: Option<RuleRef>,
     /// Why, in a few words: "mount point (tmpfs)", "symlink to /persist/x".
     pub detail: Option<String>,
@@ -116,6 +121,8 @@ impl Finding {
             size: None,
             disk: None,
             mtime: None,
+            ctime: None,
+            renamed_from: None,
             rule: None,
             detail: None,
             unverified: false,

@@ -48,6 +48,11 @@ impl Serialize for FindingJson<'_> {
         m.serialize_entry("size", &f.size)?;
         m.serialize_entry("disk", &f.disk)?;
         m.serialize_entry("mtime", &f.mtime.map(rfc3339))?;
+        m.serialize_entry("ctime", &f.ctime.map(rfc3339))?;
+        match &f.renamed_from {
+            Some(old) => path_entry(&mut m, "renamed_from", old)?,
+            None => m.serialize_entry("renamed_from", &None::<&str>)?,
+        }
         m.serialize_entry("rule", &f.rule)?;
         m.serialize_entry("severity", &None::<&str>)?;
         m.serialize_entry("detail", &f.detail)?;

@@ -5,6 +5,7 @@
 //! it hands every entry to a [`walk::Visitor`] together with its metadata,
 //! and the visitor (see `classify.rs`) decides what the entry means.
 
+pub mod tree;
 pub mod walk;
 pub mod zfs_diff;
 
@@ -113,4 +114,11 @@ pub struct Meta {
     /// a bind-mounted file, a nested btrfs subvolume): it is not on the
     /// audited filesystem and is never descended into.
     pub other_fs: bool,
+    /// How the entry differs from the blank state (`Present` for a walk).
+    pub change: Change,
+    /// Size, disk and mtime were read from a live tree (a saved diff alone
+    /// has no sizes).
+    pub known: bool,
+    /// Inode change time from a change list, when the source has one.
+    pub ctime: Option<i64>,
 }

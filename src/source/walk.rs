@@ -144,6 +144,9 @@ impl Root {
             ino: st.stx_ino,
             dev,
             other_fs: dev != self.dev || other_mount,
+            change: super::Change::Present,
+            known: true,
+            ctime: None,
         }
     }
 }

@@ -152,7 +152,8 @@ impl Parser {
                 i += 1;
                 continue;
             }
-            let digits = field.get(i + 1..i + 1 + width).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            let digits =
+                field.get(i + 1..i + 1 + width).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
             let Some(digits) = digits else {
                 return err(format!(
                     "a backslash not followed by {width} octal digits in {:?} (this run uses {width}-digit escapes)",
@@ -234,7 +235,10 @@ mod tests {
     fn every_change_and_type() {
         let l = parse("1700000000.123456789\t+\tF\t/etc/hostname");
         assert_eq!(l.ctime, (1_700_000_000, 123_456_789));
-        assert_eq!((l.change, l.kind, l.path.as_slice()), (DiffChange::Created, FileKind::File, &b"/etc/hostname"[..]));
+        assert_eq!(
+            (l.change, l.kind, l.path.as_slice()),
+            (DiffChange::Created, FileKind::File, &b"/etc/hostname"[..])
+        );
         for (letter, kind) in [
             ("B", FileKind::BlockDevice),
             ("C", FileKind::CharDevice),
@@ -266,13 +270,18 @@ mod tests {
     #[test]
     fn four_digit_escapes() {
         let mut p = Parser::new();
-        let l = p.line(b"1.0\t+\tF\t/with\\0040space/new\\0012line/back\\0134slash/caf\\0303\\0251").expect("valid");
+        let l = p
+            .line(b"1.0\t+\tF\t/with\\0040space/new\\0012line/back\\0134slash/caf\\0303\\0251")
+            .expect("valid");
         assert_eq!(l.path, "/with space/new\nline/back\\slash/café".as_bytes());
         assert_eq!(p.escapes(), Escapes::Four);
         // A name containing a literal `\0040` is unambiguous.
         assert_eq!(p.line(b"1.0\t+\tF\t/\\01340040").expect("valid").path, b"/\\0040");
         // Tabs inside names are escaped, so the tab split is safe.
-        assert_eq!(p.line(b"1.0\tR\tF\t/a\\0011b\t/c\\0011d").expect("valid").renamed_to.as_deref(), Some(&b"/c\td"[..]));
+        assert_eq!(
+            p.line(b"1.0\tR\tF\t/a\\0011b\t/c\\0011d").expect("valid").renamed_to.as_deref(),
+            Some(&b"/c\td"[..])
+        );
     }
 
     #[test]

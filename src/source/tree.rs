@@ -1,0 +1,354 @@
+//! A tree of changes, built from a change list (a `zfs diff`), walked with
+//! the same [`Visitor`] as the live walk so that every source shares one
+//! classification, grouping and report.
+//!
+//! Nodes are the paths the list names, plus the ancestors it implies. What
+//! exists now (created, modified, renamed-to) is walked; what was removed is
+//! not there any more and comes back at rollback: [`ChangeTree::removed`]
+//! lists it, each removed subtree once. Metadata comes from the live tree
+//! when the caller has one (`--root`), else from the list itself (type and
+//! inode change time, no sizes).
+
+use std::collections::HashMap;
+
+use super::walk::{EntryRef, Root, Visitor};
+use super::zfs_diff::{DiffChange, DiffLine};
+use super::{Change, FileKind, Meta};
+
+const ROOT: u32 = 0;
+
+#[derive(Debug)]
+struct Node {
+    parent: u32,
+    name: Box<[u8]>,
+    kind: FileKind,
+    change: Option<Change>,
+    ctime: Option<i64>,
+    /// The path exists now.
+    present: bool,
+    children: Vec<u32>,
+}
+
+/// The paths a change list names, as a tree.
+#[derive(Debug)]
+pub struct ChangeTree {
+    nodes: Vec<Node>,
+    index: HashMap<(u32, Box<[u8]>), u32>,
+    /// New name → old name, for renames.
+    renames: HashMap<Vec<u8>, Vec<u8>>,
+    /// Link-count changes seen: other names of those files are invisible.
+    pub link_changes: u64,
+    /// Lines about objects already unlinked but still open.
+    pub delete_queue: u64,
+}
+
+impl Default for ChangeTree {
+    fn default() -> Self {
+        let root = Node {
+            parent: ROOT,
+            name: Box::default(),
+            kind: FileKind::Dir,
+            change: None,
+            ctime: None,
+            present: true,
+            children: Vec::new(),
+        };
+        ChangeTree {
+            nodes: vec![root],
+            index: HashMap::new(),
+            renames: HashMap::new(),
+            link_changes: 0,
+            delete_queue: 0,
+        }
+    }
+}
+
+impl ChangeTree {
+    pub fn new() -> ChangeTree {
+        ChangeTree::default()
+    }
+
+    /// The node for `path` (absolute, normalised), created with its ancestors.
+    fn node(&mut self, path: &[u8]) -> u32 {
+        let mut at = ROOT;
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            let key = (at, Box::<[u8]>::from(comp));
+            at = match self.index.get(&key) {
+                Some(&n) => n,
+                None => {
+                    let n = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        parent: at,
+                        name: key.1.clone(),
+                        kind: FileKind::Dir,
+                        change: None,
+                        ctime: None,
+                        present: true,
+                        children: Vec::new(),
+                    });
+                    self.nodes[at as usize].children.push(n);
+                    self.index.insert(key, n);
+                    n
+                }
+            };
+        }
+        at
+    }
+
+    /// Adds one line (paths already relative to the audited root).
+    pub fn add(&mut self, line: DiffLine) {
+        if line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)")) {
+            self.delete_queue += 1;
+            return;
+        }
+        // Extended attributes: a change of the file that owns them.
+        let owner = |p: &[u8]| -> Vec<u8> {
+            match p.windows(11).position(|w| w == b"/<xattrdir>") {
+                Some(i) => p[..i].to_vec(),
+                None => p.to_vec(),
+            }
+        };
+        let path = owner(&line.path);
+        let xattr = path.len() != line.path.len();
+        let ctime = Some(line.ctime.0);
+        if line.links.is_some() {
+            self.link_changes += 1;
+        }
+        match line.change {
+            DiffChange::Renamed => {
+                let new = owner(line.renamed_to.as_deref().unwrap_or_default());
+                let old = self.node(&path);
+                self.set(old, line.kind, Change::Removed, ctime);
+                let n = self.node(&new);
+                self.set(n, line.kind, Change::Renamed, ctime);
+                self.renames.insert(new, path);
+            }
+            DiffChange::Created if !xattr => {
+                let n = self.node(&path);
+                self.set(n, line.kind, Change::Created, ctime);
+            }
+            DiffChange::Removed if !xattr => {
+                let n = self.node(&path);
+                self.set(n, line.kind, Change::Removed, ctime);
+            }
+            _ => {
+                let n = self.node(&path);
+                let kind = if xattr { self.nodes[n as usize].kind } else { line.kind };
+                self.set(n, kind, Change::Modified, ctime);
+            }
+        }
+    }
+
+    /// Records a change. `-` and `+` for one path (a replaced object, in
+    /// either order: lines follow object numbers) mean it exists now, new.
+    fn set(&mut self, n: u32, kind: FileKind, change: Change, ctime: Option<i64>) {
+        let node = &mut self.nodes[n as usize];
+        let (merged, kind) = match (node.change, change) {
+            (Some(Change::Created), Change::Removed) => (Change::Created, node.kind),
+            (Some(Change::Removed), Change::Created) => (Change::Created, kind),
+            (Some(Change::Created), Change::Modified) => (Change::Created, kind),
+            (Some(Change::Renamed), Change::Modified) => (Change::Renamed, kind),
+            _ => (change, kind),
+        };
+        node.change = Some(merged);
+        node.present = merged != Change::Removed;
+        node.kind = kind;
+        node.ctime = ctime.max(node.ctime);
+    }
+
+    /// The old name of a path renamed to `new`.
+    pub fn renamed_from(&self, new: &[u8]) -> Option<&[u8]> {
+        self.renames.get(new).map(Vec::as_slice)
+    }
+
+    fn path(&self, mut n: u32) -> Vec<u8> {
+        let mut parts = Vec::new();
+        while n != ROOT {
+            parts.push(&self.nodes[n as usize].name[..]);
+            n = self.nodes[n as usize].parent;
+        }
+        if parts.is_empty() {
+            return b"/".to_vec();
+        }
+        let mut out = Vec::new();
+        for p in parts.iter().rev() {
+            out.push(b'/');
+            out.extend_from_slice(p);
+        }
+        out
+    }
+
+    /// Removed paths, outermost only, each with its type, the number of
+    /// paths removed in it (itself included) and its change time.
+    pub fn removed(&self) -> Vec<(Vec<u8>, FileKind, u64, Option<i64>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            if n != ROOT && node.change == Some(Change::Removed) && !node.present {
+                out.push((self.path(n), node.kind, self.count(n), node.ctime));
+                continue;
+            }
+            stack.extend(node.children.iter().copied());
+        }
+        out
+    }
+
+    fn count(&self, n: u32) -> u64 {
+        let mut total = 0;
+        let mut stack = vec![n];
+        while let Some(n) = stack.pop() {
+            total += 1;
+            stack.extend(self.nodes[n as usize].children.iter().copied());
+        }
+        total
+    }
+
+    /// Walks the present paths with `visitor`, the way the live walk does.
+    /// `live` is the mounted tree, when there is one, for sizes, times and
+    /// claim checks; without it, metadata comes from the list.
+    pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>) {
+        struct Frame<D> {
+            node: u32,
+            dir: D,
+            path: Vec<u8>,
+            /// Entered subdirectories still to visit, with their state.
+            todo: Vec<(u32, D)>,
+        }
+        let mut stack: Vec<Frame<V::Dir>> = Vec::new();
+        let mut frame = Frame { node: ROOT, dir: top, path: b"/".to_vec(), todo: Vec::new() };
+        self.list(&mut frame.todo, frame.node, &frame.dir, &frame.path, visitor, live);
+        stack.push(frame);
+        while let Some(top) = stack.last_mut() {
+            match top.todo.pop() {
+                Some((child, dir)) => {
+                    let mut path = top.path.clone();
+                    if path != b"/" {
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(&self.nodes[child as usize].name);
+                    let mut frame = Frame { node: child, dir, path, todo: Vec::new() };
+                    self.list(&mut frame.todo, frame.node, &frame.dir, &frame.path, visitor, live);
+                    stack.push(frame);
+                }
+                None => {
+                    let Some(done) = stack.pop() else { break };
+                    visitor.finish(&done.dir, &done.path, stack.last().map(|f| &f.dir));
+                }
+            }
+        }
+    }
+
+    fn list<V: Visitor>(
+        &self,
+        todo: &mut Vec<(u32, V::Dir)>,
+        n: u32,
+        dir: &V::Dir,
+        path: &[u8],
+        visitor: &V,
+        live: Option<&Root>,
+    ) {
+        let mut child_path = path.to_vec();
+        if path != b"/" {
+            child_path.push(b'/');
+        }
+        let base = child_path.len();
+        for &c in &self.nodes[n as usize].children {
+            let node = &self.nodes[c as usize];
+            if !node.present {
+                continue;
+            }
+            child_path.truncate(base);
+            child_path.extend_from_slice(&node.name);
+            let entry = EntryRef { path: &child_path, name: &node.name, hint: Some(node.kind) };
+            let Some(plan) = visitor.plan(dir, &entry) else { continue };
+            let meta = self.meta(node, &child_path, live);
+            if meta.kind == FileKind::Dir && !meta.other_fs {
+                if let Some(d) = visitor.enter(dir, &entry, plan, &meta) {
+                    todo.push((c, d));
+                }
+            } else {
+                visitor.leaf(dir, &entry, plan, &meta);
+            }
+        }
+        visitor.listed(dir);
+    }
+
+    fn meta(&self, node: &Node, path: &[u8], live: Option<&Root>) -> Meta {
+        // An ancestor implied by the list but not named in it is unchanged.
+        let change = node.change.unwrap_or(Change::Modified);
+        if let Some(root) = live {
+            if let Ok(mut meta) = root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
+                meta.change = change;
+                meta.ctime = node.ctime;
+                return meta;
+            }
+        }
+        Meta {
+            kind: node.kind,
+            size: 0,
+            disk: 0,
+            mtime: node.ctime.unwrap_or(0),
+            mode: 0,
+            nlink: 1,
+            ino: 0,
+            dev: 0,
+            other_fs: false,
+            change,
+            known: false,
+            ctime: node.ctime,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::zfs_diff::Parser;
+
+    fn tree(lines: &[&str]) -> ChangeTree {
+        let mut p = Parser::new();
+        let mut t = ChangeTree::new();
+        for l in lines {
+            t.add(p.line(l.as_bytes()).expect("valid"));
+        }
+        t
+    }
+
+    #[test]
+    fn removed_subtrees_are_listed_once() {
+        let t = tree(&[
+            "1.0\tM\t/\t/",
+            "1.0\t-\t/\t/old",
+            "1.0\t-\tF\t/old/a",
+            "1.0\t-\tF\t/old/b",
+            "1.0\t-\tF\t/etc/gone",
+            "1.0\t+\tF\t/etc/new",
+        ]);
+        let removed: Vec<(String, u64)> = t
+            .removed()
+            .into_iter()
+            .map(|(p, _, n, _)| (String::from_utf8_lossy(&p).into_owned(), n))
+            .collect();
+        assert!(removed.contains(&("/old".into(), 3)));
+        assert!(removed.contains(&("/etc/gone".into(), 1)));
+        assert_eq!(removed.len(), 2);
+    }
+
+    #[test]
+    fn replaced_objects_exist_and_renames_remember_the_old_name() {
+        let t = tree(&[
+            "1.0\t-\t@\t/link",
+            "2.0\t+\t@\t/link",
+            "3.0\tR\t/\t/srv/a\t/srv/b",
+            "4.0\t+\tF\t/x/<xattrdir>/user.k",
+        ]);
+        let link = t.index[&(ROOT, Box::from(&b"link"[..]))];
+        assert!(t.nodes[link as usize].present);
+        assert_eq!(t.nodes[link as usize].change, Some(Change::Created));
+        assert_eq!(t.renamed_from(b"/srv/b"), Some(&b"/srv/a"[..]));
+        assert_eq!(t.removed().len(), 1, "/srv/a comes back");
+        let x = t.index[&(ROOT, Box::from(&b"x"[..]))];
+        assert_eq!(t.nodes[x as usize].change, Some(Change::Modified), "an xattr change modifies its file");
+    }
+}
