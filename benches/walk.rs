@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
         for threads in [1u16, 2] {
             let args = AuditArgs {
                 rules: RuleArgs {
-                    root: tmp.path().to_owned(),
+                    root: Some(tmp.path().to_owned()),
                     keep: keep.clone(),
                     assume_claims: true,
                     no_default_manifest: true,

@@ -53,7 +53,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -77,6 +77,14 @@ _darlings() {
                     ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto walk" -- "${cur}"))
+                    return 0
+                    ;;
+                --zfs-diff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strip-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -123,7 +131,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__audit)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,6 +155,14 @@ _darlings() {
                     ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto walk" -- "${cur}"))
+                    return 0
+                    ;;
+                --zfs-diff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strip-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --format)

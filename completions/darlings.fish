@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_darlings_global_optspecs
-    string join \n root= manifest= no-default-manifest keep= ignore= assume-claims source= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
+    string join \n root= manifest= no-default-manifest keep= ignore= assume-claims source= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
 end
 
 function __fish_darlings_needs_command
@@ -24,12 +24,14 @@ function __fish_darlings_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c darlings -n "__fish_darlings_needs_command" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'Pick from the filesystem of the root (today: always the walk)'
 walk\t'A parallel one-filesystem walk of the root'"
+complete -c darlings -n "__fish_darlings_needs_command" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -67,12 +69,14 @@ complete -c darlings -n "__fish_darlings_needs_command" -f -a "explain" -d 'Show
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "man" -d 'Print the man page (roff) to stdout'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'Pick from the filesystem of the root (today: always the walk)'
 walk\t'A parallel one-filesystem walk of the root'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
 json\t''
 ndjson\t''
@@ -104,7 +108,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l no-default-m
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r

@@ -1,6 +1,6 @@
 //! One function per subcommand: wires source → classify → report → render.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -16,10 +16,12 @@ use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, Format};
 use crate::config;
 use crate::error::ExitCode;
 use crate::render;
-use crate::report::{Accepted, MissingClaim, Report, RuleRef};
+use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
+use crate::source::tree::ChangeTree;
 use crate::source::walk::{self, Root};
-use crate::source::FileKind;
+use crate::source::zfs_diff::Parser;
+use crate::source::{Change, FileKind};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -67,8 +69,8 @@ fn open_root(path: &Path) -> Result<Target> {
     Ok(Target { root, canonical })
 }
 
-fn load_rules(rules: &config::Rules, target: &Target) -> Result<Loaded> {
-    claims::load(&rules.sources, &target.root, &rules.root).map_err(anyhow::Error::from)
+fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> {
+    claims::load(&rules.sources, target.map(|t| &t.root), &rules.root).map_err(anyhow::Error::from)
 }
 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {
@@ -86,35 +88,59 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
 
 /// Runs an audit as configured and returns its sorted report.
 pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
-    let target = open_root(&cfg.rules.root)?;
-    let loaded = load_rules(&cfg.rules, &target)?;
+    // A saved diff is audited offline unless --root says where its tree is.
+    let live = match (&cfg.zfs_diff, cfg.rules.root_given) {
+        (Some(_), false) => None,
+        _ => Some(open_root(&cfg.rules.root)?),
+    };
+    let loaded = load_rules(&cfg.rules, live.as_ref())?;
     let accepted = match &cfg.accepted {
         Some(file) => read_accepted(file)?,
         None => Accepted::default(),
     };
     let mut notes = Vec::new();
-    let mounts = match Mounts::read(&target.canonical) {
-        Ok(m) => m,
-        Err(e) => {
+    let mounts = match &live {
+        Some(target) => Mounts::read(&target.canonical).unwrap_or_else(|e| {
             notes.push(format!("cannot read /proc/self/mountinfo ({e}): mount points are not described"));
             Mounts::default()
-        }
+        }),
+        None => Mounts::default(),
+    };
+    let diff = match &cfg.zfs_diff {
+        Some(file) => Some(read_diff(file, cfg.strip_prefix.as_deref())?),
+        None => None,
     };
 
     let started = SystemTime::now();
     let clock = Instant::now();
-    let classifier =
-        Classifier::new(&loaded.matcher, &target.root, &mounts, cfg.rules.assume_claims, cfg.flat);
+    let root = live.as_ref().map(|t| &t.root);
+    let classifier = Classifier::new(&loaded.matcher, root, &mounts, cfg.rules.assume_claims, cfg.flat);
     let top = classifier.top();
-    crate::progress::with_progress(cfg.progress, |progress| {
-        walk::walk(&target.root, top, &classifier, cfg.threads, progress)
-    })
-    .context("cannot start the walk's threads")?;
-    let missing = missing_claims(&classifier, &loaded.matcher, &target.root);
-    let collected = classifier.into_collected();
+    let source = match (&diff, &live) {
+        (Some(tree), _) => {
+            tree.walk(top, &classifier, root);
+            "zfs-diff-file"
+        }
+        (None, Some(target)) => {
+            crate::progress::with_progress(cfg.progress, |progress| {
+                walk::walk(&target.root, top, &classifier, cfg.threads, progress)
+            })
+            .context("cannot start the walk's threads")?;
+            "walk"
+        }
+        (None, None) => bail!("nothing to audit"),
+    };
+    let missing = match root {
+        Some(root) => missing_claims(&classifier, &loaded.matcher, root),
+        None => Vec::new(),
+    };
+    let mut collected = classifier.into_collected();
     let duration = clock.elapsed();
 
-    if target.canonical == Path::new("/") {
+    if let Some(tree) = &diff {
+        diff_findings(tree, &mut collected.findings, live.is_none(), &mut notes);
+    }
+    if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
         let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
             .iter()
             .filter_map(|p| mounts.at(p.as_bytes()).map(|m| format!("{p} ({})", m.fstype)))
@@ -132,7 +158,7 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
 
     let mut report = Report {
         root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
-        source: "walk",
+        source,
         flat: cfg.flat,
         totals: Report::compute_totals(&collected.findings, &collected.links),
         findings: collected.findings,
@@ -146,6 +172,112 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     accepted.apply(&mut report.findings);
     report.sort(cfg.sort);
     Ok(report)
+}
+
+/// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
+/// an error naming the file and line, and nothing is audited.
+fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
+    let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
+    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot read zfs diff {shown}"))?;
+        Box::new(io::BufReader::with_capacity(1 << 16, f))
+    };
+    let prefix = strip.map(|p| {
+        let bytes = p.as_os_str().as_bytes();
+        bytes.strip_suffix(b"/").unwrap_or(bytes).to_vec()
+    });
+    let mut parser = Parser::new();
+    let mut tree = ChangeTree::new();
+    let mut line = Vec::with_capacity(256);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).with_context(|| format!("cannot read zfs diff {shown}"))? == 0
+        {
+            break;
+        }
+        number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let mut parsed = parser.line(&line).map_err(|e| anyhow::anyhow!("{shown}:{number}: {e}"))?;
+        let strip_one = |path: &[u8]| -> Result<Vec<u8>> {
+            relative_to(path, prefix.as_deref()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{shown}:{number}: {} is not below --strip-prefix {}",
+                    escape(path),
+                    strip.map_or(String::new(), |p| p.display().to_string())
+                )
+            })
+        };
+        parsed.path = strip_one(&parsed.path)?;
+        if let Some(new) = parsed.renamed_to.take() {
+            parsed.renamed_to = Some(strip_one(&new)?);
+        }
+        tree.add(parsed);
+    }
+    Ok(tree)
+}
+
+/// `path` as seen from inside `prefix` (`/` for the prefix itself); the
+/// dataset's own root is printed with a trailing slash.
+fn relative_to(path: &[u8], prefix: Option<&[u8]>) -> Option<Vec<u8>> {
+    let path = if path.len() > 1 { path.strip_suffix(b"/").unwrap_or(path) } else { path };
+    let rest = match prefix {
+        None | Some(b"") => path,
+        Some(prefix) => path.strip_prefix(prefix)?,
+    };
+    match rest {
+        b"" => Some(b"/".to_vec()),
+        r if r.starts_with(b"/") => Some(r.to_vec()),
+        _ => None,
+    }
+}
+
+/// Adds what only a change list knows: removed paths (they come back),
+/// the old names of renamed ones, and what an offline audit cannot say.
+fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, notes: &mut Vec<String>) {
+    for f in findings.iter_mut() {
+        if f.change == Change::Renamed {
+            f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
+        }
+        if offline {
+            // Times from the list are inode change times; no sizes.
+            f.ctime = f.mtime.take();
+            f.size = None;
+            f.disk = None;
+        }
+    }
+    for (path, kind, entries, ctime) in tree.removed() {
+        let mut f = Finding::new(path, Verdict::Restored, kind);
+        f.change = Change::Removed;
+        f.entries = Some(entries);
+        f.ctime = ctime;
+        f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
+        findings.push(f);
+    }
+    if offline {
+        notes.push(
+            "offline: the diff was read without its tree (no --root), so there are no sizes and claims are \
+             checked only against what the diff lists"
+                .into(),
+        );
+    }
+    if tree.link_changes > 0 {
+        notes.push(format!(
+            "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
+             its other names are not in this list",
+            tree.link_changes
+        ));
+    }
+    if tree.delete_queue > 0 {
+        notes.push(format!(
+            "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
+            tree.delete_queue
+        ));
+    }
 }
 
 /// Keep rules naming a literal path that the walk never met and that does
@@ -196,7 +328,7 @@ fn read_accepted(file: &Path) -> Result<Accepted> {
 fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     let rules = config::Rules::from_args(&args.rules);
     let target = open_root(&rules.root)?;
-    let loaded = load_rules(&rules, &target)?;
+    let loaded = load_rules(&rules, Some(&target))?;
     let matcher = &loaded.matcher;
     let raw = args.path.as_bytes();
     let path = match claims::matcher::Pattern::parse(raw) {

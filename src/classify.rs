@@ -169,12 +169,11 @@ impl Group {
 /// The audit's visitor; collects the rows and errors of the whole walk.
 pub struct Classifier<'a> {
     matcher: &'a Matcher,
-    root: &'a Root,
+    /// The live tree; `None` for a change list with nothing mounted behind it.
+    root: Option<&'a Root>,
     mounts: &'a Mounts,
     assume_claims: bool,
     flat: bool,
-    /// No live tree: claims cannot be checked, only what the source lists.
-    offline: bool,
     /// Keep rules whose exact path the walk met (the rest may be missing).
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
@@ -190,7 +189,7 @@ pub struct Collected {
 impl<'a> Classifier<'a> {
     pub fn new(
         matcher: &'a Matcher,
-        root: &'a Root,
+        root: Option<&'a Root>,
         mounts: &'a Mounts,
         assume_claims: bool,
         flat: bool,
@@ -201,17 +200,9 @@ impl<'a> Classifier<'a> {
             mounts,
             assume_claims,
             flat,
-            offline: false,
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Mutex::new(Collected::default()),
         }
-    }
-
-    /// Classifies a change list with no live tree behind it: claims are
-    /// checked only against what the list shows.
-    pub fn offline(mut self) -> Self {
-        self.offline = true;
-        self
     }
 
     /// The state of the root directory.
@@ -235,7 +226,7 @@ impl<'a> Classifier<'a> {
             mtime: 0,
             change: Change::Present,
             returns: true,
-            unchecked: self.offline,
+            unchecked: self.root.is_none(),
             group: Mutex::new(Group::default()),
         }
     }
@@ -307,13 +298,13 @@ impl<'a> Classifier<'a> {
     /// Checks a claimed path that is not a directory on this filesystem.
     fn check_claim(&self, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
         let path = entry.path;
-        if self.offline {
+        let Some(root) = self.root else {
             let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
             f.rule = Some(self.rule_ref(rule));
             f.unverified = true;
             f.detail = Some(OFFLINE.into());
             return self.row(f, true);
-        }
+        };
         if meta.other_fs {
             let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
             f.rule = Some(self.rule_ref(rule));
@@ -321,7 +312,7 @@ impl<'a> Classifier<'a> {
             return self.row(f, true);
         }
         if meta.kind == FileKind::Symlink {
-            let target = live::check_symlink(self.root, path);
+            let target = live::check_symlink(root, path);
             let (verdict, detail) = match &target {
                 LinkTarget::OtherFilesystem(t) => (Verdict::Kept, format!("symlink to {}", esc(t))),
                 LinkTarget::SameFilesystem(t) => {
@@ -489,7 +480,7 @@ impl Visitor for Classifier<'_> {
             mtime: meta.mtime,
             change: meta.change,
             returns,
-            unchecked: claim_root && self.offline,
+            unchecked: claim_root && self.root.is_none(),
             group: Mutex::new(group),
         })
     }

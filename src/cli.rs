@@ -57,9 +57,9 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct RuleArgs {
     /// Audit DIR as if it were `/`: rules, symlink targets and reported paths
-    /// are read relative to it
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
+    /// are read relative to it [default: /]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 
     /// Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml
     /// is read too when present
@@ -93,6 +93,16 @@ pub struct AuditArgs {
     /// Where the list of state comes from
     #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
     pub source: SourceKind,
+
+    /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
+    /// the live tree is consulted only where --root says it is mounted
+    #[arg(long, value_name = "FILE")]
+    pub zfs_diff: Option<PathBuf>,
+
+    /// The paths in the diff are below DIR (where the dataset was mounted
+    /// when diffed): audit them as if DIR were `/`
+    #[arg(long, value_name = "DIR", requires = "zfs_diff")]
+    pub strip_prefix: Option<PathBuf>,
 
     /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]

@@ -15,8 +15,10 @@ use crate::report::{SortKey, Verdict};
 /// Settings shared by every command that reads rules.
 #[derive(Debug, Clone)]
 pub struct Rules {
-    /// The audited root, as given.
+    /// The audited root (`/` unless given).
     pub root: PathBuf,
+    /// `--root` was given: the tree there is the live one.
+    pub root_given: bool,
     pub sources: RuleSources,
     pub assume_claims: bool,
 }
@@ -24,7 +26,8 @@ pub struct Rules {
 impl Rules {
     pub fn from_args(args: &RuleArgs) -> Rules {
         Rules {
-            root: args.root.clone(),
+            root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
+            root_given: args.root.is_some(),
             sources: RuleSources {
                 keep: args.keep.clone(),
                 ignore: args.ignore.clone(),
@@ -40,6 +43,9 @@ impl Rules {
 pub struct Audit {
     pub rules: Rules,
     pub source: SourceKind,
+    /// A saved `zfs diff -FHt` output to read (`-`: stdin).
+    pub zfs_diff: Option<PathBuf>,
+    pub strip_prefix: Option<PathBuf>,
     pub format: Format,
     pub flat: bool,
     pub filter: Filter,
@@ -86,6 +92,8 @@ impl Audit {
         Audit {
             rules: Rules::from_args(&args.rules),
             source: args.source,
+            zfs_diff: args.zfs_diff.clone(),
+            strip_prefix: args.strip_prefix.clone(),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {

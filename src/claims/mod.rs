@@ -44,8 +44,10 @@ pub struct Loaded {
     pub manifests: Vec<PathBuf>,
 }
 
-/// Reads every rule; any error means no rules at all.
-pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Loaded, RulesError> {
+/// Reads every rule; any error means no rules at all. Without a live root
+/// (a saved diff audited offline) no default manifest is read: nothing of
+/// this machine's own files is consulted.
+pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Result<Loaded, RulesError> {
     let mut rules = Vec::new();
     for (kind, flag, list) in
         [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
@@ -64,7 +66,7 @@ pub fn load(sources: &RuleSources, root: &Root, root_path: &Path) -> Result<Load
         rules.extend(manifest::load(file)?);
         manifests.push(file.clone());
     }
-    if sources.default_manifest {
+    if let (true, Some(root)) = (sources.default_manifest, root) {
         let rel = DEFAULT_MANIFEST.trim_start_matches('/');
         let shown = root_path.join(rel);
         match root.read_file(rel.as_bytes()) {

@@ -11,6 +11,7 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Tab
 use super::{human_size, rfc3339, Filter};
 use crate::report::{Finding, Report, Verdict};
 use crate::sanitize::escape;
+use crate::source::Change;
 
 /// How the table looks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,7 +60,15 @@ fn why(f: &Finding) -> String {
         }
         out.push_str(detail);
     }
-    escape(out.as_bytes()).into_owned()
+    let mut out = escape(out.as_bytes()).into_owned();
+    if let Some(old) = &f.renamed_from {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str("renamed from ");
+        out.push_str(&escape(old));
+    }
+    out
 }
 
 fn new_table(style: Style, header: &[&str]) -> Table {
@@ -97,22 +106,32 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;
     } else {
-        let mut table =
-            new_table(style, &["VERDICT", "PATH", "TYPE", "ENTRIES", "SIZE", "NEWEST (UTC)", "RULE / WHY"]);
+        // Sources that compare with the blank state say how each path changed.
+        let changes = shown.iter().any(|f| f.change != Change::Present);
+        let mut header = vec!["VERDICT", "PATH", "TYPE", "ENTRIES", "SIZE", "NEWEST (UTC)", "RULE / WHY"];
+        if changes {
+            header.insert(2, "CHANGE");
+        }
+        let mut table = new_table(style, &header);
         for f in &shown {
-            table.add_row(vec![
+            let newest = f.mtime.or(f.ctime);
+            let mut row = vec![
                 verdict_cell(f, style),
                 Cell::new(escape(&f.path)),
                 Cell::new(f.kind.name()),
                 Cell::new(f.entries.map_or(String::new(), |e| e.to_string())),
                 Cell::new(f.size.map_or(String::new(), human_size)),
-                Cell::new(f.mtime.map_or(String::new(), |t| {
+                Cell::new(newest.map_or(String::new(), |t| {
                     rfc3339(t).replace('T', " ").trim_end_matches('Z').to_owned()
                 })),
                 Cell::new(why(f)),
-            ]);
+            ];
+            if changes {
+                row.insert(2, Cell::new(f.change.name()));
+            }
+            table.add_row(row);
         }
-        right(&mut table, &[3, 4]);
+        right(&mut table, if changes { &[4, 5] } else { &[3, 4] });
         writeln!(out, "{table}")?;
     }
 
