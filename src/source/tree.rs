@@ -17,10 +17,23 @@ use super::{Change, FileKind, Meta};
 
 const ROOT: u32 = 0;
 
+/// The file that owns `path`, which may name one of its extended
+/// attributes (`/f/<xattrdir>/user.x`).
+fn owner(path: &[u8]) -> &[u8] {
+    if !path.contains(&b'<') {
+        return path;
+    }
+    match path.windows(11).position(|w| w == b"/<xattrdir>") {
+        Some(i) => &path[..i],
+        None => path,
+    }
+}
+
 #[derive(Debug)]
 struct Node {
     parent: u32,
-    name: Box<[u8]>,
+    /// The name, as a range of [`ChangeTree::names`].
+    name: (u32, u32),
     kind: FileKind,
     change: Option<Change>,
     ctime: Option<i64>,
@@ -36,7 +49,14 @@ struct Node {
 #[derive(Debug)]
 pub struct ChangeTree {
     nodes: Vec<Node>,
-    index: HashMap<(u32, Box<[u8]>), u32>,
+    /// Every node's name, one after the other.
+    names: Vec<u8>,
+    /// Node ids by (parent, name); hashed with `hasher`.
+    index: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// The last parent directory looked up: lines come clustered by
+    /// directory, so most lookups start there.
+    last_parent: (Vec<u8>, u32),
     /// New name → old name, for renames.
     renames: HashMap<Vec<u8>, Vec<u8>>,
     /// Link-count changes seen: other names of those files are invisible.
@@ -49,7 +69,7 @@ impl Default for ChangeTree {
     fn default() -> Self {
         let root = Node {
             parent: ROOT,
-            name: Box::default(),
+            name: (0, 0),
             kind: FileKind::Dir,
             change: None,
             ctime: None,
@@ -59,7 +79,10 @@ impl Default for ChangeTree {
         };
         ChangeTree {
             nodes: vec![root],
-            index: HashMap::new(),
+            names: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            last_parent: (b"/".to_vec(), ROOT),
             renames: HashMap::new(),
             link_changes: 0,
             delete_queue: 0,
@@ -74,71 +97,102 @@ impl ChangeTree {
 
     /// The node for `path` (absolute, normalised), created with its ancestors.
     fn node(&mut self, path: &[u8]) -> u32 {
-        let mut at = ROOT;
-        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-            let key = (at, Box::<[u8]>::from(comp));
-            at = match self.index.get(&key) {
-                Some(&n) => n,
-                None => {
-                    let n = self.nodes.len() as u32;
-                    self.nodes.push(Node {
-                        parent: at,
-                        name: key.1.clone(),
-                        kind: FileKind::Dir,
-                        change: None,
-                        ctime: None,
-                        present: true,
-                        renamed_away: false,
-                        children: Vec::new(),
-                    });
-                    self.nodes[at as usize].children.push(n);
-                    self.index.insert(key, n);
-                    n
-                }
-            };
+        let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+        let (parent, name) = (&path[..cut.max(1)], &path[cut + 1..]);
+        if name.is_empty() {
+            return ROOT;
         }
-        at
+        let parent = if parent == self.last_parent.0.as_slice() {
+            self.last_parent.1
+        } else {
+            let mut at = ROOT;
+            for comp in parent.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+                at = self.child(at, comp);
+            }
+            self.last_parent.0.clear();
+            self.last_parent.0.extend_from_slice(parent);
+            self.last_parent.1 = at;
+            at
+        };
+        self.child(parent, name)
+    }
+
+    fn name(&self, n: u32) -> &[u8] {
+        let (start, len) = self.nodes[n as usize].name;
+        &self.names[start as usize..(start + len) as usize]
+    }
+
+    /// The child `name` of `at`, created when missing.
+    fn child(&mut self, at: u32, name: &[u8]) -> u32 {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one((at, name));
+        let (nodes, names) = (&self.nodes, &self.names);
+        let same = |&n: &u32| {
+            let node = &nodes[n as usize];
+            let (start, len) = node.name;
+            node.parent == at && &names[start as usize..(start + len) as usize] == name
+        };
+        if let Some(&n) = self.index.find(hash, same) {
+            return n;
+        }
+        let n = self.nodes.len() as u32;
+        let start = self.names.len() as u32;
+        self.names.extend_from_slice(name);
+        self.nodes.push(Node {
+            parent: at,
+            name: (start, name.len() as u32),
+            kind: FileKind::Dir,
+            change: None,
+            ctime: None,
+            present: true,
+            renamed_away: false,
+            children: Vec::new(),
+        });
+        self.nodes[at as usize].children.push(n);
+        let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
+        self.index.insert_unique(hash, n, |&id| {
+            let node = &nodes[id as usize];
+            let (start, len) = node.name;
+            hasher.hash_one((node.parent, &names[start as usize..(start + len) as usize]))
+        });
+        n
     }
 
     /// Adds one line (paths already relative to the audited root).
     pub fn add(&mut self, line: DiffLine) {
-        if line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)")) {
+        if line.path.contains(&b'(')
+            && line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
+        {
             self.delete_queue += 1;
             return;
         }
-        // Extended attributes: a change of the file that owns them.
-        let owner = |p: &[u8]| -> Vec<u8> {
-            match p.windows(11).position(|w| w == b"/<xattrdir>") {
-                Some(i) => p[..i].to_vec(),
-                None => p.to_vec(),
-            }
-        };
-        let path = owner(&line.path);
-        let xattr = path.len() != line.path.len();
         let ctime = Some(line.ctime.0);
         if line.links.is_some() {
             self.link_changes += 1;
         }
+        // Extended attributes: a change of the file that owns them.
+        let path = owner(&line.path);
+        let xattr = path.len() != line.path.len();
         match line.change {
             DiffChange::Renamed => {
                 let new = owner(line.renamed_to.as_deref().unwrap_or_default());
-                let old = self.node(&path);
+                let old = self.node(path);
                 self.set(old, line.kind, Change::Removed, ctime);
                 self.nodes[old as usize].renamed_away = true;
-                let n = self.node(&new);
+                let n = self.node(new);
                 self.set(n, line.kind, Change::Renamed, ctime);
-                self.renames.insert(new, path);
+                self.renames.insert(new.to_vec(), path.to_vec());
             }
             DiffChange::Created if !xattr => {
-                let n = self.node(&path);
+                let n = self.node(path);
                 self.set(n, line.kind, Change::Created, ctime);
             }
             DiffChange::Removed if !xattr => {
-                let n = self.node(&path);
+                let n = self.node(path);
                 self.set(n, line.kind, Change::Removed, ctime);
             }
             _ => {
-                let n = self.node(&path);
+                let n = self.node(path);
                 let kind = if xattr { self.nodes[n as usize].kind } else { line.kind };
                 self.set(n, kind, Change::Modified, ctime);
             }
@@ -170,7 +224,7 @@ impl ChangeTree {
     fn path(&self, mut n: u32) -> Vec<u8> {
         let mut parts = Vec::new();
         while n != ROOT {
-            parts.push(&self.nodes[n as usize].name[..]);
+            parts.push(self.name(n));
             n = self.nodes[n as usize].parent;
         }
         if parts.is_empty() {
@@ -234,7 +288,7 @@ impl ChangeTree {
                     if path != b"/" {
                         path.push(b'/');
                     }
-                    path.extend_from_slice(&self.nodes[child as usize].name);
+                    path.extend_from_slice(self.name(child));
                     let mut frame = Frame { node: child, dir, path, todo: Vec::new() };
                     self.list(&mut frame.todo, frame.node, &frame.dir, &frame.path, visitor, live);
                     stack.push(frame);
@@ -267,8 +321,8 @@ impl ChangeTree {
                 continue;
             }
             child_path.truncate(base);
-            child_path.extend_from_slice(&node.name);
-            let entry = EntryRef { path: &child_path, name: &node.name, hint: Some(node.kind) };
+            child_path.extend_from_slice(self.name(c));
+            let entry = EntryRef { path: &child_path, name: self.name(c), hint: Some(node.kind) };
             let Some(plan) = visitor.plan(dir, &entry) else { continue };
             let meta = self.meta(node, &child_path, live);
             if meta.kind == FileKind::Dir && !meta.other_fs {
@@ -345,18 +399,18 @@ mod tests {
 
     #[test]
     fn replaced_objects_exist_and_renames_remember_the_old_name() {
-        let t = tree(&[
+        let mut t = tree(&[
             "1.0\t-\t@\t/link",
             "2.0\t+\t@\t/link",
             "3.0\tR\t/\t/srv/a\t/srv/b",
             "4.0\t+\tF\t/x/<xattrdir>/user.k",
         ]);
-        let link = t.index[&(ROOT, Box::from(&b"link"[..]))];
+        let link = t.child(ROOT, b"link");
         assert!(t.nodes[link as usize].present);
         assert_eq!(t.nodes[link as usize].change, Some(Change::Created));
         assert_eq!(t.renamed_from(b"/srv/b"), Some(&b"/srv/a"[..]));
         assert!(t.removed().is_empty(), "/srv/a comes back as the old name of /srv/b");
-        let x = t.index[&(ROOT, Box::from(&b"x"[..]))];
+        let x = t.child(ROOT, b"x");
         assert_eq!(t.nodes[x as usize].change, Some(Change::Modified), "an xattr change modifies its file");
     }
 }

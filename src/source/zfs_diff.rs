@@ -190,10 +190,18 @@ fn decide(field: &[u8]) -> Escapes {
 }
 
 fn parse_ctime(field: &[u8]) -> Result<(i64, u32), ParseError> {
-    let text = std::str::from_utf8(field).ok().map(str::trim_start);
-    let parsed = text.and_then(|t| {
-        let (secs, nanos) = t.split_once('.')?;
-        Some((secs.parse::<i64>().ok()?, nanos.parse::<u32>().ok().filter(|n| *n < 1_000_000_000)?))
+    /// Digits only, at most 18 of them (no overflow).
+    fn number(digits: &[u8]) -> Option<u64> {
+        if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    }
+    let trimmed = field.trim_ascii_start();
+    let parsed = trimmed.iter().position(|&b| b == b'.').and_then(|dot| {
+        let secs = i64::try_from(number(&trimmed[..dot])?).ok()?;
+        let nanos = u32::try_from(number(&trimmed[dot + 1..])?).ok().filter(|n| *n < 1_000_000_000)?;
+        Some((secs, nanos))
     });
     match parsed {
         Some(t) => Ok(t),

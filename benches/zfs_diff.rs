@@ -1,0 +1,84 @@
+//! The `zfs diff` parser and the change-tree classification: a generated
+//! diff of a lived-in root (1M lines by default; DARLINGS_BENCH_LINES to
+//! change it). Target: >= 2M lines/s parse + classify on one core.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use darlings::claims::live::Mounts;
+use darlings::claims::matcher::Matcher;
+use darlings::classify::Classifier;
+use darlings::source::tree::ChangeTree;
+use darlings::source::zfs_diff::Parser;
+
+/// `zfs diff -FHt` lines for a root with deep and wide directories, odd
+/// names (escaped), renames, removals and link-count changes.
+fn diff(lines: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lines * 70);
+    out.extend_from_slice(b"1700000000.000000000\tM\t/\t/\n");
+    let mut n = 1;
+    let mut dir = 0;
+    while n < lines {
+        let top = ["var/lib/app", "home/alice/.cache", "srv/data", "etc/conf.d"][dir % 4];
+        out.extend_from_slice(
+            format!("1700000{:03}.000000001\t+\t/\t/{top}/d{dir}\n", dir % 1000).as_bytes(),
+        );
+        n += 1;
+        for f in 0..40 {
+            if n >= lines {
+                break;
+            }
+            let line = match f % 10 {
+                0 => format!("1700000000.5\t+\tF\t/{top}/d{dir}/caf\\0303\\0251\\0040{f}\n"),
+                1 => format!("1700000000.5\tM\tF\t/{top}/d{dir}/linked-{f}\t(+1)\n"),
+                2 => format!("1700000000.5\t-\tF\t/{top}/d{dir}/gone-{f}\n"),
+                3 => format!("1700000000.5\tR\tF\t/{top}/d{dir}/old-{f}\t/{top}/d{dir}/new-{f}\n"),
+                4 => format!("1700000000.5\t+\t@\t/{top}/d{dir}/link-{f}\n"),
+                _ => format!("1700000000.5\t+\tF\t/{top}/d{dir}/file-{f}.dat\n"),
+            };
+            out.extend_from_slice(line.as_bytes());
+            n += 1;
+        }
+        dir += 1;
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let lines: usize =
+        std::env::var("DARLINGS_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let text = diff(lines);
+    let mut group = c.benchmark_group("zfs-diff");
+    group.throughput(Throughput::Elements(lines as u64));
+    group.sample_size(10);
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let mut parser = Parser::new();
+            let mut count = 0usize;
+            for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                count += parser.line(black_box(line)).expect("valid").path.len();
+            }
+            count
+        })
+    });
+    let matcher = Matcher::new(Vec::new());
+    let mounts = Mounts::default();
+    group.bench_function("parse+classify", |b| {
+        b.iter(|| {
+            let mut parser = Parser::new();
+            let mut tree = ChangeTree::new();
+            for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                tree.add(parser.line(line).expect("valid"));
+            }
+            let classifier = Classifier::new(&matcher, None, &mounts, false, false);
+            tree.walk(classifier.top(), &classifier, None);
+            classifier.into_collected().findings.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
