@@ -240,6 +240,10 @@ fn relative_to(path: &[u8], prefix: Option<&[u8]>) -> Option<Vec<u8>> {
 /// the old names of renamed ones, and what an offline audit cannot say.
 fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, notes: &mut Vec<String>) {
     for f in findings.iter_mut() {
+        // Rows decided before any metadata (kept, ignored) learn their change here.
+        if f.change == Change::Present {
+            f.change = tree.change_of(&f.path).unwrap_or(Change::Modified);
+        }
         if f.change == Change::Renamed {
             f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
         }
@@ -270,6 +274,12 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
             "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
              its other names are not in this list",
             tree.link_changes
+        ));
+    }
+    if tree.multi_linked.get() > 0 {
+        notes.push(format!(
+            "{} listed files have other names (hard links) that zfs diff does not show; a walk lists them",
+            tree.multi_linked.get()
         ));
     }
     if tree.delete_queue > 0 {

@@ -140,3 +140,72 @@ fn a_malformed_line_stops_the_audit_with_its_number() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("hand-written.zfsdiff:1: /mnt/root/ is not below --strip-prefix /elsewhere"));
 }
+
+/// Recorded from real ZFS 2.1.11 in the test guest (tests/vm/zfs-guest.sh
+/// made these changes to rpool/local/root@blank mounted at /mnt/root).
+const RECORDED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zfs-2.1.11-guest.zfsdiff");
+
+#[test]
+fn a_diff_recorded_from_real_zfs_decodes_exactly() {
+    let out = common::run([
+        "audit",
+        "--format",
+        "json",
+        "--flat",
+        "--zfs-diff",
+        RECORDED,
+        "--strip-prefix",
+        "/mnt/root",
+    ]);
+    let json = common::parse_json(&out);
+    let f = common::findings(&json);
+    // The names zfs-guest.sh created, byte for byte.
+    let mut long = b"/home/u/hostile/".to_vec();
+    long.extend_from_slice(&[b'n'; 255]);
+    let names: Vec<Vec<u8>> = [
+        &b"with space"[..],
+        b"tab\there",
+        b"new\nline",
+        b"back\\slash",
+        b"\\0040 looks escaped",
+        b"caf\xe9 latin1",
+        b"\xff\xfe",
+        b"\x1b[31mred\x1b[0m",
+        "résumé 日本語".as_bytes(),
+        b"*star?[x]",
+    ]
+    .iter()
+    .map(|n| [&b"/home/u/hostile/"[..], n].concat())
+    .chain([long])
+    .collect();
+    for name in &names {
+        assert_eq!(f[name]["change"], "created", "{}", String::from_utf8_lossy(name));
+        assert_eq!(f[name]["type"], "file");
+    }
+    // Every file type zfs-guest.sh made.
+    for (path, kind) in [
+        ("/var/fifo", "fifo"),
+        ("/var/null", "char-device"),
+        ("/var/loop9", "block-device"),
+        ("/var/sock", "socket"),
+        ("/etc/link", "symlink"),
+    ] {
+        assert_eq!(f[path.as_bytes()]["type"], kind, "{path}");
+    }
+    // Content and metadata-only changes are both `M`; a replaced symlink is
+    // `-` and `+`: it exists, new.
+    assert_eq!(f[&b"/etc/orig.conf"[..]]["change"], "modified");
+    assert_eq!(f[&b"/etc/meta-only"[..]]["change"], "modified");
+    assert_eq!(f[&b"/etc/link"[..]]["change"], "created");
+    assert_eq!(f[&b"/home/u/docs/moved-here"[..]]["renamed_from"], "/etc/moved-away");
+    assert_eq!(f[&b"/srv"[..]]["renamed_from"], "/srv-old");
+    assert_eq!(f[&b"/blank-dir"[..]]["verdict"], "restored");
+    assert_eq!(f[&b"/blank-dir"[..]]["entries"], 3);
+    assert_eq!(f[&b"/blank-file"[..]]["verdict"], "restored");
+    // One file with two names: zfs diff lists only one of them.
+    let names_listed =
+        [&b"/var/hard-1"[..], b"/home/u/hard-2"].iter().filter(|p| f.contains_key(**p)).count();
+    assert_eq!(names_listed, 1);
+    // 40 journal files, each its own row in --flat.
+    assert_eq!((1..=40).filter(|i| f.contains_key(format!("/var/log/journal/j{i}").as_bytes())).count(), 40);
+}

@@ -63,6 +63,9 @@ pub struct ChangeTree {
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
     pub delete_queue: u64,
+    /// Listed files the live tree shows with several names: `zfs diff`
+    /// names each such file once.
+    pub multi_linked: std::cell::Cell<u64>,
 }
 
 impl Default for ChangeTree {
@@ -86,6 +89,7 @@ impl Default for ChangeTree {
             renames: HashMap::new(),
             link_changes: 0,
             delete_queue: 0,
+            multi_linked: std::cell::Cell::new(0),
         }
     }
 }
@@ -216,6 +220,15 @@ impl ChangeTree {
         node.ctime = ctime.max(node.ctime);
     }
 
+    /// How the list says `path` changed (`None`: not named by it).
+    pub fn change_of(&self, path: &[u8]) -> Option<Change> {
+        let mut at = ROOT;
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            at = *self.nodes[at as usize].children.iter().find(|&&c| self.name(c) == comp)?;
+        }
+        self.nodes[at as usize].change
+    }
+
     /// The old name of a path renamed to `new`.
     pub fn renamed_from(&self, new: &[u8]) -> Option<&[u8]> {
         self.renames.get(new).map(Vec::as_slice)
@@ -341,6 +354,9 @@ impl ChangeTree {
         let change = node.change.unwrap_or(Change::Modified);
         if let Some(root) = live {
             if let Ok(mut meta) = root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
+                if meta.nlink > 1 && meta.kind != FileKind::Dir {
+                    self.multi_linked.set(self.multi_linked.get() + 1);
+                }
                 meta.change = change;
                 meta.ctime = node.ctime;
                 return meta;

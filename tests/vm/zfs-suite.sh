@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The ZFS part of the test suite: boots the ZFS guest once (building its
+# image first if the cache has none), runs tests/vm/zfs-guest.sh in it with
+# the freshly built darlings, and checks the results on the host with
+# tests/zfs_guest.rs. Fails loudly if the guest cannot start.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --locked --bin darlings
+IN=$(mktemp -d)
+RES=${DARLINGS_ZFS_RESULTS:-$(mktemp -d)}
+cp target/debug/darlings "$IN/darlings"
+cp tests/vm/zfs-guest.sh "$IN/run.sh"
+tests/vm/run-vm.sh "$IN" "$RES"
+if [ "$(cat "$RES/status")" != 0 ]; then
+  echo "zfs-suite: the guest scenario failed:" >&2
+  tail -40 "$RES/guest.log" >&2
+  exit 1
+fi
+DARLINGS_ZFS_RESULTS=$RES cargo test --locked --test zfs_guest

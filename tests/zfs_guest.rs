@@ -1,0 +1,186 @@
+//! Checks what the ZFS guest brought back (tests/vm/zfs-suite.sh runs the
+//! guest, then this test with DARLINGS_ZFS_RESULTS set). The expectations
+//! come from the operations tests/vm/zfs-guest.sh performed on
+//! rpool/local/root@blank; without the variable there is nothing to check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn results() -> Option<PathBuf> {
+    let dir = std::env::var_os("DARLINGS_ZFS_RESULTS").map(PathBuf::from);
+    if dir.is_none() {
+        eprintln!(
+            "skipped: run tests/vm/zfs-suite.sh (it boots the ZFS guest and sets DARLINGS_ZFS_RESULTS)"
+        );
+    }
+    dir
+}
+
+fn report(dir: &std::path::Path, name: &str) -> Value {
+    let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+fn losses(json: &Value) -> BTreeSet<Vec<u8>> {
+    common::findings(json)
+        .into_iter()
+        .filter(|(_, f)| matches!(f["verdict"].as_str(), Some("unclaimed" | "broken")))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+fn show(set: &BTreeSet<Vec<u8>>) -> Vec<String> {
+    set.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+}
+
+/// What zfs-guest.sh created, modified or renamed: every path the next
+/// rollback erases (in --flat), the hard link's second name aside.
+fn expected_losses() -> BTreeSet<Vec<u8>> {
+    let mut set: BTreeSet<Vec<u8>> = [
+        "/etc/link",
+        "/etc/orig.conf",
+        "/etc/meta-only",
+        "/srv",
+        "/home",
+        "/home/u",
+        "/home/u/docs",
+        "/home/u/docs/moved-here",
+        "/home/u/hostile",
+        "/var/log",
+        "/var/log/journal",
+        "/var/log/big",
+        "/var/fifo",
+        "/var/null",
+        "/var/loop9",
+        "/var/sock",
+        "/var/lib/bluetooth",
+        "/var/lib/bluetooth/info",
+    ]
+    .iter()
+    .map(|p| p.as_bytes().to_vec())
+    .collect();
+    for i in 1..=40 {
+        set.insert(format!("/var/log/journal/j{i}").into_bytes());
+    }
+    let mut long = b"/home/u/hostile/".to_vec();
+    long.extend_from_slice(&[b'n'; 255]);
+    set.insert(long);
+    for name in [
+        &b"with space"[..],
+        b"tab\there",
+        b"new\nline",
+        b"back\\slash",
+        b"\\0040 looks escaped",
+        b"caf\xe9 latin1",
+        b"\xff\xfe",
+        b"\x1b[31mred\x1b[0m",
+        "résumé 日本語".as_bytes(),
+        b"*star?[x]",
+    ] {
+        set.insert([&b"/home/u/hostile/"[..], name].concat());
+    }
+    set
+}
+
+#[test]
+fn zfs_diff_finds_exactly_what_was_changed() {
+    let Some(dir) = results() else { return };
+    let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");
+    assert_eq!(codes.lines().filter(|l| l.ends_with(" 3")).count(), 4, "a broken claim everywhere:\n{codes}");
+
+    let live = report(&dir, "zfs-diff-live.json");
+    let mut got = losses(&live);
+    // zfs diff names a file with two hard links under one name only.
+    let hard: Vec<Vec<u8>> = [&b"/var/hard-1"[..], b"/home/u/hard-2"]
+        .iter()
+        .filter(|p| got.contains(**p))
+        .map(|p| p.to_vec())
+        .collect();
+    assert_eq!(hard.len(), 1, "one name of the hard-linked file");
+    got.remove(&hard[0]);
+    assert_eq!(show(&got), show(&expected_losses()));
+
+    let f = common::findings(&live);
+    assert_eq!(f[&b"/blank-dir"[..]]["verdict"], "restored");
+    assert_eq!(f[&b"/blank-dir"[..]]["entries"], 3);
+    assert_eq!(f[&b"/blank-file"[..]]["verdict"], "restored");
+    assert_eq!(f[&b"/var/lib/nixos"[..]]["verdict"], "kept", "the bind mount from rpool/safe/persist");
+    assert_eq!(f[&b"/home/u/.cache"[..]]["verdict"], "ignored");
+    assert_eq!(f[&b"/var/log/big"[..]]["size"], 100_000, "sizes from the live tree");
+    assert_eq!(f[&b"/srv"[..]]["renamed_from"], "/srv-old");
+    assert!(live["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .any(|n| n.as_str().unwrap_or("").contains("hard links")));
+}
+
+#[test]
+fn zfs_diff_and_walk_agree_except_where_zfs_diff_is_blind() {
+    let Some(dir) = results() else { return };
+    let walk = losses(&report(&dir, "walk.json"));
+    let zfs = losses(&report(&dir, "zfs-diff-live.json"));
+    assert!(
+        zfs.is_subset(&walk),
+        "zfs diff found what the walk did not: {:?}",
+        show(&zfs.difference(&walk).cloned().collect())
+    );
+    let only_walk: BTreeSet<Vec<u8>> = walk.difference(&zfs).cloned().collect();
+    let mut blind: BTreeSet<Vec<u8>> = [
+        // In the blank snapshot: it comes back (modified, not created).
+        &b"/etc"[..],
+        // Unchanged content of a renamed directory: comes back under the old name.
+        b"/srv/sub",
+        b"/srv/sub/x",
+    ]
+    .iter()
+    .map(|p| p.to_vec())
+    .collect();
+    // The hard link's other name, which zfs diff does not list.
+    let hard = [&b"/var/hard-1"[..], b"/home/u/hard-2"];
+    blind.extend(hard.iter().filter(|p| !zfs.contains(**p)).map(|p| p.to_vec()));
+    assert_eq!(show(&only_walk), show(&blind));
+}
+
+#[test]
+fn offline_and_live_diffs_agree_on_paths() {
+    let Some(dir) = results() else { return };
+    let offline = report(&dir, "zfs-diff-offline.json");
+    assert_eq!(losses(&offline), losses(&report(&dir, "zfs-diff-live.json")));
+    assert!(common::findings(&offline).values().all(|f| f["size"].is_null()), "offline has no sizes");
+}
+
+#[test]
+fn grouped_zfs_report_folds_created_trees() {
+    let Some(dir) = results() else { return };
+    let grouped = report(&dir, "zfs-diff-grouped.json");
+    let f = common::findings(&grouped);
+    // /var/log, journal, 40 files and big.
+    assert_eq!(f[&b"/var/log"[..]]["entries"], 43);
+    assert_eq!(f[&b"/var/log"[..]]["verdict"], "unclaimed");
+    assert_eq!(f[&b"/var/lib/bluetooth"[..]]["verdict"], "broken");
+    assert_eq!(f[&b"/var"[..]]["verdict"], "structure");
+}
+
+#[test]
+fn both_recorded_diffs_parse() {
+    let Some(dir) = results() else { return };
+    for name in ["diff.txt", "diff-again.txt"] {
+        let path = dir.join(name);
+        let out = common::run([
+            std::ffi::OsStr::new("audit"),
+            std::ffi::OsStr::new("--format"),
+            std::ffi::OsStr::new("json"),
+            std::ffi::OsStr::new("--zfs-diff"),
+            path.as_os_str(),
+            std::ffi::OsStr::new("--strip-prefix"),
+            std::ffi::OsStr::new("/mnt/root"),
+        ]);
+        assert_ne!(common::code(&out), 2, "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
