@@ -12,7 +12,7 @@ use crate::claims::live::{self, LinkTarget, Mounts};
 use crate::claims::matcher::{Matcher, RuleKind};
 use crate::claims::{self, Loaded};
 use crate::classify::Classifier;
-use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, Format};
+use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, Format, SourceKind};
 use crate::config;
 use crate::error::ExitCode;
 use crate::render;
@@ -106,9 +106,10 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
         }),
         None => Mounts::default(),
     };
-    let diff = match &cfg.zfs_diff {
-        Some(file) => Some(read_diff(file, cfg.strip_prefix.as_deref())?),
-        None => None,
+    let (diff, diff_source) = match (&cfg.zfs_diff, &live) {
+        (Some(file), _) => (Some(read_diff(file, cfg.strip_prefix.as_deref())?), "zfs-diff-file"),
+        (None, Some(target)) => (zfs_source(cfg, target, &mounts, &mut notes)?, "zfs"),
+        (None, None) => (None, "walk"),
     };
 
     let started = SystemTime::now();
@@ -119,7 +120,7 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     let source = match (&diff, &live) {
         (Some(tree), _) => {
             tree.walk(top, &classifier, root);
-            "zfs-diff-file"
+            diff_source
         }
         (None, Some(target)) => {
             crate::progress::with_progress(cfg.progress, |progress| {
@@ -174,6 +175,48 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     Ok(report)
 }
 
+/// `--source zfs`, or `auto` on a ZFS root: the change tree of `zfs diff`
+/// against the blank snapshot. `None`: walk instead (with a note saying why).
+fn zfs_source(
+    cfg: &config::Audit,
+    target: &Target,
+    mounts: &Mounts,
+    notes: &mut Vec<String>,
+) -> Result<Option<ChangeTree>> {
+    if cfg.source == SourceKind::Walk {
+        return Ok(None);
+    }
+    let shown = target.canonical.display();
+    let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
+    let dataset = match (&cfg.dataset, on_zfs) {
+        (Some(d), _) => d.as_bytes().to_vec(),
+        (None, Some(m)) => m.source.clone(),
+        (None, None) => {
+            let fstype =
+                mounts.root().map_or("a directory of a larger filesystem".to_owned(), |m| m.fstype.clone());
+            if cfg.source == SourceKind::Zfs {
+                bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
+            }
+            notes.push(match fstype.as_str() {
+                "tmpfs" | "ramfs" => format!("{shown} is a {fstype}: everything on it is erased, so it was walked"),
+                "btrfs" => format!("{shown} is btrfs: walked, so every entry is reported, not only what changed since a blank snapshot"),
+                other => format!("{shown} ({other}) does not look like an ephemeral root: walked"),
+            });
+            return Ok(None);
+        }
+    };
+    // zfs prints paths below where the dataset is mounted: the root.
+    let prefix = target.canonical.as_os_str().as_bytes();
+    let mut tree = ChangeTree::new();
+    crate::source::zfs::diff_into(&dataset, &cfg.snapshot, prefix, &mut tree)?;
+    notes.push(format!(
+        "compared {}@{} with the live dataset (zfs diff)",
+        String::from_utf8_lossy(&dataset),
+        cfg.snapshot
+    ));
+    Ok(Some(tree))
+}
+
 /// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
 /// an error naming the file and line, and nothing is audited.
 fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
@@ -204,7 +247,7 @@ fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
         }
         let mut parsed = parser.line(&line).map_err(|e| anyhow::anyhow!("{shown}:{number}: {e}"))?;
         let strip_one = |path: &[u8]| -> Result<Vec<u8>> {
-            relative_to(path, prefix.as_deref()).ok_or_else(|| {
+            crate::source::zfs::relative_to(path, prefix.as_deref().unwrap_or(b"/")).ok_or_else(|| {
                 anyhow::anyhow!(
                     "{shown}:{number}: {} is not below --strip-prefix {}",
                     escape(path),
@@ -219,21 +262,6 @@ fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
         tree.add(parsed);
     }
     Ok(tree)
-}
-
-/// `path` as seen from inside `prefix` (`/` for the prefix itself); the
-/// dataset's own root is printed with a trailing slash.
-fn relative_to(path: &[u8], prefix: Option<&[u8]>) -> Option<Vec<u8>> {
-    let path = if path.len() > 1 { path.strip_suffix(b"/").unwrap_or(path) } else { path };
-    let rest = match prefix {
-        None | Some(b"") => path,
-        Some(prefix) => path.strip_prefix(prefix)?,
-    };
-    match rest {
-        b"" => Some(b"/".to_vec()),
-        r if r.starts_with(b"/") => Some(r.to_vec()),
-        _ => None,
-    }
 }
 
 /// Adds what only a change list knows: removed paths (they come back),

@@ -94,6 +94,14 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
     pub source: SourceKind,
 
+    /// The blank snapshot to compare with (zfs source)
+    #[arg(long, value_name = "NAME", default_value = "blank")]
+    pub snapshot: String,
+
+    /// The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: Option<OsString>,
+
     /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
     /// the live tree is consulted only where --root says it is mounted
     #[arg(long, value_name = "FILE")]
@@ -158,11 +166,14 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum SourceKind {
-    /// Pick from the filesystem of the root (today: always the walk)
+    /// From the root's filesystem: ZFS compares with its blank snapshot,
+    /// anything else is walked
     #[default]
     Auto,
     /// A parallel one-filesystem walk of the root
     Walk,
+    /// `zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root
+    Zfs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

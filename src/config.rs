@@ -46,6 +46,8 @@ pub struct Audit {
     /// A saved `zfs diff -FHt` output to read (`-`: stdin).
     pub zfs_diff: Option<PathBuf>,
     pub strip_prefix: Option<PathBuf>,
+    pub snapshot: String,
+    pub dataset: Option<std::ffi::OsString>,
     pub format: Format,
     pub flat: bool,
     pub filter: Filter,
@@ -94,6 +96,8 @@ impl Audit {
             source: args.source,
             zfs_diff: args.zfs_diff.clone(),
             strip_prefix: args.strip_prefix.clone(),
+            snapshot: args.snapshot.clone(),
+            dataset: args.dataset.clone(),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {

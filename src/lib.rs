@@ -30,3 +30,4 @@ pub mod render;
 pub mod report;
 pub mod sanitize;
 pub mod source;
+pub mod sys;

@@ -91,7 +91,7 @@ fn expected_losses() -> BTreeSet<Vec<u8>> {
 fn zfs_diff_finds_exactly_what_was_changed() {
     let Some(dir) = results() else { return };
     let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");
-    assert_eq!(codes.lines().filter(|l| l.ends_with(" 3")).count(), 4, "a broken claim everywhere:\n{codes}");
+    assert_eq!(codes.lines().filter(|l| l.ends_with(" 3")).count(), 6, "a broken claim everywhere:\n{codes}");
 
     let live = report(&dir, "zfs-diff-live.json");
     let mut got = losses(&live);
@@ -183,4 +183,41 @@ fn both_recorded_diffs_parse() {
         ]);
         assert_ne!(common::code(&out), 2, "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// Equal but for the hard-linked file, whose listed name varies between runs.
+fn same_but_hard_link(a: &BTreeSet<Vec<u8>>, b: &BTreeSet<Vec<u8>>) -> bool {
+    let hard = [&b"/var/hard-1"[..], b"/home/u/hard-2"];
+    let strip = |s: &BTreeSet<Vec<u8>>| -> BTreeSet<Vec<u8>> {
+        s.iter().filter(|p| !hard.contains(&p.as_slice())).cloned().collect()
+    };
+    strip(a) == strip(b)
+}
+
+#[test]
+fn source_zfs_runs_zfs_diff_itself_and_auto_picks_it() {
+    let Some(dir) = results() else { return };
+    let saved = losses(&report(&dir, "zfs-diff-live.json"));
+    for name in ["zfs-live.json", "auto.json"] {
+        let json = report(&dir, name);
+        assert_eq!(json["source"], "zfs", "{name}");
+        assert!(same_but_hard_link(&losses(&json), &saved), "{name}: {:?}", show(&losses(&json)));
+        assert!(json["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n.as_str().unwrap_or("").contains("rpool/local/root@blank")));
+    }
+}
+
+#[test]
+fn real_zfs_refusals_are_clear() {
+    let Some(dir) = results() else { return };
+    let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");
+    assert!(codes.lines().any(|l| l == "no-snapshot 2"), "{codes}");
+    assert!(codes.lines().any(|l| l == "unmounted 2"), "{codes}");
+    let err = std::fs::read_to_string(dir.join("no-snapshot.err")).expect("stderr");
+    assert!(err.contains("no snapshot rpool/local/root@nope; the dataset has: blank"), "{err}");
+    let err = std::fs::read_to_string(dir.join("unmounted.err")).expect("stderr");
+    assert!(err.contains("the dataset is not mounted"), "{err}");
 }

@@ -43,10 +43,14 @@ impl Mount {
     }
 }
 
-/// The mounts below an audited root, with the root prefix stripped.
+/// The mounts below an audited root, with the root prefix stripped, and
+/// the mount the root itself is on.
 #[derive(Debug, Default, Clone)]
 pub struct Mounts {
     list: Vec<Mount>,
+    /// The mount whose mount point is the root (none when the root is a
+    /// plain directory of a larger filesystem).
+    root: Option<Mount>,
 }
 
 impl Mounts {
@@ -59,6 +63,7 @@ impl Mounts {
 
     pub fn below(all: Vec<Mount>, root: &[u8]) -> Mounts {
         let root = if root.len() > 1 { root.strip_suffix(b"/").unwrap_or(root) } else { root };
+        let at_root = all.iter().rev().find(|m| m.mount_point == root).cloned();
         let list = all
             .into_iter()
             .filter_map(|mut m| {
@@ -78,7 +83,12 @@ impl Mounts {
                 Some(m)
             })
             .collect();
-        Mounts { list }
+        Mounts { list, root: at_root }
+    }
+
+    /// The mount the audited root is the mount point of.
+    pub fn root(&self) -> Option<&Mount> {
+        self.root.as_ref()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,6 +216,7 @@ mod tests {
     fn mounts_below_a_root_are_renamed() {
         let m = Mounts::below(parse_mountinfo(SAMPLE), b"/mnt/with space");
         assert_eq!(m.list.len(), 1);
+        assert_eq!(m.root().map(|r| r.fstype.as_str()), Some("ext4"));
         assert_eq!(m.at(b"/inner").map(|m| m.fstype.as_str()), Some("tmpfs"));
         let top = Mounts::below(parse_mountinfo(SAMPLE), b"/");
         let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();

@@ -7,6 +7,7 @@
 
 pub mod tree;
 pub mod walk;
+pub mod zfs;
 pub mod zfs_diff;
 
 use serde::Serialize;

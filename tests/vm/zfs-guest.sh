@@ -71,14 +71,22 @@ wc -l "$OUT/diff.txt"
 say "darlings"
 RULES=(--keep /var/lib/nixos --keep /var/lib/bluetooth --ignore '/home/*/.cache' --no-default-manifest)
 set +e
-"$D" audit --root "$R" --format json --flat "${RULES[@]}" > "$OUT/walk.json"; echo "walk $?" >> "$OUT/codes"
+"$D" audit --root "$R" --source walk --format json --flat "${RULES[@]}" > "$OUT/walk.json"; echo "walk $?" >> "$OUT/codes"
 "$D" audit --zfs-diff "$OUT/diff.txt" --strip-prefix "$R" --root "$R" --format json --flat "${RULES[@]}" \
   > "$OUT/zfs-diff-live.json"; echo "zfs-diff-live $?" >> "$OUT/codes"
 "$D" audit --zfs-diff "$OUT/diff.txt" --strip-prefix "$R" --format json --flat "${RULES[@]}" \
   > "$OUT/zfs-diff-offline.json"; echo "zfs-diff-offline $?" >> "$OUT/codes"
 "$D" audit --zfs-diff "$OUT/diff.txt" --strip-prefix "$R" --root "$R" --format json "${RULES[@]}" \
   > "$OUT/zfs-diff-grouped.json"; echo "zfs-diff-grouped $?" >> "$OUT/codes"
+"$D" audit --root "$R" --source zfs --format json --flat "${RULES[@]}" > "$OUT/zfs-live.json"; echo "zfs-live $?" >> "$OUT/codes"
+"$D" audit --root "$R" --format json --flat "${RULES[@]}" > "$OUT/auto.json"; echo "auto $?" >> "$OUT/codes"
+"$D" audit --root "$R" --source zfs --snapshot nope --format json > "$OUT/no-snapshot.json" 2> "$OUT/no-snapshot.err"
+echo "no-snapshot $?" >> "$OUT/codes"
+umount "$R/var/lib/nixos"; umount "$R"
+"$D" audit --root /mnt --source zfs --dataset rpool/local/root --format json > /dev/null 2> "$OUT/unmounted.err"
+echo "unmounted $?" >> "$OUT/codes"
 set -e
+mount -t zfs rpool/local/root "$R"
 (cd "$R" && find . -xdev -print0) > "$OUT/live-paths"
 cat "$OUT/codes"
 say "done"

@@ -1,0 +1,3 @@
+//! Talking to the rest of the system.
+
+pub mod command;
