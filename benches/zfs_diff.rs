@@ -1,6 +1,7 @@
 //! The `zfs diff` parser and the change-tree classification: a generated
-//! diff of a lived-in root (1M lines by default; DARLINGS_BENCH_LINES to
-//! change it). Target: >= 2M lines/s parse + classify on one core.
+//! diff of a lived-in root against its blank snapshot (1M lines by default;
+//! DARLINGS_BENCH_LINES to change it). Target: >= 2M lines/s parse +
+//! classify on one core.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -13,15 +14,18 @@ use darlings::classify::Classifier;
 use darlings::source::tree::ChangeTree;
 use darlings::source::zfs_diff::Parser;
 
-/// `zfs diff -FHt` lines for a root with deep and wide directories, odd
-/// names (escaped), renames, removals and link-count changes.
+/// `zfs diff -FHt` lines of a lived-in root against its empty blank
+/// snapshot: nearly everything created, directories of 40 entries under a
+/// few top-level trees, and now and then an escaped odd name (1 in 20), a
+/// modification or a link-count change (1 in 100 each), a removal or a
+/// rename (1 in 200 each).
 fn diff(lines: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(lines * 70);
     out.extend_from_slice(b"1700000000.000000000\tM\t/\t/\n");
     let mut n = 1;
     let mut dir = 0;
     while n < lines {
-        let top = ["var/lib/app", "home/alice/.cache", "srv/data", "etc/conf.d"][dir % 4];
+        let top = ["var/lib/app", "home/alice/.cache", "srv/data", "usr/share/doc"][dir % 4];
         out.extend_from_slice(
             format!("1700000{:03}.000000001\t+\t/\t/{top}/d{dir}\n", dir % 1000).as_bytes(),
         );
@@ -30,13 +34,19 @@ fn diff(lines: usize) -> Vec<u8> {
             if n >= lines {
                 break;
             }
-            let line = match f % 10 {
-                0 => format!("1700000000.5\t+\tF\t/{top}/d{dir}/caf\\0303\\0251\\0040{f}\n"),
-                1 => format!("1700000000.5\tM\tF\t/{top}/d{dir}/linked-{f}\t(+1)\n"),
-                2 => format!("1700000000.5\t-\tF\t/{top}/d{dir}/gone-{f}\n"),
-                3 => format!("1700000000.5\tR\tF\t/{top}/d{dir}/old-{f}\t/{top}/d{dir}/new-{f}\n"),
-                4 => format!("1700000000.5\t+\t@\t/{top}/d{dir}/link-{f}\n"),
-                _ => format!("1700000000.5\t+\tF\t/{top}/d{dir}/file-{f}.dat\n"),
+            let k = n % 200;
+            let line = if k == 7 {
+                format!("1700000000.5\t-\tF\t/{top}/d{dir}/gone-{f}\n")
+            } else if k == 11 {
+                format!("1700000000.5\tR\tF\t/{top}/d{dir}/old-{f}\t/{top}/d{dir}/new-{f}\n")
+            } else if k % 100 == 3 {
+                format!("1700000000.5\tM\tF\t/{top}/d{dir}/linked-{f}\t(+1)\n")
+            } else if k % 100 == 5 {
+                format!("1700000000.5\tM\tF\t/{top}/d{dir}/edited-{f}\n")
+            } else if k % 20 == 1 {
+                format!("1700000000.5\t+\tF\t/{top}/d{dir}/caf\\0303\\0251\\0040{f}\n")
+            } else {
+                format!("1700000000.5\t+\tF\t/{top}/d{dir}/file-{f}.dat\n")
             };
             out.extend_from_slice(line.as_bytes());
             n += 1;

@@ -20,6 +20,7 @@ use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
 use crate::source::tree::ChangeTree;
 use crate::source::walk::{self, Root};
+use crate::source::zfs;
 use crate::source::zfs_diff::Parser;
 use crate::source::{Change, FileKind};
 
@@ -246,18 +247,18 @@ fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
             line.pop();
         }
         let mut parsed = parser.line(&line).map_err(|e| anyhow::anyhow!("{shown}:{number}: {e}"))?;
-        let strip_one = |path: &[u8]| -> Result<Vec<u8>> {
-            crate::source::zfs::relative_to(path, prefix.as_deref().unwrap_or(b"/")).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{shown}:{number}: {} is not below --strip-prefix {}",
-                    escape(path),
-                    strip.map_or(String::new(), |p| p.display().to_string())
-                )
-            })
+        let outside = |path: &[u8]| {
+            anyhow::anyhow!(
+                "{shown}:{number}: {} is not below --strip-prefix {}",
+                escape(path),
+                strip.map_or(String::new(), |p| p.display().to_string())
+            )
         };
-        parsed.path = strip_one(&parsed.path)?;
+        let prefix = prefix.as_deref().unwrap_or(b"/");
+        let path = std::mem::take(&mut parsed.path);
+        parsed.path = zfs::strip(path.clone(), prefix).ok_or_else(|| outside(&path))?;
         if let Some(new) = parsed.renamed_to.take() {
-            parsed.renamed_to = Some(strip_one(&new)?);
+            parsed.renamed_to = Some(zfs::strip(new.clone(), prefix).ok_or_else(|| outside(&new))?);
         }
         tree.add(parsed);
     }

@@ -9,8 +9,6 @@
 //! when the caller has one (`--root`), else from the list itself (type and
 //! inode change time, no sizes).
 
-use std::collections::HashMap;
-
 use super::walk::{EntryRef, Root, Visitor};
 use super::zfs_diff::{DiffChange, DiffLine};
 use super::{Change, FileKind, Meta};
@@ -20,10 +18,10 @@ const ROOT: u32 = 0;
 /// The file that owns `path`, which may name one of its extended
 /// attributes (`/f/<xattrdir>/user.x`).
 fn owner(path: &[u8]) -> &[u8] {
-    if !path.contains(&b'<') {
+    if memchr::memchr(b'<', path).is_none() {
         return path;
     }
-    match path.windows(11).position(|w| w == b"/<xattrdir>") {
+    match memchr::memmem::find(path, b"/<xattrdir>") {
         Some(i) => &path[..i],
         None => path,
     }
@@ -51,14 +49,15 @@ pub struct ChangeTree {
     nodes: Vec<Node>,
     /// Every node's name, one after the other.
     names: Vec<u8>,
-    /// Node ids by (parent, name); hashed with `hasher`.
-    index: hashbrown::HashTable<u32>,
+    /// Node ids by (parent, name), each with its hash (so growing the
+    /// table never goes back to the nodes).
+    index: hashbrown::HashTable<(u64, u32)>,
     hasher: hashbrown::DefaultHashBuilder,
     /// The last parent directory looked up: lines come clustered by
     /// directory, so most lookups start there.
     last_parent: (Vec<u8>, u32),
     /// New name → old name, for renames.
-    renames: HashMap<Vec<u8>, Vec<u8>>,
+    renames: hashbrown::HashMap<Vec<u8>, Vec<u8>>,
     /// Link-count changes seen: other names of those files are invisible.
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
@@ -86,7 +85,7 @@ impl Default for ChangeTree {
             index: hashbrown::HashTable::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
             last_parent: (b"/".to_vec(), ROOT),
-            renames: HashMap::new(),
+            renames: hashbrown::HashMap::new(),
             link_changes: 0,
             delete_queue: 0,
             multi_linked: std::cell::Cell::new(0),
@@ -131,12 +130,14 @@ impl ChangeTree {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one((at, name));
         let (nodes, names) = (&self.nodes, &self.names);
-        let same = |&n: &u32| {
-            let node = &nodes[n as usize];
-            let (start, len) = node.name;
-            node.parent == at && &names[start as usize..(start + len) as usize] == name
+        let same = |&(h, n): &(u64, u32)| {
+            h == hash && {
+                let node = &nodes[n as usize];
+                let (start, len) = node.name;
+                node.parent == at && &names[start as usize..(start + len) as usize] == name
+            }
         };
-        if let Some(&n) = self.index.find(hash, same) {
+        if let Some(&(_, n)) = self.index.find(hash, same) {
             return n;
         }
         let n = self.nodes.len() as u32;
@@ -153,18 +154,13 @@ impl ChangeTree {
             children: Vec::new(),
         });
         self.nodes[at as usize].children.push(n);
-        let (nodes, names, hasher) = (&self.nodes, &self.names, &self.hasher);
-        self.index.insert_unique(hash, n, |&id| {
-            let node = &nodes[id as usize];
-            let (start, len) = node.name;
-            hasher.hash_one((node.parent, &names[start as usize..(start + len) as usize]))
-        });
+        self.index.insert_unique(hash, (hash, n), |&(h, _)| h);
         n
     }
 
     /// Adds one line (paths already relative to the audited root).
-    pub fn add(&mut self, line: DiffLine) {
-        if line.path.contains(&b'(')
+    pub fn add(&mut self, line: DiffLine<'_>) {
+        if memchr::memchr(b')', &line.path).is_some()
             && line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
         {
             self.delete_queue += 1;

@@ -2,6 +2,7 @@
 //! streams its lines into a [`ChangeTree`], through the project's one
 //! command runner. Known `zfs` failures become clear messages.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
@@ -91,12 +92,10 @@ pub fn diff_into(
         .stream(|line| {
             number += 1;
             let mut parsed = parser.line(line).map_err(|e| format!("line {number}: {e}"))?;
-            let strip = |p: &[u8]| {
-                relative_to(p, prefix).ok_or_else(|| format!("line {number}: a path outside the mount point"))
-            };
-            parsed.path = strip(&parsed.path)?;
+            let outside = || format!("line {number}: a path outside the mount point");
+            parsed.path = strip(std::mem::take(&mut parsed.path), prefix).ok_or_else(outside)?;
             if let Some(new) = parsed.renamed_to.take() {
-                parsed.renamed_to = Some(strip(&new)?);
+                parsed.renamed_to = Some(strip(new, prefix).ok_or_else(outside)?);
             }
             tree.add(parsed);
             Ok(())
@@ -106,13 +105,21 @@ pub fn diff_into(
 
 /// `path` as seen from inside `prefix` (`/` for the prefix itself; the
 /// dataset's own root is printed with a trailing slash).
-pub fn relative_to(path: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
+pub fn relative_to<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
     let path = if path.len() > 1 { path.strip_suffix(b"/").unwrap_or(path) } else { path };
     match path.strip_prefix(prefix)? {
-        b"" => Some(b"/".to_vec()),
-        rest if rest.starts_with(b"/") => Some(rest.to_vec()),
+        b"" => Some(b"/"),
+        rest if rest.starts_with(b"/") => Some(rest),
         _ => None,
+    }
+}
+
+/// [`relative_to`] for a parsed path, borrowing where the path did.
+pub fn strip<'a>(path: Cow<'a, [u8]>, prefix: &[u8]) -> Option<Cow<'a, [u8]>> {
+    match path {
+        Cow::Borrowed(p) => relative_to(p, prefix).map(Cow::Borrowed),
+        Cow::Owned(p) => relative_to(&p, prefix).map(|r| Cow::Owned(r.to_vec())),
     }
 }
 
@@ -122,11 +129,11 @@ mod tests {
 
     #[test]
     fn paths_below_the_mount_point() {
-        assert_eq!(relative_to(b"/mnt/root/", b"/mnt/root"), Some(b"/".to_vec()));
-        assert_eq!(relative_to(b"/mnt/root/etc/x", b"/mnt/root/"), Some(b"/etc/x".to_vec()));
+        assert_eq!(relative_to(b"/mnt/root/", b"/mnt/root"), Some(&b"/"[..]));
+        assert_eq!(relative_to(b"/mnt/root/etc/x", b"/mnt/root/"), Some(&b"/etc/x"[..]));
         assert_eq!(relative_to(b"/mnt/rootx/etc", b"/mnt/root"), None);
         // A dataset mounted at / has an empty prefix.
-        assert_eq!(relative_to(b"/etc/x", b"/"), Some(b"/etc/x".to_vec()));
-        assert_eq!(relative_to(b"/", b"/"), Some(b"/".to_vec()));
+        assert_eq!(relative_to(b"/etc/x", b"/"), Some(&b"/etc/x"[..]));
+        assert_eq!(relative_to(b"/", b"/"), Some(&b"/"[..]));
     }
 }

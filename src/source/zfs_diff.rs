@@ -17,6 +17,7 @@
 //! otherwise. A later line that contradicts the decision is an error rather
 //! than a silently mangled path. Lines with no escape read the same either way.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::FileKind;
@@ -30,16 +31,16 @@ pub enum DiffChange {
     Renamed,
 }
 
-/// One parsed line.
+/// One parsed line; paths borrow from the line unless they had escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiffLine {
+pub struct DiffLine<'a> {
     /// Inode change time: seconds and nanoseconds.
     pub ctime: (i64, u32),
     pub change: DiffChange,
     pub kind: FileKind,
-    pub path: Vec<u8>,
+    pub path: Cow<'a, [u8]>,
     /// The new name of a rename.
-    pub renamed_to: Option<Vec<u8>>,
+    pub renamed_to: Option<Cow<'a, [u8]>>,
     /// A link-count change on a modified non-directory (`(+1)` → 1).
     pub links: Option<i64>,
 }
@@ -87,8 +88,8 @@ impl Parser {
     }
 
     /// Parses one line (without its newline).
-    pub fn line(&mut self, line: &[u8]) -> Result<DiffLine, ParseError> {
-        let mut fields = line.split(|&b| b == b'\t');
+    pub fn line<'a>(&mut self, line: &'a [u8]) -> Result<DiffLine<'a>, ParseError> {
+        let mut fields = Fields { rest: Some(line) };
         let (Some(ctime), Some(change), Some(kind), Some(path)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         else {
@@ -132,12 +133,12 @@ impl Parser {
         Ok(DiffLine { ctime, change, kind, path, renamed_to, links })
     }
 
-    fn unescape(&mut self, field: &[u8]) -> Result<Vec<u8>, ParseError> {
+    fn unescape<'a>(&mut self, field: &'a [u8]) -> Result<Cow<'a, [u8]>, ParseError> {
         if field.is_empty() {
             return err("an empty path");
         }
-        if !field.contains(&b'\\') {
-            return Ok(field.to_vec());
+        if memchr::memchr(b'\\', field).is_none() {
+            return Ok(Cow::Borrowed(field));
         }
         if self.escapes == Escapes::Undecided {
             self.escapes = decide(field);
@@ -167,7 +168,31 @@ impl Parser {
             out.push(byte);
             i += 1 + width;
         }
-        Ok(out)
+        Ok(Cow::Owned(out))
+    }
+}
+
+/// Tab-separated fields, found with memchr (a field never holds a raw tab:
+/// zfs escapes it).
+struct Fields<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        match memchr::memchr(b'\t', rest) {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
     }
 }
 
@@ -231,7 +256,7 @@ fn lossy(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> DiffLine {
+    fn parse(line: &str) -> DiffLine<'_> {
         Parser::new().line(line.as_bytes()).expect("valid line")
     }
 
@@ -244,7 +269,7 @@ mod tests {
         let l = parse("1700000000.123456789\t+\tF\t/etc/hostname");
         assert_eq!(l.ctime, (1_700_000_000, 123_456_789));
         assert_eq!(
-            (l.change, l.kind, l.path.as_slice()),
+            (l.change, l.kind, &l.path[..]),
             (DiffChange::Created, FileKind::File, &b"/etc/hostname"[..])
         );
         for (letter, kind) in [
@@ -269,7 +294,7 @@ mod tests {
     #[test]
     fn renames_and_link_counts() {
         let l = parse("1.5\tR\tF\t/a/old name\t/b/new");
-        assert_eq!(l.path, b"/a/old name");
+        assert_eq!(&l.path[..], &b"/a/old name"[..]);
         assert_eq!(l.renamed_to.as_deref(), Some(&b"/b/new"[..]));
         assert_eq!(parse("1.5\tM\tF\t/a/f\t(+1)").links, Some(1));
         assert_eq!(parse("1.5\tM\tF\t/a/f\t(-2)").links, Some(-2));
@@ -281,10 +306,10 @@ mod tests {
         let l = p
             .line(b"1.0\t+\tF\t/with\\0040space/new\\0012line/back\\0134slash/caf\\0303\\0251")
             .expect("valid");
-        assert_eq!(l.path, "/with space/new\nline/back\\slash/café".as_bytes());
+        assert_eq!(&l.path[..], &"/with space/new\nline/back\\slash/café".as_bytes()[..]);
         assert_eq!(p.escapes(), Escapes::Four);
         // A name containing a literal `\0040` is unambiguous.
-        assert_eq!(p.line(b"1.0\t+\tF\t/\\01340040").expect("valid").path, b"/\\0040");
+        assert_eq!(&p.line(b"1.0\t+\tF\t/\\01340040").expect("valid").path[..], &b"/\\0040"[..]);
         // Tabs inside names are escaped, so the tab split is safe.
         assert_eq!(
             p.line(b"1.0\tR\tF\t/a\\0011b\t/c\\0011d").expect("valid").renamed_to.as_deref(),
@@ -295,17 +320,17 @@ mod tests {
     #[test]
     fn three_digit_escapes_are_recognised_per_run() {
         let mut p = Parser::new();
-        assert_eq!(p.line(b"1.0\t+\tF\t/caf\\303\\251").expect("valid").path, "/café".as_bytes());
+        assert_eq!(&p.line(b"1.0\t+\tF\t/caf\\303\\251").expect("valid").path[..], &"/café".as_bytes()[..]);
         assert_eq!(p.escapes(), Escapes::Three);
         // Then kept for the run, even where four digits would also parse.
-        assert_eq!(p.line(b"1.0\t+\tF\t/a\\0401").expect("valid").path, b"/a 1");
+        assert_eq!(&p.line(b"1.0\t+\tF\t/a\\0401").expect("valid").path[..], &b"/a 1"[..]);
         // A space then a letter: only three digits explain it.
         let mut p = Parser::new();
-        assert_eq!(p.line(b"1.0\t+\tF\t/a\\040b").expect("valid").path, b"/a b");
+        assert_eq!(&p.line(b"1.0\t+\tF\t/a\\040b").expect("valid").path[..], &b"/a b"[..]);
         assert_eq!(p.escapes(), Escapes::Three);
         // A backslash in the three-digit form.
         let mut p = Parser::new();
-        assert_eq!(p.line(b"1.0\t+\tF\t/a\\134b").expect("valid").path, b"/a\\b");
+        assert_eq!(&p.line(b"1.0\t+\tF\t/a\\134b").expect("valid").path[..], &b"/a\\b"[..]);
     }
 
     #[test]
