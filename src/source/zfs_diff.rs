@@ -306,7 +306,7 @@ mod tests {
         let l = p
             .line(b"1.0\t+\tF\t/with\\0040space/new\\0012line/back\\0134slash/caf\\0303\\0251")
             .expect("valid");
-        assert_eq!(&l.path[..], &"/with space/new\nline/back\\slash/café".as_bytes()[..]);
+        assert_eq!(&l.path[..], "/with space/new\nline/back\\slash/café".as_bytes());
         assert_eq!(p.escapes(), Escapes::Four);
         // A name containing a literal `\0040` is unambiguous.
         assert_eq!(&p.line(b"1.0\t+\tF\t/\\01340040").expect("valid").path[..], &b"/\\0040"[..]);
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn three_digit_escapes_are_recognised_per_run() {
         let mut p = Parser::new();
-        assert_eq!(&p.line(b"1.0\t+\tF\t/caf\\303\\251").expect("valid").path[..], &"/café".as_bytes()[..]);
+        assert_eq!(&p.line(b"1.0\t+\tF\t/caf\\303\\251").expect("valid").path[..], "/café".as_bytes());
         assert_eq!(p.escapes(), Escapes::Three);
         // Then kept for the run, even where four digits would also parse.
         assert_eq!(&p.line(b"1.0\t+\tF\t/a\\0401").expect("valid").path[..], &b"/a 1"[..]);
