@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_darlings_global_optspecs
-    string join \n root= manifest= no-default-manifest keep= ignore= assume-claims source= snapshot= dataset= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
+    string join \n root= manifest= no-default-manifest keep= ignore= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
 end
 
 function __fish_darlings_needs_command
@@ -33,6 +33,7 @@ walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'"
 complete -c darlings -n "__fish_darlings_needs_command" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
@@ -81,6 +82,7 @@ walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''

@@ -107,14 +107,22 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
         }),
         None => Mounts::default(),
     };
-    let (diff, diff_source) = match (&cfg.zfs_diff, &live) {
-        (Some(file), _) => (Some(read_diff(file, cfg.strip_prefix.as_deref())?), "zfs-diff-file"),
-        (None, Some(target)) => (zfs_source(cfg, target, &mounts, &mut notes)?, "zfs"),
-        (None, None) => (None, "walk"),
-    };
-
     let started = SystemTime::now();
     let clock = Instant::now();
+    let mut source_errors = Vec::new();
+    let (diff, diff_source) = match (&cfg.zfs_diff, &cfg.baseline, &live) {
+        (Some(file), _, _) => (Some(read_diff(file, cfg.strip_prefix.as_deref())?), "zfs-diff-file"),
+        (None, Some(blank), Some(target)) => {
+            let blank = open_root(blank)?;
+            let mut tree = ChangeTree::new();
+            source_errors = crate::source::baseline::compare(&target.root, &blank.root, &mut tree).errors;
+            notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
+            (Some(tree), "baseline")
+        }
+        (None, None, Some(target)) => (zfs_source(cfg, target, &mounts, &mut notes)?, "zfs"),
+        (None, _, None) => (None, "walk"),
+    };
+
     let root = live.as_ref().map(|t| &t.root);
     let classifier = Classifier::new(&loaded.matcher, root, &mounts, cfg.rules.assume_claims, cfg.flat);
     let top = classifier.top();
@@ -137,6 +145,12 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
         None => Vec::new(),
     };
     let mut collected = classifier.into_collected();
+    collected.errors.extend(source_errors.into_iter().map(|e| crate::report::EntryError {
+        message: walk::describe_errno(e.errno),
+        errno: Some(e.errno.raw_os_error()),
+        operation: e.op.name(),
+        path: e.path,
+    }));
     let duration = clock.elapsed();
 
     if let Some(tree) = &diff {

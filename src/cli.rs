@@ -102,6 +102,11 @@ pub struct AuditArgs {
     #[arg(long, value_name = "DATASET")]
     pub dataset: Option<OsString>,
 
+    /// Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank,
+    /// a mounted pristine image) instead of walking alone
+    #[arg(long, value_name = "DIR", conflicts_with = "zfs_diff")]
+    pub baseline: Option<PathBuf>,
+
     /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
     /// the live tree is consulted only where --root says it is mounted
     #[arg(long, value_name = "FILE")]

@@ -43,6 +43,8 @@ impl Rules {
 pub struct Audit {
     pub rules: Rules,
     pub source: SourceKind,
+    /// A blank tree to compare the root with.
+    pub baseline: Option<PathBuf>,
     /// A saved `zfs diff -FHt` output to read (`-`: stdin).
     pub zfs_diff: Option<PathBuf>,
     pub strip_prefix: Option<PathBuf>,
@@ -95,6 +97,7 @@ impl Audit {
             rules: Rules::from_args(&args.rules),
             source: args.source,
             zfs_diff: args.zfs_diff.clone(),
+            baseline: args.baseline.clone(),
             strip_prefix: args.strip_prefix.clone(),
             snapshot: args.snapshot.clone(),
             dataset: args.dataset.clone(),

@@ -5,6 +5,7 @@
 //! it hands every entry to a [`walk::Visitor`] together with its metadata,
 //! and the visitor (see `classify.rs`) decides what the entry means.
 
+pub mod baseline;
 pub mod tree;
 pub mod walk;
 pub mod zfs;
@@ -105,9 +106,12 @@ pub struct Meta {
     pub size: u64,
     /// Allocated bytes (`st_blocks * 512`).
     pub disk: u64,
-    /// Modification time, seconds since the epoch.
+    /// Modification time, seconds since the epoch, and its nanoseconds.
     pub mtime: i64,
+    pub mtime_nsec: u32,
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
     pub nlink: u32,
     pub ino: u64,
     pub dev: u64,

@@ -128,6 +128,18 @@ impl Root {
         rustix::fs::openat(&self.fd, rel, flags, Mode::empty())
     }
 
+    /// Opens the directory at `path` (as the audited system sees it)
+    /// without following symlinks or crossing mounts.
+    pub fn open_dir(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
+        open_from_root(self.fd(), path)
+    }
+
+    /// Stats `name` in the directory `dir` (opened from this root).
+    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Meta, Errno> {
+        let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, STATX_MASK)?;
+        Ok(self.meta(&st))
+    }
+
     fn meta(&self, st: &rustix::fs::Statx) -> Meta {
         let dev = dev_of(st);
         let other_mount = match self.mnt_id {
@@ -139,6 +151,9 @@ impl Root {
             size: st.stx_size,
             disk: st.stx_blocks.saturating_mul(512),
             mtime: st.stx_mtime.tv_sec,
+            mtime_nsec: st.stx_mtime.tv_nsec,
+            uid: st.stx_uid,
+            gid: st.stx_gid,
             mode: u32::from(st.stx_mode),
             nlink: st.stx_nlink,
             ino: st.stx_ino,
@@ -153,6 +168,8 @@ impl Root {
 
 const STATX_MASK: StatxFlags = StatxFlags::TYPE
     .union(StatxFlags::MODE)
+    .union(StatxFlags::UID)
+    .union(StatxFlags::GID)
     .union(StatxFlags::NLINK)
     .union(StatxFlags::INO)
     .union(StatxFlags::SIZE)
@@ -464,6 +481,24 @@ fn list<'s, V: Visitor>(
         }
     });
     (entries, bytes)
+}
+
+/// The names in an open directory (`.` and `..` left out), sorted.
+pub fn list_names(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut names = Vec::new();
+    DIRENT_BUF.with_borrow_mut(|buf| {
+        let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
+        while let Some(next) = entries.next() {
+            let entry = next?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        Ok::<(), Errno>(())
+    })?;
+    names.sort_unstable();
+    Ok(names)
 }
 
 /// Marks the listing of `node` done and finishes every directory whose last
