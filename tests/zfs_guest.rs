@@ -91,7 +91,7 @@ fn expected_losses() -> BTreeSet<Vec<u8>> {
 fn zfs_diff_finds_exactly_what_was_changed() {
     let Some(dir) = results() else { return };
     let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");
-    assert_eq!(codes.lines().filter(|l| l.ends_with(" 3")).count(), 6, "a broken claim everywhere:\n{codes}");
+    assert_eq!(codes.lines().filter(|l| l.ends_with(" 3")).count(), 7, "a broken claim everywhere:\n{codes}");
 
     let live = report(&dir, "zfs-diff-live.json");
     let mut got = losses(&live);
@@ -220,4 +220,24 @@ fn real_zfs_refusals_are_clear() {
     assert!(err.contains("no snapshot rpool/local/root@nope; the dataset has: blank"), "{err}");
     let err = std::fs::read_to_string(dir.join("unmounted.err")).expect("stderr");
     assert!(err.contains("the dataset is not mounted"), "{err}");
+}
+
+#[test]
+fn the_blank_snapshot_as_a_baseline_agrees_with_zfs_diff() {
+    let Some(dir) = results() else { return };
+    let baseline = report(&dir, "baseline.json");
+    assert_eq!(baseline["source"], "baseline");
+    assert_eq!(baseline["errors"], Value::Array(vec![]));
+    let zfs = losses(&report(&dir, "zfs-diff-live.json"));
+    let base = losses(&baseline);
+    // Both names of the hard-linked file: the comparison sees what zfs diff cannot.
+    assert!(base.contains(&b"/var/hard-1"[..]) && base.contains(&b"/home/u/hard-2"[..]));
+    assert!(
+        same_but_hard_link(&base, &zfs),
+        "{:?}",
+        show(&base.symmetric_difference(&zfs).cloned().collect())
+    );
+    let f = common::findings(&baseline);
+    assert_eq!(f[&b"/srv"[..]]["renamed_from"], "/srv-old");
+    assert_eq!(f[&b"/blank-dir"[..]]["entries"], 3);
 }

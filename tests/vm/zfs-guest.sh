@@ -80,6 +80,8 @@ set +e
   > "$OUT/zfs-diff-grouped.json"; echo "zfs-diff-grouped $?" >> "$OUT/codes"
 "$D" audit --root "$R" --source zfs --format json --flat "${RULES[@]}" > "$OUT/zfs-live.json"; echo "zfs-live $?" >> "$OUT/codes"
 "$D" audit --root "$R" --format json --flat "${RULES[@]}" > "$OUT/auto.json"; echo "auto $?" >> "$OUT/codes"
+"$D" audit --root "$R" --baseline "$R/.zfs/snapshot/blank" --format json --flat "${RULES[@]}" > "$OUT/baseline.json"
+echo "baseline $?" >> "$OUT/codes"
 "$D" audit --root "$R" --source zfs --snapshot nope --format json > "$OUT/no-snapshot.json" 2> "$OUT/no-snapshot.err"
 echo "no-snapshot $?" >> "$OUT/codes"
 umount "$R/var/lib/nixos"; umount "$R"
