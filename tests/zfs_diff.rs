@@ -160,24 +160,7 @@ fn a_diff_recorded_from_real_zfs_decodes_exactly() {
     let json = common::parse_json(&out);
     let f = common::findings(&json);
     // The names zfs-guest.sh created, byte for byte.
-    let mut long = b"/home/u/hostile/".to_vec();
-    long.extend_from_slice(&[b'n'; 255]);
-    let names: Vec<Vec<u8>> = [
-        &b"with space"[..],
-        b"tab\there",
-        b"new\nline",
-        b"back\\slash",
-        b"\\0040 looks escaped",
-        b"caf\xe9 latin1",
-        b"\xff\xfe",
-        b"\x1b[31mred\x1b[0m",
-        "résumé 日本語".as_bytes(),
-        b"*star?[x]",
-    ]
-    .iter()
-    .map(|n| [&b"/home/u/hostile/"[..], n].concat())
-    .chain([long])
-    .collect();
+    let names = common::guest_hostile_paths();
     for name in &names {
         assert_eq!(f[name]["change"], "created", "{}", String::from_utf8_lossy(name));
         assert_eq!(f[name]["type"], "file");

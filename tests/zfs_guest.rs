@@ -67,23 +67,7 @@ fn expected_losses() -> BTreeSet<Vec<u8>> {
     for i in 1..=40 {
         set.insert(format!("/var/log/journal/j{i}").into_bytes());
     }
-    let mut long = b"/home/u/hostile/".to_vec();
-    long.extend_from_slice(&[b'n'; 255]);
-    set.insert(long);
-    for name in [
-        &b"with space"[..],
-        b"tab\there",
-        b"new\nline",
-        b"back\\slash",
-        b"\\0040 looks escaped",
-        b"caf\xe9 latin1",
-        b"\xff\xfe",
-        b"\x1b[31mred\x1b[0m",
-        "résumé 日本語".as_bytes(),
-        b"*star?[x]",
-    ] {
-        set.insert([&b"/home/u/hostile/"[..], name].concat());
-    }
+    set.extend(common::guest_hostile_paths());
     set
 }
 

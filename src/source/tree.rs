@@ -67,20 +67,26 @@ pub struct ChangeTree {
     pub multi_linked: std::cell::Cell<u64>,
 }
 
-impl Default for ChangeTree {
-    fn default() -> Self {
-        let root = Node {
-            parent: ROOT,
-            name: (0, 0),
+impl Node {
+    /// A node the list has not described yet (an implied directory).
+    fn new(parent: u32, name: (u32, u32)) -> Node {
+        Node {
+            parent,
+            name,
             kind: FileKind::Dir,
             change: None,
             ctime: None,
             present: true,
             renamed_away: false,
             children: Vec::new(),
-        };
+        }
+    }
+}
+
+impl Default for ChangeTree {
+    fn default() -> Self {
         ChangeTree {
-            nodes: vec![root],
+            nodes: vec![Node::new(ROOT, (0, 0))],
             names: Vec::new(),
             index: hashbrown::HashTable::new(),
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -143,16 +149,7 @@ impl ChangeTree {
         let n = self.nodes.len() as u32;
         let start = self.names.len() as u32;
         self.names.extend_from_slice(name);
-        self.nodes.push(Node {
-            parent: at,
-            name: (start, name.len() as u32),
-            kind: FileKind::Dir,
-            change: None,
-            ctime: None,
-            present: true,
-            renamed_away: false,
-            children: Vec::new(),
-        });
+        self.nodes.push(Node::new(at, (start, name.len() as u32)));
         self.nodes[at as usize].children.push(n);
         self.index.insert_unique(hash, (hash, n), |&(h, _)| h);
         n

@@ -170,3 +170,26 @@ pub fn in_mount_namespace(script: &str) -> Output {
         .output()
         .expect("run unshare")
 }
+
+/// The hostile files tests/vm/zfs-guest.sh creates in /home/u/hostile
+/// (the recorded fixture and the guest's results hold them), byte for byte.
+pub fn guest_hostile_paths() -> Vec<Vec<u8>> {
+    let mut long = b"/home/u/hostile/".to_vec();
+    long.extend_from_slice(&[b'n'; 255]);
+    [
+        &b"with space"[..],
+        b"tab\there",
+        b"new\nline",
+        b"back\\slash",
+        b"\\0040 looks escaped",
+        b"caf\xe9 latin1",
+        b"\xff\xfe",
+        b"\x1b[31mred\x1b[0m",
+        "r\u{e9}sum\u{e9} \u{65e5}\u{672c}\u{8a9e}".as_bytes(),
+        b"*star?[x]",
+    ]
+    .iter()
+    .map(|n| [&b"/home/u/hostile/"[..], n].concat())
+    .chain([long])
+    .collect()
+}
