@@ -119,7 +119,13 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
             notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
             (Some(tree), "baseline")
         }
-        (None, None, Some(target)) => (zfs_source(cfg, target, &mounts, &mut notes)?, "zfs"),
+        (None, None, Some(target)) => match snapshot_source(cfg, target, &mounts, &mut notes)? {
+            Some((tree, source, errors)) => {
+                source_errors = errors;
+                (Some(tree), source)
+            }
+            None => (None, "walk"),
+        },
         (None, _, None) => (None, "walk"),
     };
 
@@ -190,14 +196,15 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     Ok(report)
 }
 
-/// `--source zfs`, or `auto` on a ZFS root: the change tree of `zfs diff`
-/// against the blank snapshot. `None`: walk instead (with a note saying why).
-fn zfs_source(
+/// `--source zfs`, or `auto` on a ZFS or btrfs root: the changes since the
+/// blank snapshot (`zfs diff`, or a comparison with the btrfs snapshot).
+/// `None`: walk instead (with a note saying why).
+fn snapshot_source(
     cfg: &config::Audit,
     target: &Target,
     mounts: &Mounts,
     notes: &mut Vec<String>,
-) -> Result<Option<ChangeTree>> {
+) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
     if cfg.source == SourceKind::Walk {
         return Ok(None);
     }
@@ -212,9 +219,13 @@ fn zfs_source(
             if cfg.source == SourceKind::Zfs {
                 bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
             }
+            if let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") {
+                return btrfs_source(target, m, notes);
+            }
             notes.push(match fstype.as_str() {
-                "tmpfs" | "ramfs" => format!("{shown} is a {fstype}: everything on it is erased, so it was walked"),
-                "btrfs" => format!("{shown} is btrfs: walked, so every entry is reported, not only what changed since a blank snapshot"),
+                "tmpfs" | "ramfs" => {
+                    format!("{shown} is a {fstype}: everything on it is erased, so it was walked")
+                }
                 other => format!("{shown} ({other}) does not look like an ephemeral root: walked"),
             });
             return Ok(None);
@@ -229,7 +240,42 @@ fn zfs_source(
         String::from_utf8_lossy(&dataset),
         cfg.snapshot
     ));
-    Ok(Some(tree))
+    Ok(Some((tree, "zfs", Vec::new())))
+}
+
+/// `auto` on a btrfs root: compare with its blank snapshot, found by the
+/// conventional layouts (see `source/btrfs.rs`); walk when there is none.
+fn btrfs_source(
+    target: &Target,
+    mount: &crate::claims::live::Mount,
+    notes: &mut Vec<String>,
+) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
+    let shown = target.canonical.display();
+    let places = crate::source::btrfs::candidates(&mount.fs_root)
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let blank = match crate::source::btrfs::find_blank(mount) {
+        Ok(Some(blank)) => blank,
+        Ok(None) => {
+            notes.push(format!(
+                "{shown} is btrfs but no blank snapshot was found at {places}: walked; pass --baseline"
+            ));
+            return Ok(None);
+        }
+        Err(e) => {
+            notes.push(format!(
+                "{shown} is btrfs but its snapshots could not be looked at ({e}): walked; pass --baseline"
+            ));
+            return Ok(None);
+        }
+    };
+    let base = open_root(&blank.path)?;
+    let mut tree = ChangeTree::new();
+    let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree).errors;
+    notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
+    Ok(Some((tree, "btrfs", errors)))
 }
 
 /// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is

@@ -13,6 +13,12 @@ use serde_json::Value;
 /// loop device go away with it, even when a check fails), then runs each
 /// darlings command, printing `=== NAME` before each JSON report.
 fn run_scenario(commands: &[(&str, &str)]) -> Vec<(String, Value)> {
+    run_scenario_then("", commands)
+}
+
+/// [`run_scenario`], with `then` run after the changes (more mounts, say);
+/// commands name their own `--root`. `$PWD/m` is the top-level volume.
+fn run_scenario_then(then: &str, commands: &[(&str, &str)]) -> Vec<(String, Value)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut script = format!(
         r#"
@@ -44,11 +50,18 @@ echo inside > "$R/var/lib/machines/nested"
 "#,
         dir = dir.path().display()
     );
+    script.push_str(then);
+    script.push('\n');
     for (name, args) in commands {
-        script.push_str(&format!(
-            "echo '=== {name}'\n\"$D\" audit --root \"$PWD/m/root\" --format json --flat {args} || true\n"
-        ));
+        let args = if args.contains("--root") {
+            (*args).to_owned()
+        } else {
+            format!("--root \"$PWD/m/root\" {args}")
+        };
+        script.push_str(&format!("echo '=== {name}'\n\"$D\" audit --format json --flat {args} || true\n"));
     }
+    // Mounts of darlings' own still there afterwards (there must be none).
+    script.push_str("echo '=== helper-mounts'\necho \"{\\\"n\\\": $(grep -c darlings-btrfs-top /proc/self/mountinfo || true)}\"\n");
     let out = common::in_mount_namespace(&script);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "scenario failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
@@ -57,7 +70,10 @@ echo inside > "$R/var/lib/machines/nested"
         .skip(1)
         .map(|part| {
             let (name, json) = part.split_once('\n').expect("a name line");
-            (name.to_owned(), serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: {e}\n{json}")))
+            let parsed = serde_json::from_str(json).unwrap_or_else(|e| {
+                panic!("{name}: {e}\n{json}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+            });
+            (name.to_owned(), parsed)
         })
         .collect()
 }
@@ -133,4 +149,56 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
     let walk_only: BTreeSet<String> = losses(walk).difference(&losses(baseline)).cloned().collect();
     assert_eq!(walk_only, set(&["/etc", "/etc/unchanged", "/srv/sub", "/srv/sub/x"]));
     assert!(losses(baseline).is_subset(&losses(walk)));
+}
+
+#[test]
+fn auto_finds_the_blank_snapshot_next_to_the_root_subvolume() {
+    require_root!();
+    // The root subvolume mounted on its own, as an initrd would: once with
+    // the top-level volume mounted too, once without (darlings then mounts
+    // it read-only itself, and unmounts it before it ends).
+    let reports = run_scenario_then(
+        r#"mkdir r && mount -o loop,subvol=root fs.img r"#,
+        &[
+            ("with-top", "--root \"$PWD/r\" --keep /var/lib/bluetooth"),
+            ("baseline", "--root \"$PWD/r\" --baseline \"$PWD/m/root-blank\" --keep /var/lib/bluetooth"),
+        ],
+    );
+    let by_name = |n: &str| &reports.iter().find(|(name, _)| name == n).expect(n).1;
+    let auto = by_name("with-top");
+    assert_eq!(auto["source"], "btrfs");
+    assert_eq!(losses(auto), losses(by_name("baseline")));
+    assert!(auto["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .any(|n| n == "compared with the blank snapshot /root-blank"));
+
+    let reports = run_scenario_then(
+        r#"umount m; mkdir r && mount -o loop,subvol=root fs.img r"#,
+        &[("helper", "--root \"$PWD/r\" --keep /var/lib/bluetooth")],
+    );
+    let helper = &reports[0].1;
+    assert_eq!(helper["source"], "btrfs");
+    assert_eq!(losses(helper), losses(auto));
+    assert_eq!(reports[1].0, "helper-mounts");
+    assert_eq!(reports[1].1["n"], 0, "the read-only helper mount is gone");
+}
+
+#[test]
+fn auto_walks_a_btrfs_root_without_a_blank_snapshot() {
+    require_root!();
+    let reports = run_scenario_then(
+        r#"btrfs -q subvolume delete m/root-blank; mkdir r && mount -o loop,subvol=root fs.img r"#,
+        &[("auto", "--root \"$PWD/r\"")],
+    );
+    let json = &reports[0].1;
+    assert_eq!(json["source"], "walk");
+    let notes = json["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap_or("").contains("no blank snapshot was found at /root-blank, /blank")),
+        "{notes:?}"
+    );
 }

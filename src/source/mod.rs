@@ -6,6 +6,7 @@
 //! and the visitor (see `classify.rs`) decides what the entry means.
 
 pub mod baseline;
+pub mod btrfs;
 pub mod tree;
 pub mod walk;
 pub mod zfs;
