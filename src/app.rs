@@ -111,7 +111,13 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     let clock = Instant::now();
     let mut source_errors = Vec::new();
     let (diff, diff_source) = match (&cfg.zfs_diff, &cfg.baseline, &live) {
-        (Some(file), _, _) => (Some(read_diff(file, cfg.strip_prefix.as_deref())?), "zfs-diff-file"),
+        (Some(file), _, _) => {
+            let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
+            if let Some(target) = &live {
+                recover_links(&mut tree, target, cfg, &mut notes);
+            }
+            (Some(tree), "zfs-diff-file")
+        }
         (None, Some(blank), Some(target)) => {
             let blank = open_root(blank)?;
             let mut tree = ChangeTree::new();
@@ -235,12 +241,28 @@ fn snapshot_source(
     let prefix = target.canonical.as_os_str().as_bytes();
     let mut tree = ChangeTree::new();
     crate::source::zfs::diff_into(&dataset, &cfg.snapshot, prefix, &mut tree)?;
+    recover_links(&mut tree, target, cfg, notes);
     notes.push(format!(
         "compared {}@{} with the live dataset (zfs diff)",
         String::from_utf8_lossy(&dataset),
         cfg.snapshot
     ));
     Ok(Some((tree, "zfs", Vec::new())))
+}
+
+/// The other names of hard-linked files a diff lists, from the live tree
+/// (the blank snapshot, where ZFS shows it under `.zfs`, tells which names
+/// are old).
+fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, notes: &mut Vec<String>) {
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
+    let blank = Root::open(&snapdir).ok();
+    let found = crate::source::links::recover(tree, &target.root, blank.as_ref(), cfg.threads);
+    if found.files > 0 {
+        notes.push(format!(
+            "zfs diff names a file with several hard links under one name only: {} such files, {} other names found in the live tree",
+            found.files, found.names
+        ));
+    }
 }
 
 /// `auto` on a btrfs root: compare with its blank snapshot, found by the
@@ -363,12 +385,6 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
             "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
              its other names are not in this list",
             tree.link_changes
-        ));
-    }
-    if tree.multi_linked.get() > 0 {
-        notes.push(format!(
-            "{} listed files have other names (hard links) that zfs diff does not show; a walk lists them",
-            tree.multi_linked.get()
         ));
     }
     if tree.delete_queue > 0 {

@@ -192,3 +192,38 @@ fn a_diff_recorded_from_real_zfs_decodes_exactly() {
     // 40 journal files, each its own row in --flat.
     assert_eq!((1..=40).filter(|i| f.contains_key(format!("/var/log/journal/j{i}").as_bytes())).count(), 40);
 }
+
+#[test]
+fn other_names_of_a_hard_linked_file_come_from_the_live_tree() {
+    let t = common::Tree::new();
+    t.file(b"/var/a", b"data").dir(b"/home/u");
+    std::fs::hard_link(t.at(b"/var/a"), t.at(b"/home/u/b")).expect("link");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let diff = dir.path().join("d.zfsdiff");
+    // zfs diff lists one name only.
+    std::fs::write(
+        &diff,
+        "1.0\tM\t/\t/\n1.0\t+\t/\t/var\n1.0\t+\tF\t/var/a\n1.0\t+\t/\t/home\n1.0\t+\t/\t/home/u\n",
+    )
+    .expect("write");
+    let root = t.root().to_str().expect("utf-8");
+    let out = common::run([
+        "audit",
+        "--format",
+        "json",
+        "--flat",
+        "--zfs-diff",
+        diff.to_str().expect("utf-8"),
+        "--root",
+        root,
+    ]);
+    let json = common::parse_json(&out);
+    let f = common::findings(&json);
+    assert_eq!(f[&b"/home/u/b"[..]]["change"], "created");
+    assert_eq!(json["totals"]["unclaimed"]["bytes"], 4, "one file, counted once");
+    assert!(json["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .any(|n| n.as_str().unwrap_or("").contains("1 such files, 1 other names")));
+}

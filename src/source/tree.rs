@@ -62,9 +62,6 @@ pub struct ChangeTree {
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
     pub delete_queue: u64,
-    /// Listed files the live tree shows with several names: `zfs diff`
-    /// names each such file once.
-    pub multi_linked: std::cell::Cell<u64>,
 }
 
 impl Node {
@@ -94,7 +91,6 @@ impl Default for ChangeTree {
             renames: hashbrown::HashMap::new(),
             link_changes: 0,
             delete_queue: 0,
-            multi_linked: std::cell::Cell::new(0),
         }
     }
 }
@@ -196,6 +192,13 @@ impl ChangeTree {
         }
     }
 
+    /// Adds a path that exists now and did not before (a name the list did
+    /// not show).
+    pub fn add_created(&mut self, path: &[u8], kind: FileKind) {
+        let n = self.node(path);
+        self.set(n, kind, Change::Created, None);
+    }
+
     /// Records a change. `-` and `+` for one path (a replaced object, in
     /// either order: lines follow object numbers) mean it exists now, new.
     fn set(&mut self, n: u32, kind: FileKind, change: Change, ctime: Option<i64>) {
@@ -211,6 +214,22 @@ impl ChangeTree {
         node.present = merged != Change::Removed;
         node.kind = kind;
         node.ctime = ctime.max(node.ctime);
+    }
+
+    /// The files the list names that exist now, with their change.
+    pub fn present_files(&self) -> Vec<(Vec<u8>, Change)> {
+        (1..self.nodes.len() as u32)
+            .filter(|&n| {
+                let node = &self.nodes[n as usize];
+                node.present && node.kind != FileKind::Dir && node.change.is_some()
+            })
+            .map(|n| (self.path(n), self.nodes[n as usize].change.unwrap_or(Change::Modified)))
+            .collect()
+    }
+
+    /// Whether the list names `path` (as existing or removed).
+    pub fn names(&self, path: &[u8]) -> bool {
+        self.change_of(path).is_some()
     }
 
     /// How the list says `path` changed (`None`: not named by it).
@@ -347,9 +366,6 @@ impl ChangeTree {
         let change = node.change.unwrap_or(Change::Modified);
         if let Some(root) = live {
             if let Ok(mut meta) = root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
-                if meta.nlink > 1 && meta.kind != FileKind::Dir {
-                    self.multi_linked.set(self.multi_linked.get() + 1);
-                }
                 meta.change = change;
                 meta.ctime = node.ctime;
                 return meta;
