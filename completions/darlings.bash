@@ -76,7 +76,7 @@ _darlings() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -W "auto walk zfs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto walk zfs btrfs" -- "${cur}"))
                     return 0
                     ;;
                 --snapshot)
@@ -166,7 +166,7 @@ _darlings() {
                     return 0
                     ;;
                 --source)
-                    COMPREPLY=($(compgen -W "auto walk zfs" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto walk zfs btrfs" -- "${cur}"))
                     return 0
                     ;;
                 --snapshot)

@@ -28,9 +28,10 @@ complete -c darlings -n "__fish_darlings_needs_command" -l root -d 'Audit DIR as
 complete -c darlings -n "__fish_darlings_needs_command" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS compares with its blank snapshot, anything else is walked'
+complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
-zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'"
+zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
+btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
@@ -77,9 +78,10 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Aud
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS compares with its blank snapshot, anything else is walked'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
-zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'"
+zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
+btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F

@@ -215,6 +215,17 @@ fn snapshot_source(
         return Ok(None);
     }
     let shown = target.canonical.display();
+    if cfg.source == SourceKind::Btrfs {
+        let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") else {
+            bail!("--source btrfs: {shown} is not the mount point of a btrfs subvolume; compare with --baseline DIR");
+        };
+        return match btrfs_source(target, m, notes)? {
+            Some(found) => Ok(Some(found)),
+            None => {
+                bail!("--source btrfs: no blank snapshot of {shown} was found; name it with --baseline DIR")
+            }
+        };
+    }
     let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
     let dataset = match (&cfg.dataset, on_zfs) {
         (Some(d), _) => d.as_bytes().to_vec(),

@@ -171,14 +171,17 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum SourceKind {
-    /// From the root's filesystem: ZFS compares with its blank snapshot,
-    /// anything else is walked
+    /// From the root's filesystem: ZFS and btrfs compare with their blank
+    /// snapshot, anything else is walked
     #[default]
     Auto,
     /// A parallel one-filesystem walk of the root
     Walk,
     /// `zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root
     Zfs,
+    /// Compare a btrfs root with its blank snapshot (found next to the root
+    /// subvolume, or --baseline)
+    Btrfs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

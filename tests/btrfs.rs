@@ -45,6 +45,12 @@ for i in 1 2 3 4 5; do echo "line $i" > "$R/var/log/l$i"; done
 mkfifo "$R/var/fifo"; mknod "$R/var/null" c 1 3
 echo linked > "$R/var/hard-1"; ln "$R/var/hard-1" "$R/home/u/hard-2"
 printf x > "$R/home/u/$(printf 'new\nline')"; printf x > "$R/home/u/$(printf 'caf\351')"
+H="$R/home/u/hostile"; mkdir -p "$H"
+for name in 'with space' "$(printf 'tab\there')" "$(printf 'new\nline')" 'back\slash' '\0040 looks escaped' \
+            "$(printf 'caf\351 latin1')" "$(printf '\377\376')" "$(printf '\033[31mred\033[0m')" \
+            "$(printf 'n%.0s' $(seq 1 255))" 'résumé 日本語' '*star?[x]'; do
+  printf '%s' "$name" > "$H/$name"
+done
 btrfs -q subvolume create "$R/var/lib/machines"
 echo inside > "$R/var/lib/machines/nested"
 "#,
@@ -125,7 +131,15 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
         "/var/log/l5",
         "/var/null",
     ]);
+    let mut expected = expected;
+    expected.insert("/home/u/hostile".to_owned());
+    expected.extend(common::guest_hostile_paths().iter().map(|p| String::from_utf8_lossy(p).into_owned()));
     assert_eq!(losses(baseline), expected);
+    // Exact bytes, not only their lossy text.
+    let exact = common::findings(baseline);
+    for p in common::guest_hostile_paths() {
+        assert_eq!(exact[&p]["change"], "created", "{}", String::from_utf8_lossy(&p));
+    }
     let f = common::findings(baseline);
     assert_eq!(f[&b"/srv"[..]]["change"], "renamed");
     assert_eq!(f[&b"/srv"[..]]["renamed_from"], "/srv-old");
@@ -161,6 +175,7 @@ fn auto_finds_the_blank_snapshot_next_to_the_root_subvolume() {
         r#"mkdir r && mount -o loop,subvol=root fs.img r"#,
         &[
             ("with-top", "--root \"$PWD/r\" --keep /var/lib/bluetooth"),
+            ("forced", "--root \"$PWD/r\" --source btrfs --keep /var/lib/bluetooth"),
             ("baseline", "--root \"$PWD/r\" --baseline \"$PWD/m/root-blank\" --keep /var/lib/bluetooth"),
         ],
     );
@@ -201,4 +216,18 @@ fn auto_walks_a_btrfs_root_without_a_blank_snapshot() {
             .any(|n| n.as_str().unwrap_or("").contains("no blank snapshot was found at /root-blank, /blank")),
         "{notes:?}"
     );
+}
+
+#[test]
+fn source_btrfs_on_another_filesystem_refuses() {
+    let t = common::Tree::new();
+    let out = common::run([
+        std::ffi::OsStr::new("audit"),
+        "--source".as_ref(),
+        "btrfs".as_ref(),
+        "--root".as_ref(),
+        t.root().as_os_str(),
+    ]);
+    assert_eq!(common::code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not the mount point of a btrfs subvolume"));
 }
