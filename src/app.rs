@@ -121,7 +121,8 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
         (None, Some(blank), Some(target)) => {
             let blank = open_root(blank)?;
             let mut tree = ChangeTree::new();
-            source_errors = crate::source::baseline::compare(&target.root, &blank.root, &mut tree).errors;
+            source_errors =
+                crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
             notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
             (Some(tree), "baseline")
         }
@@ -219,7 +220,7 @@ fn snapshot_source(
         let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") else {
             bail!("--source btrfs: {shown} is not the mount point of a btrfs subvolume; compare with --baseline DIR");
         };
-        return match btrfs_source(target, m, notes)? {
+        return match btrfs_source(target, cfg.threads, m, notes)? {
             Some(found) => Ok(Some(found)),
             None => {
                 bail!("--source btrfs: no blank snapshot of {shown} was found; name it with --baseline DIR")
@@ -237,7 +238,7 @@ fn snapshot_source(
                 bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
             }
             if let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") {
-                return btrfs_source(target, m, notes);
+                return btrfs_source(target, cfg.threads, m, notes);
             }
             notes.push(match fstype.as_str() {
                 "tmpfs" | "ramfs" => {
@@ -280,6 +281,7 @@ fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, no
 /// conventional layouts (see `source/btrfs.rs`); walk when there is none.
 fn btrfs_source(
     target: &Target,
+    threads: usize,
     mount: &crate::claims::live::Mount,
     notes: &mut Vec<String>,
 ) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
@@ -306,7 +308,7 @@ fn btrfs_source(
     };
     let base = open_root(&blank.path)?;
     let mut tree = ChangeTree::new();
-    let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree).errors;
+    let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree, threads).errors;
     notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
     Ok(Some((tree, "btrfs", errors)))
 }

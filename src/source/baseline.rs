@@ -1,8 +1,8 @@
 //! Comparison with a blank tree: a read-only btrfs snapshot of the blank
 //! root, `/.zfs/snapshot/blank`, a mounted pristine image.
 //!
-//! Both trees are walked once each, directory by directory, one filesystem
-//! each, never following a symlink: names in both are compared (type, size,
+//! Both trees are walked once each, side by side, one task per directory on
+//! a work-stealing pool, one filesystem each, never following a symlink: names in both are compared (type, size,
 //! mode, owner, mtime, symlink target), names only in the live tree are
 //! created, names only in the blank tree removed, with whole subtrees below
 //! them. Renames are recognised afterwards by inode number, which btrfs and
@@ -13,8 +13,10 @@
 //! fed into the same [`ChangeTree`].
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 
 use rustix::io::Errno;
 
@@ -89,135 +91,174 @@ fn line(change: DiffChange, seen: &Seen, renamed_to: Option<&[u8]>) -> DiffLine<
     }
 }
 
-/// Compares the live tree with the blank one and adds every difference to
-/// `tree`.
-pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree) -> Comparison {
-    let (l, b) = (Side { root: live }, Side { root: blank });
-    let mut out = Comparison::default();
-    let mut created: Vec<Seen> = Vec::new();
-    let mut removed: Vec<Seen> = Vec::new();
-    let mut modified: Vec<Seen> = Vec::new();
-    // Directories present on both sides, to compare; and one-sided subtrees.
-    let mut pairs = vec![b"/".to_vec()];
-    let mut only_live: Vec<Vec<u8>> = Vec::new();
-    let mut only_blank: Vec<Vec<u8>> = Vec::new();
+/// What the tasks found, merged once per directory.
+#[derive(Default)]
+struct Found {
+    created: Vec<Seen>,
+    removed: Vec<Seen>,
+    modified: Vec<Seen>,
+    errors: Vec<WalkError>,
+}
 
-    let mut error = |path: &[u8], op, errno| out.errors.push(WalkError { path: path.to_vec(), op, errno });
-    while let Some(path) = pairs.pop() {
-        let (ld, bd) = match (l.open(&path), b.open(&path)) {
-            (Ok(ld), Ok(bd)) => (ld, bd),
-            (Err(e), _) => {
-                error(&path, Op::Open, e);
-                continue;
-            }
-            (_, Err(e)) => {
-                error(&path, Op::Open, e);
-                continue;
-            }
+impl Found {
+    fn error(&mut self, path: &[u8], op: Op, errno: Errno) {
+        self.errors.push(WalkError { path: path.to_vec(), op, errno });
+    }
+}
+
+struct Ctx<'a> {
+    live: Side<'a>,
+    blank: Side<'a>,
+    found: Mutex<Found>,
+}
+
+impl Ctx<'_> {
+    fn merge(&self, mut local: Found) {
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found.created.append(&mut local.created);
+        found.removed.append(&mut local.removed);
+        found.modified.append(&mut local.modified);
+        found.errors.append(&mut local.errors);
+    }
+}
+
+/// Compares the live tree with the blank one, one task per directory on
+/// `threads` workers, and adds every difference to `tree`.
+pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize) -> Comparison {
+    let ctx =
+        Ctx { live: Side { root: live }, blank: Side { root: blank }, found: Mutex::new(Found::default()) };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build();
+    match pool {
+        Ok(pool) => pool.scope(|s| {
+            let ctx = &ctx;
+            s.spawn(move |s| pair(s, ctx, b"/".to_vec()));
+        }),
+        Err(_) => rayon::scope(|s| {
+            let ctx = &ctx;
+            s.spawn(move |s| pair(s, ctx, b"/".to_vec()));
+        }),
+    }
+    let mut found = ctx.found.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Tasks finish in any order: sort, so that the result never depends on it.
+    for list in [&mut found.created, &mut found.removed, &mut found.modified] {
+        list.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
+    found.errors.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    renames(found.created, found.removed, found.modified, tree);
+    Comparison { errors: found.errors }
+}
+
+/// A directory present on both sides: compare its entries.
+fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, path: Vec<u8>) {
+    let mut local = Found::default();
+    let (ld, bd) = match ctx.live.open(&path).and_then(|l| Ok((l, ctx.blank.open(&path)?))) {
+        Ok(x) => x,
+        Err(e) => {
+            local.error(&path, Op::Open, e);
+            return ctx.merge(local);
+        }
+    };
+    let (ln, bn) = match list_names(ld.as_fd()).and_then(|l| Ok((l, list_names(bd.as_fd())?))) {
+        Ok(x) => x,
+        Err(e) => {
+            local.error(&path, Op::Read, e);
+            return ctx.merge(local);
+        }
+    };
+    let (mut i, mut j) = (0, 0);
+    while i < ln.len() || j < bn.len() {
+        let order = match (ln.get(i), bn.get(j)) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => Ordering::Less,
+            _ => Ordering::Greater,
         };
-        let (ln, bn) = match (list_names(ld.as_fd()), list_names(bd.as_fd())) {
-            (Ok(x), Ok(y)) => (x, y),
+        let name = if order == Ordering::Greater { &bn[j] } else { &ln[i] };
+        let p = child(&path, name);
+        let lseen = (order != Ordering::Greater).then(|| ctx.live.seen(&ld, p.clone(), name)).transpose();
+        let bseen = (order != Ordering::Less).then(|| ctx.blank.seen(&bd, p.clone(), name)).transpose();
+        if order != Ordering::Greater {
+            i += 1;
+        }
+        if order != Ordering::Less {
+            j += 1;
+        }
+        let (lseen, bseen) = match (lseen, bseen) {
+            (Ok(l), Ok(b)) => (l, b.filter(|s| !s.meta.other_fs)),
             (Err(e), _) | (_, Err(e)) => {
-                error(&path, Op::Read, e);
+                local.error(&p, Op::Stat, e);
                 continue;
             }
         };
-        let (mut i, mut j) = (0, 0);
-        while i < ln.len() || j < bn.len() {
-            let order = match (ln.get(i), bn.get(j)) {
-                (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            };
-            let name = if order == std::cmp::Ordering::Greater { &bn[j] } else { &ln[i] };
-            let p = child(&path, name);
-            let lseen = (order != std::cmp::Ordering::Greater).then(|| l.seen(&ld, p.clone(), name));
-            let bseen = (order != std::cmp::Ordering::Less).then(|| b.seen(&bd, p.clone(), name));
-            match order {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    i += 1;
-                    j += 1;
+        match (lseen, bseen) {
+            (Some(ls), Some(bs)) if ls.meta.kind == bs.meta.kind => {
+                // Another filesystem mounted over a directory of the root: not its content.
+                if ls.meta.kind == FileKind::Dir && ls.meta.other_fs {
+                    continue;
+                }
+                if ls.meta.kind == FileKind::Dir {
+                    let child_path = p.clone();
+                    scope.spawn(move |s| pair(s, ctx, child_path));
+                }
+                if !same(&ls, &bs) {
+                    local.modified.push(ls);
                 }
             }
-            let lseen = match lseen.transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    error(&p, Op::Stat, e);
-                    continue;
+            (ls, bs) => {
+                if let Some(bs) = bs {
+                    if bs.meta.kind == FileKind::Dir {
+                        let child_path = p.clone();
+                        scope.spawn(move |s| one_side(s, ctx, false, child_path));
+                    }
+                    local.removed.push(bs);
                 }
-            };
-            let bseen = match bseen.transpose() {
-                Ok(s) => s.filter(|s| !s.meta.other_fs),
-                Err(e) => {
-                    error(&p, Op::Stat, e);
-                    continue;
-                }
-            };
-            // Another filesystem mounted in the live tree: not its content.
-            let lseen =
-                lseen.filter(|s| !(s.meta.other_fs && s.meta.kind == FileKind::Dir && bseen.is_some()));
-            match (lseen, bseen) {
-                (Some(ls), Some(bs)) if ls.meta.kind == bs.meta.kind => {
+                if let Some(ls) = ls {
                     if ls.meta.kind == FileKind::Dir && !ls.meta.other_fs {
-                        pairs.push(p);
+                        scope.spawn(move |s| one_side(s, ctx, true, p));
                     }
-                    if !same(&ls, &bs) {
-                        modified.push(ls);
-                    }
-                }
-                (ls, bs) => {
-                    if let Some(bs) = bs {
-                        if bs.meta.kind == FileKind::Dir {
-                            only_blank.push(p.clone());
-                        }
-                        removed.push(bs);
-                    }
-                    if let Some(ls) = ls {
-                        if ls.meta.kind == FileKind::Dir && !ls.meta.other_fs {
-                            only_live.push(p);
-                        }
-                        created.push(ls);
-                    }
+                    local.created.push(ls);
                 }
             }
         }
     }
-    // Everything below a created directory is created; below a removed one, removed.
-    for (side, roots, into) in [(&l, only_live, &mut created), (&b, only_blank, &mut removed)] {
-        let mut stack = roots;
-        while let Some(path) = stack.pop() {
-            let dir = match side.open(&path) {
-                Ok(d) => d,
-                Err(e) => {
-                    error(&path, Op::Open, e);
-                    continue;
+    ctx.merge(local);
+}
+
+/// A directory on one side only: everything below it is created (live) or
+/// removed (blank).
+fn one_side<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, live: bool, path: Vec<u8>) {
+    let side = if live { &ctx.live } else { &ctx.blank };
+    let mut local = Found::default();
+    let dir = match side.open(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            local.error(&path, Op::Open, e);
+            return ctx.merge(local);
+        }
+    };
+    let names = match list_names(dir.as_fd()) {
+        Ok(n) => n,
+        Err(e) => {
+            local.error(&path, Op::Read, e);
+            return ctx.merge(local);
+        }
+    };
+    for name in names {
+        let p = child(&path, &name);
+        match side.seen(&dir, p.clone(), &name) {
+            Ok(s) => {
+                if s.meta.kind == FileKind::Dir && !s.meta.other_fs {
+                    scope.spawn(move |sc| one_side(sc, ctx, live, p));
                 }
-            };
-            let names = match list_names(dir.as_fd()) {
-                Ok(n) => n,
-                Err(e) => {
-                    error(&path, Op::Read, e);
-                    continue;
-                }
-            };
-            for name in names {
-                let p = child(&path, &name);
-                match side.seen(&dir, p.clone(), &name) {
-                    Ok(s) => {
-                        if s.meta.kind == FileKind::Dir && !s.meta.other_fs {
-                            stack.push(p);
-                        }
-                        into.push(s);
-                    }
-                    Err(e) => error(&p, Op::Stat, e),
+                if live {
+                    local.created.push(s);
+                } else {
+                    local.removed.push(s);
                 }
             }
+            Err(e) => local.error(&p, Op::Stat, e),
         }
     }
-    renames(created, removed, modified, tree);
-    out
+    ctx.merge(local);
 }
 
 /// Pairs created and removed paths by inode into renames, folds what is
