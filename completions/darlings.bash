@@ -120,7 +120,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --threads)
@@ -210,7 +210,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --threads)

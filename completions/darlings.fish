@@ -53,9 +53,11 @@ complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show onl
 complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
 size\t'Largest first'"
 complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
-complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
+complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+critical\t'Any loss of catalogued state that is critical'
+important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
@@ -103,9 +105,11 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
 size\t'Largest first'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+critical\t'Any loss of catalogued state that is critical'
+important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''

@@ -15,6 +15,7 @@ use crate::classify::Classifier;
 use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, Format, SourceKind};
 use crate::config;
 use crate::error::ExitCode;
+use crate::knowledge::Catalogue;
 use crate::render;
 use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
@@ -77,7 +78,7 @@ fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let cfg = config::Audit::from_args(args);
     let report = run_audit(&cfg)?;
-    let code = report.exit_code(&cfg.fail_on);
+    let code = report.exit_code(&cfg.fail_on, cfg.fail_severity);
     write_stdout(|out| match cfg.format {
         Format::Table => render::table::render(out, &report, &cfg.filter, cfg.style),
         Format::Json => render::json::render(out, &report, &cfg.filter, code.code()),
@@ -169,6 +170,8 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     if let Some(tree) = &diff {
         diff_findings(tree, &mut collected.findings, live.is_none(), &mut notes);
     }
+    let catalogue = Catalogue::new(loaded.precious.clone());
+    mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff.as_ref());
     if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
         let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
             .iter()
@@ -405,6 +408,26 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
             "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
             tree.delete_queue
         ));
+    }
+}
+
+/// Gives every loss finding the catalogue entry it is, lies in, or holds.
+/// Whether a grouped directory holds an entry is asked of the live tree
+/// (or, without one, of the change list).
+fn mark_precious(
+    catalogue: &Catalogue,
+    findings: &mut [Finding],
+    root: Option<&Root>,
+    tree: Option<&ChangeTree>,
+) {
+    for f in findings.iter_mut().filter(|f| f.verdict.is_loss()) {
+        let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
+        let holds = |pattern: &str| match (root, tree) {
+            (Some(root), _) => crate::knowledge::catalogue::exists_in(root, pattern.as_bytes(), &f.path),
+            (None, Some(tree)) => !pattern.contains(['*', '?', '[']) && tree.names(pattern.as_bytes()),
+            (None, None) => false,
+        };
+        f.precious = catalogue.lookup(&f.path, group, &holds).cloned();
     }
 }
 

@@ -142,7 +142,8 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub accepted: Option<PathBuf>,
 
-    /// Verdicts that make the exit code 1 (comma-separated) [default: every loss verdict]
+    /// Verdicts or severities that make the exit code 1 (comma-separated)
+    /// [default: every loss verdict]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub fail_on: Vec<FailOn>,
 
@@ -200,12 +201,16 @@ pub enum When {
     Never,
 }
 
-/// What `--fail-on` accepts: a loss verdict, or `none`.
+/// What `--fail-on` accepts: loss verdicts, severities, or `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Unclaimed,
     Broken,
     NewIdentity,
+    /// Any loss of catalogued state that is critical
+    Critical,
+    /// Any loss of catalogued state that is important or critical
+    Important,
     /// Never exit 1 for a loss (errors and broken claims still count)
     None,
 }

@@ -57,6 +57,8 @@ pub struct Audit {
     pub accepted: Option<PathBuf>,
     /// Verdicts that make the exit code 1.
     pub fail_on: HashSet<Verdict>,
+    /// A loss this severe (or worse) makes the exit code 1.
+    pub fail_severity: Option<crate::knowledge::Severity>,
     pub threads: usize,
     pub progress: bool,
     pub style: Style,
@@ -86,9 +88,16 @@ impl Audit {
                     FailOn::Unclaimed => Some(Verdict::Unclaimed),
                     FailOn::Broken => Some(Verdict::Broken),
                     FailOn::NewIdentity => Some(Verdict::NewIdentity),
-                    FailOn::None => None,
+                    FailOn::Critical | FailOn::Important | FailOn::None => None,
                 })
                 .collect()
+        };
+        let fail_severity = if args.fail_on.contains(&FailOn::Important) {
+            Some(crate::knowledge::Severity::Important)
+        } else if args.fail_on.contains(&FailOn::Critical) {
+            Some(crate::knowledge::Severity::Critical)
+        } else {
+            None
         };
         let threads = args
             .threads
@@ -110,6 +119,7 @@ impl Audit {
             sort: args.sort,
             accepted: args.accepted.clone(),
             fail_on,
+            fail_severity,
             threads,
             progress,
             style: Style { color, fit: stdout_tty },

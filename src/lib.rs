@@ -25,6 +25,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod knowledge;
 pub mod progress;
 pub mod render;
 pub mod report;

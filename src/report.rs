@@ -108,6 +108,8 @@ pub struct Finding {
     pub unverified: bool,
     /// Listed in the `--accepted` file: shown, never raises the exit code.
     pub accepted: bool,
+    /// The catalogue entry this loss is, lies in, or holds.
+    pub precious: Option<crate::knowledge::Precious>,
 }
 
 impl Finding {
@@ -127,7 +129,12 @@ impl Finding {
             detail: None,
             unverified: false,
             accepted: false,
+            precious: None,
         }
+    }
+
+    pub fn severity(&self) -> Option<crate::knowledge::Severity> {
+        self.precious.as_ref().map(|p| p.severity)
     }
 }
 
@@ -237,8 +244,13 @@ impl Report {
         }
     }
 
-    /// The exit code the contract gives this report.
-    pub fn exit_code(&self, fail_on: &HashSet<Verdict>) -> ExitCode {
+    /// The exit code the contract gives this report: a loss raises it when
+    /// its verdict is in `fail_on`, or its severity reaches `severity`.
+    pub fn exit_code(
+        &self,
+        fail_on: &HashSet<Verdict>,
+        severity: Option<crate::knowledge::Severity>,
+    ) -> ExitCode {
         if !self.complete() {
             return ExitCode::Incomplete;
         }
@@ -246,7 +258,8 @@ impl Report {
         if open().any(|f| f.verdict == Verdict::Broken) {
             return ExitCode::Broken;
         }
-        if open().any(|f| fail_on.contains(&f.verdict)) {
+        let severe = |f: &Finding| f.verdict.is_loss() && severity.is_some_and(|s| f.severity() >= Some(s));
+        if open().any(|f| fail_on.contains(&f.verdict) || severe(f)) {
             return ExitCode::Loss;
         }
         ExitCode::Clean
@@ -330,19 +343,22 @@ mod tests {
     #[test]
     fn exit_codes_highest_applicable_wins() {
         let all: HashSet<Verdict> = [Verdict::Unclaimed, Verdict::Broken, Verdict::NewIdentity].into();
-        assert_eq!(report(vec![finding("/k", Verdict::Kept, 1)]).exit_code(&all), ExitCode::Clean);
-        assert_eq!(report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&all), ExitCode::Loss);
+        assert_eq!(report(vec![finding("/k", Verdict::Kept, 1)]).exit_code(&all, None), ExitCode::Clean);
+        assert_eq!(report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&all, None), ExitCode::Loss);
         let mut r = report(vec![finding("/u", Verdict::Unclaimed, 1), finding("/b", Verdict::Broken, 1)]);
-        assert_eq!(r.exit_code(&all), ExitCode::Broken);
+        assert_eq!(r.exit_code(&all, None), ExitCode::Broken);
         r.errors.push(EntryError {
             path: b"/x".to_vec(),
             operation: "stat",
             message: "denied".into(),
             errno: Some(13),
         });
-        assert_eq!(r.exit_code(&all), ExitCode::Incomplete);
+        assert_eq!(r.exit_code(&all, None), ExitCode::Incomplete);
         let none = HashSet::new();
-        assert_eq!(report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&none), ExitCode::Clean);
+        assert_eq!(
+            report(vec![finding("/u", Verdict::Unclaimed, 1)]).exit_code(&none, None),
+            ExitCode::Clean
+        );
         assert_eq!(ExitCode::Broken.code(), 3);
         assert_eq!(ExitCode::Incomplete.code(), 2);
     }
@@ -357,7 +373,7 @@ mod tests {
         acc.apply(&mut r.findings);
         assert!(r.findings[0].accepted);
         assert!(!r.findings[1].accepted, "a previous unclaimed /b does not accept a broken /b");
-        assert_eq!(r.exit_code(&all), ExitCode::Broken);
+        assert_eq!(r.exit_code(&all, None), ExitCode::Broken);
     }
 
     #[test]

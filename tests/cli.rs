@@ -47,7 +47,7 @@ fn json_ndjson_table_and_prometheus_agree() {
     assert_eq!(summary["schema_version"], 1);
     assert!(summary.get("findings").is_none());
 
-    // Prometheus: the totals, per verdict.
+    // Prometheus: the totals, per verdict (summed over severities).
     let mut args = vec!["audit", "--root", root(&t), "--format", "prometheus"];
     args.extend(rules);
     let out = common::run(&args);
@@ -56,16 +56,22 @@ fn json_ndjson_table_and_prometheus_agree() {
         for (metric, field) in
             [("darlings_findings", "findings"), ("darlings_entries", "entries"), ("darlings_bytes", "bytes")]
         {
-            let line = text
+            let lines: Vec<&str> = text
                 .lines()
-                .find(|l| {
+                .filter(|l| {
                     l.starts_with(&format!("{metric}{{")) && l.contains(&format!("verdict=\"{verdict}\""))
                 })
-                .unwrap_or_else(|| panic!("no {metric} for {verdict}"));
-            let value: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("value");
-            assert_eq!(Some(value), t[field].as_u64(), "{line}");
+                .collect();
+            assert!(!lines.is_empty(), "no {metric} for {verdict}");
+            let sum: u64 = lines
+                .iter()
+                .map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()).expect("value"))
+                .sum();
+            assert_eq!(Some(sum), t[field].as_u64(), "{metric} {verdict}");
         }
     }
+    // The catalogue's severity is a label: /etc/machine-id is critical.
+    assert!(text.contains("verdict=\"unclaimed\",loss=\"true\",severity=\"critical\"} 1"), "{text}");
     assert!(text.contains("darlings_audit_complete{"));
     assert!(text.lines().filter(|l| !l.starts_with('#')).all(|l| l.split(' ').count() == 2), "{text}");
 

@@ -26,6 +26,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::matcher::{Origin, Pattern, Rule, RuleKind};
+use crate::knowledge::{Precious, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -39,14 +40,22 @@ pub enum ManifestError {
     Invalid { file: PathBuf, line: usize, column: usize, message: String },
 }
 
+/// What one manifest says.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    pub rules: Vec<Rule>,
+    /// Additions to the catalogue of precious state (`[[precious]]`).
+    pub precious: Vec<Precious>,
+}
+
 /// Reads and parses one manifest file.
-pub fn load(file: &Path) -> Result<Vec<Rule>, ManifestError> {
+pub fn load(file: &Path) -> Result<Manifest, ManifestError> {
     let text = std::fs::read(file).map_err(|source| ManifestError::Read { file: file.to_owned(), source })?;
     parse_bytes(&text, file)
 }
 
 /// Parses manifest bytes; `file` names it in rules and errors.
-pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Vec<Rule>, ManifestError> {
+pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Manifest, ManifestError> {
     let text = std::str::from_utf8(text).map_err(|e| {
         let (line, column) = line_col(&String::from_utf8_lossy(text), e.valid_up_to());
         ManifestError::Invalid { file: file.to_owned(), line, column, message: "not valid UTF-8".into() }
@@ -55,7 +64,7 @@ pub fn parse_bytes(text: &[u8], file: &Path) -> Result<Vec<Rule>, ManifestError>
 }
 
 /// Parses manifest text; `file` names it in rules and errors.
-pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
+pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     let invalid = |offset: usize, message: String| {
         let (line, column) = line_col(text, offset);
         ManifestError::Invalid { file: file.to_owned(), line, column, message }
@@ -65,6 +74,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
         invalid(offset, e.message().trim().to_owned())
     })?;
     let mut rules = Vec::new();
+    let mut precious = Vec::new();
     for (key, value) in doc.get_ref() {
         let kind = match key.get_ref().as_ref() {
             "version" => {
@@ -80,10 +90,19 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
             }
             "keep" => RuleKind::Keep,
             "ignore" => RuleKind::Ignore,
+            "precious" => {
+                let DeValue::Array(items) = value.get_ref() else {
+                    return Err(invalid(value.span().start, "`precious` must be a list of tables".into()));
+                };
+                for item in items {
+                    precious.push(precious_entry(item, file, text, &invalid)?);
+                }
+                continue;
+            }
             other => {
                 return Err(invalid(
                     key.span().start,
-                    format!("unknown key `{other}` (expected `version`, `keep` or `ignore`)"),
+                    format!("unknown key `{other}` (expected `version`, `keep`, `ignore` or `precious`)"),
                 ))
             }
         };
@@ -102,7 +121,59 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Rule>, ManifestError> {
         Origin::Manifest { line, .. } => line,
         Origin::Flag(_) => 0,
     });
-    Ok(rules)
+    Ok(Manifest { rules, precious })
+}
+
+/// A `[[precious]]` table: `path`, `severity` (critical, important, info),
+/// `reason`, and `file = true` for a file (a directory otherwise).
+fn precious_entry(
+    item: &Spanned<DeValue<'_>>,
+    file: &Path,
+    text: &str,
+    invalid: &dyn Fn(usize, String) -> ManifestError,
+) -> Result<Precious, ManifestError> {
+    let DeValue::Table(table) = item.get_ref() else {
+        return Err(invalid(
+            item.span().start,
+            "a precious entry must be a { path, severity, reason } table".into(),
+        ));
+    };
+    let (mut path, mut severity, mut reason, mut is_file) = (None, None, None, false);
+    for (key, value) in table {
+        let at = value.span().start;
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("path", DeValue::String(s)) => {
+                Pattern::parse(s.as_bytes()).map_err(|e| invalid(at, format!("precious path {s:?}: {e}")))?;
+                path = Some(s.to_string());
+            }
+            ("severity", DeValue::String(s)) => {
+                severity = Some(Severity::parse(s).ok_or_else(|| {
+                    invalid(at, format!("unknown severity {s:?} (expected critical, important or info)"))
+                })?);
+            }
+            ("reason", DeValue::String(s)) => reason = Some(s.to_string()),
+            ("file", DeValue::Boolean(b)) => is_file = *b,
+            (other, _) => {
+                return Err(invalid(
+                    key.span().start,
+                    format!(
+                        "unexpected `{other}` in a precious entry (expected path, severity, reason, file)"
+                    ),
+                ))
+            }
+        }
+    }
+    let start = item.span().start;
+    let path = path.ok_or_else(|| invalid(start, "precious entry without `path`".into()))?;
+    let severity = severity.ok_or_else(|| invalid(start, "precious entry without `severity`".into()))?;
+    let (line, _) = line_col(text, start);
+    Ok(Precious {
+        pattern: path,
+        severity,
+        reason: reason.unwrap_or_default(),
+        directory: !is_file,
+        origin: format!("{}:{line}", file.display()),
+    })
 }
 
 /// One rule from an array item: a string or a `{ path, reason }` table.
@@ -177,6 +248,7 @@ mod tests {
     fn parse_ok(text: &str) -> Vec<(RuleKind, String, usize, Option<String>)> {
         parse(text, Path::new("m.toml"))
             .expect("valid manifest")
+            .rules
             .into_iter()
             .map(|r| {
                 let Origin::Manifest { line, .. } = r.origin else { unreachable!() };
@@ -217,6 +289,24 @@ path = "/var/tmp"
     }
 
     #[test]
+    fn precious_entries_extend_the_catalogue() {
+        let m = parse(
+            "[[precious]]\npath = \"/srv/app/data\"\nseverity = \"critical\"\nreason = \"uploads\"\n",
+            Path::new("m.toml"),
+        )
+        .expect("valid");
+        assert_eq!(m.precious.len(), 1);
+        assert_eq!(m.precious[0].severity, Severity::Critical);
+        assert_eq!(m.precious[0].origin, "m.toml:1");
+        let e = parse("[[precious]]\npath = \"/x\"\nseverity = \"dire\"\n", Path::new("m.toml"))
+            .expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "m.toml:3:12: unknown severity \"dire\" (expected critical, important or info)"
+        );
+    }
+
+    #[test]
     fn empty_manifest_has_no_rules() {
         assert!(parse_ok("# nothing yet\n").is_empty());
     }
@@ -235,7 +325,7 @@ path = "/var/tmp"
         assert!(e.starts_with("m.toml:"), "{e}");
         assert_eq!(
             parse_err("kept = [\"/a\"]\n"),
-            "m.toml:1:1: unknown key `kept` (expected `version`, `keep` or `ignore`)"
+            "m.toml:1:1: unknown key `kept` (expected `version`, `keep`, `ignore` or `precious`)"
         );
         assert_eq!(
             parse_err("keep = \"/a\"\n"),

@@ -38,10 +38,12 @@ pub struct RuleSources {
     pub default_manifest: bool,
 }
 
-/// The rules, and the manifests they were read from.
+/// The rules, the manifests they were read from, and the catalogue
+/// entries the manifests add.
 pub struct Loaded {
     pub matcher: Matcher,
     pub manifests: Vec<PathBuf>,
+    pub precious: Vec<crate::knowledge::Precious>,
 }
 
 /// Reads every rule; any error means no rules at all. Without a live root
@@ -62,8 +64,11 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         }
     }
     let mut manifests = Vec::new();
+    let mut precious = Vec::new();
     for file in &sources.manifests {
-        rules.extend(manifest::load(file)?);
+        let m = manifest::load(file)?;
+        rules.extend(m.rules);
+        precious.extend(m.precious);
         manifests.push(file.clone());
     }
     if let (true, Some(root)) = (sources.default_manifest, root) {
@@ -71,12 +76,14 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         let shown = root_path.join(rel);
         match root.read_file(rel.as_bytes()) {
             Ok(text) => {
-                rules.extend(manifest::parse_bytes(&text, &shown)?);
+                let m = manifest::parse_bytes(&text, &shown)?;
+                rules.extend(m.rules);
+                precious.extend(m.precious);
                 manifests.push(shown);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(manifest::ManifestError::Read { file: shown, source }.into()),
         }
     }
-    Ok(Loaded { matcher: Matcher::new(rules), manifests })
+    Ok(Loaded { matcher: Matcher::new(rules), manifests, precious })
 }

@@ -54,10 +54,26 @@ impl Serialize for FindingJson<'_> {
             None => m.serialize_entry("renamed_from", &None::<&str>)?,
         }
         m.serialize_entry("rule", &f.rule)?;
-        m.serialize_entry("severity", &None::<&str>)?;
+        m.serialize_entry("severity", &f.severity().map(|s| s.name()))?;
+        m.serialize_entry("precious", &f.precious.as_ref().map(PreciousJson))?;
         m.serialize_entry("detail", &f.detail)?;
         m.serialize_entry("unverified", &f.unverified)?;
         m.serialize_entry("accepted", &f.accepted)?;
+        m.end()
+    }
+}
+
+/// The catalogue entry behind a severity.
+struct PreciousJson<'a>(&'a crate::knowledge::Precious);
+
+impl Serialize for PreciousJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pattern", &p.pattern)?;
+        m.serialize_entry("reason", &p.reason)?;
+        m.serialize_entry("keep_as", if p.directory { "directory" } else { "file" })?;
+        m.serialize_entry("origin", &p.origin)?;
         m.end()
     }
 }

@@ -25,13 +25,18 @@ fn label(value: &[u8]) -> String {
 
 pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let root = label(&report.root);
-    // Per verdict and severity (no catalogue yet: every finding is "none").
+    // Per verdict and severity (`none` where the catalogue knows nothing);
+    // every verdict has at least its `none` line.
     let mut by: BTreeMap<(Verdict, &str), (u64, u64, u64)> = BTreeMap::new();
     for v in Verdict::ALL {
         by.insert((v, "none"), (0, 0, 0));
     }
-    for (v, t) in &report.totals {
-        by.insert((*v, "none"), (t.findings, t.entries, t.bytes));
+    for f in &report.findings {
+        let severity = f.severity().map_or("none", |s| s.name());
+        let t = by.entry((f.verdict, severity)).or_default();
+        t.0 += 1;
+        t.1 += f.entries.unwrap_or(0);
+        t.2 += f.size.unwrap_or(0);
     }
     type Pick = fn(&(u64, u64, u64)) -> u64;
     let metrics: [(&str, &str, Pick); 3] = [

@@ -47,8 +47,14 @@ fn verdict_cell(f: &Finding, style: Style) -> Cell {
 
 fn why(f: &Finding) -> String {
     let mut out = String::new();
+    if let Some(p) = &f.precious {
+        out = format!("{}: {} ({})", p.severity.name(), p.reason, p.pattern);
+        if f.rule.is_some() || f.detail.is_some() {
+            out.push_str("; ");
+        }
+    }
     if let Some(rule) = &f.rule {
-        out = format!("{} {} ({})", rule.kind.name(), rule.pattern, rule.origin);
+        out.push_str(&format!("{} {} ({})", rule.kind.name(), rule.pattern, rule.origin));
         if let Some(reason) = &rule.reason {
             out.push_str(": ");
             out.push_str(reason);
@@ -100,8 +106,8 @@ fn right(table: &mut Table, columns: &[usize]) {
 
 pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Style) -> io::Result<()> {
     let mut shown: Vec<&Finding> = filter.shown(report).collect();
-    // Stable: keeps the report's order inside each verdict.
-    shown.sort_by_key(|f| f.verdict);
+    // Stable: by verdict, losses first; critical state first inside each.
+    shown.sort_by_key(|f| (f.verdict, std::cmp::Reverse(f.severity())));
 
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;

@@ -1,0 +1,296 @@
+//! The built-in catalogue, and matching findings against it.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::Serialize;
+
+use crate::claims::matcher::is_ancestor_or_self;
+
+/// How much losing a path hurts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Info,
+    Important,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Important => "important",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "important" => Some(Severity::Important),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// One catalogued path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Precious {
+    /// A path, or a pattern with `*` components (`/home/*/.ssh`).
+    pub pattern: String,
+    pub severity: Severity,
+    pub reason: String,
+    /// Kept as a directory or as a file (how a claim would name it).
+    pub directory: bool,
+    /// `built-in`, or the manifest line that added it.
+    pub origin: String,
+}
+
+/// (pattern, severity, is a directory, reason)
+const BUILT_IN: &[(&str, Severity, bool, &str)] = &[
+    (
+        "/etc/machine-id",
+        Severity::Critical,
+        false,
+        "machine identity: journal directory name, DHCP client id",
+    ),
+    (
+        "/etc/ssh/ssh_host_*",
+        Severity::Critical,
+        false,
+        "SSH host keys: clients see a new host; also the sops-nix/agenix decryption key",
+    ),
+    ("/etc/nixos", Severity::Critical, true, "the system's configuration"),
+    (
+        "/var/lib/nixos",
+        Severity::Critical,
+        true,
+        "uid and gid maps: files on persistent storage get other owners",
+    ),
+    ("/var/lib/sbctl", Severity::Critical, true, "Secure Boot keys"),
+    ("/var/lib/sops-nix", Severity::Critical, true, "sops-nix keys"),
+    ("/etc/wireguard", Severity::Critical, true, "WireGuard private keys"),
+    ("/var/lib/postgresql", Severity::Critical, true, "PostgreSQL databases"),
+    ("/var/lib/mysql", Severity::Critical, true, "MySQL/MariaDB databases"),
+    ("/var/lib/redis-*", Severity::Critical, true, "Redis data"),
+    ("/root/.ssh", Severity::Critical, true, "root's SSH keys and known hosts"),
+    ("/home/*/.ssh", Severity::Critical, true, "SSH keys and known hosts"),
+    ("/home/*/.gnupg", Severity::Critical, true, "GnuPG keys"),
+    (
+        "/var/lib/acme",
+        Severity::Important,
+        true,
+        "TLS certificates and ACME accounts (rate limits on reissue)",
+    ),
+    ("/var/lib/systemd", Severity::Important, true, "timers' last runs, random seed, coredumps, backlight"),
+    ("/var/lib/systemd/random-seed", Severity::Important, false, "the random seed carried across boots"),
+    ("/var/log", Severity::Important, true, "logs, including the journal"),
+    ("/etc/zfs/zpool.cache", Severity::Important, false, "which pools to import at boot"),
+    (
+        "/etc/NetworkManager/system-connections",
+        Severity::Important,
+        true,
+        "network connections and Wi-Fi passwords",
+    ),
+    ("/var/lib/NetworkManager", Severity::Important, true, "NetworkManager state, leases, secret_key"),
+    ("/var/lib/iwd", Severity::Important, true, "iwd Wi-Fi networks and passwords"),
+    ("/var/db/dhcpcd", Severity::Info, true, "DHCP leases and DUID"),
+    ("/var/lib/bluetooth", Severity::Important, true, "pairings with Bluetooth devices"),
+    ("/var/lib/tailscale", Severity::Important, true, "Tailscale node identity"),
+    ("/var/lib/docker", Severity::Important, true, "Docker images, containers and volumes"),
+    ("/var/lib/containers", Severity::Important, true, "Podman images, containers and volumes"),
+    ("/var/lib/libvirt", Severity::Important, true, "virtual machines and their disks"),
+    ("/var/lib/cups", Severity::Info, true, "printer setup"),
+    ("/var/lib/fprint", Severity::Important, true, "enrolled fingerprints"),
+    ("/var/lib/colord", Severity::Info, true, "colour profiles"),
+    ("/var/lib/private", Severity::Important, true, "state of DynamicUser services"),
+    ("/var/spool", Severity::Info, true, "queued mail, print and cron jobs"),
+    ("/var/tmp", Severity::Info, true, "temporary files meant to survive reboots"),
+    ("/etc/adjtime", Severity::Info, false, "hardware clock drift"),
+    ("/home/*/.local/share/keyrings", Severity::Important, true, "keyrings: saved passwords"),
+    ("/home/*/.mozilla", Severity::Important, true, "Firefox profiles"),
+    ("/home/*/.config/chromium", Severity::Important, true, "Chromium profiles"),
+];
+
+struct Entry {
+    precious: Precious,
+    matcher: Option<GlobMatcher>,
+    /// Components before the first wildcard.
+    literal: Vec<u8>,
+}
+
+/// The compiled catalogue.
+pub struct Catalogue {
+    entries: Vec<Entry>,
+}
+
+impl Catalogue {
+    /// The built-in entries, then `extra` (from manifests).
+    pub fn new(extra: Vec<Precious>) -> Catalogue {
+        let built_in = BUILT_IN.iter().map(|&(pattern, severity, directory, reason)| Precious {
+            pattern: pattern.to_owned(),
+            severity,
+            reason: reason.to_owned(),
+            directory,
+            origin: "built-in".to_owned(),
+        });
+        let entries = built_in
+            .chain(extra)
+            .map(|precious| {
+                let glob = precious.pattern.contains(['*', '?', '[']);
+                let matcher = glob
+                    .then(|| GlobBuilder::new(&precious.pattern).literal_separator(true).build().ok())
+                    .flatten()
+                    .map(|g| g.compile_matcher());
+                let literal: Vec<u8> = precious
+                    .pattern
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .take_while(|c| !c.contains(['*', '?', '[']))
+                    .flat_map(|c| [b"/".as_slice(), c.as_bytes()].concat())
+                    .collect();
+                Entry { precious, matcher, literal: if literal.is_empty() { b"/".to_vec() } else { literal } }
+            })
+            .collect();
+        Catalogue { entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether `path` is (or lies inside) the entry's path.
+    fn covers(e: &Entry, path: &[u8]) -> bool {
+        match &e.matcher {
+            None => is_ancestor_or_self(e.precious.pattern.as_bytes(), path),
+            Some(m) => crate::claims::matcher::ancestors_or_self(path)
+                .any(|(_, a)| m.is_match(std::path::Path::new(OsStr::from_bytes(a)))),
+        }
+    }
+
+    /// The entry that applies to a finding at `path`: the most severe (and
+    /// then the most specific) entry that `path` is or lies in; else the
+    /// most severe one inside `path` for which `contains` says the finding
+    /// really holds it (`contains` gets the entry's pattern).
+    pub fn lookup(&self, path: &[u8], directory: bool, contains: &dyn Fn(&str) -> bool) -> Option<&Precious> {
+        let key = |e: &&Entry| (e.precious.severity, e.precious.pattern.len());
+        let inside = self.entries.iter().filter(|e| Self::covers(e, path)).max_by_key(key);
+        if let Some(e) = inside {
+            return Some(&e.precious);
+        }
+        if !directory {
+            return None;
+        }
+        self.entries
+            .iter()
+            .filter(|e| {
+                let below = is_ancestor_or_self(path, &e.literal) || is_ancestor_or_self(&e.literal, path);
+                below && contains(&e.precious.pattern)
+            })
+            .max_by_key(key)
+            .map(|e| &e.precious)
+    }
+}
+
+/// Whether something matching `pattern` (a path whose components may hold
+/// `*`, `?` or `[...]`) exists inside `within`, in the live tree.
+pub fn exists_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) -> bool {
+    let comps: Vec<&[u8]> = pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+    let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
+    for comp in comps {
+        let wild = comp.iter().any(|b| b"*?[".contains(b));
+        let mut next = Vec::new();
+        for base in &frontier {
+            if !wild {
+                next.push([base.as_slice(), b"/", comp].concat());
+                continue;
+            }
+            let Ok(glob) = GlobBuilder::new(&String::from_utf8_lossy(comp)).literal_separator(true).build()
+            else {
+                return false;
+            };
+            let glob = glob.compile_matcher();
+            let dir = if base.is_empty() { b"/".to_vec() } else { base.clone() };
+            let Ok(fd) = root.open_dir(&dir) else { continue };
+            let Ok(names) = crate::source::walk::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
+            for name in names.iter().filter(|n| glob.is_match(std::path::Path::new(OsStr::from_bytes(n)))) {
+                next.push([base.as_slice(), b"/", name].concat());
+            }
+        }
+        // Bounded: a pattern is a handful of components over small directories.
+        next.truncate(10_000);
+        frontier = next;
+    }
+    frontier.iter().any(|p| {
+        is_ancestor_or_self(within, p) && root.exists(p.strip_prefix(b"/").unwrap_or(p)).unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(c: &Catalogue, path: &str) -> Option<(Severity, String)> {
+        c.lookup(path.as_bytes(), true, &|_| false).map(|p| (p.severity, p.pattern.clone()))
+    }
+
+    #[test]
+    fn at_least_thirty_entries_with_reasons() {
+        let c = Catalogue::new(Vec::new());
+        assert!(c.len() >= 30);
+        assert!(BUILT_IN.iter().all(|(p, _, _, r)| p.starts_with('/') && !r.is_empty()));
+    }
+
+    #[test]
+    fn paths_inside_an_entry_take_it() {
+        let c = Catalogue::new(Vec::new());
+        assert_eq!(
+            find(&c, "/var/lib/bluetooth/aa:bb/info"),
+            Some((Severity::Important, "/var/lib/bluetooth".into()))
+        );
+        assert_eq!(
+            find(&c, "/etc/ssh/ssh_host_ed25519_key"),
+            Some((Severity::Critical, "/etc/ssh/ssh_host_*".into()))
+        );
+        assert_eq!(
+            find(&c, "/home/alice/.ssh/id_ed25519"),
+            Some((Severity::Critical, "/home/*/.ssh".into()))
+        );
+        assert_eq!(find(&c, "/home/alice/.sshx"), None);
+        assert_eq!(
+            find(&c, "/var/lib/systemd/random-seed"),
+            Some((Severity::Important, "/var/lib/systemd/random-seed".into()))
+        );
+        assert_eq!(find(&c, "/srv/www"), None);
+    }
+
+    #[test]
+    fn a_group_containing_an_entry_takes_it_only_when_it_holds_it() {
+        let c = Catalogue::new(Vec::new());
+        let holds = |p: &str| p == "/var/lib/postgresql";
+        let got = c.lookup(b"/var/lib", true, &holds).map(|p| p.pattern.clone());
+        assert_eq!(got.as_deref(), Some("/var/lib/postgresql"));
+        assert!(c.lookup(b"/var/lib", true, &|_| false).is_none());
+        assert!(c.lookup(b"/var/lib", false, &holds).is_none(), "a file holds nothing");
+    }
+
+    #[test]
+    fn manifest_entries_extend_it() {
+        let extra = Precious {
+            pattern: "/srv/app/data".into(),
+            severity: Severity::Critical,
+            reason: "customer uploads".into(),
+            directory: true,
+            origin: "m.toml:3".into(),
+        };
+        let c = Catalogue::new(vec![extra]);
+        assert_eq!(find(&c, "/srv/app/data/x"), Some((Severity::Critical, "/srv/app/data".into())));
+    }
+}

@@ -1,0 +1,89 @@
+//! The catalogue of precious state: severities on loss findings, in every
+//! format, critical first, and `--fail-on critical|important`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+fn lived_in() -> common::Tree {
+    let t = common::Tree::new();
+    t.file(b"/etc/machine-id", b"0123456789abcdef\n")
+        .file(b"/etc/ssh/ssh_host_ed25519_key", b"KEY")
+        .file(b"/var/lib/bluetooth/aa:bb/info", b"paired")
+        .file(b"/var/lib/other/y", b"y")
+        .file(b"/srv/app/data/upload", b"u")
+        .file(b"/home/alice/.ssh/id_ed25519", b"id")
+        .file(b"/etc/darlings/manifest.toml", b"[[precious]]\npath = \"/srv/app/data\"\nseverity = \"critical\"\nreason = \"customer uploads\"\n");
+    t
+}
+
+fn severity(json: &serde_json::Value, path: &str) -> serde_json::Value {
+    common::findings(json)[path.as_bytes()]["severity"].clone()
+}
+
+#[test]
+fn flat_findings_carry_the_severity_of_their_entry() {
+    let t = lived_in();
+    let (json, _) = common::audit_json(t.root(), &["--flat"]);
+    assert_eq!(severity(&json, "/etc/machine-id"), "critical");
+    assert_eq!(severity(&json, "/etc/ssh/ssh_host_ed25519_key"), "critical");
+    assert_eq!(severity(&json, "/var/lib/bluetooth/aa:bb/info"), "important");
+    assert_eq!(severity(&json, "/home/alice/.ssh/id_ed25519"), "critical");
+    assert_eq!(severity(&json, "/var/lib/other/y"), serde_json::Value::Null);
+    let f = common::findings(&json);
+    let upload = &f[&b"/srv/app/data/upload"[..]];
+    assert_eq!(upload["severity"], "critical");
+    assert_eq!(upload["precious"]["reason"], "customer uploads");
+    let origin = upload["precious"]["origin"].as_str().expect("origin");
+    assert!(origin.ends_with("/etc/darlings/manifest.toml:1"), "{origin}");
+    assert_eq!(f[&b"/etc/machine-id"[..]]["precious"]["keep_as"], "file");
+}
+
+#[test]
+fn a_group_takes_the_worst_entry_it_holds() {
+    let t = lived_in();
+    let (json, _) = common::audit_json(t.root(), &[]);
+    assert_eq!(severity(&json, "/etc"), "critical", "holds machine-id and the host key");
+    assert_eq!(severity(&json, "/var"), "important", "holds /var/lib/bluetooth");
+    assert_eq!(severity(&json, "/home"), "critical", "holds /home/alice/.ssh");
+    assert_eq!(severity(&json, "/srv"), "critical", "holds the manifest's entry");
+    let (json, _) = common::audit_json(t.root(), &["--keep", "/var/lib/bluetooth"]);
+    assert_eq!(severity(&json, "/var/lib/bluetooth"), "important", "broken claims carry it too");
+    assert_eq!(severity(&json, "/var/lib/other"), serde_json::Value::Null);
+}
+
+#[test]
+fn the_table_shows_critical_losses_first() {
+    let t = lived_in();
+    let out = common::run([
+        "audit",
+        "--root",
+        t.root().to_str().expect("utf-8"),
+        "--format",
+        "table",
+        "--flat",
+        "--verdict",
+        "unclaimed",
+    ]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let rows: Vec<&str> = text.lines().skip(1).take_while(|l| !l.trim().is_empty()).collect();
+    let first_plain = rows.iter().position(|r| !r.contains("critical:")).expect("a row without severity");
+    assert!(rows[..first_plain].iter().all(|r| r.contains("critical:")));
+    assert!(rows[first_plain..].iter().all(|r| !r.contains("critical:")), "{text}");
+    assert!(text.contains("critical: machine identity"), "{text}");
+}
+
+#[test]
+fn fail_on_a_severity() {
+    let t = lived_in();
+    let ignore_critical = ["--ignore", "/etc", "--ignore", "/home", "--ignore", "/srv"];
+    let mut args = ignore_critical.to_vec();
+    args.extend(["--fail-on", "critical"]);
+    let (_, code) = common::audit_json(t.root(), &args);
+    assert_eq!(code, 0, "only important and unclassified losses are left");
+    let mut args = ignore_critical.to_vec();
+    args.extend(["--fail-on", "important"]);
+    let (_, code) = common::audit_json(t.root(), &args);
+    assert_eq!(code, 1, "/var/lib/bluetooth is important");
+    let (_, code) = common::audit_json(t.root(), &["--fail-on", "critical"]);
+    assert_eq!(code, 1);
+}
