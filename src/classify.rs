@@ -27,6 +27,7 @@ use std::sync::Mutex;
 
 use crate::claims::live::{self, LinkTarget, Mounts};
 use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
+use crate::knowledge::identity;
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
 use crate::source::{Change, FileKind, Meta};
@@ -53,6 +54,8 @@ enum What {
     Claim(RuleId),
     /// Inherits the parent's mode.
     Inherit(Mode),
+    /// Unclaimed, and recreated at boot with a new identity.
+    Identity(&'static str),
 }
 
 /// Per-directory state.
@@ -69,6 +72,8 @@ pub struct Dir {
     returns: bool,
     /// A claimed directory that cannot be checked (no live tree).
     unchecked: bool,
+    /// One of the directories where identities live (see `knowledge::identity`).
+    identity: Option<u8>,
     group: Mutex<Group>,
 }
 
@@ -227,6 +232,7 @@ impl<'a> Classifier<'a> {
             change: Change::Present,
             returns: true,
             unchecked: self.root.is_none(),
+            identity: None,
             group: Mutex::new(Group::default()),
         }
     }
@@ -411,6 +417,12 @@ impl Visitor for Classifier<'_> {
                 Mode::Ignored(_) if !(may_be_dir(entry) && self.matcher.keep_below(&cursor, entry.path)) => {
                     return None
                 }
+                Mode::Unclaimed if parent.identity.is_some() && entry.hint != Some(FileKind::Dir) => {
+                    match parent.identity.and_then(|d| identity::reason(d, entry.name)) {
+                        Some(why) => What::Identity(why),
+                        None => What::Inherit(Mode::Unclaimed),
+                    }
+                }
                 mode => What::Inherit(mode),
             },
         };
@@ -420,6 +432,13 @@ impl Visitor for Classifier<'_> {
     fn leaf(&self, _parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
         let mode = match plan.what {
             What::Claim(rule) => return self.check_claim(entry, meta, rule),
+            What::Identity(why) if !meta.other_fs => {
+                let mut f = self.loss_row(entry.path, Verdict::NewIdentity, meta, None);
+                f.detail = Some(format!("recreated at boot with {why}"));
+                self.record_link(meta, Verdict::NewIdentity);
+                return self.row(f, true);
+            }
+            What::Identity(_) => Mode::Unclaimed,
             What::Inherit(mode) => mode,
         };
         if meta.other_fs {
@@ -459,7 +478,7 @@ impl Visitor for Classifier<'_> {
         }
     }
 
-    fn enter(&self, _parent: &Dir, _entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
+    fn enter(&self, _parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
         let (mode, claim_root) = match plan.what {
             What::Claim(rule) => {
                 // A claimed directory holding ordinary content: broken.
@@ -467,6 +486,7 @@ impl Visitor for Classifier<'_> {
                 (Mode::Broken(rule), true)
             }
             What::Inherit(mode) => (mode, false),
+            What::Identity(_) => (Mode::Unclaimed, false),
         };
         let returns = meta.change == Change::Modified;
         let mut group = Group::default();
@@ -481,6 +501,7 @@ impl Visitor for Classifier<'_> {
             change: meta.change,
             returns,
             unchecked: claim_root && self.root.is_none(),
+            identity: identity::directory(entry.path),
             group: Mutex::new(group),
         })
     }
@@ -528,7 +549,7 @@ impl Visitor for Classifier<'_> {
                     f.entries = Some(1);
                     if g.mixed || holder {
                         f.verdict = Verdict::Structure;
-                        f.detail = Some("parent of claims, mount points or ignored paths".into());
+                        f.detail = Some("holds claims, mounts, ignored paths or identities".into());
                     } else {
                         f.size = Some(0);
                         f.disk = Some(0);

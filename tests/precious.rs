@@ -42,7 +42,9 @@ fn flat_findings_carry_the_severity_of_their_entry() {
 fn a_group_takes_the_worst_entry_it_holds() {
     let t = lived_in();
     let (json, _) = common::audit_json(t.root(), &[]);
-    assert_eq!(severity(&json, "/etc"), "critical", "holds machine-id and the host key");
+    // machine-id and the host key are rows of their own (new identities).
+    assert_eq!(common::findings(&json)[&b"/etc"[..]]["verdict"], "structure");
+    assert_eq!(severity(&json, "/etc/machine-id"), "critical");
     assert_eq!(severity(&json, "/var"), "important", "holds /var/lib/bluetooth");
     assert_eq!(severity(&json, "/home"), "critical", "holds /home/alice/.ssh");
     assert_eq!(severity(&json, "/srv"), "critical", "holds the manifest's entry");
@@ -69,7 +71,7 @@ fn the_table_shows_critical_losses_first() {
     let first_plain = rows.iter().position(|r| !r.contains("critical:")).expect("a row without severity");
     assert!(rows[..first_plain].iter().all(|r| r.contains("critical:")));
     assert!(rows[first_plain..].iter().all(|r| !r.contains("critical:")), "{text}");
-    assert!(text.contains("critical: machine identity"), "{text}");
+    assert!(text.contains("critical: SSH keys and known hosts"), "{text}");
 }
 
 #[test]
@@ -86,4 +88,21 @@ fn fail_on_a_severity() {
     assert_eq!(code, 1, "/var/lib/bluetooth is important");
     let (_, code) = common::audit_json(t.root(), &["--fail-on", "critical"]);
     assert_eq!(code, 1);
+}
+
+#[test]
+fn identities_recreated_at_boot_are_new_identity() {
+    let t = lived_in();
+    t.file(b"/etc/hostname", b"box").file(b"/var/lib/nixos/uid-map", b"{}");
+    let (json, code) = common::audit_json(t.root(), &["--flat"]);
+    let f = common::findings(&json);
+    for path in ["/etc/machine-id", "/etc/ssh/ssh_host_ed25519_key", "/var/lib/nixos/uid-map"] {
+        assert_eq!(f[path.as_bytes()]["verdict"], "new-identity", "{path}");
+        assert!(f[path.as_bytes()]["detail"].as_str().unwrap_or("").starts_with("recreated at boot with"));
+    }
+    assert_eq!(f[&b"/etc/hostname"[..]]["verdict"], "unclaimed");
+    assert_eq!(code, 1, "a new identity is a loss");
+    // Claimed and broken stays broken; claimed and kept is kept.
+    let (json, _) = common::audit_json(t.root(), &["--flat", "--keep", "/etc/machine-id"]);
+    assert_eq!(common::findings(&json)[&b"/etc/machine-id"[..]]["verdict"], "broken");
 }

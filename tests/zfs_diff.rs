@@ -27,8 +27,10 @@ fn a_saved_diff_is_audited_offline() {
         verdicts(&json),
         map(&[
             ("/blank-file", "restored 1"),
-            // /etc, machine-id, localtime.
-            ("/etc", "unclaimed 3"),
+            // machine-id comes back as a new identity, apart from the rest.
+            ("/etc", "structure 1"),
+            ("/etc/localtime", "unclaimed 1"),
+            ("/etc/machine-id", "new-identity 1"),
             // /home, u, and the file with a newline and é in its name.
             ("/home", "unclaimed 3"),
             // Renamed: one finding; its content returns under the old name.
@@ -46,9 +48,9 @@ fn a_saved_diff_is_audited_offline() {
     assert_eq!(f[&b"/blank-file"[..]]["change"], "removed");
     assert_eq!(f[&b"/etc"[..]]["change"], "created");
     // Offline: change times from the diff, no sizes, no mtimes.
-    assert_eq!(f[&b"/etc"[..]]["ctime"], "2023-11-14T22:13:32Z", "newest: localtime at 1700000012");
-    assert_eq!(f[&b"/etc"[..]]["size"], serde_json::Value::Null);
-    assert_eq!(f[&b"/etc"[..]]["mtime"], serde_json::Value::Null);
+    assert_eq!(f[&b"/home"[..]]["ctime"], "2023-11-14T22:13:28Z", "newest: the odd name at 1700000008");
+    assert_eq!(f[&b"/home"[..]]["size"], serde_json::Value::Null);
+    assert_eq!(f[&b"/home"[..]]["mtime"], serde_json::Value::Null);
     let notes = json["notes"].as_array().expect("notes");
     assert!(notes.iter().any(|n| n.as_str().unwrap_or("").starts_with("offline")));
     assert!(notes.iter().any(|n| n.as_str().unwrap_or("").contains("1 link-count changes")));
@@ -86,10 +88,11 @@ fn with_root_the_live_tree_gives_sizes_and_checks_claims() {
     let (json, code) = diff_json(&["--root", root, "--keep", "/var/lib/bluetooth"]);
     assert_eq!(code, 3);
     let f = common::findings(&json);
-    assert_eq!(f[&b"/etc"[..]]["size"], 17 + "/usr/share/zoneinfo/UTC".len());
+    assert_eq!(f[&b"/etc/machine-id"[..]]["size"], 17);
+    assert_eq!(f[&b"/etc/localtime"[..]]["size"], "/usr/share/zoneinfo/UTC".len());
     assert_eq!(f[&b"/var/lib/bluetooth"[..]]["size"], 6);
     assert_eq!(f[&b"/var/lib/bluetooth"[..]]["verdict"], "broken");
-    assert!(f[&b"/etc"[..]]["mtime"].is_string());
+    assert!(f[&b"/etc/localtime"[..]]["mtime"].is_string());
     assert!(!json["notes"]
         .as_array()
         .expect("notes")
@@ -108,8 +111,9 @@ fn the_diff_can_come_on_stdin() {
     child.stdin.take().expect("stdin").write_all(&std::fs::read(FIXTURE).expect("fixture")).expect("write");
     let out = child.wait_with_output().expect("wait");
     let json = common::parse_json(&out);
-    // /etc 3, /home 3, /srv 1, /var with lib, bluetooth and info 4.
-    assert_eq!(json["totals"]["unclaimed"]["entries"], 11);
+    // localtime 1 (machine-id is a new identity), /home 3, /srv 1,
+    // /var with lib, bluetooth and info 4.
+    assert_eq!(json["totals"]["unclaimed"]["entries"], 9);
 }
 
 #[test]

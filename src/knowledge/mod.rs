@@ -7,5 +7,6 @@
 //! extended from the manifest (`[[precious]]`).
 
 pub mod catalogue;
+pub mod identity;
 
 pub use catalogue::{Catalogue, Precious, Severity};
