@@ -53,7 +53,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -72,6 +72,10 @@ _darlings() {
                     return 0
                     ;;
                 --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impermanence)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -143,7 +147,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__audit)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -162,6 +166,10 @@ _darlings() {
                     return 0
                     ;;
                 --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impermanence)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -247,7 +255,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__explain)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --assume-claims --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,6 +274,10 @@ _darlings() {
                     return 0
                     ;;
                 --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impermanence)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

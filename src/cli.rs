@@ -79,6 +79,12 @@ pub struct RuleArgs {
     #[arg(long, value_name = "PATTERN")]
     pub ignore: Vec<OsString>,
 
+    /// Read the claims of NixOS's impermanence module: the JSON of
+    /// `config.environment.persistence` (`-` for stdin; see `darlings` README
+    /// for the `nix eval` command)
+    #[arg(long, value_name = "FILE")]
+    pub impermanence: Option<PathBuf>,
+
     /// Trust claims without checking them (for trees that cannot show their
     /// mounts, like an unbooted image); such claims are marked unverified
     #[arg(long)]

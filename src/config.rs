@@ -33,6 +33,7 @@ impl Rules {
                 ignore: args.ignore.clone(),
                 manifests: args.manifest.clone(),
                 default_manifest: !args.no_default_manifest,
+                impermanence: args.impermanence.clone(),
             },
             assume_claims: args.assume_claims,
         }

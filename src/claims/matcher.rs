@@ -69,6 +69,8 @@ pub enum Origin {
     Flag(&'static str),
     /// A manifest file, 1-based line.
     Manifest { file: PathBuf, line: usize },
+    /// A NixOS module's declaration: `impermanence "/persist".directories[3]`.
+    Declared(String),
 }
 
 impl fmt::Display for Origin {
@@ -76,6 +78,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Flag(flag) => f.write_str(flag),
             Origin::Manifest { file, line } => write!(f, "{}:{line}", file.display()),
+            Origin::Declared(text) => f.write_str(text),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod live;
 pub mod manifest;
 pub mod matcher;
+pub mod nixos;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -26,6 +27,10 @@ pub enum RulesError {
     Flag { flag: &'static str, pattern: String, error: PatternError },
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    Declared(#[from] nixos::DeclaredError),
+    #[error("cannot read {file}: {message}")]
+    Json { file: String, message: String },
 }
 
 /// What to read rules from.
@@ -36,6 +41,8 @@ pub struct RuleSources {
     pub manifests: Vec<PathBuf>,
     /// Read `ROOT/etc/darlings/manifest.toml` when it exists.
     pub default_manifest: bool,
+    /// `config.environment.persistence` as JSON (`-`: stdin).
+    pub impermanence: Option<PathBuf>,
 }
 
 /// The rules, the manifests they were read from, and the catalogue
@@ -44,6 +51,8 @@ pub struct Loaded {
     pub matcher: Matcher,
     pub manifests: Vec<PathBuf>,
     pub precious: Vec<crate::knowledge::Precious>,
+    /// Claims declared by NixOS modules (`--impermanence`).
+    pub declared: Vec<nixos::Declared>,
 }
 
 /// Reads every rule; any error means no rules at all. Without a live root
@@ -85,5 +94,21 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
             Err(source) => return Err(manifest::ManifestError::Read { file: shown, source }.into()),
         }
     }
-    Ok(Loaded { matcher: Matcher::new(rules), manifests, precious })
+    let mut declared = Vec::new();
+    if let Some(file) = &sources.impermanence {
+        let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
+        let bad = |message: String| RulesError::Json { file: shown.clone(), message };
+        let text = if file == Path::new("-") {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| bad(e.to_string()))?;
+            buf
+        } else {
+            std::fs::read(file).map_err(|e| bad(e.to_string()))?
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        declared = nixos::impermanence(&json, &shown)?;
+        rules.extend(nixos::rules(&declared, "impermanence"));
+    }
+    Ok(Loaded { matcher: Matcher::new(rules), manifests, precious, declared })
 }

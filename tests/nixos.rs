@@ -1,0 +1,95 @@
+//! Claims declared by NixOS's impermanence module (`--impermanence`),
+//! checked against real bind mounts like any claim.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{map, verdicts};
+
+/// The current module's shape, as `nix eval --json` prints it (written from
+/// the module's options: absolute `dirPath`/`filePath`, users apart).
+const PERSISTENCE: &str = r#"{
+  "/persist": {
+    "enable": true, "hideMounts": true, "persistentStoragePath": "/persist",
+    "directories": [
+      {"directory": "/var/lib/bluetooth", "dirPath": "/var/lib/bluetooth", "home": null,
+       "persistentStoragePath": "/persist", "user": "root", "group": "root", "mode": "0755"}
+    ],
+    "files": [
+      {"file": "/etc/machine-id", "filePath": "/etc/machine-id", "home": null, "method": "auto",
+       "persistentStoragePath": "/persist"}
+    ],
+    "users": {
+      "alice": {
+        "directories": [{"directory": ".ssh", "dirPath": "/home/alice/.ssh", "home": "/home/alice",
+                         "persistentStoragePath": "/persist"}],
+        "files": []
+      }
+    }
+  },
+  "/scratch": {"enable": false, "persistentStoragePath": "/scratch", "directories": ["/var/cache"]}
+}"#;
+
+#[test]
+fn declared_claims_are_checked_like_any_claim() {
+    require_root!();
+    let t = common::Tree::new();
+    t.file(b"/etc/machine-id", b"0123456789abcdef\n")
+        .dir(b"/var/lib/bluetooth")
+        .file(b"/home/alice/.ssh/id_ed25519", b"key")
+        .file(b"/var/cache/x", b"x")
+        .dir(b"/persist");
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(json.path(), PERSISTENCE).expect("write");
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs persist "$R/persist"
+mkdir -p "$R/persist/var/lib/bluetooth"
+mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
+"$D" audit --root "$R" --format json --impermanence '{json}' || true"#,
+        root = t.root().display(),
+        json = json.path().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let report = common::parse_json(&out);
+    assert_eq!(
+        verdicts(&report),
+        map(&[
+            ("/etc", "structure 1"),
+            // Declared, but plain content on the root.
+            ("/etc/machine-id", "broken 1"),
+            ("/home", "structure 1"),
+            ("/home/alice", "structure 1"),
+            ("/home/alice/.ssh", "broken 2"),
+            ("/persist", "structure 1"),
+            // /scratch is disabled: it claims nothing.
+            ("/var", "structure 1"),
+            ("/var/cache", "unclaimed 2"),
+            ("/var/lib", "structure 1"),
+            ("/var/lib/bluetooth", "kept -"),
+        ])
+    );
+    let f = common::findings(&report);
+    let rule = &f[&b"/home/alice/.ssh"[..]]["rule"];
+    assert_eq!(rule["origin"], r#"impermanence "/persist".users.alice.directories[0]"#);
+    assert_eq!(rule["reason"], "persisted in /persist");
+    assert_eq!(f[&b"/var/lib/bluetooth"[..]]["rule"]["origin"], r#"impermanence "/persist".directories[0]"#);
+}
+
+#[test]
+fn bad_declarations_stop_the_audit_and_say_where() {
+    let t = common::Tree::new();
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(json.path(), r#"{"/persist": {"files": [{"method": "auto"}]}}"#).expect("write");
+    let out = common::run([
+        std::ffi::OsStr::new("audit"),
+        "--root".as_ref(),
+        t.root().as_os_str(),
+        "--impermanence".as_ref(),
+        json.path().as_os_str(),
+    ]);
+    assert_eq!(common::code(&out), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#""/persist".files[0]: a file entry without `file` or `filePath`"#), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
