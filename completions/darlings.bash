@@ -31,6 +31,9 @@ _darlings() {
             darlings,man)
                 cmd="darlings__subcmd__man"
                 ;;
+            darlings,nix)
+                cmd="darlings__subcmd__nix"
+                ;;
             darlings__subcmd__help,audit)
                 cmd="darlings__subcmd__help__subcmd__audit"
                 ;;
@@ -46,6 +49,24 @@ _darlings() {
             darlings__subcmd__help,man)
                 cmd="darlings__subcmd__help__subcmd__man"
                 ;;
+            darlings__subcmd__help,nix)
+                cmd="darlings__subcmd__help__subcmd__nix"
+                ;;
+            darlings__subcmd__help__subcmd__nix,expr)
+                cmd="darlings__subcmd__help__subcmd__nix__subcmd__expr"
+                ;;
+            darlings__subcmd__nix,expr)
+                cmd="darlings__subcmd__nix__subcmd__expr"
+                ;;
+            darlings__subcmd__nix,help)
+                cmd="darlings__subcmd__nix__subcmd__help"
+                ;;
+            darlings__subcmd__nix__subcmd__help,expr)
+                cmd="darlings__subcmd__nix__subcmd__help__subcmd__expr"
+                ;;
+            darlings__subcmd__nix__subcmd__help,help)
+                cmd="darlings__subcmd__nix__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -53,7 +74,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,7 +310,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__help)
-            opts="audit explain completions man help"
+            opts="audit explain nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,9 +393,107 @@ _darlings() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        darlings__subcmd__help__subcmd__nix)
+            opts="expr"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__help__subcmd__nix__subcmd__expr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         darlings__subcmd__man)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__nix)
+            opts="-h --help expr help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__nix__subcmd__expr)
+            opts="-h --help impermanence preservation"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__nix__subcmd__help)
+            opts="expr help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__nix__subcmd__help__subcmd__expr)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__nix__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -43,6 +43,13 @@ pub enum Command {
     Audit(AuditArgs),
     /// Show every rule that matches PATH, which one decides, and why
     Explain(ExplainArgs),
+    /// Nix helpers: `darlings nix expr impermanence|preservation` prints the
+    /// `--apply` expression that makes `nix eval --json` of the module's
+    /// value work on every revision
+    Nix {
+        #[command(subcommand)]
+        what: NixCommand,
+    },
     /// Print shell completions for SHELL to stdout
     Completions {
         #[arg(value_enum)]
@@ -51,6 +58,23 @@ pub enum Command {
     /// Print the man page (roff) to stdout
     #[command(hide = true)]
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NixCommand {
+    /// Print the builtins-only `--apply` expression for a module's value
+    Expr {
+        #[arg(value_enum)]
+        module: NixModule,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NixModule {
+    /// config.environment.persistence
+    Impermanence,
+    /// config.preservation.preserveAt
+    Preservation,
 }
 
 /// Where the rules come from and which tree they apply to.

@@ -93,3 +93,70 @@ fn bad_declarations_stop_the_audit_and_say_where() {
     assert!(stderr.contains(r#""/persist".files[0]: a file entry without `file` or `filePath`"#), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// The `--apply` expression, evaluated for real by Nix on a value shaped
+/// like current impermanence's, whose removed options throw when forced;
+/// its JSON then feeds `--impermanence`.
+#[test]
+fn the_apply_expression_makes_nix_eval_work_and_feeds_darlings() {
+    if std::process::Command::new("nix-instantiate").arg("--version").output().is_err() {
+        eprintln!("skipped: nix-instantiate (Debian's nix-bin) is not installed");
+        return;
+    }
+    let expr = common::run(["nix", "expr", "impermanence"]);
+    assert_eq!(common::code(&expr), 0);
+    let apply = String::from_utf8(expr.stdout).expect("utf-8");
+    let value = r#"{
+      "/persist" = {
+        enable = true;
+        persistentStoragePath = "/persist";
+        allowOther = throw "The option `environment.persistence./persist.allowOther' can no longer be used";
+        removePrefixDirectory = throw "removed";
+        directories = [
+          { directory = "/var/log"; dirPath = "/var/log"; home = null; method = throw "removed"; }
+          "/var/lib/bluetooth"
+        ];
+        files = [ { file = "/etc/machine-id"; filePath = "/etc/machine-id"; parentDirectory = { mode = "0755"; }; } ];
+        users.alice = {
+          home = throw "The option `home' can no longer be used";
+          directories = [ { directory = ".ssh"; dirPath = "/home/alice/.ssh"; home = "/home/alice"; } ];
+          files = [ ];
+        };
+        enableDebugging = x: x;
+      };
+    }"#;
+    // Without the expression, evaluation fails on the first removed option.
+    let plain = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", value])
+        .env("NIX_REMOTE", "")
+        .output()
+        .expect("nix-instantiate");
+    assert!(!plain.status.success(), "a throwing attribute fails a plain evaluation");
+    let out = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", &format!("({apply}) ({value})")])
+        .env("NIX_REMOTE", "")
+        .output()
+        .expect("nix-instantiate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(json["/persist"].get("allowOther").is_none());
+    assert!(json["/persist"]["users"]["alice"].get("home").is_none());
+    assert_eq!(json["/persist"]["directories"][0]["dirPath"], "/var/log");
+
+    // And darlings reads it.
+    let t = common::Tree::new();
+    t.file(b"/var/log/syslog", b"log").file(b"/home/alice/.ssh/id", b"k");
+    let file = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(file.path(), &out.stdout).expect("write");
+    let (report, _) = common::audit_json(t.root(), &["--impermanence", file.path().to_str().expect("utf-8")]);
+    let f = common::findings(&report);
+    assert_eq!(f[&b"/var/log"[..]]["verdict"], "broken");
+    assert_eq!(f[&b"/home/alice/.ssh"[..]]["verdict"], "broken");
+    let missing: Vec<&str> = report["missing_claims"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .map(|m| m["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(missing, vec!["/etc/machine-id", "/var/lib/bluetooth"]);
+}

@@ -18,6 +18,10 @@ use matcher::{Matcher, Origin, Pattern, PatternError, Rule, RuleKind};
 
 use crate::source::walk::Root;
 
+/// The builtins-only `--apply` expression for `nix eval --json` of a NixOS
+/// module's value (see `nix/clean.nix`).
+pub const NIX_CLEAN: &str = include_str!("nix/clean.nix");
+
 /// Where the default manifest lives inside the audited root.
 pub const DEFAULT_MANIFEST: &str = "/etc/darlings/manifest.toml";
 
