@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::claims::live::{self, LinkTarget, Mounts};
-use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
+use crate::claims::matcher::{Cursor, Matcher, Origin, RuleId, RuleKind};
 use crate::knowledge::identity;
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
@@ -311,16 +311,27 @@ impl<'a> Classifier<'a> {
             f.detail = Some(OFFLINE.into());
             return self.row(f, true);
         };
+        let storage = self.storage_of(rule);
         if meta.other_fs {
-            let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
+            let (verdict, detail) = match storage.map(|st| self.mounted_from(path, st)) {
+                Some(Err(why)) => (Verdict::Broken, why),
+                _ => (Verdict::Kept, self.mount_detail(path, meta)),
+            };
+            let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
             f.rule = Some(self.rule_ref(rule));
-            f.detail = Some(self.mount_detail(path, meta));
+            f.detail = Some(detail);
             return self.row(f, true);
         }
         if meta.kind == FileKind::Symlink {
             let target = live::check_symlink(root, path);
             let (verdict, detail) = match &target {
-                LinkTarget::OtherFilesystem(t) => (Verdict::Kept, format!("symlink to {}", esc(t))),
+                LinkTarget::OtherFilesystem(t) => match storage {
+                    Some(st) if !live::link_points_into(path, t, st) => (
+                        Verdict::Broken,
+                        format!("symlink to {}, outside its storage root {}", esc(t), esc(st)),
+                    ),
+                    _ => (Verdict::Kept, format!("symlink to {}", esc(t))),
+                },
                 LinkTarget::SameFilesystem(t) => {
                     (Verdict::Broken, format!("symlink to {}, which is on the ephemeral root", esc(t)))
                 }
@@ -340,9 +351,53 @@ impl<'a> Classifier<'a> {
             return self.row(f, true);
         }
         let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
-        f.detail = Some("plain content on the ephemeral root".into());
+        f.detail = Some(self.plain_content(path, rule));
         self.record_link(meta, Verdict::Broken);
         self.row(f, true);
+    }
+
+    /// The storage root a declared claim must be persisted in.
+    fn storage_of(&self, rule: RuleId) -> Option<&[u8]> {
+        match &self.matcher.rule(rule).origin {
+            Origin::Declared { storage, .. } => Some(storage),
+            _ => None,
+        }
+    }
+
+    /// Whether the mount at `path` is the bind from `storage`; the reason
+    /// it is not otherwise.
+    fn mounted_from(&self, path: &[u8], storage: &[u8]) -> Result<(), String> {
+        let all = self.mounts.all_at(path);
+        let Some(visible) = all.last() else { return Ok(()) };
+        if live::mount_is_from(visible, path, storage, self.mounts) {
+            return Ok(());
+        }
+        let earlier = all[..all.len() - 1].iter().any(|m| live::mount_is_from(m, path, storage, self.mounts));
+        Err(if earlier {
+            format!(
+                "the bind mount from {} is shadowed by a later mount ({})",
+                esc(storage),
+                visible.describe()
+            )
+        } else if self.mounts.holding(storage).is_none() {
+            format!("its storage root {} is not mounted: it is on the ephemeral root", esc(storage))
+        } else {
+            format!("mounted from {}, not from its storage root {}", visible.describe(), esc(storage))
+        })
+    }
+
+    /// Why a claimed path holding plain content is broken.
+    fn plain_content(&self, path: &[u8], rule: RuleId) -> String {
+        let plain = "plain content on the ephemeral root";
+        let (Some(storage), Some(root)) = (self.storage_of(rule), self.root) else { return plain.into() };
+        let source = [storage, path].concat();
+        match root.exists(source.strip_prefix(b"/").unwrap_or(&source)) {
+            Ok(false) => format!(
+                "{plain}; its persistent source {} is missing, so nothing is mounted there",
+                esc(&source)
+            ),
+            _ => format!("{plain}; nothing is mounted from {} over it", esc(&source)),
+        }
     }
 }
 
@@ -580,7 +635,7 @@ impl Visitor for Classifier<'_> {
                     f.disk = Some(disk);
                     f.mtime = mtime;
                     if dir.claim_root {
-                        f.detail = Some("plain content on the ephemeral root".into());
+                        f.detail = Some(self.plain_content(path, rule));
                     }
                     rows.push(f);
                 } else {

@@ -160,3 +160,58 @@ fn the_apply_expression_makes_nix_eval_work_and_feeds_darlings() {
         .collect();
     assert_eq!(missing, vec!["/etc/machine-id", "/var/lib/bluetooth"]);
 }
+
+/// Each way a declared claim is not realised, with real mounts: a bind
+/// from another filesystem, a bind shadowed by a later mount, a symlink
+/// outside the storage root, a missing persistent source.
+#[test]
+fn a_declared_claim_must_come_from_its_own_storage_root() {
+    require_root!();
+    let t = common::Tree::new();
+    for d in [&b"/var/lib/good"[..], b"/var/lib/wrong", b"/var/lib/shadowed", b"/persist", b"/other"] {
+        t.dir(d);
+    }
+    t.file(b"/var/lib/missing/data", b"d")
+        .symlink(b"/etc/linked-ok", b"/persist/etc/ok")
+        .symlink(b"/etc/linked-out", b"/other/etc/ok");
+    let decl = r#"{"/persist": {"persistentStoragePath": "/persist",
+        "directories": ["/var/lib/good", "/var/lib/wrong", "/var/lib/shadowed", "/var/lib/missing"],
+        "files": [{"file": "/etc/linked-ok", "filePath": "/etc/linked-ok", "method": "symlink"},
+                  {"file": "/etc/linked-out", "filePath": "/etc/linked-out", "method": "symlink"}]}}"#;
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(json.path(), decl).expect("write");
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs persist "$R/persist"
+mount -t tmpfs other "$R/other"
+mkdir -p "$R/persist/var/lib/good" "$R/persist/var/lib/shadowed" "$R/persist/etc" "$R/other/wrong" "$R/other/etc"
+echo ok > "$R/persist/etc/ok"; echo ok > "$R/other/etc/ok"
+mount --bind "$R/persist/var/lib/good" "$R/var/lib/good"
+mount --bind "$R/other/wrong" "$R/var/lib/wrong"
+mount --bind "$R/persist/var/lib/shadowed" "$R/var/lib/shadowed"
+mount -t tmpfs later "$R/var/lib/shadowed"
+"$D" audit --root "$R" --format json --impermanence '{json}' || true"#,
+        root = t.root().display(),
+        json = json.path().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let report = common::parse_json(&out);
+    let f = common::findings(&report);
+    let check = |path: &str, verdict: &str, detail: &str| {
+        let row = &f[path.as_bytes()];
+        assert_eq!(row["verdict"], verdict, "{path}: {row}");
+        let got = row["detail"].as_str().unwrap_or("");
+        assert!(got.contains(detail), "{path}: {got:?} lacks {detail:?}");
+    };
+    check("/var/lib/good", "kept", "mount point (tmpfs persist[/var/lib/good])");
+    check("/var/lib/wrong", "broken", "mounted from tmpfs other[/wrong], not from its storage root /persist");
+    check(
+        "/var/lib/shadowed",
+        "broken",
+        "the bind mount from /persist is shadowed by a later mount (tmpfs later)",
+    );
+    check("/var/lib/missing", "broken", "its persistent source /persist/var/lib/missing is missing");
+    check("/etc/linked-ok", "kept", "symlink to /persist/etc/ok");
+    check("/etc/linked-out", "broken", "symlink to /other/etc/ok, outside its storage root /persist");
+    assert_eq!(report["exit_code"], 3);
+}

@@ -100,6 +100,21 @@ impl Mounts {
         self.list.iter().rev().find(|m| m.mount_point == path)
     }
 
+    /// Every mount at `path`, oldest first (the last one is visible).
+    pub fn all_at(&self, path: &[u8]) -> Vec<&Mount> {
+        self.list.iter().filter(|m| m.mount_point == path).collect()
+    }
+
+    /// The visible mount that holds `path` (the deepest mount point above
+    /// or at it); `None`: it is on the root's own filesystem.
+    pub fn holding(&self, path: &[u8]) -> Option<&Mount> {
+        self.list
+            .iter()
+            .rev()
+            .filter(|m| crate::claims::matcher::is_ancestor_or_self(&m.mount_point, path))
+            .max_by_key(|m| m.mount_point.len())
+    }
+
     /// Mounts directly on the root's filesystem: not inside another mount.
     pub fn top_level(&self) -> Vec<&Mount> {
         let mut out: Vec<&Mount> = Vec::new();
@@ -190,6 +205,33 @@ pub fn check_symlink(root: &Root, path: &[u8]) -> LinkTarget {
 mod tests {
     use super::*;
 
+    #[test]
+    fn symlinks_into_a_storage_root() {
+        assert!(link_points_into(b"/etc/x", b"/persist/etc/x", b"/persist"));
+        assert!(link_points_into(b"/etc/x", b"../persist/etc/x", b"/persist"));
+        assert!(!link_points_into(b"/etc/x", b"/persistent/etc/x", b"/persist"));
+        assert!(!link_points_into(b"/etc/x", b"/persist/../etc/y", b"/persist"));
+    }
+
+    #[test]
+    fn binds_from_a_storage_root() {
+        let all = parse_mountinfo(
+            b"1 0 0:1 / / rw - tmpfs none rw\n\
+              2 1 0:2 / /persist rw - zfs rpool/safe/persist rw\n\
+              3 1 0:2 /var/lib/x /var/lib/x rw - zfs rpool/safe/persist rw\n\
+              4 1 0:3 /var/lib/y /var/lib/y rw - zfs rpool/other rw\n\
+              5 1 0:4 / /nix rw - zfs rpool/local/nix rw\n\
+              6 1 0:4 /persist/etc/z /etc/z rw - zfs rpool/local/nix rw\n",
+        );
+        let m = Mounts::below(all, b"/");
+        let at = |p: &[u8]| *m.all_at(p).last().expect("a mount");
+        assert!(mount_is_from(at(b"/var/lib/x"), b"/var/lib/x", b"/persist", &m));
+        assert!(!mount_is_from(at(b"/var/lib/y"), b"/var/lib/y", b"/persist", &m));
+        // A storage root inside another mount: /nix/persist on rpool/local/nix.
+        assert!(mount_is_from(at(b"/etc/z"), b"/etc/z", b"/nix/persist", &m));
+        assert!(!mount_is_from(at(b"/etc/z"), b"/etc/z", b"/persist", &m));
+    }
+
     const SAMPLE: &[u8] = b"\
 22 1 0:21 / / rw,relatime shared:1 - tmpfs none rw
 23 22 0:22 / /proc rw,nosuid - proc proc rw
@@ -222,4 +264,39 @@ mod tests {
         let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();
         assert_eq!(names, vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]);
     }
+}
+
+/// Whether the mount `m` at `path` is a bind of `path` from the storage
+/// root `storage` (both as the audited system sees them): same source as
+/// the storage root's own mount, and the matching place inside it.
+pub fn mount_is_from(m: &Mount, path: &[u8], storage: &[u8], mounts: &Mounts) -> bool {
+    let Some(st) = mounts.holding(storage) else { return false };
+    if st.source != m.source || st.fstype != m.fstype {
+        return false;
+    }
+    // storage = st.mount_point + rest; the source path is st.fs_root + rest + path.
+    let rest = &storage[st.mount_point.len()..];
+    let base = if st.fs_root == b"/" { &b""[..] } else { &st.fs_root[..] };
+    let expected = [base, rest, path].concat();
+    m.fs_root == expected
+}
+
+/// Whether the symlink at `path` with target `target` points into `storage`
+/// (resolved lexically inside the audited root).
+pub fn link_points_into(path: &[u8], target: &[u8], storage: &[u8]) -> bool {
+    let dir = path.iter().rposition(|&b| b == b'/').map_or(&path[..0], |i| &path[..i]);
+    let joined: Vec<u8> =
+        if target.starts_with(b"/") { target.to_vec() } else { [dir, b"/", target].concat() };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in joined.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let resolved: Vec<u8> = parts.iter().flat_map(|c| [&b"/"[..], c].concat()).collect();
+    crate::claims::matcher::is_ancestor_or_self(storage, &resolved)
 }

@@ -119,7 +119,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     // File order (the document's keys come sorted): the last tie-breaker.
     rules.sort_by_key(|r| match r.origin {
         Origin::Manifest { line, .. } => line,
-        Origin::Flag(_) | Origin::Declared(_) => 0,
+        Origin::Flag(_) | Origin::Declared { .. } => 0,
     });
     Ok(Manifest { rules, precious })
 }

@@ -69,8 +69,9 @@ pub enum Origin {
     Flag(&'static str),
     /// A manifest file, 1-based line.
     Manifest { file: PathBuf, line: usize },
-    /// A NixOS module's declaration: `impermanence "/persist".directories[3]`.
-    Declared(String),
+    /// A NixOS module's declaration: `impermanence "/persist".directories[3]`,
+    /// with the storage root the path must be persisted in.
+    Declared { text: String, storage: Vec<u8> },
 }
 
 impl fmt::Display for Origin {
@@ -78,7 +79,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Flag(flag) => f.write_str(flag),
             Origin::Manifest { file, line } => write!(f, "{}:{line}", file.display()),
-            Origin::Declared(text) => f.write_str(text),
+            Origin::Declared { text, .. } => f.write_str(text),
         }
     }
 }

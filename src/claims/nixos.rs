@@ -158,7 +158,10 @@ pub fn rules(declared: &[Declared], module: &str) -> Vec<Rule> {
             Some(Rule {
                 kind: RuleKind::Keep,
                 pattern,
-                origin: Origin::Declared(format!("{module} {}", d.option)),
+                origin: Origin::Declared {
+                    text: format!("{module} {}", d.option),
+                    storage: normalise(&d.storage, "/").unwrap_or_else(|| d.storage.clone()).into_bytes(),
+                },
                 reason: Some(format!("persisted in {}", d.storage)),
             })
         })
