@@ -201,6 +201,41 @@ pub fn check_symlink(root: &Root, path: &[u8]) -> LinkTarget {
     }
 }
 
+/// Whether the mount `m` at `path` is a bind of `path` from the storage
+/// root `storage` (both as the audited system sees them): same source as
+/// the storage root's own mount, and the matching place inside it.
+pub fn mount_is_from(m: &Mount, path: &[u8], storage: &[u8], mounts: &Mounts) -> bool {
+    let Some(st) = mounts.holding(storage) else { return false };
+    if st.source != m.source || st.fstype != m.fstype {
+        return false;
+    }
+    // storage = st.mount_point + rest; the source path is st.fs_root + rest + path.
+    let rest = &storage[st.mount_point.len()..];
+    let base = if st.fs_root == b"/" { &b""[..] } else { &st.fs_root[..] };
+    let expected = [base, rest, path].concat();
+    m.fs_root == expected
+}
+
+/// Whether the symlink at `path` with target `target` points into `storage`
+/// (resolved lexically inside the audited root).
+pub fn link_points_into(path: &[u8], target: &[u8], storage: &[u8]) -> bool {
+    let dir = path.iter().rposition(|&b| b == b'/').map_or(&path[..0], |i| &path[..i]);
+    let joined: Vec<u8> =
+        if target.starts_with(b"/") { target.to_vec() } else { [dir, b"/", target].concat() };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in joined.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let resolved: Vec<u8> = parts.iter().flat_map(|c| [&b"/"[..], c].concat()).collect();
+    crate::claims::matcher::is_ancestor_or_self(storage, &resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,39 +299,4 @@ mod tests {
         let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();
         assert_eq!(names, vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]);
     }
-}
-
-/// Whether the mount `m` at `path` is a bind of `path` from the storage
-/// root `storage` (both as the audited system sees them): same source as
-/// the storage root's own mount, and the matching place inside it.
-pub fn mount_is_from(m: &Mount, path: &[u8], storage: &[u8], mounts: &Mounts) -> bool {
-    let Some(st) = mounts.holding(storage) else { return false };
-    if st.source != m.source || st.fstype != m.fstype {
-        return false;
-    }
-    // storage = st.mount_point + rest; the source path is st.fs_root + rest + path.
-    let rest = &storage[st.mount_point.len()..];
-    let base = if st.fs_root == b"/" { &b""[..] } else { &st.fs_root[..] };
-    let expected = [base, rest, path].concat();
-    m.fs_root == expected
-}
-
-/// Whether the symlink at `path` with target `target` points into `storage`
-/// (resolved lexically inside the audited root).
-pub fn link_points_into(path: &[u8], target: &[u8], storage: &[u8]) -> bool {
-    let dir = path.iter().rposition(|&b| b == b'/').map_or(&path[..0], |i| &path[..i]);
-    let joined: Vec<u8> =
-        if target.starts_with(b"/") { target.to_vec() } else { [dir, b"/", target].concat() };
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for comp in joined.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let resolved: Vec<u8> = parts.iter().flat_map(|c| [&b"/"[..], c].concat()).collect();
-    crate::claims::matcher::is_ancestor_or_self(storage, &resolved)
 }
