@@ -74,7 +74,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain nix completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -97,6 +97,10 @@ _darlings() {
                     return 0
                     ;;
                 --impermanence)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preservation)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -168,7 +172,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__audit)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +195,10 @@ _darlings() {
                     return 0
                     ;;
                 --impermanence)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preservation)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -276,7 +284,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__explain)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --assume-claims --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +307,10 @@ _darlings() {
                     return 0
                     ;;
                 --impermanence)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preservation)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_darlings_global_optspecs
-    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
+    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= preservation= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
 end
 
 function __fish_darlings_needs_command
@@ -29,6 +29,7 @@ complete -c darlings -n "__fish_darlings_needs_command" -l manifest -d 'Read rul
 complete -c darlings -n "__fish_darlings_needs_command" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
+complete -c darlings -n "__fish_darlings_needs_command" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
@@ -83,6 +84,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
@@ -130,6 +132,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand explain" -l manifest -
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help'

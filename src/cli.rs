@@ -109,6 +109,11 @@ pub struct RuleArgs {
     #[arg(long, value_name = "FILE")]
     pub impermanence: Option<PathBuf>,
 
+    /// Read the claims of NixOS's preservation module: the JSON of
+    /// `config.preservation.preserveAt` (`-` for stdin)
+    #[arg(long, value_name = "FILE")]
+    pub preservation: Option<PathBuf>,
+
     /// Trust claims without checking them (for trees that cannot show their
     /// mounts, like an unbooted image); such claims are marked unverified
     #[arg(long)]

@@ -34,6 +34,7 @@ impl Rules {
                 manifests: args.manifest.clone(),
                 default_manifest: !args.no_default_manifest,
                 impermanence: args.impermanence.clone(),
+                preservation: args.preservation.clone(),
             },
             assume_claims: args.assume_claims,
         }

@@ -215,3 +215,30 @@ mount -t tmpfs later "$R/var/lib/shadowed"
     check("/etc/linked-out", "broken", "symlink to /other/etc/ok, outside its storage root /persist");
     assert_eq!(report["exit_code"], 3);
 }
+
+#[test]
+fn preservation_claims_are_read_too() {
+    let t = common::Tree::new();
+    t.file(b"/var/lib/nixos/uid-map", b"{}")
+        .file(b"/home/alice/.config/other", b"o")
+        .file(b"/home/alice/.config/foo/x", b"x");
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(
+        json.path(),
+        r#"{"/persistent": {"persistentStoragePath": "/persistent",
+            "directories": [{"directory": "/var/lib/nixos", "how": "bindmount"}], "files": [],
+            "users": {"alice": {"username": "alice", "home": "/home/alice", "files": [],
+              "directories": [{"directory": "/home/alice/.config", "how": "_intermediate"},
+                              {"directory": "/home/alice/.config/foo", "how": "symlink"}]}}}}"#,
+    )
+    .expect("write");
+    let (report, code) =
+        common::audit_json(t.root(), &["--preservation", json.path().to_str().expect("utf-8")]);
+    assert_eq!(code, 3);
+    let f = common::findings(&report);
+    assert_eq!(f[&b"/var/lib/nixos"[..]]["verdict"], "broken");
+    assert_eq!(f[&b"/var/lib/nixos"[..]]["rule"]["origin"], r#"preservation "/persistent".directories[0]"#);
+    assert_eq!(f[&b"/home/alice/.config/foo"[..]]["verdict"], "broken");
+    // The generated parent is structure, not a claim: its other content is unclaimed.
+    assert_eq!(f[&b"/home/alice/.config/other"[..]]["verdict"], "unclaimed");
+}

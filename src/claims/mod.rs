@@ -47,6 +47,8 @@ pub struct RuleSources {
     pub default_manifest: bool,
     /// `config.environment.persistence` as JSON (`-`: stdin).
     pub impermanence: Option<PathBuf>,
+    /// `config.preservation.preserveAt` as JSON (`-`: stdin).
+    pub preservation: Option<PathBuf>,
 }
 
 /// The rules, the manifests they were read from, and the catalogue
@@ -99,7 +101,8 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         }
     }
     let mut declared = Vec::new();
-    if let Some(file) = &sources.impermanence {
+    for (module, file) in [("impermanence", &sources.impermanence), ("preservation", &sources.preservation)] {
+        let Some(file) = file else { continue };
         let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
         let bad = |message: String| RulesError::Json { file: shown.clone(), message };
         let text = if file == Path::new("-") {
@@ -111,8 +114,9 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         };
         let json: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        declared = nixos::impermanence(&json, &shown)?;
-        rules.extend(nixos::rules(&declared, "impermanence"));
+        let found = nixos::impermanence(&json, &shown)?;
+        rules.extend(nixos::rules(&found, module));
+        declared.extend(found);
     }
     Ok(Loaded { matcher: Matcher::new(rules), manifests, precious, declared })
 }

@@ -1,5 +1,12 @@
 //! Claims declared in a NixOS configuration: the impermanence module's
-//! `environment.persistence`, as `nix eval --json` prints it.
+//! `environment.persistence` and the preservation module's
+//! `preservation.preserveAt`, as `nix eval --json` prints them.
+//!
+//! preservation's value has the same layout (storage roots with
+//! `persistentStoragePath`, `directories`, `files`, `users.<name>` with
+//! `home` and absolute paths); its entries say `how` they are kept, and
+//! `_intermediate` ones are generated parent directories: structure, not
+//! claims.
 //!
 //! Every module revision in use is read:
 //!
@@ -114,6 +121,7 @@ fn entries(
             let at_item = format!("{at}.{list}[{i}]");
             let (raw, entry_base, entry_storage) = match item {
                 Value::String(s) => (s.clone(), base.to_owned(), storage.to_owned()),
+                Value::Object(o) if o.get("how").and_then(Value::as_str) == Some("_intermediate") => continue,
                 Value::Object(o) => {
                     let home = o.get("home").and_then(Value::as_str).unwrap_or(base).to_owned();
                     let st =
@@ -232,6 +240,27 @@ mod tests {
                 ("/var/lib".into(), true, "/big".into()),
                 ("/home/carol/Documents".into(), true, "/nix/persist".into()),
                 ("/etc/nixos".into(), true, "/nix/persist".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn preservation_skips_intermediate_directories() {
+        let got = paths(
+            r#"{"/persistent": {"persistentStoragePath": "/persistent", "commonMountOptions": [],
+                "directories": [{"directory": "/var/lib/nixos", "how": "bindmount", "inInitrd": true}],
+                "files": [{"file": "/etc/machine-id", "how": "symlink", "inInitrd": true}],
+                "users": {"alice": {"username": "alice", "home": "/home/alice",
+                    "directories": [{"directory": "/home/alice/.config", "how": "_intermediate"},
+                                    {"directory": "/home/alice/.config/foo", "how": "symlink"}],
+                    "files": []}}}}"#,
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("/home/alice/.config/foo".into(), true, "/persistent".into()),
+                ("/var/lib/nixos".into(), true, "/persistent".into()),
+                ("/etc/machine-id".into(), false, "/persistent".into()),
             ]
         );
     }
