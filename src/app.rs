@@ -464,7 +464,7 @@ fn read_accepted(file: &Path) -> Result<Accepted> {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
         let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        return Ok(Accepted::new(entries.into_iter().map(|(p, v)| (p, v.or(None))).collect()));
+        return Ok(Accepted::new(entries));
     }
     let mut entries = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
