@@ -34,6 +34,9 @@ _darlings() {
             darlings,nix)
                 cmd="darlings__subcmd__nix"
                 ;;
+            darlings,stray)
+                cmd="darlings__subcmd__stray"
+                ;;
             darlings__subcmd__help,audit)
                 cmd="darlings__subcmd__help__subcmd__audit"
                 ;;
@@ -51,6 +54,9 @@ _darlings() {
                 ;;
             darlings__subcmd__help,nix)
                 cmd="darlings__subcmd__help__subcmd__nix"
+                ;;
+            darlings__subcmd__help,stray)
+                cmd="darlings__subcmd__help__subcmd__stray"
                 ;;
             darlings__subcmd__help__subcmd__nix,expr)
                 cmd="darlings__subcmd__help__subcmd__nix__subcmd__expr"
@@ -74,7 +80,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain nix completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain stray nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,7 +328,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__help)
-            opts="audit explain nix completions man help"
+            opts="audit explain stray nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +439,20 @@ _darlings() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        darlings__subcmd__help__subcmd__stray)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         darlings__subcmd__man)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -510,6 +530,104 @@ _darlings() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        darlings__subcmd__stray)
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --manifest)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --impermanence)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preservation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto walk zfs btrfs" -- "${cur}"))
+                    return 0
+                    ;;
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dataset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --baseline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --zfs-diff)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --strip-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
+                    return 0
+                    ;;
+                --verdict)
+                    COMPREPLY=($(compgen -W "broken unclaimed new-identity kept ignored recreated structure restored" -- "${cur}"))
+                    return 0
+                    ;;
+                --min-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sort)
+                    COMPREPLY=($(compgen -W "path size" -- "${cur}"))
+                    return 0
+                    ;;
+                --accepted)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

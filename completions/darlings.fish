@@ -75,6 +75,7 @@ complete -c darlings -n "__fish_darlings_needs_command" -s h -l help -d 'Print h
 complete -c darlings -n "__fish_darlings_needs_command" -s V -l version -d 'Print version'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
+complete -c darlings -n "__fish_darlings_needs_command" -f -a "stray" -d 'List what lies in the persistent storage roots of --impermanence / --preservation but is no longer declared by any claim (read-only)'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "man" -d 'Print the man page (roff) to stdout'
@@ -136,6 +137,54 @@ complete -c darlings -n "__fish_darlings_using_subcommand explain" -l preservati
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
+walk\t'A parallel one-filesystem walk of the root'
+zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
+btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
+json\t''
+ndjson\t''
+prometheus\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+unclaimed\t''
+new-identity\t''
+kept\t''
+ignored\t''
+recreated\t''
+structure\t''
+restored\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
+size\t'Largest first'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
+broken\t''
+new-identity\t''
+critical\t'Any loss of catalogued state that is critical'
+important\t'Any loss of catalogued state that is important or critical'
+none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -f -a "expr" -d 'Print the builtins-only `--apply` expression for a module\'s value'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -144,10 +193,11 @@ complete -c darlings -n "__fish_darlings_using_subcommand nix; and __fish_seen_s
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c darlings -n "__fish_darlings_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand man" -s h -l help -d 'Print help'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "man" -d 'Print the man page (roff) to stdout'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain nix completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "stray" -d 'List what lies in the persistent storage roots of --impermanence / --preservation but is no longer declared by any claim (read-only)'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray nix completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c darlings -n "__fish_darlings_using_subcommand help; and __fish_seen_subcommand_from nix" -f -a "expr" -d 'Print the builtins-only `--apply` expression for a module\'s value'

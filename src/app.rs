@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None => audit(&cli.audit),
         Some(Command::Audit(args)) => audit(&args),
+        Some(Command::Stray(args)) => stray(&args),
         Some(Command::Explain(args)) => explain(&args),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command();
@@ -83,12 +84,17 @@ fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let cfg = config::Audit::from_args(args);
     let report = run_audit(&cfg)?;
+    show(&cfg, &report)
+}
+
+/// Writes the report in the configured format; returns its exit code.
+fn show(cfg: &config::Audit, report: &Report) -> Result<ExitCode> {
     let code = report.exit_code(&cfg.fail_on, cfg.fail_severity);
     write_stdout(|out| match cfg.format {
-        Format::Table => render::table::render(out, &report, &cfg.filter, cfg.style),
-        Format::Json => render::json::render(out, &report, &cfg.filter, code.code()),
-        Format::Ndjson => render::json::render_ndjson(out, &report, &cfg.filter, code.code()),
-        Format::Prometheus => render::prometheus::render(out, &report),
+        Format::Table => render::table::render(out, report, &cfg.filter, cfg.style),
+        Format::Json => render::json::render(out, report, &cfg.filter, code.code()),
+        Format::Ndjson => render::json::render_ndjson(out, report, &cfg.filter, code.code()),
+        Format::Prometheus => render::prometheus::render(out, report),
     })?;
     Ok(code)
 }
@@ -415,6 +421,84 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
             tree.delete_queue
         ));
     }
+}
+
+/// `darlings stray`: walks each storage root of the declared claims and
+/// reports what nothing declares any more, at its path on this machine.
+fn stray(args: &AuditArgs) -> Result<ExitCode> {
+    let cfg = config::Audit::from_args(args);
+    let live = open_root(&cfg.rules.root)?;
+    let loaded = load_rules(&cfg.rules, Some(&live))?;
+    if loaded.declared.is_empty() {
+        bail!("stray lists what storage roots hold beyond the declared claims: give --impermanence or --preservation");
+    }
+    let mut roots: Vec<&[u8]> = loaded.declared.iter().map(|d| d.storage.as_bytes()).collect();
+    roots.sort_unstable();
+    roots.dedup();
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let (mut findings, mut errors, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut links = crate::report::HardLinks::default();
+    for storage in roots {
+        let shown = String::from_utf8_lossy(storage).into_owned();
+        let dir = live.canonical.join(shown.trim_start_matches('/'));
+        let Ok(target) = open_root(&dir) else {
+            notes.push(format!("storage root {shown} does not exist"));
+            continue;
+        };
+        // Declared paths are where they belong: trusted claims, never
+        // entered; their parents are structure.
+        let rules = loaded
+            .declared
+            .iter()
+            .filter(|d| d.storage.as_bytes() == storage)
+            .filter_map(|d| {
+                let pattern = claims::matcher::Pattern::parse(&d.path).ok().filter(|p| !p.is_glob())?;
+                Some(claims::matcher::Rule {
+                    kind: RuleKind::Keep,
+                    pattern,
+                    origin: claims::matcher::Origin::Declared {
+                        text: d.option.clone(),
+                        storage: storage.to_vec(),
+                    },
+                    reason: Some("declared".into()),
+                })
+            })
+            .collect();
+        let matcher = Matcher::new(rules);
+        let mounts = Mounts::read(&target.canonical).unwrap_or_default();
+        let classifier =
+            Classifier::new(&matcher, Some(&target.root), &mounts, true, cfg.flat).without_identities();
+        let top = classifier.top();
+        walk::walk(&target.root, top, &classifier, cfg.threads, None)
+            .context("cannot start the walk's threads")?;
+        let collected = classifier.into_collected();
+        let prefix = |p: &[u8]| if p == b"/" { storage.to_vec() } else { [storage, p].concat() };
+        findings.extend(collected.findings.into_iter().filter(|f| f.verdict.is_loss()).map(|mut f| {
+            f.path = prefix(&f.path);
+            f.detail = Some(format!("in {shown}, declared by no claim"));
+            f
+        }));
+        errors.extend(collected.errors.into_iter().map(|mut e| {
+            e.path = prefix(&e.path);
+            e
+        }));
+        links.merge(collected.links);
+    }
+    let mut report = Report {
+        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        source: "stray",
+        flat: cfg.flat,
+        totals: Report::compute_totals(&findings, &links),
+        findings,
+        errors,
+        missing_claims: Vec::new(),
+        notes,
+        started,
+        duration: clock.elapsed(),
+    };
+    report.sort(cfg.sort);
+    show(&cfg, &report)
 }
 
 /// Gives every loss finding the catalogue entry it is, lies in, or holds.

@@ -179,6 +179,8 @@ pub struct Classifier<'a> {
     mounts: &'a Mounts,
     assume_claims: bool,
     flat: bool,
+    /// Recognise identities recreated at boot (not inside a storage root).
+    identities: bool,
     /// Keep rules whose exact path the walk met (the rest may be missing).
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
@@ -205,9 +207,17 @@ impl<'a> Classifier<'a> {
             mounts,
             assume_claims,
             flat,
+            identities: true,
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Mutex::new(Collected::default()),
         }
+    }
+
+    /// Classifies a tree that is not a root (a storage root): no path in
+    /// it is an identity recreated at boot.
+    pub fn without_identities(mut self) -> Self {
+        self.identities = false;
+        self
     }
 
     /// The state of the root directory.
@@ -556,7 +566,7 @@ impl Visitor for Classifier<'_> {
             change: meta.change,
             returns,
             unchecked: claim_root && self.root.is_none(),
-            identity: identity::directory(entry.path),
+            identity: identity::directory(entry.path).filter(|_| self.identities),
             group: Mutex::new(group),
         })
     }

@@ -43,6 +43,10 @@ pub enum Command {
     Audit(AuditArgs),
     /// Show every rule that matches PATH, which one decides, and why
     Explain(ExplainArgs),
+    /// List what lies in the persistent storage roots of --impermanence /
+    /// --preservation but is no longer declared by any claim (read-only)
+    #[command(after_help = EXIT_CODES)]
+    Stray(AuditArgs),
     /// Nix helpers: `darlings nix expr impermanence|preservation` prints the
     /// `--apply` expression that makes `nix eval --json` of the module's
     /// value work on every revision

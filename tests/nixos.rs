@@ -242,3 +242,40 @@ fn preservation_claims_are_read_too() {
     // The generated parent is structure, not a claim: its other content is unclaimed.
     assert_eq!(f[&b"/home/alice/.config/other"[..]]["verdict"], "unclaimed");
 }
+
+#[test]
+fn stray_lists_what_the_storage_root_holds_beyond_the_claims() {
+    let t = common::Tree::new();
+    t.file(b"/persist/var/lib/bluetooth/aa/info", b"paired")
+        .file(b"/persist/var/lib/old-app/db", b"forgotten")
+        .file(b"/persist/etc/machine-id", b"id")
+        .file(b"/persist/home/alice/.ssh/id", b"k")
+        .file(b"/persist/home/alice/old-notes.txt", b"n")
+        .file(b"/var/lib/bluetooth/not-in-storage", b"x");
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(json.path(), PERSISTENCE).expect("write");
+    let root = t.root().to_str().expect("utf-8");
+    let out = common::run([
+        "stray",
+        "--root",
+        root,
+        "--format",
+        "json",
+        "--impermanence",
+        json.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(common::code(&out), 1);
+    let report = common::parse_json(&out);
+    assert_eq!(report["source"], "stray");
+    // Declared: bluetooth, machine-id, alice's .ssh. The rest is stray, at
+    // its path on this machine; parents of claims are not.
+    assert_eq!(
+        verdicts(&report),
+        map(&[
+            ("/persist/home/alice/old-notes.txt", "unclaimed 1"),
+            ("/persist/var/lib/old-app", "unclaimed 2")
+        ])
+    );
+    let out = common::run(["stray", "--root", root]);
+    assert_eq!(common::code(&out), 2, "stray needs declared claims");
+}
