@@ -80,7 +80,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help --version audit explain stray nix completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help --version audit explain stray nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +158,14 @@ _darlings() {
                     COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
                     return 0
                     ;;
+                --suggest)
+                    COMPREPLY=($(compgen -W "nix preservation" -- "${cur}"))
+                    return 0
+                    ;;
+                --suggest-storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -178,7 +186,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__audit)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,6 +262,14 @@ _darlings() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    return 0
+                    ;;
+                --suggest)
+                    COMPREPLY=($(compgen -W "nix preservation" -- "${cur}"))
+                    return 0
+                    ;;
+                --suggest-storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --threads)
@@ -538,7 +554,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__stray)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,6 +630,14 @@ _darlings() {
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    return 0
+                    ;;
+                --suggest)
+                    COMPREPLY=($(compgen -W "nix preservation" -- "${cur}"))
+                    return 0
+                    ;;
+                --suggest-storage)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --threads)

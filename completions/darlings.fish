@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_darlings_global_optspecs
-    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= preservation= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= threads= progress= color= h/help V/version
+    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= preservation= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= suggest= suggest-all suggest-storage= threads= progress= color= h/help V/version
 end
 
 function __fish_darlings_needs_command
@@ -61,6 +61,9 @@ new-identity\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_needs_command" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
+preservation\t'preservation.preserveAt'"
+complete -c darlings -n "__fish_darlings_needs_command" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
@@ -71,6 +74,7 @@ never\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_needs_command" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_needs_command" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_needs_command" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_needs_command" -s V -l version -d 'Print version'
 complete -c darlings -n "__fish_darlings_needs_command" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
@@ -117,6 +121,9 @@ new-identity\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
+preservation\t'preservation.preserveAt'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
@@ -127,6 +134,7 @@ never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
@@ -174,6 +182,9 @@ new-identity\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
+preservation\t'preservation.preserveAt'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
@@ -184,6 +195,7 @@ never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -f -a "expr" -d 'Print the builtins-only `--apply` expression for a module\'s value'

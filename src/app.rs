@@ -84,6 +84,12 @@ fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let cfg = config::Audit::from_args(args);
     let report = run_audit(&cfg)?;
+    if let Some((module, all, storage)) = &cfg.suggest {
+        let code = report.exit_code(&cfg.fail_on, cfg.fail_severity);
+        let storage = storage.clone().unwrap_or_else(|| "/persist".into());
+        write_stdout(|out| render::suggest::render(out, &report, *module, *all, &storage))?;
+        return Ok(code);
+    }
     show(&cfg, &report)
 }
 
@@ -513,11 +519,15 @@ fn mark_precious(
     for f in findings.iter_mut().filter(|f| f.verdict.is_loss()) {
         let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
         let holds = |pattern: &str| match (root, tree) {
-            (Some(root), _) => crate::knowledge::catalogue::exists_in(root, pattern.as_bytes(), &f.path),
-            (None, Some(tree)) => !pattern.contains(['*', '?', '[']) && tree.names(pattern.as_bytes()),
-            (None, None) => false,
+            (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), &f.path),
+            (None, Some(tree)) => (!pattern.contains(['*', '?', '[']) && tree.names(pattern.as_bytes()))
+                .then(|| pattern.as_bytes().to_vec()),
+            (None, None) => None,
         };
-        f.precious = catalogue.lookup(&f.path, group, &holds).cloned();
+        if let Some((precious, at)) = catalogue.lookup(&f.path, group, &holds) {
+            f.precious = Some(precious.clone());
+            f.keep_path = Some(at);
+        }
     }
 }
 

@@ -186,6 +186,19 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub fail_on: Vec<FailOn>,
 
+    /// Print a NixOS block that claims the important and critical unclaimed
+    /// state (instead of the report)
+    #[arg(long, value_enum, value_name = "MODULE")]
+    pub suggest: Option<SuggestModule>,
+
+    /// With --suggest: every unclaimed subtree, not only catalogued state
+    #[arg(long, requires = "suggest")]
+    pub suggest_all: bool,
+
+    /// With --suggest: the storage root to persist in [default: /persist]
+    #[arg(long, value_name = "PATH", requires = "suggest")]
+    pub suggest_storage: Option<String>,
+
     /// Worker threads for the walk [default: number of cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -238,6 +251,15 @@ pub enum When {
     Auto,
     Always,
     Never,
+}
+
+/// The module `--suggest` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuggestModule {
+    /// environment.persistence (impermanence)
+    Nix,
+    /// preservation.preserveAt
+    Preservation,
 }
 
 /// What `--fail-on` accepts: loss verdicts, severities, or `none`.

@@ -62,6 +62,8 @@ pub struct Audit {
     /// A loss this severe (or worse) makes the exit code 1.
     pub fail_severity: Option<crate::knowledge::Severity>,
     pub threads: usize,
+    /// `--suggest`: (module, every unclaimed subtree, storage root).
+    pub suggest: Option<(crate::render::suggest::Module, bool, Option<String>)>,
     pub progress: bool,
     pub style: Style,
 }
@@ -123,6 +125,13 @@ impl Audit {
             fail_on,
             fail_severity,
             threads,
+            suggest: args.suggest.map(|m| {
+                let module = match m {
+                    crate::cli::SuggestModule::Nix => crate::render::suggest::Module::Impermanence,
+                    crate::cli::SuggestModule::Preservation => crate::render::suggest::Module::Preservation,
+                };
+                (module, args.suggest_all, args.suggest_storage.clone())
+            }),
             progress,
             style: Style { color, fit: stdout_tty },
         }

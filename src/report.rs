@@ -110,6 +110,8 @@ pub struct Finding {
     pub accepted: bool,
     /// The catalogue entry this loss is, lies in, or holds.
     pub precious: Option<crate::knowledge::Precious>,
+    /// That entry's concrete path: what a claim would name to keep it.
+    pub keep_path: Option<Vec<u8>>,
 }
 
 impl Finding {
@@ -130,6 +132,7 @@ impl Finding {
             unverified: false,
             accepted: false,
             precious: None,
+            keep_path: None,
         }
     }
 

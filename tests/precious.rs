@@ -106,3 +106,45 @@ fn identities_recreated_at_boot_are_new_identity() {
     let (json, _) = common::audit_json(t.root(), &["--flat", "--keep", "/etc/machine-id"]);
     assert_eq!(common::findings(&json)[&b"/etc/machine-id"[..]]["verdict"], "broken");
 }
+
+/// `--suggest nix` prints a block that, evaluated by Nix and fed back as
+/// declared claims, turns those findings into claims.
+#[test]
+fn suggested_claims_round_trip_through_nix() {
+    let t = lived_in();
+    let root = t.root().to_str().expect("utf-8");
+    let out = common::run(["audit", "--root", root, "--suggest", "nix", "--ignore", "/srv"]);
+    let block = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(block.contains("environment.persistence.\"/persist\" = {"), "{block}");
+    assert!(block.contains("\"/var/lib/bluetooth\""), "the catalogued path, not the grouped /var:\n{block}");
+    assert!(block.contains("\"/etc/machine-id\""), "{block}");
+    assert!(block.contains("users.alice = {") && block.contains("\".ssh\""), "{block}");
+    assert!(!block.contains("/var/lib/other"), "not catalogued: only with --suggest-all\n{block}");
+
+    if std::process::Command::new("nix-instantiate").arg("--version").output().is_err() {
+        eprintln!("skipped the Nix half: nix-instantiate (Debian's nix-bin) is not installed");
+        return;
+    }
+    let eval = std::process::Command::new("nix-instantiate")
+        .args(["--eval", "--strict", "--json", "-E", &format!("({{ {block} }}).environment.persistence")])
+        .env("NIX_REMOTE", "")
+        .output()
+        .expect("nix-instantiate");
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let json = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(json.path(), &eval.stdout).expect("write");
+    let (report, _) = common::audit_json(
+        t.root(),
+        &["--flat", "--ignore", "/srv", "--impermanence", json.path().to_str().expect("utf-8")],
+    );
+    let f = common::findings(&report);
+    for claimed in
+        ["/var/lib/bluetooth", "/etc/machine-id", "/home/alice/.ssh", "/etc/ssh/ssh_host_ed25519_key"]
+    {
+        let rule = &f[claimed.as_bytes()]["rule"];
+        assert_eq!(rule["kind"], "keep", "{claimed} is now a claim: {}", f[claimed.as_bytes()]);
+        assert!(rule["origin"].as_str().unwrap_or("").starts_with("impermanence \"/persist\""));
+    }
+    // Nothing catalogued is left unclaimed.
+    assert!(f.values().all(|x| !(x["verdict"] == "unclaimed" && x["severity"].is_string())));
+}

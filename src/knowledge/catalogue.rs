@@ -166,12 +166,14 @@ impl Catalogue {
         self.entries.is_empty()
     }
 
-    /// Whether `path` is (or lies inside) the entry's path.
-    fn covers(e: &Entry, path: &[u8]) -> bool {
+    /// The entry's path that `path` is or lies inside, if any.
+    fn covers(e: &Entry, path: &[u8]) -> Option<Vec<u8>> {
         match &e.matcher {
-            None => is_ancestor_or_self(e.precious.pattern.as_bytes(), path),
+            None => is_ancestor_or_self(e.precious.pattern.as_bytes(), path)
+                .then(|| e.precious.pattern.clone().into_bytes()),
             Some(m) => crate::claims::matcher::ancestors_or_self(path)
-                .any(|(_, a)| m.is_match(std::path::Path::new(OsStr::from_bytes(a)))),
+                .find(|(_, a)| m.is_match(std::path::Path::new(OsStr::from_bytes(a))))
+                .map(|(_, a)| a.to_vec()),
         }
     }
 
@@ -179,29 +181,35 @@ impl Catalogue {
     /// then the most specific) entry that `path` is or lies in; else the
     /// most severe one inside `path` for which `contains` says the finding
     /// really holds it (`contains` gets the entry's pattern).
-    pub fn lookup(&self, path: &[u8], directory: bool, contains: &dyn Fn(&str) -> bool) -> Option<&Precious> {
-        let key = |e: &&Entry| (e.precious.severity, e.precious.pattern.len());
-        let inside = self.entries.iter().filter(|e| Self::covers(e, path)).max_by_key(key);
-        if let Some(e) = inside {
-            return Some(&e.precious);
+    ///
+    /// Also returns the concrete path of the entry (a claim would name it).
+    pub fn lookup(
+        &self,
+        path: &[u8],
+        directory: bool,
+        contains: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Option<(&Precious, Vec<u8>)> {
+        let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
+        let inside =
+            self.entries.iter().filter_map(|e| Self::covers(e, path).map(|p| (e, p))).max_by_key(key);
+        if let Some((e, p)) = inside {
+            return Some((&e.precious, p));
         }
         if !directory {
             return None;
         }
         self.entries
             .iter()
-            .filter(|e| {
-                let below = is_ancestor_or_self(path, &e.literal) || is_ancestor_or_self(&e.literal, path);
-                below && contains(&e.precious.pattern)
-            })
+            .filter(|e| is_ancestor_or_self(path, &e.literal) || is_ancestor_or_self(&e.literal, path))
+            .filter_map(|e| contains(&e.precious.pattern).map(|p| (e, p)))
             .max_by_key(key)
-            .map(|e| &e.precious)
+            .map(|(e, p)| (&e.precious, p))
     }
 }
 
-/// Whether something matching `pattern` (a path whose components may hold
-/// `*`, `?` or `[...]`) exists inside `within`, in the live tree.
-pub fn exists_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) -> bool {
+/// A path matching `pattern` (whose components may hold `*`, `?` or
+/// `[...]`) that exists inside `within`, in the live tree.
+pub fn find_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
     let comps: Vec<&[u8]> = pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
     for comp in comps {
@@ -214,7 +222,7 @@ pub fn exists_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]
             }
             let Ok(glob) = GlobBuilder::new(&String::from_utf8_lossy(comp)).literal_separator(true).build()
             else {
-                return false;
+                return None;
             };
             let glob = glob.compile_matcher();
             let dir = if base.is_empty() { b"/".to_vec() } else { base.clone() };
@@ -228,7 +236,7 @@ pub fn exists_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]
         next.truncate(10_000);
         frontier = next;
     }
-    frontier.iter().any(|p| {
+    frontier.into_iter().find(|p| {
         is_ancestor_or_self(within, p) && root.exists(p.strip_prefix(b"/").unwrap_or(p)).unwrap_or(false)
     })
 }
@@ -238,7 +246,7 @@ mod tests {
     use super::*;
 
     fn find(c: &Catalogue, path: &str) -> Option<(Severity, String)> {
-        c.lookup(path.as_bytes(), true, &|_| false).map(|p| (p.severity, p.pattern.clone()))
+        c.lookup(path.as_bytes(), true, &|_| None).map(|(p, _)| (p.severity, p.pattern.clone()))
     }
 
     #[test]
@@ -274,11 +282,13 @@ mod tests {
     #[test]
     fn a_group_containing_an_entry_takes_it_only_when_it_holds_it() {
         let c = Catalogue::new(Vec::new());
-        let holds = |p: &str| p == "/var/lib/postgresql";
-        let got = c.lookup(b"/var/lib", true, &holds).map(|p| p.pattern.clone());
-        assert_eq!(got.as_deref(), Some("/var/lib/postgresql"));
-        assert!(c.lookup(b"/var/lib", true, &|_| false).is_none());
+        let holds = |p: &str| (p == "/var/lib/postgresql").then(|| p.as_bytes().to_vec());
+        let got = c.lookup(b"/var/lib", true, &holds).map(|(p, at)| (p.pattern.clone(), at));
+        assert_eq!(got, Some(("/var/lib/postgresql".into(), b"/var/lib/postgresql".to_vec())));
+        assert!(c.lookup(b"/var/lib", true, &|_| None).is_none());
         assert!(c.lookup(b"/var/lib", false, &holds).is_none(), "a file holds nothing");
+        let inside = c.lookup(b"/home/alice/.ssh/id", false, &|_| None).map(|(_, at)| at);
+        assert_eq!(inside, Some(b"/home/alice/.ssh".to_vec()), "the concrete path a claim would name");
     }
 
     #[test]

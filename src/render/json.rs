@@ -56,6 +56,10 @@ impl Serialize for FindingJson<'_> {
         m.serialize_entry("rule", &f.rule)?;
         m.serialize_entry("severity", &f.severity().map(|s| s.name()))?;
         m.serialize_entry("precious", &f.precious.as_ref().map(PreciousJson))?;
+        match &f.keep_path {
+            Some(p) => path_entry(&mut m, "keep_path", p)?,
+            None => m.serialize_entry("keep_path", &None::<&str>)?,
+        }
         m.serialize_entry("detail", &f.detail)?;
         m.serialize_entry("unverified", &f.unverified)?;
         m.serialize_entry("accepted", &f.accepted)?;

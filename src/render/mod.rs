@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod prometheus;
+pub mod suggest;
 pub mod table;
 
 use std::collections::HashSet;
