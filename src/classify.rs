@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use crate::claims::live::{self, LinkTarget, Mounts};
 use crate::claims::matcher::{Cursor, Matcher, Origin, RuleId, RuleKind};
-use crate::knowledge::identity;
+use crate::knowledge::{identity, recreated};
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
 use crate::source::{Change, FileKind, Meta};
@@ -74,6 +74,8 @@ pub struct Dir {
     unchecked: bool,
     /// One of the directories where identities live (see `knowledge::identity`).
     identity: Option<u8>,
+    /// Where NixOS recreates things (see `knowledge::recreated`).
+    recreate_area: bool,
     group: Mutex<Group>,
 }
 
@@ -89,6 +91,8 @@ struct Group {
     ignored: bool,
     /// Unclaimed non-directories in the subtree.
     files: u64,
+    /// Non-directories NixOS recreates, in the subtree.
+    recreated: u64,
     /// Direct children that are whole unclaimed subtrees, names in `names`.
     pending: Vec<Pending>,
     names: Vec<u8>,
@@ -98,6 +102,9 @@ struct Group {
 
 struct Pending {
     name: (u32, u32),
+    verdict: Verdict,
+    /// Why, for a single recreated entry.
+    detail: Option<&'static str>,
     kind: FileKind,
     change: Change,
     entries: u64,
@@ -128,6 +135,7 @@ impl Group {
         self.mixed |= other.mixed;
         self.ignored |= other.ignored;
         self.files += other.files;
+        self.recreated += other.recreated;
         let base = self.names.len() as u32;
         self.names.extend_from_slice(&other.names);
         self.pending.extend(other.pending.drain(..).map(|mut p| {
@@ -143,6 +151,7 @@ impl Group {
         other.mixed = false;
         other.ignored = false;
         other.files = 0;
+        other.recreated = 0;
     }
 
     fn count(&mut self, entries: u64, size: u64, disk: u64, mtime: Option<i64>) {
@@ -154,20 +163,20 @@ impl Group {
         }
     }
 
-    fn push_pending(&mut self, name: &[u8], kind: (FileKind, Change), counts: (u64, u64, u64), mtime: i64) {
+    fn push_pending(
+        &mut self,
+        name: &[u8],
+        verdict: Verdict,
+        kind: (FileKind, Change),
+        counts: (u64, u64, u64),
+        mtime: i64,
+    ) {
         let start = self.names.len() as u32;
         self.names.extend_from_slice(name);
         let (entries, size, disk) = counts;
         let (kind, change) = kind;
-        self.pending.push(Pending {
-            name: (start, name.len() as u32),
-            kind,
-            change,
-            entries,
-            size,
-            disk,
-            mtime,
-        });
+        let name = (start, name.len() as u32);
+        self.pending.push(Pending { name, verdict, detail: None, kind, change, entries, size, disk, mtime });
     }
 }
 
@@ -179,8 +188,10 @@ pub struct Classifier<'a> {
     mounts: &'a Mounts,
     assume_claims: bool,
     flat: bool,
-    /// Recognise identities recreated at boot (not inside a storage root).
+    /// Recognise identities and what NixOS recreates (not inside a storage root).
     identities: bool,
+    /// The files `/etc/.clean` lists: copied from the configuration at boot.
+    etc_clean: std::collections::HashSet<Vec<u8>>,
     /// Keep rules whose exact path the walk met (the rest may be missing).
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
@@ -208,6 +219,7 @@ impl<'a> Classifier<'a> {
             assume_claims,
             flat,
             identities: true,
+            etc_clean: root.map(recreated::etc_clean).unwrap_or_default(),
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Mutex::new(Collected::default()),
         }
@@ -243,6 +255,7 @@ impl<'a> Classifier<'a> {
             returns: true,
             unchecked: self.root.is_none(),
             identity: None,
+            recreate_area: false,
             group: Mutex::new(Group::default()),
         }
     }
@@ -364,6 +377,21 @@ impl<'a> Classifier<'a> {
         f.detail = Some(self.plain_content(path, rule));
         self.record_link(meta, Verdict::Broken);
         self.row(f, true);
+    }
+
+    /// Why NixOS recreates this unclaimed entry, if it does.
+    fn recreated_why(&self, entry: &EntryRef<'_>, meta: &Meta) -> Option<&'static str> {
+        if let Some(why) = recreated::fixed(entry.path) {
+            return Some(why);
+        }
+        if self.etc_clean.contains(entry.path) {
+            return Some(recreated::CLEAN);
+        }
+        if meta.kind == FileKind::Symlink {
+            let target = self.root?.read_link(entry.path.strip_prefix(b"/").unwrap_or(entry.path)).ok()?;
+            return recreated::link(&target);
+        }
+        None
     }
 
     /// The storage root a declared claim must be persisted in.
@@ -494,7 +522,7 @@ impl Visitor for Classifier<'_> {
         Some(Plan { cursor, what })
     }
 
-    fn leaf(&self, _parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
+    fn leaf(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
         let mode = match plan.what {
             What::Claim(rule) => return self.check_claim(entry, meta, rule),
             What::Identity(why) if !meta.other_fs => {
@@ -518,16 +546,29 @@ impl Visitor for Classifier<'_> {
         match mode {
             Mode::Ignored(_) => {}
             Mode::Unclaimed => {
-                self.record_link(meta, Verdict::Unclaimed);
-                let f = self.flat.then(|| self.loss_row(entry.path, Verdict::Unclaimed, meta, None));
+                let recreated = if parent.recreate_area { self.recreated_why(entry, meta) } else { None };
+                let verdict = if recreated.is_some() { Verdict::Recreated } else { Verdict::Unclaimed };
+                self.record_link(meta, verdict);
+                let f = self.flat.then(|| {
+                    let mut f = self.loss_row(entry.path, verdict, meta, None);
+                    f.detail = recreated.map(str::to_owned);
+                    f
+                });
                 listing(|g| {
                     g.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
-                    g.files += 1;
+                    if recreated.is_some() {
+                        g.recreated += 1;
+                    } else {
+                        g.files += 1;
+                    }
                     match f {
                         Some(f) => g.rows.push(f),
                         None => {
                             let counts = (1, content_size(meta), content_disk(meta));
-                            g.push_pending(entry.name, (meta.kind, meta.change), counts, meta.mtime);
+                            g.push_pending(entry.name, verdict, (meta.kind, meta.change), counts, meta.mtime);
+                            if let Some(p) = g.pending.last_mut() {
+                                p.detail = recreated;
+                            }
                         }
                     }
                 });
@@ -567,6 +608,7 @@ impl Visitor for Classifier<'_> {
             returns,
             unchecked: claim_root && self.root.is_none(),
             identity: identity::directory(entry.path).filter(|_| self.identities),
+            recreate_area: self.identities && recreated::area(entry.path),
             group: Mutex::new(group),
         })
     }
@@ -587,10 +629,15 @@ impl Visitor for Classifier<'_> {
         // it, or makes it mixed.
         let mut fold = false;
         let mut count = false;
-        // Holds ignored paths and no unclaimed file: it exists for them.
-        let holder = g.ignored && g.files == 0;
+        // Holds ignored paths and nothing else: it exists for them.
+        let holder = g.ignored && g.files == 0 && g.recreated == 0;
+        // Holds both what is lost and what NixOS recreates: split.
+        let both = g.files > 0 && g.recreated > 0;
+        let verdict = if g.files == 0 && g.recreated > 0 { Verdict::Recreated } else { Verdict::Unclaimed };
         match dir.mode {
-            Mode::Unclaimed if !self.flat && !g.mixed && !holder && !dir.returns && parent.is_some() => {
+            Mode::Unclaimed
+                if !self.flat && !g.mixed && !holder && !both && !dir.returns && parent.is_some() =>
+            {
                 fold = true
             }
             Mode::Unclaimed => {
@@ -600,8 +647,9 @@ impl Visitor for Classifier<'_> {
                         child.push(b'/');
                     }
                     child.extend_from_slice(&g.names[p.name.0 as usize..(p.name.0 + p.name.1) as usize]);
-                    let mut f = Finding::new(child, Verdict::Unclaimed, p.kind);
+                    let mut f = Finding::new(child, p.verdict, p.kind);
                     f.change = p.change;
+                    f.detail = p.detail.map(str::to_owned);
                     f.entries = Some(p.entries);
                     f.size = Some(p.size);
                     f.disk = Some(p.disk);
@@ -609,12 +657,13 @@ impl Visitor for Classifier<'_> {
                     rows.push(f);
                 }
                 if !dir.returns {
-                    let mut f = Finding::new(path.to_vec(), Verdict::Unclaimed, FileKind::Dir);
+                    let mut f = Finding::new(path.to_vec(), verdict, FileKind::Dir);
                     f.change = dir.change;
                     f.entries = Some(1);
-                    if g.mixed || holder {
+                    if g.mixed || holder || both {
                         f.verdict = Verdict::Structure;
-                        f.detail = Some("holds claims, mounts, ignored paths or identities".into());
+                        f.detail =
+                            Some("holds claims, mounts, ignored or recreated paths, or identities".into());
                     } else {
                         f.size = Some(0);
                         f.disk = Some(0);
@@ -661,12 +710,14 @@ impl Visitor for Classifier<'_> {
             }
             if fold {
                 pg.files += g.files;
+                pg.recreated += g.recreated;
                 pg.ignored |= g.ignored;
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 let counts = (g.entries, g.size, g.disk);
-                pg.push_pending(name, (FileKind::Dir, dir.change), counts, g.newest.unwrap_or(dir.mtime));
+                let newest = g.newest.unwrap_or(dir.mtime);
+                pg.push_pending(name, verdict, (FileKind::Dir, dir.change), counts, newest);
             } else if !matches!(dir.mode, Mode::Broken(_)) {
-                pg.mixed |= g.mixed || holder || dir.returns;
+                pg.mixed |= g.mixed || holder || dir.returns || both;
             }
         }
         if !rows.is_empty() {

@@ -8,5 +8,6 @@
 
 pub mod catalogue;
 pub mod identity;
+pub mod recreated;
 
 pub use catalogue::{Catalogue, Precious, Severity};
