@@ -111,7 +111,7 @@ pub fn render(
         Module::Preservation => "preservation.preserveAt",
     };
     let storage = nix_string(storage.as_bytes()).unwrap_or_else(|| "\"/persist\"".into());
-    writeln!(out, "# Suggested by darlings from the audit of {}.", String::from_utf8_lossy(&report.root))?;
+    writeln!(out, "# Suggested by darlings from the audit of {}.", crate::sanitize::escape(&report.root))?;
     if items.is_empty() {
         writeln!(
             out,
