@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use crate::claims::live::{self, LinkTarget, Mounts};
 use crate::claims::matcher::{Cursor, Matcher, Origin, RuleId, RuleKind};
-use crate::knowledge::{identity, recreated};
+use crate::knowledge::{identity, recreated, tmpfiles};
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
 use crate::source::{Change, FileKind, Meta};
@@ -76,6 +76,8 @@ pub struct Dir {
     identity: Option<u8>,
     /// Where NixOS recreates things (see `knowledge::recreated`).
     recreate_area: bool,
+    /// Holds objects systemd-tmpfiles creates.
+    tmpfiles_here: bool,
     group: Mutex<Group>,
 }
 
@@ -192,6 +194,8 @@ pub struct Classifier<'a> {
     identities: bool,
     /// The files `/etc/.clean` lists: copied from the configuration at boot.
     etc_clean: std::collections::HashSet<Vec<u8>>,
+    /// What systemd-tmpfiles creates at boot.
+    tmpfiles: tmpfiles::Tmpfiles,
     /// Keep rules whose exact path the walk met (the rest may be missing).
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
@@ -220,6 +224,7 @@ impl<'a> Classifier<'a> {
             flat,
             identities: true,
             etc_clean: root.map(recreated::etc_clean).unwrap_or_default(),
+            tmpfiles: root.map(tmpfiles::Tmpfiles::read).unwrap_or_default(),
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Mutex::new(Collected::default()),
         }
@@ -256,6 +261,7 @@ impl<'a> Classifier<'a> {
             unchecked: self.root.is_none(),
             identity: None,
             recreate_area: false,
+            tmpfiles_here: self.identities && self.tmpfiles.holds(b"/"),
             group: Mutex::new(Group::default()),
         }
     }
@@ -380,7 +386,17 @@ impl<'a> Classifier<'a> {
     }
 
     /// Why NixOS recreates this unclaimed entry, if it does.
-    fn recreated_why(&self, entry: &EntryRef<'_>, meta: &Meta) -> Option<&'static str> {
+    fn recreated_why(&self, parent: &Dir, entry: &EntryRef<'_>, meta: &Meta) -> Option<&'static str> {
+        if parent.tmpfiles_here {
+            match self.tmpfiles.object(entry.path) {
+                Some(tmpfiles::Object::File) if meta.size > 0 => {}
+                Some(_) => return Some("created by systemd-tmpfiles at every boot"),
+                None => {}
+            }
+        }
+        if !parent.recreate_area {
+            return None;
+        }
         if let Some(why) = recreated::fixed(entry.path) {
             return Some(why);
         }
@@ -546,7 +562,7 @@ impl Visitor for Classifier<'_> {
         match mode {
             Mode::Ignored(_) => {}
             Mode::Unclaimed => {
-                let recreated = if parent.recreate_area { self.recreated_why(entry, meta) } else { None };
+                let recreated = self.recreated_why(parent, entry, meta);
                 let verdict = if recreated.is_some() { Verdict::Recreated } else { Verdict::Unclaimed };
                 self.record_link(meta, verdict);
                 let f = self.flat.then(|| {
@@ -584,7 +600,7 @@ impl Visitor for Classifier<'_> {
         }
     }
 
-    fn enter(&self, _parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
+    fn enter(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
         let (mode, claim_root) = match plan.what {
             What::Claim(rule) => {
                 // A claimed directory holding ordinary content: broken.
@@ -599,6 +615,13 @@ impl Visitor for Classifier<'_> {
         if !matches!(mode, Mode::Ignored(_)) && !returns {
             group.count(1, 0, 0, Some(meta.mtime));
         }
+        // A directory systemd-tmpfiles creates comes back, empty.
+        if mode == Mode::Unclaimed
+            && parent.tmpfiles_here
+            && self.tmpfiles.object(entry.path) == Some(tmpfiles::Object::Directory)
+        {
+            group.recreated = 1;
+        }
         Some(Dir {
             cursor: plan.cursor,
             mode,
@@ -609,6 +632,7 @@ impl Visitor for Classifier<'_> {
             unchecked: claim_root && self.root.is_none(),
             identity: identity::directory(entry.path).filter(|_| self.identities),
             recreate_area: self.identities && recreated::area(entry.path),
+            tmpfiles_here: self.identities && self.tmpfiles.holds(entry.path),
             group: Mutex::new(group),
         })
     }

@@ -64,3 +64,43 @@ fn a_tree_nixos_recreates_entirely_exits_zero() {
     assert_eq!(verdicts(&json), map(&[("/etc", "recreated 4")]));
     assert_eq!(code, 0);
 }
+
+#[test]
+fn systemd_tmpfiles_objects_come_back_their_content_does_not() {
+    let t = common::Tree::new();
+    t.file(
+        b"/usr/lib/tmpfiles.d/app.conf",
+        b"# app\nd /var/lib/app-overridden 0755 root root -\n",
+    )
+    .file(
+        // Same name in /etc: it replaces the /usr/lib file.
+        b"/etc/tmpfiles.d/app.conf",
+        b"d %S/app 0755 root root -\nL+ /var/lib/app-link - - - - /run/target\nf /var/lib/empty-state 0600\nf /var/lib/full-state 0600\n",
+    )
+    .dir(b"/var/lib/app-overridden")
+    .dir(b"/var/lib/app")
+    .symlink(b"/var/lib/app-link", b"/run/target")
+    .file(b"/var/lib/empty-state", b"")
+    .file(b"/var/lib/full-state", b"written since boot")
+    .dir(b"/var/lib/spool")
+    .file(b"/var/lib/spool/job", b"j");
+    let (json, _) = common::audit_json(t.root(), &["--ignore", "/etc", "--ignore", "/usr"]);
+    let f = common::findings(&json);
+    let verdict = |p: &str| f[p.as_bytes()]["verdict"].as_str().unwrap_or("?").to_owned();
+    assert_eq!(verdict("/var/lib/app"), "recreated", "an empty directory tmpfiles creates");
+    assert_eq!(verdict("/var/lib/app-link"), "recreated");
+    assert_eq!(verdict("/var/lib/empty-state"), "recreated");
+    assert_eq!(verdict("/var/lib/full-state"), "unclaimed", "tmpfiles recreates the file, not what it holds");
+    assert_eq!(verdict("/var/lib/app-overridden"), "unclaimed", "its line is in a file /etc replaced");
+    assert_eq!(verdict("/var/lib/spool"), "unclaimed");
+}
+
+#[test]
+fn a_tmpfiles_directory_with_content_is_split() {
+    let t = common::Tree::new();
+    t.file(b"/etc/tmpfiles.d/x.conf", b"d /var/lib/x\n").file(b"/var/lib/x/data", b"lost");
+    let (json, _) = common::audit_json(t.root(), &["--ignore", "/etc"]);
+    let f = common::findings(&json);
+    assert_eq!(f[&b"/var/lib/x"[..]]["verdict"], "structure", "the directory comes back");
+    assert_eq!(f[&b"/var/lib/x/data"[..]]["verdict"], "unclaimed", "what it holds does not");
+}

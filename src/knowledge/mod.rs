@@ -9,5 +9,6 @@
 pub mod catalogue;
 pub mod identity;
 pub mod recreated;
+pub mod tmpfiles;
 
 pub use catalogue::{Catalogue, Precious, Severity};

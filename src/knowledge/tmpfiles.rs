@@ -1,0 +1,219 @@
+//! systemd-tmpfiles: objects created at every boot.
+//!
+//! `tmpfiles.d(5)` lines are `TYPE PATH MODE USER GROUP AGE ARGUMENT`.
+//! Configuration files are read from `/etc/tmpfiles.d`, `/run/tmpfiles.d`,
+//! `/usr/local/lib/tmpfiles.d` and `/usr/lib/tmpfiles.d` inside the audited
+//! root; a file in an earlier directory replaces one of the same name in a
+//! later one (so `/etc` overrides `/run` overrides `/usr/lib`). The kept
+//! types are `L` (symlink), `d`/`D` (directory), `f`/`F` (file) and `C`
+//! (copy), with any of the modifiers `+ ! - = ~ ^`. Paths may use the
+//! system specifiers `%S %C %L %t %T %V %E %h %%` (as for system
+//! services, `%h` is `/root`); a line with any other specifier, or with a
+//! glob, is left out (it cannot be resolved here). The object comes back
+//! at boot; what was written into it does not.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::source::walk::Root;
+
+/// What tmpfiles creates at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    Symlink,
+    Directory,
+    File,
+    Copy,
+}
+
+/// The objects of every effective tmpfiles.d line, by path.
+#[derive(Debug, Default)]
+pub struct Tmpfiles {
+    objects: HashMap<Vec<u8>, Object>,
+    /// Directories holding an object (the walk only looks there).
+    parents: HashSet<Vec<u8>>,
+}
+
+const DIRS: [&str; 4] =
+    ["etc/tmpfiles.d", "run/tmpfiles.d", "usr/local/lib/tmpfiles.d", "usr/lib/tmpfiles.d"];
+
+impl Tmpfiles {
+    /// Reads the configuration of the audited root (missing directories
+    /// are fine: no objects).
+    pub fn read(root: &Root) -> Tmpfiles {
+        // File name → text; the first directory that has a name wins.
+        let mut files: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for dir in DIRS {
+            let Ok(fd) = root.open_dir(format!("/{dir}").as_bytes()) else { continue };
+            let Ok(names) = crate::source::walk::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
+            for name in names.into_iter().filter(|n| n.ends_with(b".conf")) {
+                if files.contains_key(&name) {
+                    continue;
+                }
+                let rel = [dir.as_bytes(), b"/", &name].concat();
+                if let Ok(text) = root.read_file(&rel) {
+                    files.insert(name, text);
+                }
+            }
+        }
+        let mut t = Tmpfiles::default();
+        for text in files.values() {
+            for line in text.split(|&b| b == b'\n') {
+                if let Some((path, object)) = parse_line(line) {
+                    // The lexically first file's line wins for a path.
+                    t.objects.entry(path).or_insert(object);
+                }
+            }
+        }
+        for path in t.objects.keys() {
+            let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            t.parents.insert(if cut == 0 { b"/".to_vec() } else { path[..cut].to_vec() });
+        }
+        t
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Whether the directory `dir` holds any object.
+    pub fn holds(&self, dir: &[u8]) -> bool {
+        self.parents.contains(dir)
+    }
+
+    pub fn object(&self, path: &[u8]) -> Option<Object> {
+        self.objects.get(path).copied()
+    }
+}
+
+/// Splits a line into fields: whitespace-separated, `"..."` quoting with
+/// C escapes.
+fn fields(line: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        while i < line.len() && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= line.len() {
+            break;
+        }
+        let mut field = Vec::new();
+        if line[i] == b'"' {
+            i += 1;
+            while i < line.len() && line[i] != b'"' {
+                if line[i] == b'\\' && i + 1 < line.len() {
+                    i += 1;
+                    field.push(match line[i] {
+                        b'n' => b'\n',
+                        b't' => b'\t',
+                        c => c,
+                    });
+                } else {
+                    field.push(line[i]);
+                }
+                i += 1;
+            }
+            i += 1;
+        } else {
+            while i < line.len() && !line[i].is_ascii_whitespace() {
+                field.push(line[i]);
+                i += 1;
+            }
+        }
+        out.push(field);
+    }
+    out
+}
+
+/// Resolves the system specifiers of a path; `None` for one it cannot.
+fn resolve(path: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] != b'%' {
+            out.push(path[i]);
+            i += 1;
+            continue;
+        }
+        let expanded: &[u8] = match path.get(i + 1)? {
+            b'S' => b"/var/lib",
+            b'C' => b"/var/cache",
+            b'L' => b"/var/log",
+            b't' => b"/run",
+            b'T' => b"/tmp",
+            b'V' => b"/var/tmp",
+            b'E' => b"/etc",
+            b'h' => b"/root",
+            b'%' => b"%",
+            _ => return None,
+        };
+        out.extend_from_slice(expanded);
+        i += 2;
+    }
+    Some(out)
+}
+
+/// One line: the path and what is created there, for the kept types.
+pub fn parse_line(line: &[u8]) -> Option<(Vec<u8>, Object)> {
+    let line = line.trim_ascii();
+    if line.is_empty() || line.starts_with(b"#") {
+        return None;
+    }
+    let f = fields(line);
+    let (kind, path) = (f.first()?, f.get(1)?);
+    let letter = *kind.first()?;
+    if !kind[1..].iter().all(|b| b"+!-=~^".contains(b)) {
+        return None;
+    }
+    let object = match letter {
+        b'L' => Object::Symlink,
+        b'd' | b'D' => Object::Directory,
+        b'f' | b'F' => Object::File,
+        b'C' => Object::Copy,
+        _ => return None,
+    };
+    let path = resolve(path)?;
+    if !path.starts_with(b"/") || path.iter().any(|b| b"*?[".contains(b)) {
+        return None;
+    }
+    let normal: Vec<u8> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .flat_map(|c| [&b"/"[..], c].concat())
+        .collect();
+    (!normal.is_empty()).then_some((normal, object))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Option<(String, Object)> {
+        parse_line(line.as_bytes()).map(|(p, o)| (String::from_utf8_lossy(&p).into_owned(), o))
+    }
+
+    #[test]
+    fn lines_by_type_modifier_and_specifier() {
+        assert_eq!(
+            parse("d /var/lib/foo 0755 root root -"),
+            Some(("/var/lib/foo".into(), Object::Directory))
+        );
+        assert_eq!(
+            parse("L+ /etc/localtime - - - - /etc/zoneinfo/UTC"),
+            Some(("/etc/localtime".into(), Object::Symlink))
+        );
+        assert_eq!(parse("f! %S/bar/state 0600"), Some(("/var/lib/bar/state".into(), Object::File)));
+        assert_eq!(parse("C- %t/copied - - - - /usr/share/x"), Some(("/run/copied".into(), Object::Copy)));
+        assert_eq!(parse("D %L/app//./logs"), Some(("/var/log/app/logs".into(), Object::Directory)));
+        assert_eq!(
+            parse(r#"d "/var/lib/with space" 0755"#),
+            Some(("/var/lib/with space".into(), Object::Directory))
+        );
+        assert_eq!(parse("d /home/%u/x"), None, "per-user specifier: cannot be resolved");
+        assert_eq!(parse("r /tmp/x"), None, "removals create nothing");
+        assert_eq!(parse("d /var/lib/*/x"), None);
+        assert_eq!(parse("# d /commented"), None);
+        assert_eq!(parse("d? /x"), None, "an unknown modifier");
+        assert_eq!(parse("d relative"), None);
+    }
+}
