@@ -113,6 +113,14 @@ const BUILT_IN: &[(&str, Severity, bool, &str)] = &[
     ("/home/*/.local/share/keyrings", Severity::Important, true, "keyrings: saved passwords"),
     ("/home/*/.mozilla", Severity::Important, true, "Firefox profiles"),
     ("/home/*/.config/chromium", Severity::Important, true, "Chromium profiles"),
+    ("/.rw-etc/upper", Severity::Important, true, "local edits to /etc (its mutable overlay)"),
+    ("/etc/passwd", Severity::Important, false, "imperative users (unless users.mutableUsers = false)"),
+    (
+        "/etc/shadow",
+        Severity::Important,
+        false,
+        "passwords set with passwd (unless users.mutableUsers = false)",
+    ),
 ];
 
 struct Entry {

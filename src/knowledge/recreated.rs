@@ -5,7 +5,9 @@
 //! - the files `/etc/.clean` lists, which activation copies from the
 //!   configuration (a local edit to one of them is lost: the finding says so);
 //! - `/etc/NIXOS`, `/etc/.clean`, `/etc/.updated`, `/var/.updated`,
-//!   `/bin/sh`, `/usr/bin/env`.
+//!   `/bin/sh`, `/usr/bin/env`;
+//! - files their services write anew at boot: `/etc/resolv.conf`,
+//!   `/etc/printcap`, `/var/lib/systemd/catalog/database`.
 //!
 //! Only the directories where these live are looked at (`area`), and only
 //! symlinks there cost a `readlink`.
@@ -20,6 +22,9 @@ pub const CLEAN: &str = "copied from the configuration at boot (a local edit to 
 const FIXED: &[&str] =
     &["/etc/NIXOS", "/etc/.clean", "/etc/.updated", "/var/.updated", "/bin/sh", "/usr/bin/env"];
 
+/// Written anew at boot by the services that own them.
+const GENERATED: &[&str] = &["/etc/resolv.conf", "/etc/printcap", "/var/lib/systemd/catalog/database"];
+
 /// Whether entries of the directory `dir` can be something NixOS recreates.
 pub fn area(dir: &[u8]) -> bool {
     let under = |top: &[u8]| dir == top || (dir.starts_with(top) && dir.get(top.len()) == Some(&b'/'));
@@ -29,10 +34,14 @@ pub fn area(dir: &[u8]) -> bool {
         || dir == b"/var"
         || dir == b"/bin"
         || dir == b"/usr/bin"
+        || dir == b"/var/lib/systemd/catalog"
 }
 
 /// Activation's own files.
 pub fn fixed(path: &[u8]) -> Option<&'static str> {
+    if GENERATED.iter().any(|f| f.as_bytes() == path) {
+        return Some("written anew at boot by the service that owns it");
+    }
     FIXED.iter().any(|f| f.as_bytes() == path).then_some("recreated by NixOS activation")
 }
 
@@ -69,5 +78,6 @@ mod tests {
         assert!(link(b"/nix/store/abc-home-manager-files/.bashrc").is_some());
         assert!(link(b"/persist/etc/x").is_none());
         assert!(fixed(b"/bin/sh").is_some() && fixed(b"/bin/bash").is_none());
+        assert!(fixed(b"/etc/resolv.conf").is_some() && area(b"/var/lib/systemd/catalog"));
     }
 }
