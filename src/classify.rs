@@ -78,6 +78,9 @@ pub struct Dir {
     recreate_area: bool,
     /// Holds objects systemd-tmpfiles creates.
     tmpfiles_here: bool,
+    /// A directory systemd-tmpfiles creates: empty, it is recreated; with
+    /// content, that content is lost as usual (it does not split groups).
+    tmpfiles_dir: bool,
     group: Mutex<Group>,
 }
 
@@ -260,6 +263,7 @@ impl<'a> Classifier<'a> {
             returns: true,
             unchecked: self.root.is_none(),
             identity: None,
+            tmpfiles_dir: false,
             recreate_area: false,
             tmpfiles_here: self.identities && self.tmpfiles.holds(b"/"),
             group: Mutex::new(Group::default()),
@@ -616,12 +620,9 @@ impl Visitor for Classifier<'_> {
             group.count(1, 0, 0, Some(meta.mtime));
         }
         // A directory systemd-tmpfiles creates comes back, empty.
-        if mode == Mode::Unclaimed
+        let tmpfiles_dir = mode == Mode::Unclaimed
             && parent.tmpfiles_here
-            && self.tmpfiles.object(entry.path) == Some(tmpfiles::Object::Directory)
-        {
-            group.recreated = 1;
-        }
+            && self.tmpfiles.object(entry.path) == Some(tmpfiles::Object::Directory);
         Some(Dir {
             cursor: plan.cursor,
             mode,
@@ -631,6 +632,7 @@ impl Visitor for Classifier<'_> {
             returns,
             unchecked: claim_root && self.root.is_none(),
             identity: identity::directory(entry.path).filter(|_| self.identities),
+            tmpfiles_dir,
             recreate_area: self.identities && recreated::area(entry.path),
             tmpfiles_here: self.identities && self.tmpfiles.holds(entry.path),
             group: Mutex::new(group),
@@ -657,7 +659,12 @@ impl Visitor for Classifier<'_> {
         let holder = g.ignored && g.files == 0 && g.recreated == 0;
         // Holds both what is lost and what NixOS recreates: split.
         let both = g.files > 0 && g.recreated > 0;
-        let verdict = if g.files == 0 && g.recreated > 0 { Verdict::Recreated } else { Verdict::Unclaimed };
+        let empty_tmpfiles = dir.tmpfiles_dir && g.entries <= 1 && !g.mixed && !g.ignored;
+        let verdict = if (g.files == 0 && g.recreated > 0) || empty_tmpfiles {
+            Verdict::Recreated
+        } else {
+            Verdict::Unclaimed
+        };
         match dir.mode {
             Mode::Unclaimed
                 if !self.flat && !g.mixed && !holder && !both && !dir.returns && parent.is_some() =>
@@ -734,12 +741,21 @@ impl Visitor for Classifier<'_> {
             }
             if fold {
                 pg.files += g.files;
-                pg.recreated += g.recreated;
+                pg.recreated += g.recreated + u64::from(empty_tmpfiles);
                 pg.ignored |= g.ignored;
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 let counts = (g.entries, g.size, g.disk);
                 let newest = g.newest.unwrap_or(dir.mtime);
                 pg.push_pending(name, verdict, (FileKind::Dir, dir.change), counts, newest);
+                if dir.tmpfiles_dir {
+                    if let Some(p) = pg.pending.last_mut() {
+                        p.detail = Some(if empty_tmpfiles {
+                            "created by systemd-tmpfiles at every boot"
+                        } else {
+                            "systemd-tmpfiles recreates the directory at boot, not what it holds"
+                        });
+                    }
+                }
             } else if !matches!(dir.mode, Mode::Broken(_)) {
                 pg.mixed |= g.mixed || holder || dir.returns || both;
             }
