@@ -344,10 +344,7 @@ fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
         let f = std::fs::File::open(file).with_context(|| format!("cannot read zfs diff {shown}"))?;
         Box::new(io::BufReader::with_capacity(1 << 16, f))
     };
-    let prefix = strip.map(|p| {
-        let bytes = p.as_os_str().as_bytes();
-        bytes.strip_suffix(b"/").unwrap_or(bytes).to_vec()
-    });
+    let prefix = strip.map(|p| p.as_os_str().as_bytes());
     let mut parser = Parser::new();
     let mut tree = ChangeTree::new();
     let mut line = Vec::with_capacity(256);
@@ -370,7 +367,7 @@ fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
                 strip.map_or(String::new(), |p| p.display().to_string())
             )
         };
-        let prefix = prefix.as_deref().unwrap_or(b"/");
+        let prefix = prefix.unwrap_or(b"/");
         let path = std::mem::take(&mut parsed.path);
         parsed.path = zfs::strip(path.clone(), prefix).ok_or_else(|| outside(&path))?;
         if let Some(new) = parsed.renamed_to.take() {

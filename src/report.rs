@@ -292,14 +292,6 @@ impl Accepted {
         Accepted { entries }
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn matches(&self, f: &Finding) -> bool {
         self.entries.iter().any(|(path, verdict)| {
             verdict.is_none_or(|v| v == f.verdict) && is_ancestor_or_self(path, &f.path)

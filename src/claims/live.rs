@@ -114,23 +114,6 @@ impl Mounts {
             .filter(|m| crate::claims::matcher::is_ancestor_or_self(&m.mount_point, path))
             .max_by_key(|m| m.mount_point.len())
     }
-
-    /// Mounts directly on the root's filesystem: not inside another mount.
-    pub fn top_level(&self) -> Vec<&Mount> {
-        let mut out: Vec<&Mount> = Vec::new();
-        for m in &self.list {
-            let nested = self.list.iter().any(|o| {
-                o.mount_point != m.mount_point
-                    && m.mount_point.starts_with(&o.mount_point)
-                    && m.mount_point.get(o.mount_point.len()) == Some(&b'/')
-            });
-            if !nested && !out.iter().any(|o| o.mount_point == m.mount_point) {
-                out.push(m);
-            }
-        }
-        out.sort_by(|a, b| a.mount_point.cmp(&b.mount_point));
-        out
-    }
 }
 
 /// Parses mountinfo text; malformed lines are skipped (the kernel writes it).
@@ -296,7 +279,8 @@ mod tests {
         assert_eq!(m.root().map(|r| r.fstype.as_str()), Some("ext4"));
         assert_eq!(m.at(b"/inner").map(|m| m.fstype.as_str()), Some("tmpfs"));
         let top = Mounts::below(parse_mountinfo(SAMPLE), b"/");
-        let names: Vec<&[u8]> = top.top_level().iter().map(|m| &m.mount_point[..]).collect();
-        assert_eq!(names, vec![&b"/etc/ssh"[..], b"/mnt/with space", b"/persist", b"/proc"]);
+        assert_eq!(top.all_at(b"/persist").len(), 1);
+        assert_eq!(top.holding(b"/mnt/with space/inner/x").map(|m| m.fstype.as_str()), Some("tmpfs"));
+        assert_eq!(top.holding(b"/etc/hostname"), None, "on the root itself");
     }
 }

@@ -71,10 +71,6 @@ impl Tmpfiles {
         t
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
-    }
-
     /// Whether the directory `dir` holds any object.
     pub fn holds(&self, dir: &[u8]) -> bool {
         self.parents.contains(dir)
