@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use darlings::cli::{AuditArgs, RuleArgs};
+use darlings::cli::{AuditArgs, RuleArgs, RuleSourceArgs};
 
 /// A deterministic tree of about 20,000 entries.
 fn build(root: &Path) -> u64 {
@@ -39,10 +39,12 @@ fn bench(c: &mut Criterion) {
             let args = AuditArgs {
                 rules: RuleArgs {
                     root: Some(tmp.path().to_owned()),
-                    keep: keep.clone(),
-                    assume_claims: true,
-                    no_default_manifest: true,
-                    ..RuleArgs::default()
+                    sources: RuleSourceArgs {
+                        keep: keep.clone(),
+                        assume_claims: true,
+                        no_default_manifest: true,
+                        ..RuleSourceArgs::default()
+                    },
                 },
                 threads: Some(threads),
                 ..AuditArgs::default()

@@ -47,6 +47,25 @@ pub enum Command {
     /// --preservation but is no longer declared by any claim (read-only)
     #[command(after_help = EXIT_CODES)]
     Stray(AuditArgs),
+    /// Erase the ephemeral root now: roll it back to its blank snapshot, after
+    /// showing the plan, behind guards, keeping a way back
+    #[command(after_help = ROLLBACK_HELP)]
+    Rollback(RollbackArgs),
+    /// Mark a root dataset or subvolume as ephemeral (rollback refuses
+    /// unmarked targets)
+    Mark(MarkArgs),
+    /// List the archives rollback kept (the way back), newest first
+    Archives(ArchivesArgs),
+    /// Copy a path back from an archive into the root (never overwriting
+    /// without --force)
+    Restore(RestoreArgs),
+    /// Record the audit of the running root for the next boot's rollback
+    /// (run it at shutdown: the initrd cannot check claims)
+    #[command(after_help = EXIT_CODES)]
+    Record(RecordArgs),
+    /// Show a root's mark, the last rollback (or why it was refused), the
+    /// recorded audit and the archives
+    Status(StatusArgs),
     /// Nix helpers: `darlings nix expr impermanence|preservation` prints the
     /// `--apply` expression that makes `nix eval --json` of the module's
     /// value work on every revision
@@ -81,6 +100,187 @@ pub enum NixModule {
     Preservation,
 }
 
+const ROLLBACK_HELP: &str = "\
+Guards (each refusal changes nothing and exits non-zero):
+  the target must be marked ephemeral (`darlings mark`), even with --yes;
+  the blank snapshot must exist and be older than every other snapshot;
+  newer snapshots are destroyed only with --destroy-newer, clones only with --destroy-clones;
+  the running root is refused unless --live;
+  without a terminal --yes is required; on a terminal, type the target's name;
+  broken claims or critical unclaimed state refuse unless --force.
+
+Exit codes:
+  0  rolled back (or, with --dry-run, the plan would be allowed)
+  1  refused: the audit found critical unclaimed state
+  3  refused: a declared claim is broken
+  2  refused by another guard, or failed (the message says how to recover)
+  With --initrd a refusal exits 0: the root is left as it is and the boot goes on.";
+
+/// Which ephemeral root: a ZFS dataset, or a btrfs subvolume. Without
+/// --dataset, --device or --mountpoint, the dataset or subvolume mounted
+/// at / is meant.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// ZFS: the root dataset (e.g. rpool/local/root)
+    #[arg(long, value_name = "DATASET", conflicts_with_all = ["device", "mountpoint"])]
+    pub dataset: Option<String>,
+
+    /// ZFS: the blank snapshot of the dataset
+    #[arg(long, value_name = "NAME", default_value = "blank")]
+    pub snapshot: String,
+
+    /// ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)
+    #[arg(long, value_name = "DATASET")]
+    pub archive_dataset: Option<String>,
+
+    /// btrfs: the filesystem's device; its top-level volume is mounted at
+    /// /run/darlings/btrfs-top while darlings works
+    #[arg(long, value_name = "DEVICE", conflicts_with = "mountpoint")]
+    pub device: Option<PathBuf>,
+
+    /// btrfs: where the top-level volume (subvolid=5) is already mounted
+    #[arg(long, value_name = "DIR")]
+    pub mountpoint: Option<PathBuf>,
+
+    /// btrfs: the root subvolume, relative to the top-level volume
+    #[arg(long, value_name = "PATH", default_value = "root")]
+    pub subvolume: String,
+
+    /// btrfs: the read-only blank subvolume the root is recreated from
+    #[arg(long, value_name = "PATH", default_value = "root-blank")]
+    pub blank: String,
+
+    /// btrfs: the directory of the top-level volume that keeps old roots
+    #[arg(long, value_name = "PATH", default_value = "old_roots")]
+    pub old_roots: String,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub rules: RuleSourceArgs,
+
+    /// Show the plan and stop (exit 0 only when it would be allowed)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask (required when stdin is not a terminal)
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Erase even though the audit finds broken claims or critical
+    /// unclaimed state (or, with --initrd, no recorded audit)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Allow erasing the running root (dangerous: its programs keep running
+    /// on files that vanish; normally the initrd does this before mounting)
+    #[arg(long)]
+    pub live: bool,
+
+    /// Consent to destroying snapshots newer than the blank one (zfs rollback -r)
+    #[arg(long)]
+    pub destroy_newer: bool,
+
+    /// Consent to destroying clones of those snapshots (zfs rollback -R)
+    #[arg(long)]
+    pub destroy_clones: bool,
+
+    /// Keep the newest N archives (with --retain-days: keep what either keeps)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain: Option<u32>,
+
+    /// Keep archives younger than D days (the newest is always kept)
+    #[arg(long, value_name = "D")]
+    pub retain_days: Option<u32>,
+
+    /// Run from the initrd: claims are assumed (nothing persistent is
+    /// mounted), the audit recorded at shutdown (`darlings record`) decides,
+    /// and a refusal leaves the root as it is, logs why and exits 0
+    #[arg(long)]
+    pub initrd: bool,
+
+    /// Output format of the plan and the result
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+
+    /// Worker threads for the audit [default: number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MarkArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Remove the mark instead
+    #[arg(long)]
+    pub off: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ArchivesArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The path to bring back, as the root sees it (e.g. /etc/nixos)
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// The archive to copy from (a name from `darlings archives`) [default: the newest]
+    #[arg(long, value_name = "ARCHIVE")]
+    pub from: Option<String>,
+
+    /// Where the root is mounted [default: /]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Replace what exists at PATH
+    #[arg(long)]
+    pub force: bool,
+
+    /// Show the commands and stop
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
 /// Where the rules come from and which tree they apply to.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RuleArgs {
@@ -89,6 +289,13 @@ pub struct RuleArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub sources: RuleSourceArgs,
+}
+
+/// Where the rules come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleSourceArgs {
     /// Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml
     /// is read too when present
     #[arg(long, value_name = "FILE")]

@@ -29,14 +29,14 @@ impl Rules {
             root: args.root.clone().unwrap_or_else(|| PathBuf::from("/")),
             root_given: args.root.is_some(),
             sources: RuleSources {
-                keep: args.keep.clone(),
-                ignore: args.ignore.clone(),
-                manifests: args.manifest.clone(),
-                default_manifest: !args.no_default_manifest,
-                impermanence: args.impermanence.clone(),
-                preservation: args.preservation.clone(),
+                keep: args.sources.keep.clone(),
+                ignore: args.sources.ignore.clone(),
+                manifests: args.sources.manifest.clone(),
+                default_manifest: !args.sources.no_default_manifest,
+                impermanence: args.sources.impermanence.clone(),
+                preservation: args.sources.preservation.clone(),
             },
-            assume_claims: args.assume_claims,
+            assume_claims: args.sources.assume_claims,
         }
     }
 }

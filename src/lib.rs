@@ -17,6 +17,8 @@
 //! - [`classify`]: the walk's visitor; a verdict per entry, grouped rows.
 //! - [`report`]: findings, totals, acceptance, exit codes.
 //! - [`render`]: one module per output format.
+//! - [`rollback`]: the erase itself (plan, guards, a way back), and its
+//!   companions `mark`, `archives`, `restore`, `record`, `status`.
 //! - [`app`]: one function per subcommand, wiring the above.
 
 pub mod app;
@@ -29,6 +31,7 @@ pub mod knowledge;
 pub mod progress;
 pub mod render;
 pub mod report;
+pub mod rollback;
 pub mod sanitize;
 pub mod source;
 pub mod sys;

@@ -23,6 +23,9 @@ pub struct Mount {
     pub mount_point: Vec<u8>,
     pub fstype: String,
     pub source: Vec<u8>,
+    /// The `major:minor` of the mounted filesystem (for btrfs, of the
+    /// subvolume: what `st_dev` of its files says).
+    pub dev: String,
 }
 
 impl Mount {
@@ -128,6 +131,7 @@ pub fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
             Some(Mount {
                 id: std::str::from_utf8(fields[0]).ok()?.parse().ok()?,
                 parent: std::str::from_utf8(fields[1]).ok()?.parse().ok()?,
+                dev: String::from_utf8_lossy(fields[2]).into_owned(),
                 fs_root: unescape(fields[3]),
                 mount_point: unescape(fields[4]),
                 fstype: String::from_utf8_lossy(&unescape(fields[sep + 1])).into_owned(),

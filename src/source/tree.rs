@@ -100,6 +100,11 @@ impl ChangeTree {
         ChangeTree::default()
     }
 
+    /// No change at all: the two trees are the same.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
     /// The node for `path` (absolute, normalised), created with its ancestors.
     fn node(&mut self, path: &[u8]) -> u32 {
         let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);

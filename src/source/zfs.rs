@@ -29,7 +29,7 @@ fn list_snapshots(existing: &[String]) -> String {
 }
 
 /// Turns a failure of `zfs` with a known stderr text into a clear message.
-fn explain(err: CommandError) -> ZfsError {
+pub fn explain(err: CommandError) -> ZfsError {
     let stderr = err.stderr().trim().to_owned();
     let message = if stderr.contains("dataset does not exist") {
         "no such dataset or snapshot"

@@ -83,9 +83,13 @@ impl Cmd {
     }
 
     fn spawn(&self) -> Result<Child, CommandError> {
+        self.spawn_with(Stdio::null())
+    }
+
+    fn spawn_with(&self, stdin: Stdio) -> Result<Child, CommandError> {
         Command::new(&self.argv[0])
             .args(&self.argv[1..])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -112,14 +116,7 @@ impl Cmd {
     /// its error returned.
     pub fn stream(&self, mut each: impl FnMut(&[u8]) -> Result<(), String>) -> Result<(), CommandError> {
         let mut child = self.spawn()?;
-        let mut stderr = child.stderr.take();
-        let collector = std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(err) = stderr.as_mut() {
-                let _ = err.read_to_end(&mut text);
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        });
+        let collector = collect_stderr(&mut child);
         let mut failure = None;
         if let Some(stdout) = child.stdout.take() {
             let mut reader = BufReader::with_capacity(1 << 16, stdout);
@@ -156,6 +153,78 @@ impl Cmd {
             Ok(s) => Err(CommandError::Failed { command: self.display(), status: describe(s), stderr }),
             Err(e) => Err(CommandError::Failed { command: self.display(), status: e.to_string(), stderr }),
         }
+    }
+}
+
+/// Drains a child's stderr on a thread of its own.
+fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(err) = stderr.as_mut() {
+            let _ = err.read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    })
+}
+
+/// `first | second`: the stdout of one program is the stdin of the other
+/// (`zfs send | zfs receive`). Both must succeed; the error names the one
+/// that failed first in the pipe, with its stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipe {
+    pub first: Cmd,
+    pub second: Cmd,
+}
+
+impl Pipe {
+    pub fn display(&self) -> String {
+        format!("{} | {}", self.first.display(), self.second.display())
+    }
+
+    /// Runs both programs; returns what the second wrote to stdout.
+    pub fn output(&self) -> Result<Vec<u8>, CommandError> {
+        let mut first = self.first.spawn()?;
+        let first_err = collect_stderr(&mut first);
+        let Some(through) = first.stdout.take() else {
+            let _ = first.kill();
+            return Err(CommandError::Output { command: self.display(), message: "no pipe".into() });
+        };
+        let mut second = match self.second.spawn_with(Stdio::from(through)) {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = first.kill();
+                let _ = first.wait();
+                return Err(e);
+            }
+        };
+        let second_err = collect_stderr(&mut second);
+        let mut out = Vec::new();
+        if let Some(mut stdout) = second.stdout.take() {
+            let _ = stdout.read_to_end(&mut out);
+        }
+        let second_status = second.wait();
+        // A receiver that died leaves the sender blocked on a full pipe.
+        if !matches!(&second_status, Ok(s) if s.success()) {
+            let _ = first.kill();
+        }
+        let first_status = first.wait();
+        let (first_err, second_err) =
+            (first_err.join().unwrap_or_default(), second_err.join().unwrap_or_default());
+        let failed = |cmd: &Cmd, status: std::io::Result<ExitStatus>, stderr: String| match status {
+            Ok(s) if s.success() => Ok(()),
+            Ok(s) => Err(CommandError::Failed { command: cmd.display(), status: describe(s), stderr }),
+            Err(e) => Err(CommandError::Failed { command: cmd.display(), status: e.to_string(), stderr }),
+        };
+        // The receiver's complaint explains a killed sender, not the other way round.
+        match (&second_status, &first_status) {
+            (Ok(s), _) if !s.success() => failed(&self.second, second_status, second_err)?,
+            _ => {
+                failed(&self.first, first_status, first_err)?;
+                failed(&self.second, second_status, second_err)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -202,6 +271,31 @@ mod tests {
     fn a_failing_consumer_stops_the_child() {
         let err = Cmd::new("sh").arg("-c").arg("yes").stream(|_| Err("enough".into())).expect_err("stopped");
         assert!(err.to_string().ends_with("enough"), "{err}");
+    }
+
+    #[test]
+    fn a_pipe_carries_bytes_and_names_the_failing_side() {
+        let pipe = Pipe {
+            first: Cmd::new("sh").arg("-c").arg("head -c 300000 /dev/zero; echo tail"),
+            second: Cmd::new("sh").arg("-c").arg("wc -c"),
+        };
+        assert_eq!(String::from_utf8_lossy(&pipe.output().expect("runs")).trim(), "300005");
+        assert_eq!(pipe.display(), "sh -c 'head -c 300000 /dev/zero; echo tail' | sh -c 'wc -c'");
+
+        // The receiver fails without reading: its error wins, the sender does not hang.
+        let pipe = Pipe {
+            first: Cmd::new("sh").arg("-c").arg("yes"),
+            second: Cmd::new("sh").arg("-c").arg("echo 'no room' >&2; exit 1"),
+        };
+        let err = pipe.output().expect_err("receiver fails");
+        assert_eq!(err.stderr().trim(), "no room");
+
+        let pipe = Pipe {
+            first: Cmd::new("sh").arg("-c").arg("echo 'send failed' >&2; exit 2"),
+            second: Cmd::new("cat"),
+        };
+        let err = pipe.output().expect_err("sender fails");
+        assert_eq!(err.stderr().trim(), "send failed");
     }
 
     #[test]

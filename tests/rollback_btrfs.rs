@@ -1,0 +1,351 @@
+//! `darlings rollback` on a real btrfs (a loop device in a private mount
+//! namespace): the full cycle, every refusal (the filesystem compared
+//! before and after), an interrupted run, and the confirmation prompt on a
+//! real terminal (`script` gives darlings a pty).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The filesystem every test starts from: `root` (a lived-in state with
+/// a nested subvolume and an odd name) beside its read-only `root-blank`.
+/// `state` prints everything a refusal must leave alone.
+const SETUP: &str = r#"
+set -u
+cd "$WORK"
+truncate -s 300M fs.img
+mkfs.btrfs -q fs.img >/dev/null
+mkdir m && mount -o loop fs.img m
+LOOP=$(findmnt -n -o SOURCE --target m)
+btrfs -q subvolume create m/root
+mkdir -p m/root/etc m/root/var/lib
+echo orig > m/root/etc/blank.conf
+btrfs -q subvolume snapshot -r m/root m/root-blank
+mkdir -p m/root/var/lib/app m/root/home/u
+echo state > m/root/var/lib/app/db
+printf x > "m/root/home/u/$(printf 'odd\nname')"
+echo changed >> m/root/etc/blank.conf
+btrfs -q subvolume create m/root/var/lib/machines
+echo inside > m/root/var/lib/machines/m1
+state() { (cd m && find . -printf '%p|%y|%s|%m|%i|%T@\n' | LC_ALL=C sort; btrfs subvolume list -a -u .); }
+tree() { (cd "$1" && find . -printf '%p|%y|%s|%m\n' | LC_ALL=C sort); }
+# Runs darlings as NAME, keeping its output, exit code, and whether the filesystem changed.
+check() {
+  name=$1; shift
+  before=$(state)
+  "$@" > "$OUT/$name.out" 2>&1 < /dev/null
+  echo $? > "$OUT/$name.code"
+  if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/$name.state"
+}
+"#;
+
+struct Run {
+    _work: tempfile::TempDir,
+    out: PathBuf,
+}
+
+impl Run {
+    fn text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn code(&self, name: &str) -> i32 {
+        self.text(&format!("{name}.code")).trim().parse().expect("a code")
+    }
+
+    /// A refusal: its exit code, its message, and nothing changed.
+    fn refused(&self, name: &str, code: i32, says: &str) {
+        let out = self.text(&format!("{name}.out"));
+        assert_eq!(self.code(name), code, "{name}: {out}");
+        assert_eq!(
+            self.text(&format!("{name}.state")).trim(),
+            "same",
+            "{name} changed the filesystem: {out}"
+        );
+        assert!(out.contains(says), "{name} does not say {says:?}:\n{out}");
+        assert!(out.contains("Refused, nothing was changed"), "{name}:\n{out}");
+    }
+
+    fn lines(&self, name: &str) -> Vec<String> {
+        self.text(name).lines().map(str::to_owned).collect()
+    }
+}
+
+/// Runs SETUP then `body` in bash, in a private mount namespace; `$D` is
+/// darlings, `$OUT` collects what the checks read.
+fn run(body: &str) -> Run {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let script = format!("{SETUP}\n{body}\n");
+    let result = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "bash", "-c", &script])
+        .env("D", common::bin())
+        .env("WORK", work.path())
+        .env("OUT", &out)
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    assert!(
+        result.status.success(),
+        "scenario failed:\n{}\n{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    Run { _work: work, out }
+}
+
+#[test]
+fn full_cycle_erases_keeps_the_old_root_restores_and_prunes() {
+    require_root!();
+    let r = run(r#"
+$D mark --mountpoint m > "$OUT/mark.out"
+$D audit --root m/root --baseline m/root-blank --format json --flat > "$OUT/audit.json"
+tree m/root > "$OUT/old-root.tree"
+check rollback $D rollback --mountpoint m --yes
+tree m/root > "$OUT/new-root.tree"
+tree m/root-blank > "$OUT/blank.tree"
+cat m/root/etc/blank.conf > "$OUT/blank.conf"
+ls m/old_roots > "$OUT/archives.txt"
+A=$(ls m/old_roots | head -1)
+tree "m/old_roots/$A" > "$OUT/archive.tree"
+$D archives --mountpoint m --format json > "$OUT/archives.json"
+$D status --mountpoint m > "$OUT/status.txt"
+# The way back, file by file.
+check restore $D restore --mountpoint m /var/lib/app --root m/root
+cat m/root/var/lib/app/db > "$OUT/restored"
+echo mine > m/root/var/lib/app/db
+check restore-again $D restore --mountpoint m /var/lib/app/db --root m/root
+cat m/root/var/lib/app/db > "$OUT/not-overwritten"
+check restore-force $D restore --mountpoint m /var/lib/app/db --root m/root --force
+cat m/root/var/lib/app/db > "$OUT/overwritten"
+# Retention: two older darlings archives (one holding a nested subvolume), one of someone else's.
+btrfs -q subvolume create m/old_roots/20200101T000000Z
+btrfs -q subvolume create m/old_roots/20200101T000000Z/nested
+btrfs -q subvolume create m/old_roots/20210101T000000Z
+btrfs -q subvolume create m/old_roots/2019-01-01_00:00:00
+sleep 1
+check retain $D rollback --device "$LOOP" --yes --retain 2
+ls m/old_roots > "$OUT/after-retention.txt"
+grep -c darlings /proc/self/mountinfo > "$OUT/helper-mounts" || true
+"#);
+    assert!(r.text("mark.out").contains("marked"), "{}", r.text("mark.out"));
+
+    // The audit before: what the rollback erases.
+    let audit: Value = serde_json::from_str(&r.text("audit.json")).unwrap();
+    let losses: Vec<String> = common::findings(&audit)
+        .into_iter()
+        .filter(|(_, f)| f["verdict"] == "unclaimed")
+        .map(|(p, _)| String::from_utf8_lossy(&p).into_owned())
+        .collect();
+    for p in ["/var/lib/app/db", "/etc/blank.conf", "/home/u/odd\nname"] {
+        assert!(losses.iter().any(|l| l == p), "{p} not in {losses:?}");
+    }
+
+    // The plan was shown, ran, and was verified.
+    let out = r.text("rollback.out");
+    assert_eq!(r.code("rollback"), 0, "{out}");
+    for says in
+        ["Rollback plan (btrfs)", "/var/lib/machines (nested subvolume)", "[3/3] btrfs subvolume snapshot"]
+    {
+        assert!(out.contains(says), "{says}:\n{out}");
+    }
+    assert!(out.contains("ok   ") && !out.contains("FAIL"), "{out}");
+
+    // The root is the blank state again; the old root is kept whole, nested subvolume included.
+    assert_eq!(r.text("new-root.tree"), r.text("blank.tree"));
+    assert_eq!(r.text("blank.conf"), "orig\n");
+    let archives = r.lines("archives.txt");
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    assert!(darlings::rollback::parse_stamp(&archives[0]).is_some(), "{archives:?}");
+    assert_eq!(r.text("archive.tree"), r.text("old-root.tree"));
+    let listed: Value = serde_json::from_str(&r.text("archives.json")).unwrap();
+    assert_eq!(listed[0]["name"], archives[0].as_str());
+    assert_eq!(listed[0]["darlings"], true);
+    assert!(listed[0]["size"].as_u64().unwrap() > 0);
+    let status = r.text("status.txt");
+    assert!(status.contains("marked:         yes") && status.contains(&archives[0]), "{status}");
+    assert!(status.contains("rolled back"), "{status}");
+
+    // Restore: copied back; never over what exists without --force.
+    assert_eq!(r.code("restore"), 0, "{}", r.text("restore.out"));
+    assert_eq!(r.text("restored"), "state\n");
+    assert_eq!(r.code("restore-again"), 2);
+    assert!(
+        r.text("restore-again.out").contains("exists; nothing was copied"),
+        "{}",
+        r.text("restore-again.out")
+    );
+    assert_eq!(r.text("not-overwritten"), "mine\n");
+    assert_eq!(r.code("restore-force"), 0, "{}", r.text("restore-force.out"));
+    assert_eq!(r.text("overwritten"), "state\n");
+
+    // Retention kept the two newest darlings archives and the foreign one.
+    assert_eq!(r.code("retain"), 0, "{}", r.text("retain.out"));
+    let retain = r.text("retain.out");
+    assert!(retain.contains("/run/darlings/btrfs-top/old_roots/20200101T000000Z/nested"), "{retain}");
+    let mut after = r.lines("after-retention.txt");
+    after.sort();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after.contains(&archives[0]), "{after:?}");
+    assert!(after.contains(&"2019-01-01_00:00:00".to_owned()), "{after:?}");
+    assert!(!after.iter().any(|a| a.starts_with("2020") || a.starts_with("2021")), "{after:?}");
+    assert_eq!(r.text("helper-mounts").trim(), "0", "the helper mount of --device is undone");
+}
+
+#[test]
+fn every_refusal_changes_nothing() {
+    require_root!();
+    let r = run(r#"
+check unmarked $D rollback --mountpoint m --yes
+$D mark --mountpoint m > /dev/null
+check no-blank $D rollback --mountpoint m --yes --blank nope
+btrfs property set -ts m/root-blank ro false
+check writable-blank $D rollback --mountpoint m --yes
+btrfs property set -ts m/root-blank ro true
+check no-terminal $D rollback --mountpoint m
+check dry-run $D rollback --mountpoint m --dry-run
+$D rollback --mountpoint m --dry-run --format json > "$OUT/dry-run.json"
+mkdir -p m/root/etc/ssh && echo key > m/root/etc/ssh/ssh_host_ed25519_key
+check critical $D rollback --mountpoint m --yes
+check critical-dry-run $D rollback --mountpoint m --dry-run
+rm -r m/root/etc/ssh
+# Mounted as the system runs it, the claims are checked: a claim on plain content is broken.
+mkdir r && mount -o subvol=root "$LOOP" r
+check broken $D rollback --mountpoint m --yes --keep /var/lib/app
+# The running root: darlings in a chroot whose / is the root subvolume.
+for d in usr proc dev top d; do mkdir -p "r/$d"; done
+for l in bin sbin lib lib64; do [ -e "r/$l" ] || ln -s "usr/$l" "r/$l"; done
+mount --rbind /usr r/usr; mount -t proc proc r/proc; mount --rbind /dev r/dev
+mount --bind m r/top; mount --bind "$(dirname "$D")" r/d
+check live chroot r /d/darlings rollback --mountpoint /top --yes
+check live-dry-run chroot r /d/darlings rollback --mountpoint /top --dry-run --live
+"#);
+    r.refused("unmarked", 2, "not marked as ephemeral");
+    r.refused("no-blank", 2, "there is no blank subvolume");
+    r.refused("writable-blank", 2, "the blank subvolume is writable");
+    r.refused("no-terminal", 2, "pass --yes");
+    r.refused("critical", 1, "critical state is unclaimed: /etc/ssh/ssh_host_ed25519_key");
+    r.refused("critical-dry-run", 1, "pass --force");
+    r.refused("broken", 3, "declared claims are broken");
+    r.refused("live", 2, "is the running root");
+
+    // A dry run that would be allowed exits 0, shows the exact commands, and changes nothing.
+    assert_eq!(r.code("dry-run"), 0, "{}", r.text("dry-run.out"));
+    assert_eq!(r.text("dry-run.state").trim(), "same");
+    assert!(r.text("dry-run.out").contains("Dry run: nothing was changed"));
+    let plan: Value = serde_json::from_str(&r.text("dry-run.json")).unwrap();
+    let argv: Vec<Vec<String>> = plan["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c["argv"][0].clone()).unwrap())
+        .collect();
+    assert_eq!(argv.len(), 3, "{argv:?}");
+    assert_eq!(argv[1][0], "mv");
+    assert!(argv[1][2].ends_with("/m/root") && argv[1][3].contains("/m/old_roots/"), "{argv:?}");
+    assert_eq!(argv[2][..3], ["btrfs", "subvolume", "snapshot"]);
+    assert_eq!(plan["exit_code"], 0);
+    assert!(plan["loss"]["unclaimed_entries"].as_u64().unwrap() >= 3, "{plan}");
+
+    // --live lifts only that guard (the broken claim is not asked about here).
+    assert_eq!(r.code("live-dry-run"), 0, "{}", r.text("live-dry-run.out"));
+}
+
+#[test]
+fn an_interrupted_rollback_is_finished_by_the_next_run() {
+    require_root!();
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+tree m/root > "$OUT/old-root.tree"
+REAL=$(command -v btrfs)
+mkdir fake
+cat > fake/btrfs <<EOF
+#!/bin/sh
+# Kills darlings between moving the old root aside and making the new one.
+if [ "\$1 \$2" = "subvolume snapshot" ]; then kill -9 \$PPID; exit 1; fi
+exec $REAL "\$@"
+EOF
+chmod +x fake/btrfs
+PATH="$PWD/fake:$PATH" $D rollback --mountpoint m --yes > "$OUT/killed.out" 2>&1; echo $? > "$OUT/killed.code"
+ls m > "$OUT/after-kill.txt"
+check recover-plan $D rollback --mountpoint m --dry-run
+check recover $D rollback --mountpoint m --yes
+tree m/root > "$OUT/new-root.tree"
+tree m/root-blank > "$OUT/blank.tree"
+ls m/old_roots > "$OUT/archives.txt"
+tree "m/old_roots/$(ls m/old_roots)" > "$OUT/archive.tree"
+"#);
+    assert_eq!(r.code("killed"), 137, "{}", r.text("killed.out"));
+    let after = r.lines("after-kill.txt");
+    assert!(!after.contains(&"root".to_owned()), "the kill came after the move: {after:?}");
+    let plan = r.text("recover-plan.out");
+    assert_eq!(r.code("recover-plan"), 0, "{plan}");
+    assert!(plan.contains("does not exist (an interrupted rollback?)"), "{plan}");
+    assert_eq!(r.code("recover"), 0, "{}", r.text("recover.out"));
+    assert_eq!(r.text("new-root.tree"), r.text("blank.tree"));
+    assert_eq!(r.lines("archives.txt").len(), 1);
+    assert_eq!(r.text("archive.tree"), r.text("old-root.tree"));
+}
+
+/// The prompt, like `just` tests it: the name typed on a terminal, no
+/// input at all, a wrong name, and `--yes` without a terminal.
+#[test]
+fn the_prompt_confirms_only_the_typed_name() {
+    require_root!();
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+prompt() {
+  name=$1; input=$2
+  before=$(state)
+  printf "$input" | script -q -e -c "$D rollback --mountpoint m" /dev/null > "$OUT/$name.out" 2>&1
+  echo $? > "$OUT/$name.code"
+  if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/$name.state"
+}
+prompt no-input ''
+prompt wrong-name 'rpool/local/root\n'
+prompt empty-line '\n'
+prompt typed 'root\n'
+tree m/root > "$OUT/after-typed.tree"
+tree m/root-blank > "$OUT/blank.tree"
+echo more > m/root/etc/extra
+check yes $D rollback --mountpoint m --yes
+"#);
+    for name in ["no-input", "wrong-name", "empty-line"] {
+        let out = r.text(&format!("{name}.out"));
+        assert_eq!(r.code(name), 2, "{name}: {out}");
+        assert_eq!(r.text(&format!("{name}.state")).trim(), "same", "{name}: {out}");
+        assert!(out.contains("Type the name of the target (root)"), "{name}: {out}");
+        assert!(out.contains("the name was not typed"), "{name}: {out}");
+    }
+    let typed = r.text("typed.out");
+    assert_eq!(r.code("typed"), 0, "{typed}");
+    assert_eq!(r.text("typed.state").trim(), "changed");
+    assert_eq!(r.text("after-typed.tree"), r.text("blank.tree"));
+    assert_eq!(r.code("yes"), 0, "{}", r.text("yes.out"));
+    assert_eq!(r.text("yes.state").trim(), "changed");
+}
+
+#[test]
+fn restore_refuses_paths_through_symlinks_of_the_archive() {
+    require_root!();
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+ln -s /etc m/root/var/lib/escape
+$D rollback --mountpoint m --yes > /dev/null
+check through-link $D restore --mountpoint m /var/lib/escape/passwd --root m/root
+ls m/root/var/lib > "$OUT/var-lib.txt"
+"#);
+    assert_eq!(r.code("through-link"), 2);
+    assert!(
+        r.text("through-link.out").contains("passes through a symlink in the archive"),
+        "{}",
+        r.text("through-link.out")
+    );
+    assert!(Path::new(&r.out).exists());
+    assert!(!r.text("var-lib.txt").contains("escape"));
+}
