@@ -286,6 +286,17 @@ fn snapshot_source(
         String::from_utf8_lossy(&dataset),
         cfg.snapshot
     ));
+    if let Ok(children) = crate::source::zfs::children(&dataset) {
+        if !children.is_empty() {
+            let list: Vec<String> =
+                children.iter().map(|(name, mp)| format!("{name} (mountpoint {mp})")).collect();
+            notes.push(format!(
+                "datasets below {} are not in its zfs diff and a rollback keeps them: {}",
+                String::from_utf8_lossy(&dataset),
+                list.join(", ")
+            ));
+        }
+    }
     Ok(Some((tree, "zfs", Vec::new())))
 }
 

@@ -349,3 +349,44 @@ ls m/root/var/lib > "$OUT/var-lib.txt"
     assert!(Path::new(&r.out).exists());
     assert!(!r.text("var-lib.txt").contains("escape"));
 }
+
+#[test]
+fn the_initrd_mode_never_blocks_the_boot_and_follows_the_record() {
+    require_root!();
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+check initrd-no-record $D rollback --initrd --mountpoint m
+$D status --mountpoint m > "$OUT/status-refused.txt"
+# At shutdown the system records its audit on the root itself.
+mkdir r && mount -o subvol=root "$LOOP" r
+mkdir -p r/etc/ssh && echo key > r/etc/ssh/ssh_host_ed25519_key
+$D record --root r --no-default-manifest > "$OUT/record-critical.out" 2>&1
+umount r
+check initrd-critical $D rollback --initrd --mountpoint m
+mount -o subvol=root "$LOOP" r && rm -r r/etc/ssh
+$D record --root r --no-default-manifest > "$OUT/record.out" 2>&1
+umount r
+check initrd $D rollback --initrd --mountpoint m
+tree m/root > "$OUT/after.tree"
+tree m/root-blank > "$OUT/blank.tree"
+$D status --mountpoint m > "$OUT/status.txt"
+"#);
+    // No record: refused, exit 0 (the boot goes on), nothing changed, and status tells why.
+    r.refused("initrd-no-record", 0, "no audit was recorded at shutdown");
+    let status = r.text("status-refused.txt");
+    assert!(status.contains("refused, the root was left as it is: no audit was recorded"), "{status}");
+    // A record with a critical loss: refused the same way.
+    assert!(r.text("record-critical.out").contains("\"critical\":1"), "{}", r.text("record-critical.out"));
+    r.refused("initrd-critical", 0, "the audit recorded at shutdown found 1 critical losses");
+    // A clean record: erased, without --yes.
+    let out = r.text("initrd.out");
+    assert_eq!(r.code("initrd"), 0, "{out}");
+    assert_eq!(r.text("initrd.state").trim(), "changed");
+    assert!(out.contains("claims are assumed (in the initrd"), "{out}");
+    assert_eq!(r.text("after.tree"), r.text("blank.tree"));
+    let status = r.text("status.txt");
+    assert!(
+        status.contains("rolled back") && status.contains("recorded audit: none"),
+        "the record went with the old root: {status}"
+    );
+}

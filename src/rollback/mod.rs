@@ -431,24 +431,29 @@ fn now() -> i64 {
 /// `darlings rollback`.
 pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     let out = &mut io::stdout().lock();
-    let target = match Target::open(&args.target, !args.dry_run) {
-        Ok(t) => t,
+    let now = now();
+    let prepared = Target::open(&args.target, !args.dry_run).and_then(|target| {
+        let mut plan = target.plan(args, now)?;
+        if !plan.steps.is_empty() && plan.loss.is_none() && !plan.refusals.iter().any(|r| r.unless.is_none())
+        {
+            audit_into(&target, args, &mut plan)?;
+        }
+        if args.initrd {
+            recorded_into(&target, args, &mut plan);
+        }
+        Ok((target, plan))
+    });
+    let (target, mut plan) = match prepared {
+        Ok(x) => x,
+        // In the initrd, a rollback that cannot even be planned leaves the root alone.
         Err(e) if args.initrd => {
             let text = format!("rollback refused, the root is left as it is: {e:#}");
-            eprintln!("darlings: {text}");
+            eprintln!("darlings: {}", escape(text.as_bytes()));
             kernel_log(&text);
             return Ok(ExitCode::Clean);
         }
         Err(e) => return Err(e),
     };
-    let now = now();
-    let mut plan = target.plan(args, now)?;
-    if !plan.steps.is_empty() && plan.loss.is_none() && !plan.refusals.iter().any(|r| r.unless.is_none()) {
-        audit_into(&target, args, &mut plan)?;
-    }
-    if args.initrd {
-        recorded_into(&target, args, &mut plan);
-    }
     // Lifted refusals are gone; those that stand are shown with their flag.
     plan.refusals.retain(|r| match r.unless {
         Some("--force") => !args.force,
@@ -495,9 +500,10 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
             }
             break 'act ExitCode::Clean;
         }
-        if !args.yes {
+        // In the initrd nobody is there to ask: the mark and the record decide.
+        if !args.yes && !args.initrd {
             let stdin = io::stdin();
-            if !stdin.is_terminal() || args.initrd {
+            if !stdin.is_terminal() {
                 if !json {
                     writeln!(out, "\nRefused, nothing was changed: stdin is not a terminal; pass --yes to erase without asking")?;
                 }

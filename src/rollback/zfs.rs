@@ -276,15 +276,9 @@ impl Zfs {
             );
         }
         // Children are not rolled back.
-        let out = zfs()
-            .args(["list", "-H", "-o", "name,mountpoint", "-t", "filesystem,volume", "-r"])
-            .arg(ds)
-            .output()?;
-        for r in rows(&out).into_iter().filter(|r| r.first().is_some_and(|n| n != ds)) {
+        for (name, mountpoint) in crate::source::zfs::children(ds.as_bytes())? {
             plan.children.push(format!(
-                "{} (mountpoint {}): a dataset of its own, not rolled back and not in this audit: it keeps its content",
-                r[0],
-                r.get(1).map_or("-", String::as_str)
+                "{name} (mountpoint {mountpoint}): a dataset of its own, not rolled back and not in this audit: it keeps its content"
             ));
         }
         let mounted = self.mount_points();
@@ -323,11 +317,14 @@ impl Zfs {
             ));
         }
         let referenced: u64 = props.get("referenced").and_then(|(v, _)| v.parse().ok()).unwrap_or(0);
-        let room_at = if self.exists(archive) {
-            archive.clone()
-        } else {
-            archive.split('/').next().unwrap_or(archive).to_owned()
-        };
+        // The archive, or the nearest dataset above it that exists.
+        let mut room_at = archive.clone();
+        while !self.exists(&room_at) {
+            match room_at.rsplit_once('/') {
+                Some((up, _)) => room_at = up.to_owned(),
+                None => break,
+            }
+        }
         let available: Option<u64> = self
             .props(&room_at, "available")
             .ok()
@@ -422,7 +419,9 @@ impl Zfs {
         }
         let base = what.split('@').next().unwrap_or(what);
         let legacy = self.props(base, "mountpoint")?.get("mountpoint").is_some_and(|(v, _)| v == "legacy");
-        let options = if legacy { "ro" } else { "ro,zfsutil" };
+        // mount(8) takes a legacy dataset or a snapshot as they are; any
+        // other dataset only with zfsutil.
+        let options = if legacy || what.contains('@') { "ro" } else { "ro,zfsutil" };
         Cmd::new("mount").args(["-t", "zfs", "-o", options]).arg(what).arg(dir).output()?;
         Ok(TempMount { dir: PathBuf::from(dir) })
     }

@@ -22,6 +22,8 @@ fn owner(path: &[u8]) -> &[u8] {
         return path;
     }
     match memchr::memmem::find(path, b"/<xattrdir>") {
+        // The root directory's own attributes: `/<xattrdir>/user.x`.
+        Some(0) => b"/",
         Some(i) => &path[..i],
         None => path,
     }
@@ -107,6 +109,9 @@ impl ChangeTree {
 
     /// The node for `path` (absolute, normalised), created with its ancestors.
     fn node(&mut self, path: &[u8]) -> u32 {
+        if path.len() <= 1 {
+            return ROOT;
+        }
         let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
         let (parent, name) = (&path[..cut.max(1)], &path[cut + 1..]);
         if name.is_empty() {
@@ -437,6 +442,8 @@ mod tests {
             "2.0\t+\t@\t/link",
             "3.0\tR\t/\t/srv/a\t/srv/b",
             "4.0\t+\tF\t/x/<xattrdir>/user.k",
+            "5.0\t+\tF\t/<xattrdir>/user.darlings.audit",
+            "5.0\tM\t/\t/<xattrdir>",
         ]);
         let link = t.child(ROOT, b"link");
         assert!(t.nodes[link as usize].present);
@@ -445,5 +452,6 @@ mod tests {
         assert!(t.removed().is_empty(), "/srv/a comes back as the old name of /srv/b");
         let x = t.child(ROOT, b"x");
         assert_eq!(t.nodes[x as usize].change, Some(Change::Modified), "an xattr change modifies its file");
+        assert_eq!(t.nodes[ROOT as usize].change, Some(Change::Modified), "and of the root, the root");
     }
 }

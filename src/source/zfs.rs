@@ -53,6 +53,24 @@ pub fn explain(err: CommandError) -> ZfsError {
     ZfsError::Known { message, command, stderr }
 }
 
+/// The datasets below `dataset` (children and theirs), with their
+/// mountpoint property: `zfs diff` of the dataset does not list them, and a
+/// rollback of it does not touch them.
+pub fn children(dataset: &[u8]) -> Result<Vec<(String, String)>, ZfsError> {
+    let out = Cmd::new("zfs")
+        .args(["list", "-H", "-o", "name,mountpoint", "-t", "filesystem,volume", "-r"])
+        .arg(OsStr::from_bytes(dataset))
+        .output()
+        .map_err(explain)?;
+    let own = String::from_utf8_lossy(dataset);
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(name, _)| *name != own)
+        .map(|(name, mp)| (name.to_owned(), mp.to_owned()))
+        .collect())
+}
+
 /// The snapshots of `dataset` (short names, oldest first).
 pub fn snapshots(dataset: &[u8]) -> Result<Vec<String>, ZfsError> {
     let out = Cmd::new("zfs")

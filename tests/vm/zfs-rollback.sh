@@ -1,0 +1,136 @@
+#!/bin/bash
+# Runs inside the ZFS guest after zfs-guest.sh: `darlings rollback` on real
+# ZFS. A pool of its own (tank) with tank/local/root@blank mounted at
+# /mnt/troot, a child dataset, lived-in changes; then every guard, the
+# archive by send/receive (plain and raw-encrypted), restore, retention, the
+# running root in a chroot, and the initrd mode with and without a recorded
+# audit. Results go to $OUT/rollback for tests/zfs_guest.rs.
+set -uo pipefail
+D=$IN/darlings
+O=$OUT/rollback
+mkdir -p "$O"
+R=/mnt/troot
+DS=tank/local/root
+AR=tank/safe/darlings
+say() { echo "== $*"; }
+# Runs darlings as NAME: output, exit code, and whether the pool changed
+# (datasets, snapshots and their guids, bytes written since blank).
+state() { zpool sync tank; zfs list -Hp -t all -o name,guid -r tank | sort; zfs get -Hp -o value written@blank "$DS"; }
+run() {
+  local name=$1; shift
+  local before; before=$(state)
+  "$@" > "$O/$name.out" 2>&1 < /dev/null
+  echo $? > "$O/$name.code"
+  if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$O/$name.state"
+}
+tree() { (cd "$1" && find . -xdev -printf '%p|%y|%s\n' | LC_ALL=C sort); }
+
+say "pool"
+truncate -s 400M /scratch/tank.img
+zpool create -m none tank /scratch/tank.img || exit 1
+zfs create -p -o mountpoint=legacy "$DS" || exit 1
+zfs create -p -o canmount=off -o mountpoint=none tank/safe
+mkdir -p "$R" && mount -t zfs "$DS" "$R" || exit 1
+mkdir -p "$R/etc" && echo orig > "$R/etc/blank.conf"
+zfs snapshot "$DS@blank"
+tree "$R" > "$O/blank.tree"
+mkdir -p "$R/var/lib/app" "$R/home/u"
+echo state > "$R/var/lib/app/db"
+echo changed >> "$R/etc/blank.conf"
+printf x > "$R/home/u/$(printf 'odd\nname')"
+head -c 300000 /dev/urandom > "$R/home/u/big"
+zfs create -o mountpoint=legacy "$DS/child"
+sync
+tree "$R" > "$O/lived.tree"
+"$D" audit --root "$R" --source zfs --format json --no-default-manifest > "$O/audit.json" 2>&1
+
+say "guards"
+run unmarked "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+zfs set darlings:ephemeral=on tank/local
+run inherited "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+zfs inherit darlings:ephemeral tank/local
+"$D" mark --dataset "$DS" > "$O/mark.out" 2>&1
+run no-snapshot "$D" rollback --dataset "$DS" --snapshot nope --archive-dataset "$AR" --yes
+run no-archive "$D" rollback --dataset "$DS" --yes
+zfs snapshot "$DS@later"
+run newer "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+zfs clone -o mountpoint=none "$DS@later" tank/clone
+run clones "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes --destroy-newer
+run clones-consent "$D" rollback --dataset "$DS" --archive-dataset "$AR" --dry-run --destroy-newer --destroy-clones --format json
+zfs destroy tank/clone && zfs destroy "$DS@later"
+zfs create -o mountpoint=none tank/small && zfs set quota=64K tank/small
+run no-room "$D" rollback --dataset "$DS" --archive-dataset tank/small/a --yes
+run broken "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes --keep /var/lib/app
+mkdir -p "$R/etc/ssh" && echo key > "$R/etc/ssh/ssh_host_ed25519_key"
+run critical "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+rm -r "$R/etc/ssh"
+run no-terminal "$D" rollback --dataset "$DS" --archive-dataset "$AR"
+zfs create -o mountpoint=none tank/local/two
+zfs snapshot tank/local/two@first && zfs snapshot tank/local/two@blank
+"$D" mark --dataset tank/local/two > /dev/null
+run not-oldest "$D" rollback --dataset tank/local/two --archive-dataset "$AR" --yes
+# The running root: darlings in a chroot whose / is the dataset.
+unshare -m bash -c '
+  R=$1; D=$2
+  for d in usr proc dev sys d; do mkdir -p "$R/$d"; done
+  for l in bin sbin lib lib64; do [ -e "$R/$l" ] || ln -s "usr/$l" "$R/$l"; done
+  mount --rbind /usr "$R/usr"; mount -t proc proc "$R/proc"; mount -t sysfs sysfs "$R/sys"; mount --rbind /dev "$R/dev"
+  mount --bind "$(dirname "$D")" "$R/d"
+  chroot "$R" /d/darlings rollback --dataset tank/local/root --archive-dataset tank/safe/darlings --yes
+' _ "$R" "$D" > "$O/live.out" 2>&1 < /dev/null
+echo $? > "$O/live.code"
+rm -rf "$R/usr" "$R/proc" "$R/dev" "$R/sys" "$R/d" "$R/bin" "$R/sbin" "$R/lib" "$R/lib64"
+run dry-run "$D" rollback --dataset "$DS" --archive-dataset "$AR" --dry-run
+"$D" rollback --dataset "$DS" --archive-dataset "$AR" --dry-run --format json > "$O/dry-run.json" 2>&1
+
+say "rollback"
+run rollback "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+tree "$R" > "$O/after.tree"
+zfs list -H -o name -r tank > "$O/datasets.txt"
+zfs list -H -o name -t snapshot -r tank > "$O/snapshots.txt"
+A=$(zfs list -H -o name -d 1 "$AR" | grep -v "^$AR\$" | head -1)
+mkdir -p /mnt/archive && mount -t zfs -o ro "$A@darlings-${A##*/}" /mnt/archive 2> "$O/archive-mount.err" \
+  || mount -t zfs -o ro,zfsutil "$A@darlings-${A##*/}" /mnt/archive 2>> "$O/archive-mount.err"
+tree /mnt/archive > "$O/archive.tree"
+umount /mnt/archive
+"$D" archives --dataset "$DS" --archive-dataset "$AR" --format json > "$O/archives.json" 2>&1
+"$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/status.txt" 2>&1
+
+say "restore"
+run restore "$D" restore --dataset "$DS" --archive-dataset "$AR" /var/lib/app --root "$R"
+cat "$R/var/lib/app/db" > "$O/restored" 2>&1
+run restore-again "$D" restore --dataset "$DS" --archive-dataset "$AR" /var/lib/app/db --root "$R"
+grep -c darlings /proc/self/mountinfo > "$O/mounts-left"
+
+say "retention"
+for old in 20200101T000000Z 20210101T000000Z; do zfs create -o canmount=off "$AR/$old"; done
+zfs create -o canmount=off "$AR/kept-by-hand"
+sleep 1
+run retain "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes --retain 2
+zfs list -H -o name -d 1 "$AR" > "$O/after-retention.txt"
+
+say "encrypted"
+echo "darlings-test-key" > /scratch/key
+zfs create -o encryption=on -o keyformat=passphrase -o keylocation=file:///scratch/key -o mountpoint=legacy tank/local/enc
+mkdir -p /mnt/enc && mount -t zfs tank/local/enc /mnt/enc
+zfs snapshot tank/local/enc@blank
+echo secret > /mnt/enc/secret
+"$D" mark --dataset tank/local/enc > /dev/null
+run encrypted "$D" rollback --dataset tank/local/enc --archive-dataset tank/safe/enc-archive --yes
+zfs get -H -o name,value encryption,keystatus -r tank/safe/enc-archive > "$O/enc-archive.txt"
+umount /mnt/enc
+
+say "initrd"
+mkdir -p "$R/var/lib/app" && echo "initrd state" > "$R/var/lib/app/db"
+sync
+umount "$R"
+run initrd-no-record "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+"$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/status-refused.txt" 2>&1
+mount -t zfs "$DS" "$R"
+"$D" record --root "$R" --no-default-manifest > "$O/record.out" 2>&1; echo $? > "$O/record.code"
+umount "$R"
+run initrd "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+mount -t zfs "$DS" "$R"
+tree "$R" > "$O/after-initrd.tree"
+grep -c darlings /proc/self/mountinfo > "$O/mounts-left-initrd"
+say "done"
