@@ -203,9 +203,9 @@ complete -c darlings -n "__fish_darlings_using_subcommand stray" -l assume-claim
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l archive-dataset -d 'ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
@@ -229,11 +229,11 @@ complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l force -d 
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l live -d 'Allow erasing the running root (dangerous: its programs keep running on files that vanish; normally the initrd does this before mounting)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-newer -d 'Consent to destroying snapshots newer than the blank one (zfs rollback -r)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-clones -d 'Consent to destroying clones of those snapshots (zfs rollback -R)'
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l initrd -d 'Run from the initrd: claims are assumed (nothing persistent is mounted), the audit recorded at shutdown (`darlings record`) decides, and a refusal leaves the root as it is, logs why and exits 0'
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l initrd -d 'Run from the initrd: claims are assumed (nothing persistent is mounted), the audit recorded at shutdown (`darlings record`) decides, and a refusal leaves the root as it is, logs why and exits 0; no --yes needed'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -s h -l help -d 'Print help'
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand mark" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l archive-dataset -d 'ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand mark" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
@@ -241,9 +241,9 @@ complete -c darlings -n "__fish_darlings_using_subcommand mark" -l blank -d 'btr
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l off -d 'Remove the mark instead'
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -s h -l help -d 'Print help'
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand archives" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l archive-dataset -d 'ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand archives" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
@@ -252,9 +252,9 @@ complete -c darlings -n "__fish_darlings_using_subcommand archives" -l old-roots
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -s h -l help -d 'Print help'
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l archive-dataset -d 'ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
@@ -317,9 +317,9 @@ complete -c darlings -n "__fish_darlings_using_subcommand record" -l assume-clai
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand status" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l archive-dataset -d 'ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand status" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r

@@ -103,7 +103,7 @@ pub enum NixModule {
 const ROLLBACK_HELP: &str = "\
 Guards (each refusal changes nothing and exits non-zero):
   the target must be marked ephemeral (`darlings mark`), even with --yes;
-  the blank snapshot must exist and be older than every other snapshot;
+  the blank snapshot must exist: on ZFS the oldest snapshot, on btrfs read-only;
   newer snapshots are destroyed only with --destroy-newer, clones only with --destroy-clones;
   the running root is refused unless --live;
   without a terminal --yes is required; on a terminal, type the target's name;
@@ -121,7 +121,8 @@ Exit codes:
 /// at / is meant.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TargetArgs {
-    /// ZFS: the root dataset (e.g. rpool/local/root)
+    /// ZFS: the root dataset (e.g. rpool/local/root); without --dataset,
+    /// --device or --mountpoint, the dataset or subvolume mounted at / is meant
     #[arg(long, value_name = "DATASET", conflicts_with_all = ["device", "mountpoint"])]
     pub dataset: Option<String>,
 
@@ -129,7 +130,8 @@ pub struct TargetArgs {
     #[arg(long, value_name = "NAME", default_value = "blank")]
     pub snapshot: String,
 
-    /// ZFS: the dataset that keeps the archives (e.g. rpool/safe/darlings)
+    /// ZFS: the dataset that keeps the archives of this root, one per root
+    /// (e.g. rpool/safe/darlings/root)
     #[arg(long, value_name = "DATASET")]
     pub archive_dataset: Option<String>,
 
@@ -199,7 +201,8 @@ pub struct RollbackArgs {
 
     /// Run from the initrd: claims are assumed (nothing persistent is
     /// mounted), the audit recorded at shutdown (`darlings record`) decides,
-    /// and a refusal leaves the root as it is, logs why and exits 0
+    /// and a refusal leaves the root as it is, logs why and exits 0; no
+    /// --yes needed
     #[arg(long)]
     pub initrd: bool,
 

@@ -274,7 +274,7 @@ chmod +x fake/btrfs
 PATH="$PWD/fake:$PATH" $D rollback --mountpoint m --yes > "$OUT/killed.out" 2>&1; echo $? > "$OUT/killed.code"
 ls m > "$OUT/after-kill.txt"
 check recover-plan $D rollback --mountpoint m --dry-run
-check recover $D rollback --mountpoint m --yes
+check recover $D rollback --mountpoint m --initrd
 tree m/root > "$OUT/new-root.tree"
 tree m/root-blank > "$OUT/blank.tree"
 ls m/old_roots > "$OUT/archives.txt"

@@ -179,6 +179,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Refuses with `reason` when `n` is not zero; `--force` lifts it.
+    fn refuse_unless_forced(&mut self, n: usize, code: ExitCode, reason: impl FnOnce() -> String) {
+        if n > 0 {
+            self.refusals.push(Refusal::new(code, reason()).unless("--force"));
+        }
+    }
+
     /// The exit code of the refusals that stand (2 before 3 before 1).
     fn refused(&self) -> Option<ExitCode> {
         let rank = |c: ExitCode| match c {
@@ -614,41 +621,31 @@ fn audit_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) -> Result<(
             "the root is not mounted, so its claims cannot be checked: they are assumed".into()
         });
     }
-    if loss.errors > 0 {
-        plan.refusals.push(
-            Refusal::new(
-                ExitCode::Incomplete,
-                format!("the audit is incomplete ({} entries could not be read): what would be lost is not fully known", loss.errors),
-            )
-            .unless("--force"),
-        );
-    }
-    if !loss.broken.is_empty() {
-        plan.refusals.push(
-            Refusal::new(
-                ExitCode::Broken,
-                format!(
-                    "{} declared claims are broken (their content is on the root): {}",
-                    loss.broken.len(),
-                    list(&loss.broken)
-                ),
-            )
-            .unless("--force"),
-        );
-    }
-    if !loss.critical.is_empty() {
-        plan.refusals.push(
-            Refusal::new(ExitCode::Loss, format!("critical state is unclaimed: {}", list(&loss.critical)))
-                .unless("--force"),
-        );
-    }
+    plan.refuse_unless_forced(loss.errors, ExitCode::Incomplete, || {
+        format!(
+            "the audit is incomplete ({} entries could not be read): what would be lost is not fully known",
+            loss.errors
+        )
+    });
+    plan.refuse_unless_forced(loss.broken.len(), ExitCode::Broken, || {
+        format!(
+            "{} declared claims are broken (their content is on the root): {}",
+            loss.broken.len(),
+            list(&loss.broken)
+        )
+    });
+    plan.refuse_unless_forced(loss.critical.len(), ExitCode::Loss, || {
+        format!("critical state is unclaimed: {}", list(&loss.critical))
+    });
     plan.loss = Some(loss);
     Ok(())
 }
 
 /// In the initrd: what the audit recorded at shutdown says.
 fn recorded_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) {
-    if plan.steps.is_empty() || args.force {
+    // Only a plan that erases something needs the record (finishing an
+    // interrupted rollback erases nothing, and the boot needs its root).
+    if plan.archive_name.is_none() || args.force {
         return;
     }
     let record = match target {
@@ -665,32 +662,14 @@ fn recorded_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) {
                 r.broken,
                 r.critical
             ));
-            if r.broken > 0 {
-                plan.refusals.push(
-                    Refusal::new(
-                        ExitCode::Broken,
-                        format!("the audit recorded at shutdown found {} broken claims", r.broken),
-                    )
-                    .unless("--force"),
-                );
-            }
-            if r.critical > 0 {
-                plan.refusals.push(
-                    Refusal::new(
-                        ExitCode::Loss,
-                        format!("the audit recorded at shutdown found {} critical losses", r.critical),
-                    )
-                    .unless("--force"),
-                );
-            }
-            if r.errors > 0 {
-                plan.refusals.push(
-                    Refusal::new(
-                        ExitCode::Incomplete,
-                        format!("the audit recorded at shutdown was incomplete ({} errors)", r.errors),
-                    )
-                    .unless("--force"),
-                );
+            for (n, code, what) in [
+                (r.broken, ExitCode::Broken, "broken claims"),
+                (r.critical, ExitCode::Loss, "critical losses"),
+                (r.errors, ExitCode::Incomplete, "entries it could not read"),
+            ] {
+                plan.refuse_unless_forced(usize::try_from(n).unwrap_or(usize::MAX), code, || {
+                    format!("the audit recorded at shutdown found {n} {what}")
+                });
             }
         }
         Ok(None) => plan.refusals.push(

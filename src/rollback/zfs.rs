@@ -257,23 +257,15 @@ impl Zfs {
         for c in &clones {
             plan.destroyed.push(format!("clone {c} (of a newer snapshot; zfs rollback -R)"));
         }
-        if !newer.is_empty() {
-            plan.refusals.push(
-                Refusal::new(
-                    ExitCode::Incomplete,
-                    format!("{} snapshots newer than {blank} would be destroyed", newer.len()),
-                )
-                .unless("--destroy-newer"),
-            );
-        }
-        if !clones.is_empty() {
-            plan.refusals.push(
-                Refusal::new(
-                    ExitCode::Incomplete,
-                    format!("{} clones of newer snapshots would be destroyed", clones.len()),
-                )
-                .unless("--destroy-clones"),
-            );
+        for (n, what, flag) in [
+            (newer.len(), format!("snapshots newer than {blank}"), "--destroy-newer"),
+            (clones.len(), "clones of newer snapshots".to_owned(), "--destroy-clones"),
+        ] {
+            if n > 0 {
+                plan.refusals.push(
+                    Refusal::new(ExitCode::Incomplete, format!("{n} {what} would be destroyed")).unless(flag),
+                );
+            }
         }
         // Children are not rolled back.
         for (name, mountpoint) in crate::source::zfs::children(ds.as_bytes())? {

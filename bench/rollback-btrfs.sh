@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# What a guarded rollback costs over the bare erase, on a real btrfs.
+#
+#   bench/rollback-btrfs.sh [ENTRIES] [ROUNDS]      (as root; defaults 100000, 5)
+#
+# Builds a loop-mounted btrfs (in a private mount namespace) whose `root`
+# holds a lived-in corpus (../shared/bench/make-corpus.py) and a blank
+# `root-blank`, then, each round, makes the root anew as a snapshot of the
+# corpus (cheap) and times with a warm cache:
+#   bare      mv root old_roots/N && btrfs subvolume snapshot root-blank root
+#             (the popular initrd script, without guards or audit)
+#   dry-run   darlings rollback --dry-run --force (the plan, with its audit;
+#             --force because the corpus holds critical state, SSH host keys)
+#   rollback  darlings rollback --yes --force (plan, audit, act, verify)
+# and prints medians and darlings' peak RSS. Machine load is printed too:
+# only figures from the same run compare.
+set -euo pipefail
+ENTRIES=${1:-100000}
+ROUNDS=${2:-5}
+cd "$(dirname "$0")/.."
+cargo build --release --locked --bin darlings >&2
+D=$PWD/target/release/darlings
+CORPUS=$PWD/../shared/bench/make-corpus.py
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+unshare --mount --propagation private -- bash -s "$D" "$CORPUS" "$ENTRIES" "$ROUNDS" "$WORK" <<'EOF'
+set -euo pipefail
+D=$1; CORPUS=$2; ENTRIES=$3; ROUNDS=$4; WORK=$5
+cd "$WORK"
+truncate -s 8G fs.img && mkfs.btrfs -q fs.img >/dev/null
+mkdir m && mount -o loop fs.img m
+btrfs -q subvolume create m/root
+btrfs -q subvolume snapshot -r m/root m/root-blank
+btrfs -q subvolume delete m/root >/dev/null
+python3 "$CORPUS" --entries "$ENTRIES" --seed 1 m/gen >/dev/null
+btrfs -q subvolume create m/corpus
+cp -a --reflink=always m/gen/. m/corpus/ && rm -rf m/gen
+btrfs property set -ts m/corpus ro true
+"$D" mark --mountpoint m >/dev/null
+mkdir -p m/old_roots
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+fresh() { btrfs -q subvolume snapshot m/corpus m/root; find m/root > /dev/null; }
+declare -a bare dry roll rss
+for i in $(seq 1 "$ROUNDS"); do
+  fresh
+  t=$(now); mv m/root "m/old_roots/bare-$i"; btrfs -q subvolume snapshot m/root-blank m/root; bare+=("$(since "$t")")
+  btrfs -q subvolume delete m/root >/dev/null
+  fresh
+  t=$(now); "$D" rollback --mountpoint m --dry-run --force > /dev/null; dry+=("$(since "$t")")
+  t=$(now); /usr/bin/time -f %M -o rss.txt "$D" rollback --mountpoint m --yes --force > /dev/null; roll+=("$(since "$t")")
+  rss+=("$(cat rss.txt)")
+  sleep 1
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "entries: $ENTRIES (+ the corpus root), rounds: $ROUNDS"
+printf 'bare mv + snapshot     %8.3f s\n' "$(median "${bare[@]}")"
+printf 'darlings --dry-run     %8.3f s\n' "$(median "${dry[@]}")"
+printf 'darlings rollback      %8.3f s   peak RSS %s KiB\n' "$(median "${roll[@]}")" "$(median "${rss[@]}")"
+EOF
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
