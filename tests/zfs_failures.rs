@@ -122,3 +122,95 @@ fn source_zfs_on_a_root_that_is_not_zfs_refuses() {
     assert_eq!(common::code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not the mount point of a ZFS dataset"));
 }
+
+/// A stand-in for the whole of `zfs` that a rollback asks: an unmounted,
+/// marked rpool/local/root with only @blank, an archive dataset with room;
+/// every call is logged to $LOG, and the command named FAIL fails.
+const ROLLBACK_ZFS: &str = r#"
+echo "$*" >> "$LOG"
+case "$*" in
+  "get -Hp -o property,value,source type,referenced,encryption,darlings:ephemeral rpool/local/root")
+    printf 'type\tfilesystem\t-\nreferenced\t4096\t-\nencryption\toff\tdefault\ndarlings:ephemeral\ton\tlocal\n' ;;
+  "get -Hp -o property,value,source mountpoint rpool/local/root") printf 'mountpoint\tlegacy\tlocal\n' ;;
+  "get -Hp -o property,value,source available rpool/safe/darlings") printf 'available\t1000000000\t-\n' ;;
+  "list -Hp -t snapshot -o name,creation,clones -s createtxg -d 1 rpool/local/root")
+    printf 'rpool/local/root@blank\t1700000000\t\n' ;;
+  "list -H -p -o name -s createtxg -t snapshot -d 1 rpool/local/root") echo rpool/local/root@blank ;;
+  "list -H -o name,mountpoint -t filesystem,volume -r rpool/local/root") printf 'rpool/local/root\tlegacy\n' ;;
+  "list -H -o name rpool/safe/darlings") echo rpool/safe/darlings ;;
+  "list -H -o name "*) exit 1 ;;
+  "list -Hp -o name,creation,used -t filesystem -d 1 rpool/safe/darlings") printf 'rpool/safe/darlings\t1\t1\n' ;;
+  "diff -FHt rpool/local/root@blank") ;;
+  send*) [ "$FAIL" = send ] && { echo "cannot send: I/O error" >&2; exit 1; }; echo stream ;;
+  receive*) cat > /dev/null; [ "$FAIL" = receive ] && { echo "cannot receive: out of space" >&2; exit 1; } ;;
+  rollback*) [ "$FAIL" = rollback ] && { echo "cannot rollback: dataset is busy" >&2; exit 1; } ;;
+  snapshot*|set*) ;;
+  *) echo "unexpected: zfs $*" >&2; exit 1 ;;
+esac
+exit 0
+"#;
+
+fn rollback_failing(fail: &str) -> (std::process::Output, String) {
+    let zfs = fake_zfs(ROLLBACK_ZFS);
+    // mount(8) and umount(8) stand-ins: the root "mounted" for the audit is an empty directory.
+    for tool in ["mount", "umount"] {
+        let path = zfs.path().join(tool);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = zfs.path().join("calls.log");
+    let path = format!("{}:{}", zfs.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(common::bin())
+        .args([
+            "rollback",
+            "--dataset",
+            "rpool/local/root",
+            "--archive-dataset",
+            "rpool/safe/darlings",
+            "--yes",
+        ])
+        .env("PATH", path)
+        .env("LOG", &log)
+        .env("FAIL", fail)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    (out, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+#[test]
+fn a_failed_archive_stops_before_the_erase_and_says_how_to_clean_up() {
+    require_root!();
+    let (out, calls) = rollback_failing("receive");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(common::code(&out), 2, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("The rollback failed at step 2 of 3"), "{stdout}");
+    assert!(stdout.contains("cannot receive: out of space"), "{stdout}");
+    let snapshot = calls.lines().find(|l| l.starts_with("snapshot ")).expect("a precautionary snapshot");
+    let keep = snapshot.strip_prefix("snapshot ").unwrap();
+    assert!(
+        stdout.contains("Nothing was erased; remove what was made with `zfs destroy -r rpool/safe/darlings/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("`zfs destroy {keep}`")), "{stdout}");
+    assert!(!calls.lines().any(|l| l.starts_with("rollback")), "the erase never ran: {calls}");
+    // The outcome is recorded for `darlings status`.
+    assert!(
+        calls
+            .lines()
+            .any(|l| l.starts_with("set darlings:last-rollback=") && l.contains("failed at step 2 of 3")),
+        "{calls}"
+    );
+}
+
+#[test]
+fn a_failed_erase_says_nothing_was_erased_and_where_the_archive_is() {
+    require_root!();
+    let (out, calls) = rollback_failing("rollback");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(common::code(&out), 2, "{stdout}");
+    assert!(stdout.contains("failed at step 3 of 3"), "{stdout}");
+    assert!(stdout.contains("Nothing was erased (a rollback is all or nothing)"), "{stdout}");
+    assert!(stdout.contains("archived as rpool/safe/darlings/"), "{stdout}");
+    assert!(calls.lines().any(|l| l == "rollback -r rpool/local/root@blank"), "{calls}");
+}

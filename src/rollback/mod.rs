@@ -533,15 +533,20 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
                 out.flush()?;
             }
             if let Err(e) = step.action.run() {
-                let text = format!("step {} failed: {e}. {}", i + 1, step.if_fails);
-                if !json {
-                    writeln!(out, "\nFailed: {text}")?;
+                let state = capitalized(&step.if_fails);
+                let text = format!("failed at step {} of {}: {e}", i + 1, plan.steps.len());
+                if json {
+                    eprintln!("darlings: rollback {}\n{}", escape(text.as_bytes()), escape(state.as_bytes()));
+                } else {
+                    writeln!(out, "\nThe rollback {text}\n{state}")?;
+                    eprintln!("darlings: the rollback {text}");
                 }
-                eprintln!("darlings: {}", escape(text.as_bytes()));
                 if args.initrd {
-                    kernel_log(&text);
+                    kernel_log(&format!("rollback {text}. {state}"));
                 }
-                let _ = target.record_outcome(&format!("{} failed at {text}", crate::render::rfc3339(now)));
+                let _ = target
+                    .record_outcome(&format!("{} rollback {text}. {state}", crate::render::rfc3339(now)));
+                let text = format!("{text}. {state}");
                 outcome.failed = Some(text);
                 break 'act ExitCode::Incomplete;
             }
@@ -687,6 +692,11 @@ fn recorded_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) {
             .unless("--force"),
         ),
     }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 fn list(paths: &[String]) -> String {
