@@ -345,6 +345,11 @@ impl<'a> Classifier<'a> {
             return self.row(f, true);
         };
         let storage = self.storage_of(rule);
+        if meta.subvolume {
+            let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
+            f.detail = Some(NESTED.into());
+            return self.row(f, true);
+        }
         if meta.other_fs {
             let (verdict, detail) = match storage.map(|st| self.mounted_from(path, st)) {
                 Some(Err(why)) => (Verdict::Broken, why),
@@ -459,6 +464,10 @@ impl<'a> Classifier<'a> {
     }
 }
 
+/// A nested btrfs subvolume: another filesystem, but not a mount.
+const NESTED: &str = "a nested btrfs subvolume, not a mount: it belongs to the root and goes with it at \
+                      rollback (its content is not walked)";
+
 const OFFLINE: &str = "not checked: no live tree (give --root where it is mounted)";
 
 fn esc(bytes: &[u8]) -> String {
@@ -555,8 +564,16 @@ impl Visitor for Classifier<'_> {
             What::Inherit(mode) => mode,
         };
         if meta.other_fs {
-            if let Mode::Ignored(_) = mode {
-                return;
+            let rule = match mode {
+                Mode::Ignored(_) => return,
+                Mode::Broken(rule) => Some(rule),
+                Mode::Unclaimed => None,
+            };
+            if meta.subvolume {
+                let verdict = if rule.is_some() { Verdict::Broken } else { Verdict::Unclaimed };
+                let mut f = self.loss_row(entry.path, verdict, meta, rule);
+                f.detail = Some(NESTED.into());
+                return self.row(f, true);
             }
             let mut f = Finding::new(entry.path.to_vec(), Verdict::Structure, meta.kind);
             f.entries = Some(1);

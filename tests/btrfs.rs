@@ -123,6 +123,7 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
         "/var/hard-1",
         "/var/lib/bluetooth",
         "/var/lib/bluetooth/info",
+        "/var/lib/machines",
         "/var/log",
         "/var/log/l1",
         "/var/log/l2",
@@ -150,11 +151,9 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
     assert_eq!(f[&b"/blank-dir"[..]]["entries"], 3);
     assert_eq!(f[&b"/blank-file"[..]]["verdict"], "restored");
     assert_eq!(f[&b"/var/lib/bluetooth"[..]]["verdict"], "broken");
-    assert_eq!(
-        f[&b"/var/lib/machines"[..]]["verdict"],
-        "structure",
-        "a nested subvolume is another filesystem"
-    );
+    // A nested subvolume is another filesystem, but no mount: it goes with the root.
+    assert_eq!(f[&b"/var/lib/machines"[..]]["verdict"], "unclaimed");
+    assert!(f[&b"/var/lib/machines"[..]]["detail"].as_str().unwrap().starts_with("a nested btrfs subvolume"));
     assert!(!f.contains_key(&b"/var/lib/machines/nested"[..]));
     assert!(!f.contains_key(&b"/etc/unchanged"[..]), "unchanged since the snapshot: comes back");
 
@@ -198,6 +197,20 @@ fn auto_finds_the_blank_snapshot_next_to_the_root_subvolume() {
     assert_eq!(losses(helper), losses(auto));
     assert_eq!(reports[1].0, "helper-mounts");
     assert_eq!(reports[1].1["n"], 0, "the read-only helper mount is gone");
+}
+
+#[test]
+fn a_claimed_nested_subvolume_is_broken_a_mounted_one_kept() {
+    require_root!();
+    let reports = run_scenario_then(
+        r#"btrfs -q subvolume create m/vm; mkdir -p m/root/srv/vm; mount -o loop,subvol=vm fs.img m/root/srv/vm"#,
+        &[("claimed", "--source walk --keep /var/lib/machines --keep /srv/vm")],
+    );
+    let f = common::findings(&reports[0].1);
+    assert_eq!(f[&b"/var/lib/machines"[..]]["verdict"], "broken", "the claim lives on the root");
+    assert!(f[&b"/var/lib/machines"[..]]["detail"].as_str().unwrap().contains("goes with it at rollback"));
+    assert_eq!(f[&b"/srv/vm"[..]]["verdict"], "kept", "a mounted subvolume is another filesystem");
+    assert!(!f.contains_key(&b"/var/lib/machines/nested"[..]), "never entered");
 }
 
 #[test]

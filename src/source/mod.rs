@@ -121,6 +121,9 @@ pub struct Meta {
     /// a bind-mounted file, a nested btrfs subvolume): it is not on the
     /// audited filesystem and is never descended into.
     pub other_fs: bool,
+    /// Of those, one reached without a mount: a nested btrfs subvolume. It
+    /// belongs to the root's subvolume and goes with it at rollback.
+    pub subvolume: bool,
     /// How the entry differs from the blank state (`Present` for a walk).
     pub change: Change,
     /// Size, disk and mtime were read from a live tree (a saved diff alone

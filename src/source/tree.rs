@@ -394,6 +394,7 @@ impl ChangeTree {
             ino: 0,
             dev: 0,
             other_fs: false,
+            subvolume: false,
             change,
             known: false,
             ctime: node.ctime,

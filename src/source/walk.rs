@@ -142,8 +142,9 @@ impl Root {
 
     fn meta(&self, st: &rustix::fs::Statx) -> Meta {
         let dev = dev_of(st);
+        let mount_known = self.mnt_id.is_some() && st.stx_mask & StatxFlags::MNT_ID.bits() != 0;
         let other_mount = match self.mnt_id {
-            Some(root_mnt) if (st.stx_mask & StatxFlags::MNT_ID.bits() != 0) => st.stx_mnt_id != root_mnt,
+            Some(root_mnt) if mount_known => st.stx_mnt_id != root_mnt,
             _ => false,
         };
         Meta {
@@ -159,6 +160,12 @@ impl Root {
             ino: st.stx_ino,
             dev,
             other_fs: dev != self.dev || other_mount,
+            // A btrfs subvolume's root directory is always inode 256.
+            subvolume: dev != self.dev
+                && mount_known
+                && !other_mount
+                && st.stx_ino == 256
+                && FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir,
             change: super::Change::Present,
             known: true,
             ctime: None,
