@@ -224,6 +224,8 @@ mount --rbind /usr r/usr; mount -t proc proc r/proc; mount --rbind /dev r/dev
 mount --bind m r/top; mount --bind "$(dirname "$D")" r/d
 check live chroot r /d/darlings rollback --mountpoint /top --yes
 check live-dry-run chroot r /d/darlings rollback --mountpoint /top --dry-run --live
+$D mark --mountpoint m --off > "$OUT/unmark.out"
+check unmarked-again $D rollback --mountpoint m --yes --force --live
 "#);
     r.refused("unmarked", 2, "not marked as ephemeral");
     r.refused("no-blank", 2, "there is no blank subvolume");
@@ -233,6 +235,9 @@ check live-dry-run chroot r /d/darlings rollback --mountpoint /top --dry-run --l
     r.refused("critical-dry-run", 1, "pass --force");
     r.refused("broken", 3, "declared claims are broken");
     r.refused("live", 2, "is the running root");
+    // Unmarked, no flag helps.
+    assert!(r.text("unmark.out").contains("no longer marked"));
+    r.refused("unmarked-again", 2, "not marked as ephemeral");
 
     // A dry run that would be allowed exits 0, shows the exact commands, and changes nothing.
     assert_eq!(r.code("dry-run"), 0, "{}", r.text("dry-run.out"));
