@@ -437,20 +437,8 @@ fn now() -> i64 {
 
 /// `darlings rollback`.
 pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
-    let out = &mut io::stdout().lock();
     let now = now();
-    let prepared = Target::open(&args.target, !args.dry_run).and_then(|target| {
-        let mut plan = target.plan(args, now)?;
-        if !plan.steps.is_empty() && plan.loss.is_none() && !plan.refusals.iter().any(|r| r.unless.is_none())
-        {
-            audit_into(&target, args, &mut plan)?;
-        }
-        if args.initrd {
-            recorded_into(&target, args, &mut plan);
-        }
-        Ok((target, plan))
-    });
-    let (target, mut plan) = match prepared {
+    let (target, mut plan) = match prepare(args, now) {
         Ok(x) => x,
         // In the initrd, a rollback that cannot even be planned leaves the root alone.
         Err(e) if args.initrd => {
@@ -470,126 +458,139 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
         _ => true,
     });
     let json = args.format == PlanFormat::Json;
-    if !json {
-        show_plan(out, &plan)?;
-    }
+    // Text goes to stdout as it happens; JSON is one object at the end.
+    let mut stdout = io::stdout().lock();
+    let mut sink = io::sink();
+    let out: &mut dyn Write = if json { &mut sink } else { &mut stdout };
+    show_plan(out, &plan)?;
     let mut outcome = Outcome::default();
-    let code = 'act: {
-        if let Some(code) = plan.refused() {
-            if !json {
-                writeln!(out, "\nRefused, nothing was changed:")?;
-                for r in &plan.refusals {
-                    let lift = r.unless.map_or(String::new(), |f| format!(" (pass {f} to go ahead anyway)"));
-                    writeln!(out, "  - {}{lift}", r.reason)?;
-                }
-            }
-            if args.initrd {
-                let reasons = plan.refusals.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>().join("; ");
-                let text = format!("refused, the root was left as it is: {reasons}");
-                kernel_log(&text);
-                eprintln!("darlings: rollback {text}");
-                if let Err(e) = target.record_outcome(&format!("{} {text}", crate::render::rfc3339(now))) {
-                    eprintln!("darlings: cannot record the refusal for `darlings status`: {e:#}");
-                }
-                break 'act ExitCode::Clean;
-            }
-            break 'act code;
-        }
-        if plan.steps.is_empty() {
-            if !json {
-                writeln!(out, "\nNothing to do.")?;
-            }
-            break 'act ExitCode::Clean;
-        }
-        if args.dry_run {
-            if !json {
-                writeln!(out, "\nDry run: nothing was changed. Without --dry-run, the commands above run in this order.")?;
-            }
-            break 'act ExitCode::Clean;
-        }
-        // In the initrd nobody is there to ask: the mark and the record decide.
-        if !args.yes && !args.initrd {
-            let stdin = io::stdin();
-            if !stdin.is_terminal() {
-                if !json {
-                    writeln!(out, "\nRefused, nothing was changed: stdin is not a terminal; pass --yes to erase without asking")?;
-                }
-                outcome.refused = Some("no terminal to confirm on and no --yes".into());
-                break 'act ExitCode::Incomplete;
-            }
-            out.flush()?;
-            if !confirm(&mut stdin.lock(), &mut io::stderr(), &plan.confirm)? {
-                if !json {
-                    writeln!(out, "Refused, nothing was changed: the name was not typed")?;
-                }
-                outcome.refused = Some("not confirmed".into());
-                break 'act ExitCode::Incomplete;
-            }
-        }
-        outcome.started = true;
-        for (i, step) in plan.steps.iter().enumerate() {
-            if !json {
-                writeln!(out, "[{}/{}] {}", i + 1, plan.steps.len(), step.action.display())?;
-                out.flush()?;
-            }
-            if let Err(e) = step.action.run() {
-                let state = capitalized(&step.if_fails);
-                let text = format!("failed at step {} of {}: {e}", i + 1, plan.steps.len());
-                if json {
-                    eprintln!("darlings: rollback {}\n{}", escape(text.as_bytes()), escape(state.as_bytes()));
-                } else {
-                    writeln!(out, "\nThe rollback {text}\n{state}")?;
-                    eprintln!("darlings: the rollback {text}");
-                }
-                if args.initrd {
-                    kernel_log(&format!("rollback {text}. {state}"));
-                }
-                let _ = target
-                    .record_outcome(&format!("{} rollback {text}. {state}", crate::render::rfc3339(now)));
-                let text = format!("{text}. {state}");
-                outcome.failed = Some(text);
-                break 'act ExitCode::Incomplete;
-            }
-            outcome.done += 1;
-        }
-        outcome.verified = target.verify(&plan);
-        let ok = outcome.verified.iter().all(|(_, ok)| *ok);
-        if !json {
-            writeln!(out, "\nVerified:")?;
-            for (what, ok) in &outcome.verified {
-                writeln!(out, "  {} {what}", if *ok { "ok  " } else { "FAIL" })?;
-            }
-        }
-        let summary = format!(
-            "{} rolled back {} to {}{}{}",
-            crate::render::rfc3339(now),
-            plan.target,
-            plan.blank,
-            plan.archive.as_ref().map_or(String::new(), |a| format!("; erased state kept in {a}")),
-            if ok { "" } else { "; VERIFICATION FAILED" }
-        );
-        if let Err(e) = target.record_outcome(&summary) {
-            eprintln!("darlings: cannot record the outcome for `darlings status`: {e:#}");
-        }
-        if ok {
-            ExitCode::Clean
-        } else {
-            eprintln!("darlings: the rollback ran but its result is not as planned (see above)");
-            ExitCode::Incomplete
-        }
-    };
+    let code = act(&target, &plan, args, now, &mut outcome, out)?;
     if json {
         let value = plan_json(&plan, &outcome, args.dry_run, code);
-        serde_json::to_writer_pretty(&mut *out, &value)?;
-        writeln!(out)?;
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
+        writeln!(stdout)?;
     }
     Ok(code)
+}
+
+/// Opens the target and builds its plan: the backend's questions, then the
+/// audit (unless a guard no flag lifts already refuses), then, in the
+/// initrd, the record of the last shutdown.
+fn prepare(args: &RollbackArgs, now: i64) -> Result<(Target, Plan)> {
+    let target = Target::open(&args.target, !args.dry_run)?;
+    let mut plan = target.plan(args, now)?;
+    if !plan.steps.is_empty() && plan.loss.is_none() && !plan.refusals.iter().any(|r| r.unless.is_none()) {
+        audit_into(&target, args, &mut plan)?;
+    }
+    if args.initrd {
+        recorded_into(&target, args, &mut plan);
+    }
+    Ok((target, plan))
+}
+
+/// Everything after the plan is shown: refuse, stop (dry run), confirm,
+/// run the commands, verify. Returns the exit code.
+fn act(
+    target: &Target,
+    plan: &Plan,
+    args: &RollbackArgs,
+    now: i64,
+    outcome: &mut Outcome,
+    out: &mut dyn Write,
+) -> Result<ExitCode> {
+    if let Some(code) = plan.refused() {
+        writeln!(out, "\nRefused, nothing was changed:")?;
+        for r in &plan.refusals {
+            let lift = r.unless.map_or(String::new(), |f| format!(" (pass {f} to go ahead anyway)"));
+            writeln!(out, "  - {}{lift}", r.reason)?;
+        }
+        if !args.initrd {
+            return Ok(code);
+        }
+        let reasons = plan.refusals.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>().join("; ");
+        let text = format!("refused, the root was left as it is: {reasons}");
+        kernel_log(&text);
+        eprintln!("darlings: rollback {text}");
+        if let Err(e) = target.record_outcome(&format!("{} {text}", crate::render::rfc3339(now))) {
+            eprintln!("darlings: cannot record the refusal for `darlings status`: {e:#}");
+        }
+        return Ok(ExitCode::Clean);
+    }
+    if plan.steps.is_empty() {
+        writeln!(out, "\nNothing to do.")?;
+        return Ok(ExitCode::Clean);
+    }
+    if args.dry_run {
+        writeln!(
+            out,
+            "\nDry run: nothing was changed. Without --dry-run, the commands above run in this order."
+        )?;
+        return Ok(ExitCode::Clean);
+    }
+    // In the initrd nobody is there to ask: the mark and the record decide.
+    if !args.yes && !args.initrd {
+        let stdin = io::stdin();
+        let refused = if !stdin.is_terminal() {
+            Some("stdin is not a terminal; pass --yes to erase without asking")
+        } else {
+            out.flush()?;
+            (!confirm(&mut stdin.lock(), &mut io::stderr(), &plan.confirm)?)
+                .then_some("the name was not typed")
+        };
+        if let Some(why) = refused {
+            writeln!(out, "\nRefused, nothing was changed: {why}")?;
+            outcome.refused = Some(why.into());
+            return Ok(ExitCode::Incomplete);
+        }
+    }
+    for (i, step) in plan.steps.iter().enumerate() {
+        writeln!(out, "[{}/{}] {}", i + 1, plan.steps.len(), step.action.display())?;
+        out.flush()?;
+        if let Err(e) = step.action.run() {
+            let text = format!("failed at step {} of {}: {e}", i + 1, plan.steps.len());
+            let state = capitalized(&step.if_fails);
+            writeln!(out, "\nThe rollback {text}\n{state}")?;
+            eprintln!("darlings: the rollback {}", escape(text.as_bytes()));
+            if args.format == PlanFormat::Json {
+                eprintln!("{}", escape(state.as_bytes()));
+            }
+            if args.initrd {
+                kernel_log(&format!("rollback {text}. {state}"));
+            }
+            let _ =
+                target.record_outcome(&format!("{} rollback {text}. {state}", crate::render::rfc3339(now)));
+            outcome.failed = Some(format!("{text}. {state}"));
+            return Ok(ExitCode::Incomplete);
+        }
+        outcome.done += 1;
+    }
+    outcome.verified = target.verify(plan);
+    let ok = outcome.verified.iter().all(|(_, ok)| *ok);
+    writeln!(out, "\nVerified:")?;
+    for (what, ok) in &outcome.verified {
+        writeln!(out, "  {} {what}", if *ok { "ok  " } else { "FAIL" })?;
+    }
+    let summary = format!(
+        "{} rolled back {} to {}{}{}",
+        crate::render::rfc3339(now),
+        plan.target,
+        plan.blank,
+        plan.archive.as_ref().map_or(String::new(), |a| format!("; erased state kept in {a}")),
+        if ok { "" } else { "; VERIFICATION FAILED" }
+    );
+    if let Err(e) = target.record_outcome(&summary) {
+        eprintln!("darlings: cannot record the outcome for `darlings status`: {e:#}");
+    }
+    if !ok {
+        eprintln!("darlings: the rollback ran but its result is not as planned (see above)");
+        return Ok(ExitCode::Incomplete);
+    }
+    Ok(ExitCode::Clean)
 }
 
 #[derive(Debug, Default)]
 struct Outcome {
     refused: Option<String>,
-    started: bool,
     done: usize,
     failed: Option<String>,
     verified: Vec<(String, bool)>,
