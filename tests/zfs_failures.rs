@@ -132,6 +132,8 @@ case "$*" in
   "get -Hp -o property,value,source type,referenced,encryption,darlings:ephemeral rpool/local/root")
     printf 'type\tfilesystem\t-\nreferenced\t4096\t-\nencryption\toff\tdefault\ndarlings:ephemeral\ton\tlocal\n' ;;
   "get -Hp -o property,value,source mountpoint rpool/local/root") printf 'mountpoint\tlegacy\tlocal\n' ;;
+  "get -Hp -o property,value,source darlings:ephemeral rpool/local/root") printf 'darlings:ephemeral\ton\tlocal\n' ;;
+  "get -Hp -o property,value,source darlings:last-rollback rpool/local/root") printf 'darlings:last-rollback\t-\t-\n' ;;
   "get -Hp -o property,value,source available rpool/safe/darlings") printf 'available\t1000000000\t-\n' ;;
   "list -Hp -t snapshot -o name,creation,clones -s createtxg -d 1 rpool/local/root")
     printf 'rpool/local/root@blank\t1700000000\t\n' ;;
@@ -150,7 +152,7 @@ esac
 exit 0
 "#;
 
-fn rollback_failing(fail: &str) -> (std::process::Output, String) {
+fn with_rollback_zfs(args: &[&str], fail: &str) -> (std::process::Output, String) {
     let zfs = fake_zfs(ROLLBACK_ZFS);
     // mount(8) and umount(8) stand-ins: the root "mounted" for the audit is an empty directory.
     for tool in ["mount", "umount"] {
@@ -161,14 +163,7 @@ fn rollback_failing(fail: &str) -> (std::process::Output, String) {
     let log = zfs.path().join("calls.log");
     let path = format!("{}:{}", zfs.path().display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new(common::bin())
-        .args([
-            "rollback",
-            "--dataset",
-            "rpool/local/root",
-            "--archive-dataset",
-            "rpool/safe/darlings",
-            "--yes",
-        ])
+        .args(args)
         .env("PATH", path)
         .env("LOG", &log)
         .env("FAIL", fail)
@@ -176,6 +171,27 @@ fn rollback_failing(fail: &str) -> (std::process::Output, String) {
         .output()
         .expect("run");
     (out, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+fn rollback_failing(fail: &str) -> (std::process::Output, String) {
+    with_rollback_zfs(
+        &["rollback", "--dataset", "rpool/local/root", "--archive-dataset", "rpool/safe/darlings", "--yes"],
+        fail,
+    )
+}
+
+#[test]
+fn status_says_when_it_cannot_list_archives() {
+    require_root!();
+    let (out, _) = with_rollback_zfs(&["status", "--dataset", "rpool/local/root"], "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(common::code(&out), 0, "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("marked:         yes (darlings:ephemeral=on)"), "{stdout}");
+    assert!(stdout.contains("last rollback:  none recorded"), "{stdout}");
+    assert!(
+        stdout.contains("archives:       unknown: name the archive dataset with --archive-dataset"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -977,7 +977,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
         Target::Zfs(z) => z.read_record().ok().flatten(),
         Target::Btrfs(b) => b.read_record().ok().flatten(),
     };
-    let archives = target.archives().unwrap_or_default();
+    let archives = target.archives().map_err(|e| format!("{e:#}"));
     let out = &mut io::stdout().lock();
     if args.format == PlanFormat::Json {
         let value = serde_json::json!({
@@ -985,8 +985,8 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
             "marked": marked,
             "last_rollback": last,
             "recorded_audit": record,
-            "archives": archives.len(),
-            "newest_archive": archives.first().map(|a| &a.name),
+            "archives": archives.as_ref().ok().map(Vec::len),
+            "newest_archive": archives.as_ref().ok().and_then(|a| a.first()).map(|a| &a.name),
         });
         serde_json::to_writer_pretty(&mut *out, &value)?;
         writeln!(out)?;
@@ -1007,12 +1007,15 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
         )?,
         None => writeln!(out, "recorded audit: none (run `darlings record` at shutdown)")?,
     }
-    writeln!(
-        out,
-        "archives:       {}{}",
-        archives.len(),
-        archives.first().map_or(String::new(), |a| format!(", newest {}", a.name))
-    )?;
+    match &archives {
+        Ok(list) => writeln!(
+            out,
+            "archives:       {}{}",
+            list.len(),
+            list.first().map_or(String::new(), |a| format!(", newest {}", a.name))
+        )?,
+        Err(why) => writeln!(out, "archives:       unknown: {why}")?,
+    }
     Ok(ExitCode::Clean)
 }
 
