@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
@@ -97,6 +97,9 @@ struct Found {
     created: Vec<Seen>,
     removed: Vec<Seen>,
     modified: Vec<Seen>,
+    /// Directories only in the live tree, not entered (yet): created
+    /// subtrees, unless one turns out to be a renamed directory.
+    subtrees: Vec<Vec<u8>>,
     errors: Vec<WalkError>,
 }
 
@@ -118,6 +121,7 @@ impl Ctx<'_> {
         found.created.append(&mut local.created);
         found.removed.append(&mut local.removed);
         found.modified.append(&mut local.modified);
+        found.subtrees.append(&mut local.subtrees);
         found.errors.append(&mut local.errors);
     }
 }
@@ -127,16 +131,52 @@ impl Ctx<'_> {
 pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize) -> Comparison {
     let ctx =
         Ctx { live: Side { root: live }, blank: Side { root: blank }, found: Mutex::new(Found::default()) };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build();
-    match pool {
-        Ok(pool) => pool.scope(|s| {
-            let ctx = &ctx;
-            s.spawn(move |s| pair(s, ctx, b"/".to_vec()));
-        }),
-        Err(_) => rayon::scope(|s| {
-            let ctx = &ctx;
-            s.spawn(move |s| pair(s, ctx, b"/".to_vec()));
-        }),
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().ok();
+    let pool = pool.as_ref();
+    {
+        let ctx = &ctx;
+        in_pool(pool, move |s| s.spawn(move |s| pair(s, ctx, b"/".to_vec())));
+    }
+    // Created directories are not entered: below them everything is created,
+    // which the change tree learns as a whole (`mark_subtree`), except what
+    // renames bring in. A created directory with the inode of a removed one
+    // is a renamed directory: entered in full, as before. Other created
+    // subtrees are searched only for the inodes of removed entries still
+    // unaccounted for (a file moved into a new directory).
+    let (subtrees, renamed) = {
+        let mut found = ctx.found.lock().unwrap_or_else(|e| e.into_inner());
+        let removed: HashSet<(u64, FileKind)> =
+            found.removed.iter().map(|s| (s.meta.ino, s.meta.kind)).collect();
+        let subtrees = std::mem::take(&mut found.subtrees);
+        let is_renamed = |path: &Vec<u8>| {
+            found.created.iter().any(|c| &c.path == path && removed.contains(&(c.meta.ino, c.meta.kind)))
+        };
+        let (renamed, subtrees): (Vec<_>, Vec<_>) = subtrees.into_iter().partition(is_renamed);
+        (subtrees, renamed)
+    };
+    if !renamed.is_empty() {
+        let (ctx, renamed) = (&ctx, &renamed);
+        in_pool(pool, move |s| {
+            for path in renamed {
+                let path = path.clone();
+                s.spawn(move |s| one_side(s, ctx, true, path));
+            }
+        });
+    }
+    let wanted: HashSet<(u64, FileKind)> = {
+        let found = ctx.found.lock().unwrap_or_else(|e| e.into_inner());
+        let seen: HashSet<(u64, FileKind)> =
+            found.created.iter().map(|s| (s.meta.ino, s.meta.kind)).collect();
+        found.removed.iter().map(|s| (s.meta.ino, s.meta.kind)).filter(|k| !seen.contains(k)).collect()
+    };
+    if !wanted.is_empty() && !subtrees.is_empty() {
+        let (ctx, wanted, subtrees) = (&ctx, &wanted, &subtrees);
+        in_pool(pool, move |s| {
+            for path in subtrees {
+                let path = path.clone();
+                s.spawn(move |s| search(s, ctx, wanted, path));
+            }
+        });
     }
     let mut found = ctx.found.into_inner().unwrap_or_else(|e| e.into_inner());
     // Tasks finish in any order: sort, so that the result never depends on it.
@@ -145,7 +185,18 @@ pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize)
     }
     found.errors.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     renames(found.created, found.removed, found.modified, tree);
+    for path in subtrees {
+        tree.mark_subtree(&path);
+    }
     Comparison { errors: found.errors }
+}
+
+/// Runs `op` in `pool` (or rayon's global pool), waiting for what it spawns.
+fn in_pool<'s>(pool: Option<&rayon::ThreadPool>, op: impl FnOnce(&rayon::Scope<'s>) + Send) {
+    match pool {
+        Some(pool) => pool.scope(op),
+        None => rayon::scope(op),
+    }
 }
 
 /// A directory present on both sides: compare its entries.
@@ -213,7 +264,7 @@ fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, path: Vec<u8>) {
                 }
                 if let Some(ls) = ls {
                     if ls.meta.kind == FileKind::Dir && !ls.meta.other_fs {
-                        scope.spawn(move |s| one_side(s, ctx, true, p));
+                        local.subtrees.push(p);
                     }
                     local.created.push(ls);
                 }
@@ -256,6 +307,35 @@ fn one_side<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, live: bool, path: Ve
                 }
             }
             Err(e) => local.error(&p, Op::Stat, e),
+        }
+    }
+    ctx.merge(local);
+}
+
+/// Looks through a created subtree for entries with a `wanted` inode
+/// (removed entries moved in here); a directory found so is entered in full
+/// ([`one_side`]), for what moved with it. Errors are left to the walk of
+/// the subtree, which reports them.
+fn search<'s>(
+    scope: &rayon::Scope<'s>,
+    ctx: &'s Ctx<'s>,
+    wanted: &'s HashSet<(u64, FileKind)>,
+    path: Vec<u8>,
+) {
+    let Ok(dir) = ctx.live.open(&path) else { return };
+    let Ok(names) = list_names(dir.as_fd()) else { return };
+    let mut local = Found::default();
+    for name in names {
+        let p = child(&path, &name);
+        let Ok(s) = ctx.live.seen(&dir, p.clone(), &name) else { continue };
+        let is_dir = s.meta.kind == FileKind::Dir && !s.meta.other_fs;
+        if wanted.contains(&(s.meta.ino, s.meta.kind)) {
+            if is_dir {
+                scope.spawn(move |sc| one_side(sc, ctx, true, p));
+            }
+            local.created.push(s);
+        } else if is_dir {
+            scope.spawn(move |sc| search(sc, ctx, wanted, p));
         }
     }
     ctx.merge(local);

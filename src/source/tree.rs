@@ -9,7 +9,9 @@
 //! when the caller has one (`--root`), else from the list itself (type and
 //! inode change time, no sizes).
 
-use super::walk::{EntryRef, Root, Visitor};
+use std::os::fd::AsFd;
+
+use super::walk::{list_names, EntryRef, Op, Root, Visitor, WalkError};
 use super::zfs_diff::{DiffChange, DiffLine};
 use super::{Change, FileKind, Meta};
 
@@ -29,6 +31,18 @@ fn owner(path: &[u8]) -> &[u8] {
     }
 }
 
+/// A directory of [`ChangeTree::walk`] being visited.
+struct Frame<D> {
+    /// Its node, when the list names it.
+    node: Option<u32>,
+    /// Its children come from the live tree (a created subtree).
+    live: bool,
+    dir: D,
+    path: Vec<u8>,
+    /// Entered subdirectories still to visit: node, listed live, path, state.
+    todo: Vec<(Option<u32>, bool, Vec<u8>, D)>,
+}
+
 #[derive(Debug)]
 struct Node {
     parent: u32,
@@ -42,6 +56,10 @@ struct Node {
     /// The old name of a rename: it comes back, but as the renamed
     /// finding's old name, not as a finding of its own.
     renamed_away: bool,
+    /// A created directory whose whole live content is created too: the
+    /// walk lists it from the live tree, not from this list (only what the
+    /// list names below it, like a file renamed into it, comes from here).
+    subtree: bool,
     children: Vec<u32>,
 }
 
@@ -77,6 +95,7 @@ impl Node {
             ctime: None,
             present: true,
             renamed_away: false,
+            subtree: false,
             children: Vec::new(),
         }
     }
@@ -226,6 +245,30 @@ impl ChangeTree {
         node.ctime = ctime.max(node.ctime);
     }
 
+    /// Says that everything below the created directory `path` in the live
+    /// tree is created, without listing it (see [`ChangeTree::walk`]).
+    pub fn mark_subtree(&mut self, path: &[u8]) {
+        let n = self.node(path);
+        self.nodes[n as usize].subtree = true;
+    }
+
+    /// The existing child `name` of `at`.
+    fn find(&self, at: u32, name: &[u8]) -> Option<u32> {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one((at, name));
+        self.index
+            .find(hash, |&(h, n)| h == hash && self.nodes[n as usize].parent == at && self.name(n) == name)
+            .map(|&(_, n)| n)
+    }
+
+    /// Whether the walk lists the children of `n` from the live tree: a
+    /// marked subtree, or a directory inside one that the list does not
+    /// describe as renamed or modified.
+    fn lists_live(&self, n: u32, parent_live: bool) -> bool {
+        let node = &self.nodes[n as usize];
+        node.subtree || (parent_live && matches!(node.change, None | Some(Change::Created)))
+    }
+
     /// The files the list names that exist now, with their change.
     pub fn present_files(&self) -> Vec<(Vec<u8>, Change)> {
         (1..self.nodes.len() as u32)
@@ -245,10 +288,21 @@ impl ChangeTree {
     /// How the list says `path` changed (`None`: not named by it).
     pub fn change_of(&self, path: &[u8]) -> Option<Change> {
         let mut at = ROOT;
+        let mut live = self.nodes[ROOT as usize].subtree;
         for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-            at = *self.nodes[at as usize].children.iter().find(|&&c| self.name(c) == comp)?;
+            match self.find(at, comp) {
+                Some(c) => {
+                    at = c;
+                    live = self.lists_live(c, live);
+                }
+                // Below a created subtree, whatever the live tree holds is created.
+                None => return live.then_some(Change::Created),
+            }
         }
-        self.nodes[at as usize].change
+        match self.nodes[at as usize].change {
+            None if live => Some(Change::Created),
+            change => change,
+        }
     }
 
     /// The old name of a path renamed to `new`.
@@ -303,29 +357,21 @@ impl ChangeTree {
 
     /// Walks the present paths with `visitor`, the way the live walk does.
     /// `live` is the mounted tree, when there is one, for sizes, times and
-    /// claim checks; without it, metadata comes from the list.
+    /// claim checks; without it, metadata comes from the list. Below a
+    /// marked subtree the live tree is listed instead (and what cannot be
+    /// read there is reported to the visitor).
     pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>) {
-        struct Frame<D> {
-            node: u32,
-            dir: D,
-            path: Vec<u8>,
-            /// Entered subdirectories still to visit, with their state.
-            todo: Vec<(u32, D)>,
-        }
         let mut stack: Vec<Frame<V::Dir>> = Vec::new();
-        let mut frame = Frame { node: ROOT, dir: top, path: b"/".to_vec(), todo: Vec::new() };
-        self.list(&mut frame.todo, frame.node, &frame.dir, &frame.path, visitor, live);
+        let root_live = live.is_some() && self.nodes[ROOT as usize].subtree;
+        let mut frame =
+            Frame { node: Some(ROOT), live: root_live, dir: top, path: b"/".to_vec(), todo: Vec::new() };
+        self.list(&mut frame, visitor, live);
         stack.push(frame);
         while let Some(top) = stack.last_mut() {
             match top.todo.pop() {
-                Some((child, dir)) => {
-                    let mut path = top.path.clone();
-                    if path != b"/" {
-                        path.push(b'/');
-                    }
-                    path.extend_from_slice(self.name(child));
-                    let mut frame = Frame { node: child, dir, path, todo: Vec::new() };
-                    self.list(&mut frame.todo, frame.node, &frame.dir, &frame.path, visitor, live);
+                Some((node, live_listed, path, dir)) => {
+                    let mut frame = Frame { node, live: live_listed, dir, path, todo: Vec::new() };
+                    self.list(&mut frame, visitor, live);
                     stack.push(frame);
                 }
                 None => {
@@ -336,44 +382,103 @@ impl ChangeTree {
         }
     }
 
-    fn list<V: Visitor>(
-        &self,
-        todo: &mut Vec<(u32, V::Dir)>,
-        n: u32,
-        dir: &V::Dir,
-        path: &[u8],
-        visitor: &V,
-        live: Option<&Root>,
-    ) {
-        let mut child_path = path.to_vec();
-        if path != b"/" {
+    /// Hands the entries of one directory to the visitor; entered
+    /// subdirectories go to `frame.todo`.
+    fn list<V: Visitor>(&self, frame: &mut Frame<V::Dir>, visitor: &V, live: Option<&Root>) {
+        let mut child_path = frame.path.clone();
+        if frame.path != b"/" {
             child_path.push(b'/');
         }
         let base = child_path.len();
-        for &c in &self.nodes[n as usize].children {
-            let node = &self.nodes[c as usize];
-            if !node.present {
-                continue;
-            }
-            child_path.truncate(base);
-            child_path.extend_from_slice(self.name(c));
-            let entry = EntryRef { path: &child_path, name: self.name(c), hint: Some(node.kind) };
-            let Some(plan) = visitor.plan(dir, &entry) else { continue };
-            let meta = self.meta(node, &child_path, live);
-            if meta.kind == FileKind::Dir && !meta.other_fs {
-                if let Some(d) = visitor.enter(dir, &entry, plan, &meta) {
-                    todo.push((c, d));
+        match (live, frame.live) {
+            (Some(root), true) => self.list_live(frame, visitor, root, child_path, base),
+            _ => {
+                let Some(n) = frame.node else { return visitor.listed(&frame.dir) };
+                for &c in &self.nodes[n as usize].children {
+                    let node = &self.nodes[c as usize];
+                    if !node.present {
+                        continue;
+                    }
+                    child_path.truncate(base);
+                    child_path.extend_from_slice(self.name(c));
+                    let entry = EntryRef { path: &child_path, name: self.name(c), hint: Some(node.kind) };
+                    let Some(plan) = visitor.plan(&frame.dir, &entry) else { continue };
+                    let meta = self.meta(node, &child_path, live, Change::Modified);
+                    if meta.kind == FileKind::Dir && !meta.other_fs {
+                        if let Some(d) = visitor.enter(&frame.dir, &entry, plan, &meta) {
+                            let listed_live = live.is_some() && node.subtree;
+                            frame.todo.push((Some(c), listed_live, child_path.clone(), d));
+                        }
+                    } else {
+                        visitor.leaf(&frame.dir, &entry, plan, &meta);
+                    }
                 }
-            } else {
-                visitor.leaf(dir, &entry, plan, &meta);
+                visitor.listed(&frame.dir);
             }
         }
-        visitor.listed(dir);
     }
 
-    fn meta(&self, node: &Node, path: &[u8], live: Option<&Root>) -> Meta {
-        // An ancestor implied by the list but not named in it is unchanged.
-        let change = node.change.unwrap_or(Change::Modified);
+    /// A directory of a created subtree: its live entries, each created
+    /// unless the list names it.
+    fn list_live<V: Visitor>(
+        &self,
+        frame: &mut Frame<V::Dir>,
+        visitor: &V,
+        root: &Root,
+        mut child_path: Vec<u8>,
+        base: usize,
+    ) {
+        let listing = root
+            .open_dir(&frame.path)
+            .map_err(|e| (Op::Open, e))
+            .and_then(|fd| list_names(fd.as_fd()).map(|names| (fd, names)).map_err(|e| (Op::Read, e)));
+        let (fd, names) = match listing {
+            Ok(x) => x,
+            Err((op, errno)) => {
+                visitor.error(&frame.dir, WalkError { path: frame.path.clone(), op, errno });
+                return visitor.listed(&frame.dir);
+            }
+        };
+        for name in names {
+            child_path.truncate(base);
+            child_path.extend_from_slice(&name);
+            let named =
+                frame.node.and_then(|n| self.find(n, &name)).filter(|&c| self.nodes[c as usize].present);
+            let entry =
+                EntryRef { path: &child_path, name: &name, hint: named.map(|c| self.nodes[c as usize].kind) };
+            let Some(plan) = visitor.plan(&frame.dir, &entry) else { continue };
+            let (meta, listed_live) = match named {
+                Some(c) => (
+                    self.meta(&self.nodes[c as usize], &child_path, Some(root), Change::Created),
+                    self.lists_live(c, true),
+                ),
+                None => match root.stat_at(fd.as_fd(), &name) {
+                    Ok(mut meta) => {
+                        meta.change = Change::Created;
+                        (meta, true)
+                    }
+                    Err(errno) => {
+                        visitor
+                            .error(&frame.dir, WalkError { path: child_path.clone(), op: Op::Stat, errno });
+                        continue;
+                    }
+                },
+            };
+            if meta.kind == FileKind::Dir && !meta.other_fs {
+                if let Some(d) = visitor.enter(&frame.dir, &entry, plan, &meta) {
+                    frame.todo.push((named, listed_live, child_path.clone(), d));
+                }
+            } else {
+                visitor.leaf(&frame.dir, &entry, plan, &meta);
+            }
+        }
+        visitor.listed(&frame.dir);
+    }
+
+    /// `implied`: the change of a directory the list only implies (an
+    /// ancestor of what it names): modified, or created inside a subtree.
+    fn meta(&self, node: &Node, path: &[u8], live: Option<&Root>, implied: Change) -> Meta {
+        let change = node.change.unwrap_or(implied);
         if let Some(root) = live {
             if let Ok(mut meta) = root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
                 meta.change = change;
