@@ -10,7 +10,7 @@
 //!
 //! # Grouping
 //!
-//! Each entered directory keeps a [`Group`]: totals of its subtree and the
+//! Each entered directory keeps a `Group`: totals of its subtree and the
 //! list of its direct children that are whole unclaimed subtrees (as names
 //! in one arena, so a 100,000-entry directory costs no per-entry
 //! allocation). When a directory finishes, the walk hands it to

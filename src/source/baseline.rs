@@ -11,6 +11,12 @@
 //! reports it: what is unchanged below it comes back under its old name and
 //! is not listed. The result is the same change list a `zfs diff` gives,
 //! fed into the same [`ChangeTree`].
+//!
+//! One difference keeps memory flat: a directory only in the live tree is
+//! not entered here. Everything in it is created, so the change tree only
+//! marks it ([`ChangeTree::mark_subtree`]) and its walk lists it live. It is
+//! entered in full only when it is a renamed directory, and searched (not
+//! stored) only for the inodes of removed entries still unaccounted for.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;

@@ -12,7 +12,7 @@
 //! (rayon's deques are LIFO for the owner, so the walk stays depth-first and
 //! memory stays low).
 //!
-//! Results are folded bottom-up: every directory is a [`Node`] with a
+//! Results are folded bottom-up: every directory is a `Node` with a
 //! counter of unfinished children; when the last one finishes, the visitor's
 //! [`Visitor::finish`] runs for it and the count of its parent drops. No
 //! recursion is involved anywhere, so a 100,000-deep tree needs no stack.
