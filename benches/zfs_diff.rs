@@ -83,7 +83,7 @@ fn bench(c: &mut Criterion) {
                 tree.add(parser.line(line).expect("valid"));
             }
             let classifier = Classifier::new(&matcher, None, &mounts, false, false);
-            tree.walk(classifier.top(), &classifier, None);
+            tree.walk(classifier.top(), &classifier, None, 1);
             classifier.into_collected().findings.len()
         })
     });

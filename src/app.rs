@@ -165,7 +165,7 @@ pub fn run_audit(cfg: &config::Audit) -> Result<Report> {
     let top = classifier.top();
     let source = match (&diff, &live) {
         (Some(tree), _) => {
-            tree.walk(top, &classifier, root);
+            tree.walk(top, &classifier, root, cfg.threads);
             diff_source
         }
         (None, Some(target)) => {

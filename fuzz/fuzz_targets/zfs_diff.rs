@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let matcher = Matcher::new(Vec::new());
     let mounts = Mounts::default();
     let classifier = Classifier::new(&matcher, None, &mounts, false, false);
-    tree.walk(classifier.top(), &classifier, None);
+    tree.walk(classifier.top(), &classifier, None, 1);
     let _ = tree.removed();
     let _ = classifier.into_collected();
 });

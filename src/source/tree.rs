@@ -11,7 +11,7 @@
 
 use std::os::fd::AsFd;
 
-use super::walk::{list_names, EntryRef, Op, Root, Visitor, WalkError};
+use super::walk::{list_names, walk_below, EntryRef, Op, Root, Visitor, WalkError};
 use super::zfs_diff::{DiffChange, DiffLine};
 use super::{Change, FileKind, Meta};
 
@@ -360,7 +360,11 @@ impl ChangeTree {
     /// claim checks; without it, metadata comes from the list. Below a
     /// marked subtree the live tree is listed instead (and what cannot be
     /// read there is reported to the visitor).
-    pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>) {
+    ///
+    /// A created directory the list says nothing more about is handed whole
+    /// to the parallel live walk ([`walk_below`]) on `threads` workers.
+    pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>, threads: usize) {
+        let mut pool: Option<Option<rayon::ThreadPool>> = None;
         let mut stack: Vec<Frame<V::Dir>> = Vec::new();
         let root_live = live.is_some() && self.nodes[ROOT as usize].subtree;
         let mut frame =
@@ -368,17 +372,30 @@ impl ChangeTree {
         self.list(&mut frame, visitor, live);
         stack.push(frame);
         while let Some(top) = stack.last_mut() {
-            match top.todo.pop() {
-                Some((node, live_listed, path, dir)) => {
-                    let mut frame = Frame { node, live: live_listed, dir, path, todo: Vec::new() };
-                    self.list(&mut frame, visitor, live);
-                    stack.push(frame);
+            let Some((node, live_listed, path, dir)) = top.todo.pop() else {
+                let Some(done) = stack.pop() else { break };
+                visitor.finish(&done.dir, &done.path, stack.last().map(|f| &f.dir));
+                continue;
+            };
+            if let (None, true, Some(root)) = (node, live_listed, live) {
+                let pool = pool.get_or_insert_with(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads.max(1))
+                        .thread_name(|i| format!("darlings-walk-{i}"))
+                        .build()
+                        .ok()
+                });
+                if let Some(pool) = pool {
+                    if let Some(dir) = walk_below(root, pool, path.clone(), dir, visitor) {
+                        visitor.finish(&dir, &path, stack.last().map(|f| &f.dir));
+                    }
+                    continue;
                 }
-                None => {
-                    let Some(done) = stack.pop() else { break };
-                    visitor.finish(&done.dir, &done.path, stack.last().map(|f| &f.dir));
-                }
+                // No threads to be had: listed here, one directory at a time.
             }
+            let mut frame = Frame { node, live: live_listed, dir, path, todo: Vec::new() };
+            self.list(&mut frame, visitor, live);
+            stack.push(frame);
         }
     }
 

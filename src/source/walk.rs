@@ -306,13 +306,43 @@ pub fn walk<V: Visitor>(
         .num_threads(threads.max(1))
         .thread_name(|i| format!("darlings-walk-{i}"))
         .build()?;
-    let ctx = Ctx { root, visitor, progress, retained: AtomicUsize::new(0), budget: fd_budget() };
-    let node = Arc::new(Node { parent: None, pending: AtomicUsize::new(1), dir: top });
+    let ctx =
+        Ctx { root, visitor, progress, retained: AtomicUsize::new(0), budget: fd_budget(), keep_top: false };
+    let node = Arc::new(Node { parent: Parent(None), pending: AtomicUsize::new(1), dir: top });
     pool.scope(|s| {
         let ctx = &ctx;
         s.spawn(move |s| process(ctx, s, node, None, b"/".to_vec()));
     });
     Ok(())
+}
+
+/// Walks below `path`, a directory of `root` whose state is `top`, on
+/// `pool`, like [`walk`]; everything below is finished, `top` itself is
+/// not: it is handed back for the caller to finish (a change tree's walk
+/// hands created subtrees over this way). `None` only if the walk lost it.
+pub fn walk_below<V: Visitor>(
+    root: &Root,
+    pool: &rayon::ThreadPool,
+    path: Vec<u8>,
+    top: V::Dir,
+    visitor: &V,
+) -> Option<V::Dir> {
+    let ctx = Ctx {
+        root,
+        visitor,
+        progress: None,
+        retained: AtomicUsize::new(0),
+        budget: fd_budget(),
+        keep_top: true,
+    };
+    let node = Arc::new(Node { parent: Parent(None), pending: AtomicUsize::new(1), dir: top });
+    let kept = Arc::clone(&node);
+    pool.scope(|s| {
+        let ctx = &ctx;
+        s.spawn(move |s| process(ctx, s, node, None, path));
+    });
+    // Every task is over: the only reference left is ours.
+    Arc::try_unwrap(kept).ok().map(|Node { dir, .. }| dir)
 }
 
 struct Ctx<'a, V: Visitor> {
@@ -321,26 +351,31 @@ struct Ctx<'a, V: Visitor> {
     progress: Option<&'a Progress>,
     retained: AtomicUsize,
     budget: usize,
+    /// The top directory is the caller's to finish ([`walk_below`]).
+    keep_top: bool,
 }
 
 /// A directory in progress: alive while it or any descendant is unfinished.
 /// Its path travels with the work instead (a node deep in a chain must not
 /// hold a copy of its whole path).
 struct Node<D> {
-    parent: Option<Arc<Node<D>>>,
+    parent: Parent<D>,
     /// Unfinished children, plus one for the directory's own listing.
     pending: AtomicUsize,
     dir: D,
 }
 
-impl<D> Drop for Node<D> {
-    /// Frees a chain of ancestors iteratively: the default recursive drop
-    /// would overflow the stack on a very deep tree.
+/// The parent of a [`Node`]; dropping it frees a chain of ancestors
+/// iteratively (the default recursive drop would overflow the stack on a
+/// very deep tree).
+struct Parent<D>(Option<Arc<Node<D>>>);
+
+impl<D> Drop for Parent<D> {
     fn drop(&mut self) {
-        let mut next = self.parent.take();
+        let mut next = self.0.take();
         while let Some(parent) = next {
             next = match Arc::try_unwrap(parent) {
-                Ok(mut node) => node.parent.take(),
+                Ok(mut node) => node.parent.0.take(),
                 Err(_) => None,
             };
         }
@@ -479,8 +514,11 @@ fn list<'s, V: Visitor>(
             }
             if let Some(dir) = ctx.visitor.enter(&node.dir, &entry, plan, &meta) {
                 node.pending.fetch_add(1, Ordering::Relaxed);
-                let child =
-                    Arc::new(Node { parent: Some(Arc::clone(node)), pending: AtomicUsize::new(1), dir });
+                let child = Arc::new(Node {
+                    parent: Parent(Some(Arc::clone(node))),
+                    pending: AtomicUsize::new(1),
+                    dir,
+                });
                 let fd = shared.cloned();
                 let child_path = child_path.clone();
                 scope.spawn(move |s| process(ctx, s, child, fd, child_path));
@@ -517,7 +555,10 @@ fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>, mut path: Vec
         if current.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let parent = current.parent.clone();
+        let parent = current.parent.0.clone();
+        if parent.is_none() && ctx.keep_top {
+            return;
+        }
         ctx.visitor.finish(&current.dir, &path, parent.as_deref().map(|p| &p.dir));
         drop(current);
         match parent {
@@ -597,9 +638,9 @@ mod tests {
 
     #[test]
     fn dropping_a_deep_chain_does_not_recurse() {
-        let mut node = Arc::new(Node { parent: None, pending: AtomicUsize::new(0), dir: () });
+        let mut node = Arc::new(Node { parent: Parent(None), pending: AtomicUsize::new(0), dir: () });
         for _ in 0..200_000 {
-            node = Arc::new(Node { parent: Some(node), pending: AtomicUsize::new(0), dir: () });
+            node = Arc::new(Node { parent: Parent(Some(node)), pending: AtomicUsize::new(0), dir: () });
         }
         drop(node);
     }
