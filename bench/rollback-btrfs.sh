@@ -6,7 +6,7 @@
 # Builds a loop-mounted btrfs (in a private mount namespace) whose `root`
 # holds a lived-in corpus (../shared/bench/make-corpus.py) and a blank
 # `root-blank`, then, each round, makes the root anew as a snapshot of the
-# corpus (cheap) and times with a warm cache:
+# corpus (cheap), reads every inode of it once (a warm cache) and times:
 #   bare      mv root old_roots/N && btrfs subvolume snapshot root-blank root
 #             (the popular initrd script, without guards or audit)
 #   dry-run   darlings rollback --dry-run --force (the plan, with its audit;
@@ -41,7 +41,7 @@ btrfs property set -ts m/corpus ro true
 mkdir -p m/old_roots
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-fresh() { btrfs -q subvolume snapshot m/corpus m/root; find m/root > /dev/null; }
+fresh() { btrfs -q subvolume snapshot m/corpus m/root; find m/root -printf '%s\n' > /dev/null; }
 declare -a bare dry roll rss
 for i in $(seq 1 "$ROUNDS"); do
   fresh
