@@ -361,8 +361,8 @@ impl ChangeTree {
     /// marked subtree the live tree is listed instead (and what cannot be
     /// read there is reported to the visitor).
     ///
-    /// A created directory the list says nothing more about is handed whole
-    /// to the parallel live walk ([`walk_below`]) on `threads` workers.
+    /// A created directory the list names nothing below is handed whole to
+    /// the parallel live walk ([`walk_below`]) on `threads` workers.
     pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>, threads: usize) {
         let mut pool: Option<Option<rayon::ThreadPool>> = None;
         let mut stack: Vec<Frame<V::Dir>> = Vec::new();
@@ -377,7 +377,9 @@ impl ChangeTree {
                 visitor.finish(&done.dir, &done.path, stack.last().map(|f| &f.dir));
                 continue;
             };
-            if let (None, true, Some(root)) = (node, live_listed, live) {
+            // Nothing the list says lies below it: the live walk takes it whole.
+            let nothing_named = node.is_none_or(|n| self.nodes[n as usize].children.is_empty());
+            if let (true, true, Some(root)) = (nothing_named, live_listed, live) {
                 let pool = pool.get_or_insert_with(|| {
                     rayon::ThreadPoolBuilder::new()
                         .num_threads(threads.max(1))
