@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -104,6 +104,7 @@ fn full_cycle_erases_keeps_the_old_root_restores_and_prunes() {
     require_root!();
     let r = run(r#"
 $D mark --mountpoint m > "$OUT/mark.out"
+btrfs -q subvolume create "m/root/home/u/$(printf 'esc\033[31m')"
 $D audit --root m/root --baseline m/root-blank --format json --flat > "$OUT/audit.json"
 tree m/root > "$OUT/old-root.tree"
 check rollback $D rollback --mountpoint m --yes
@@ -126,8 +127,10 @@ cat m/root/var/lib/app/db > "$OUT/overwritten"
 # Retention: two older darlings archives (one holding a nested subvolume), one of someone else's.
 btrfs -q subvolume create m/old_roots/20200101T000000Z
 btrfs -q subvolume create m/old_roots/20200101T000000Z/nested
+btrfs -q subvolume create "m/old_roots/20200101T000000Z/nested/$(printf 'odd\nname')"
 btrfs -q subvolume create m/old_roots/20210101T000000Z
 btrfs -q subvolume create m/old_roots/2019-01-01_00:00:00
+btrfs -q subvolume create m/old_roots/20180101T000000Z-mine
 sleep 1
 check retain $D rollback --device "$LOOP" --yes --retain 2
 ls m/old_roots > "$OUT/after-retention.txt"
@@ -155,6 +158,9 @@ grep -c darlings /proc/self/mountinfo > "$OUT/helper-mounts" || true
         assert!(out.contains(says), "{says}:\n{out}");
     }
     assert!(out.contains("ok   ") && !out.contains("FAIL"), "{out}");
+    // A name from the filesystem reaches the terminal escaped, in the plan and in the commands.
+    assert!(out.contains("/home/u/esc\\x1B[31m (nested subvolume)"), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out}");
 
     // The root is the blank state again; the old root is kept whole, nested subvolume included.
     assert_eq!(r.text("new-root.tree"), r.text("blank.tree"));
@@ -187,12 +193,18 @@ grep -c darlings /proc/self/mountinfo > "$OUT/helper-mounts" || true
     // Retention kept the two newest darlings archives and the foreign one.
     assert_eq!(r.code("retain"), 0, "{}", r.text("retain.out"));
     let retain = r.text("retain.out");
-    assert!(retain.contains("/run/darlings/btrfs-top/old_roots/20200101T000000Z/nested"), "{retain}");
+    // Nested subvolumes go first, by id (a name with a newline cannot be given by path).
+    assert!(
+        retain.contains("retention: delete old_roots/20200101T000000Z/nested, a subvolume nested"),
+        "{retain}"
+    );
+    assert_eq!(retain.matches("] btrfs subvolume delete --subvolid").count(), 2, "both ran: {retain}");
     let mut after = r.lines("after-retention.txt");
     after.sort();
-    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after.len(), 4, "{after:?}");
     assert!(after.contains(&archives[0]), "{after:?}");
     assert!(after.contains(&"2019-01-01_00:00:00".to_owned()), "{after:?}");
+    assert!(after.contains(&"20180101T000000Z-mine".to_owned()), "not a darlings name: {after:?}");
     assert!(!after.iter().any(|a| a.starts_with("2020") || a.starts_with("2021")), "{after:?}");
     assert_eq!(r.text("helper-mounts").trim(), "0", "the helper mount of --device is undone");
 }
@@ -351,7 +363,6 @@ ls m/root/var/lib > "$OUT/var-lib.txt"
         "{}",
         r.text("through-link.out")
     );
-    assert!(Path::new(&r.out).exists());
     assert!(!r.text("var-lib.txt").contains("escape"));
 }
 

@@ -60,8 +60,7 @@ impl Mounts {
     /// Reads this process's mount table and keeps the mounts strictly below
     /// `root` (a canonical path), renamed as seen from inside it.
     pub fn read(root: &Path) -> std::io::Result<Mounts> {
-        let text = std::fs::read("/proc/self/mountinfo")?;
-        Ok(Mounts::below(parse_mountinfo(&text), root.as_os_str().as_bytes()))
+        Ok(Mounts::below(mount_table()?, root.as_os_str().as_bytes()))
     }
 
     pub fn below(all: Vec<Mount>, root: &[u8]) -> Mounts {
@@ -117,6 +116,11 @@ impl Mounts {
             .filter(|m| crate::claims::matcher::is_ancestor_or_self(&m.mount_point, path))
             .max_by_key(|m| m.mount_point.len())
     }
+}
+
+/// This process's mount table, as `/proc/self/mountinfo` has it.
+pub fn mount_table() -> std::io::Result<Vec<Mount>> {
+    Ok(parse_mountinfo(&std::fs::read("/proc/self/mountinfo")?))
 }
 
 /// Parses mountinfo text; malformed lines are skipped (the kernel writes it).

@@ -36,6 +36,47 @@ pub const OUTCOME_XATTR: &str = "user.darlings.last-rollback";
 /// The inode number of every subvolume's root directory.
 const SUBVOLUME_INO: u64 = 256;
 
+/// The subvolumes of a filesystem: id, parent id, path (for people only:
+/// the listing cannot carry every name exactly).
+struct Subvolumes(Vec<(u64, u64, String)>);
+
+impl Subvolumes {
+    /// Parses `ID 258 gen 12 parent 256 top level 256 path root/var/lib/machines`
+    /// lines; a line that does not start so (the rest of a name holding a
+    /// newline) is skipped.
+    fn parse(text: &str) -> Subvolumes {
+        Subvolumes(
+            text.lines()
+                .filter_map(|l| {
+                    let words: Vec<&str> = l.split(' ').collect();
+                    let id = words.get(1).filter(|_| words.first() == Some(&"ID"))?.parse().ok()?;
+                    let at = words.iter().position(|w| *w == "parent")?;
+                    let parent = words.get(at + 1)?.parse().ok()?;
+                    let path = l.split_once(" path ").map_or("", |(_, p)| p);
+                    Some((id, parent, path.strip_prefix("<FS_TREE>/").unwrap_or(path).to_owned()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The subvolumes nested anywhere below subvolume `id`, deepest first:
+    /// the order to delete them in.
+    fn below(&self, id: u64) -> Vec<(u64, String)> {
+        let mut found: Vec<(usize, u64, String)> = Vec::new();
+        let mut queue = vec![(id, 0usize)];
+        while let Some((at, depth)) = queue.pop() {
+            for (child, parent, path) in &self.0 {
+                if *parent == at {
+                    queue.push((*child, depth + 1));
+                    found.push((depth + 1, *child, path.clone()));
+                }
+            }
+        }
+        found.sort_by_key(|(depth, ..)| std::cmp::Reverse(*depth));
+        found.into_iter().map(|(_, id, path)| (id, path)).collect()
+    }
+}
+
 pub struct Btrfs {
     top: PathBuf,
     device: Option<PathBuf>,
@@ -95,7 +136,7 @@ impl Btrfs {
             (None, Some(device)) => {
                 let dir = PathBuf::from(HELPER_DIR);
                 std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {HELPER_DIR}"))?;
-                let mounts = crate::claims::live::parse_mountinfo(&std::fs::read("/proc/self/mountinfo")?);
+                let mounts = crate::claims::live::mount_table()?;
                 if mounts.iter().any(|m| m.mount_point == HELPER_DIR.as_bytes()) {
                     bail!("{HELPER_DIR} is already a mount point: another darlings at work? (if not: umount {HELPER_DIR})");
                 }
@@ -213,31 +254,23 @@ impl Btrfs {
         Ok((created, readonly))
     }
 
-    /// The subvolumes nested anywhere below `rel` (paths relative to the
-    /// top-level volume), deepest first: the order to delete them in.
-    fn nested(&self, rel: &str) -> Result<Vec<String>> {
-        let mut found = Vec::new();
-        let mut queue = vec![rel.to_owned()];
-        while let Some(at) = queue.pop() {
-            let out = Cmd::new("btrfs").args(["subvolume", "list", "-o"]).arg(self.at(&at)).output()?;
-            for line in String::from_utf8_lossy(&out).lines() {
-                if let Some((_, path)) = line.split_once(" path ") {
-                    let path = path.strip_prefix("<FS_TREE>/").unwrap_or(path).to_owned();
-                    queue.push(path.clone());
-                    found.push(path);
-                }
-            }
-        }
-        found.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
-        Ok(found)
+    /// Every subvolume of the filesystem (`btrfs subvolume list -p`).
+    fn subvolumes(&self) -> Result<Subvolumes> {
+        let out = Cmd::new("btrfs").args(["subvolume", "list", "-p"]).arg(&self.top).output()?;
+        Ok(Subvolumes::parse(&String::from_utf8_lossy(&out)))
+    }
+
+    /// The subvolume id of the subvolume at `rel`.
+    fn id_of(&self, rel: &str) -> Result<u64> {
+        let out = Cmd::new("btrfs").args(["inspect-internal", "rootid"]).arg(self.at(rel)).output()?;
+        String::from_utf8_lossy(&out).trim().parse().with_context(|| format!("no subvolume id for {rel}"))
     }
 
     /// Where the root subvolume is mounted: mountinfo entries of the same
     /// filesystem (the device numbers of the top-level volume's mount)
     /// whose root is the subvolume or lies inside it.
     fn mounted_at(&self) -> Vec<Vec<u8>> {
-        let Ok(text) = std::fs::read("/proc/self/mountinfo") else { return Vec::new() };
-        let mounts = crate::claims::live::parse_mountinfo(&text);
+        let Ok(mounts) = crate::claims::live::mount_table() else { return Vec::new() };
         let top = self.top.as_os_str().as_bytes();
         let Some(dev) =
             mounts.iter().rev().find(|m| m.mount_point == top && m.fstype == "btrfs").map(|m| m.dev.clone())
@@ -334,7 +367,7 @@ impl Btrfs {
                 .unless("--live"),
             );
         }
-        plan.mounted = self.mounted_at().iter().map(|m| crate::sanitize::escape(m).into_owned()).collect();
+        plan.mounted = self.mounted_at().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
         // The archive: a rename within one subvolume (mv would copy across two).
         let name = {
             let base = super::stamp(now);
@@ -363,7 +396,8 @@ impl Btrfs {
                 if_fails: "nothing was changed".into(),
             }),
         }
-        for n in self.nested(&self.subvolume)? {
+        let subvolumes = self.subvolumes()?;
+        for (_, n) in subvolumes.below(self.id_of(&self.subvolume)?) {
             let inner = n.strip_prefix(&format!("{}/", self.subvolume)).unwrap_or(&n);
             plan.children.push(format!(
                 "/{inner} (nested subvolume): moves with the old root into {}; the new root does not have it",
@@ -394,10 +428,16 @@ impl Btrfs {
         for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
             let path = old.join(&gone);
             let rel = format!("{}/{gone}", self.old_roots);
-            for n in self.nested(&rel)? {
+            for (id, n) in subvolumes.below(self.id_of(&rel)?) {
                 plan.steps.push(Step {
-                    action: Action::Run(Cmd::new("btrfs").args(["subvolume", "delete"]).arg(self.at(&n))),
-                    what: format!("retention: delete a subvolume nested in archive {gone}"),
+                    // By id: a name from the listing may not survive it (a newline in it).
+                    action: Action::Run(
+                        Cmd::new("btrfs")
+                            .args(["subvolume", "delete", "--subvolid"])
+                            .arg(id.to_string())
+                            .arg(&self.top),
+                    ),
+                    what: format!("retention: delete {n}, a subvolume nested in archive {gone}"),
                     if_fails: format!("the rollback is done; pruning {gone} stopped half way: delete what is left of {} by hand", path.display()),
                 });
             }
@@ -478,7 +518,10 @@ impl Btrfs {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            let parsed = super::parse_stamp(name.split('-').next().unwrap_or(&name));
+            // A stamp, or a stamp and `-N` (two rollbacks in one second).
+            let (stamp, n) = name.split_once('-').unwrap_or((&name, "1"));
+            let parsed =
+                super::parse_stamp(stamp).filter(|_| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
             let size = if sizes {
                 Cmd::new("du").args(["-s", "-x", "-B1", "--"]).arg(&path).output().ok().and_then(|o| {
                     String::from_utf8_lossy(&o).split_whitespace().next().and_then(|n| n.parse().ok())
@@ -498,5 +541,28 @@ impl Btrfs {
 
     pub fn archives(&self) -> Result<Vec<Archive>> {
         self.list_archives(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subvolumes;
+
+    #[test]
+    fn nested_subvolumes_deepest_first_by_id() {
+        let list = Subvolumes::parse(
+            "ID 256 gen 9 parent 5 top level 5 path root\n\
+             ID 257 gen 9 parent 5 top level 5 path root-blank\n\
+             ID 258 gen 12 parent 256 top level 256 path root/var/lib/machines\n\
+             ID 260 gen 13 parent 258 top level 258 path root/var/lib/machines/odd\n\
+             name\n\
+             ID 261 gen 14 parent 256 top level 256 path <FS_TREE>/root/srv\n",
+        );
+        let below: Vec<u64> = list.below(256).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(below[0], 260, "deepest first: {below:?}");
+        assert_eq!(below.len(), 3);
+        assert!(below.contains(&258) && below.contains(&261));
+        assert!(list.below(257).is_empty());
+        assert_eq!(list.below(258), vec![(260, "root/var/lib/machines/odd".to_owned())]);
     }
 }

@@ -323,6 +323,13 @@ impl Target {
         Ok(list)
     }
 
+    fn read_record(&self) -> Result<Option<Record>> {
+        match self {
+            Target::Zfs(z) => z.read_record(),
+            Target::Btrfs(b) => b.read_record(),
+        }
+    }
+
     fn marked(&self) -> Result<Option<String>> {
         match self {
             Target::Zfs(z) => z.marked(),
@@ -654,11 +661,7 @@ fn recorded_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) {
     if plan.archive_name.is_none() || args.force {
         return;
     }
-    let record = match target {
-        Target::Zfs(z) => z.read_record(),
-        Target::Btrfs(b) => b.read_record(),
-    };
-    match record {
+    match target.read_record() {
         Ok(Some(r)) => {
             plan.notes.push(format!(
                 "audit recorded at shutdown ({}): {} unclaimed entries ({}), {} broken claims, {} critical",
@@ -695,6 +698,12 @@ fn recorded_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) {
     }
 }
 
+/// Text holding names from the filesystem (subvolumes, archives, mount
+/// points), escaped for a terminal.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    escape(text.as_bytes())
+}
+
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
@@ -723,14 +732,14 @@ fn age(created: i64, now: i64) -> String {
 fn show_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
     let now = now();
     writeln!(out, "Rollback plan ({})", plan.backend)?;
-    writeln!(out, "  target:     {}", plan.target)?;
+    writeln!(out, "  target:     {}", shown(&plan.target))?;
     let made = plan
         .blank_created
         .map_or(String::new(), |t| format!(", made {} ({})", crate::render::rfc3339(t), age(t, now)));
-    writeln!(out, "  blank:      {}{made}", plan.blank)?;
+    writeln!(out, "  blank:      {}{made}", shown(&plan.blank))?;
     writeln!(out, "  marked:     {}", plan.marked.as_deref().unwrap_or("NO"))?;
     for m in &plan.mounted {
-        writeln!(out, "  mounted:    {m}")?;
+        writeln!(out, "  mounted:    {}", shown(m))?;
     }
     match &plan.loss {
         Some(loss) => {
@@ -755,17 +764,17 @@ fn show_plan(out: &mut dyn Write, plan: &Plan) -> io::Result<()> {
         None => {}
     }
     for d in &plan.destroyed {
-        writeln!(out, "  destroys:   {d}")?;
+        writeln!(out, "  destroys:   {}", shown(d))?;
     }
     for c in &plan.children {
-        writeln!(out, "  child:      {c}")?;
+        writeln!(out, "  child:      {}", shown(c))?;
     }
-    writeln!(out, "  way back:   {}", plan.archive.as_deref().unwrap_or("none"))?;
+    writeln!(out, "  way back:   {}", shown(plan.archive.as_deref().unwrap_or("none")))?;
     for p in &plan.pruned {
-        writeln!(out, "  prunes:     {p} (retention)")?;
+        writeln!(out, "  prunes:     {} (retention)", shown(p))?;
     }
     for n in &plan.notes {
-        writeln!(out, "  note:       {n}")?;
+        writeln!(out, "  note:       {}", shown(n))?;
     }
     if !plan.steps.is_empty() {
         writeln!(out, "Commands:")?;
@@ -886,16 +895,17 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
         Target::Btrfs(b) => (b.archive_path(archive), None),
     };
     // Never through a symlink of the archive: it would lead out of it.
+    // (Errors are escaped once, where main prints them.)
+    let raw_text = String::from_utf8_lossy(raw);
     let mut at = tree.clone();
     let comps: Vec<_> = Path::new(&rel).components().collect();
     for (i, c) in comps.iter().enumerate() {
         at.push(c);
         let meta = std::fs::symlink_metadata(&at)
-            .with_context(|| format!("{} is not in archive {}", escape(raw), archive.name))?;
+            .with_context(|| format!("{raw_text} is not in archive {}", archive.name))?;
         if meta.file_type().is_symlink() && i + 1 < comps.len() {
             bail!(
-                "{} passes through a symlink in the archive ({} -> {}); restore what it points to instead",
-                escape(raw),
+                "{raw_text} passes through a symlink in the archive ({} -> {}); restore what it points to instead",
                 at.display(),
                 std::fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default()
             );
@@ -924,7 +934,7 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     if args.dry_run {
         println!("Dry run: nothing was copied.");
     } else {
-        println!("restored {} from archive {}", dest.display(), archive.name);
+        println!("restored {} from archive {}", dest.display(), shown(&archive.name));
     }
     Ok(ExitCode::Clean)
 }
@@ -973,10 +983,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
     let target = Target::open(&args.target, false)?;
     let marked = target.marked()?;
     let last = target.last_outcome();
-    let record = match &target {
-        Target::Zfs(z) => z.read_record().ok().flatten(),
-        Target::Btrfs(b) => b.read_record().ok().flatten(),
-    };
+    let record = target.read_record().ok().flatten();
     let archives = target.archives().map_err(|e| format!("{e:#}"));
     let out = &mut io::stdout().lock();
     if args.format == PlanFormat::Json {
@@ -994,7 +1001,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
     }
     writeln!(out, "target:         {}", target.name())?;
     writeln!(out, "marked:         {}", marked.as_deref().unwrap_or("no (rollback refuses it)"))?;
-    writeln!(out, "last rollback:  {}", last.as_deref().unwrap_or("none recorded"))?;
+    writeln!(out, "last rollback:  {}", shown(last.as_deref().unwrap_or("none recorded")))?;
     match record {
         Some(r) => writeln!(
             out,

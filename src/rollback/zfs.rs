@@ -82,6 +82,17 @@ fn rows(out: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
+type Props = std::collections::HashMap<String, (String, String)>;
+
+/// The ephemeral mark, as the properties show it: set on the dataset
+/// itself (an inherited value does not count).
+fn mark_of(props: &Props) -> Option<String> {
+    match props.get(MARK) {
+        Some((v, source)) if v == "on" && source == "local" => Some(format!("yes ({MARK}=on)")),
+        _ => None,
+    }
+}
+
 impl Zfs {
     pub fn new(args: &TargetArgs) -> Result<Zfs> {
         let dataset = args.dataset.clone().unwrap_or_default();
@@ -102,11 +113,7 @@ impl Zfs {
     }
 
     /// Properties of a dataset: name → (value, source).
-    fn props(
-        &self,
-        dataset: &str,
-        names: &str,
-    ) -> Result<std::collections::HashMap<String, (String, String)>> {
+    fn props(&self, dataset: &str, names: &str) -> Result<Props> {
         let out = zfs()
             .args(["get", "-Hp", "-o", "property,value,source", names, dataset])
             .output()
@@ -123,11 +130,7 @@ impl Zfs {
     }
 
     pub fn marked(&self) -> Result<Option<String>> {
-        let props = self.props(&self.dataset, MARK)?;
-        Ok(match props.get(MARK) {
-            Some((v, source)) if v == "on" && source == "local" => Some(format!("yes ({MARK}=on)")),
-            _ => None,
-        })
+        Ok(mark_of(&self.props(&self.dataset, MARK)?))
     }
 
     pub fn mark(&self, on: bool) -> Result<String> {
@@ -184,8 +187,8 @@ impl Zfs {
 
     /// Where the dataset is mounted, from this process's mountinfo.
     fn mount_points(&self) -> Vec<Vec<u8>> {
-        let Ok(text) = std::fs::read("/proc/self/mountinfo") else { return Vec::new() };
-        crate::claims::live::parse_mountinfo(&text)
+        crate::claims::live::mount_table()
+            .unwrap_or_default()
             .into_iter()
             .filter(|m| m.fstype == "zfs" && m.source == self.dataset.as_bytes())
             .map(|m| m.mount_point)
@@ -206,10 +209,7 @@ impl Zfs {
         if props.get("type").is_some_and(|(t, _)| t != "filesystem") {
             bail!("{ds} is not a filesystem dataset");
         }
-        plan.marked = match props.get(MARK) {
-            Some((v, source)) if v == "on" && source == "local" => Some(format!("yes ({MARK}=on)")),
-            _ => None,
-        };
+        plan.marked = mark_of(&props);
         if plan.marked.is_none() {
             let inherited = props.get(MARK).filter(|(v, s)| v == "on" && s.starts_with("inherited"));
             plan.refusals.push(Refusal::new(
@@ -283,7 +283,7 @@ impl Zfs {
                 .unless("--live"),
             );
         }
-        plan.mounted = mounted.iter().map(|m| crate::sanitize::escape(m).into_owned()).collect();
+        plan.mounted = mounted.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
 
         // The way back.
         let name = super::stamp(now);
@@ -309,6 +309,7 @@ impl Zfs {
             ));
         }
         let referenced: u64 = props.get("referenced").and_then(|(v, _)| v.parse().ok()).unwrap_or(0);
+        let archive_exists = self.exists(archive);
         // The archive, or the nearest dataset above it that exists.
         let mut room_at = archive.clone();
         while !self.exists(&room_at) {
@@ -342,7 +343,7 @@ impl Zfs {
             what: "snapshot the current state (the way back starts here)".into(),
             if_fails: "nothing was changed".into(),
         });
-        if !self.exists(archive) {
+        if !archive_exists {
             plan.steps.push(Step {
                 action: Action::Run(
                     zfs().args(["create", "-p", "-o", "canmount=off", "-o", "mountpoint=none"]).arg(archive),
@@ -387,7 +388,7 @@ impl Zfs {
         plan.archive_name = Some(name.clone());
         // Retention.
         let newest = Archive { name: name.clone(), created: Some(now), size: None, ours: true };
-        let existing = if self.exists(archive) { self.list_archives()? } else { Vec::new() };
+        let existing = if archive_exists { self.list_archives()? } else { Vec::new() };
         for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
             let full = format!("{archive}/{gone}");
             plan.steps.push(Step {
@@ -405,8 +406,11 @@ impl Zfs {
     /// Mounts the dataset (or a snapshot) read-only at `dir`.
     fn mount_ro(&self, what: &str, dir: &str) -> Result<TempMount> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        let text = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
-        if crate::claims::live::parse_mountinfo(&text).iter().any(|m| m.mount_point == dir.as_bytes()) {
+        if crate::claims::live::mount_table()
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.mount_point == dir.as_bytes())
+        {
             bail!("{dir} is already a mount point: another darlings at work? (if not: umount {dir})");
         }
         let base = what.split('@').next().unwrap_or(what);

@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::claims::live::{parse_mountinfo, Mount};
+use crate::claims::live::{mount_table, Mount};
 
 /// Where the blank snapshot was found.
 pub struct Blank {
@@ -51,7 +51,7 @@ pub fn candidates(subvolume: &[u8]) -> Vec<Vec<u8>> {
 /// Finds the blank snapshot of the btrfs filesystem mounted at the root.
 /// `Ok(None)`: none of the conventional places holds one.
 pub fn find_blank(root: &Mount) -> std::io::Result<Option<Blank>> {
-    let mounts = parse_mountinfo(&std::fs::read("/proc/self/mountinfo")?);
+    let mounts = mount_table()?;
     let same_fs: Vec<&Mount> =
         mounts.iter().filter(|m| m.fstype == "btrfs" && m.source == root.source).collect();
     let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());

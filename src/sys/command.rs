@@ -65,13 +65,20 @@ impl Cmd {
         &self.argv
     }
 
-    /// The command for people: arguments quoted where a shell would need it.
+    /// The command for people: arguments quoted where a shell would need it;
+    /// one holding control or invisible characters (or bytes that are not
+    /// UTF-8) is escaped the project's way inside bash's `$'…'`, so no file
+    /// name reaches a terminal raw.
     pub fn display(&self) -> String {
         self.argv
             .iter()
             .map(|a| {
                 let s = a.to_string_lossy();
-                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,%".contains(&b))
+                let escaped = crate::sanitize::escape(a.as_encoded_bytes());
+                if escaped != s {
+                    format!("$'{}'", escaped.replace('\'', "\\'"))
+                } else if !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,%".contains(&b))
                 {
                     s.into_owned()
                 } else {
@@ -296,6 +303,12 @@ mod tests {
         };
         let err = pipe.output().expect_err("sender fails");
         assert_eq!(err.stderr().trim(), "send failed");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_shown_escaped() {
+        let cmd = Cmd::new("mv").arg("--").arg("/a/new\nline").arg("/b/\x1b[31mred").arg("it's");
+        assert_eq!(cmd.display(), "mv -- $'/a/new\\nline' $'/b/\\x1B[31mred' 'it'\\''s'");
     }
 
     #[test]
