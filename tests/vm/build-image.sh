@@ -19,9 +19,13 @@ KEY=$(cat "$HERE/build-image.sh" "$HERE/guest-init.sh" | sha256sum | cut -c1-16)
 CACHE=${DARLINGS_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/darlings-zfs-vm}
 DIR=$CACHE/$KEY
 mkdir -p "$CACHE"
+# stdout carries exactly one line, the image directory: everything the build
+# runs writes to stderr (mkfs.ext4 -q still prints "Creating regular file"
+# on stdout when the image file is new).
+exec 3>&1 1>&2
 exec 9>"$CACHE/.lock"
 flock 9
-if [ -f "$DIR/ready" ]; then echo "$DIR"; exit 0; fi
+if [ -f "$DIR/ready" ]; then echo "$DIR" >&3; exit 0; fi
 
 log() { echo "[build-image $(date +%T)] $*" >&2; }
 rm -rf "$DIR.tmp"; mkdir -p "$DIR.tmp"; cd "$DIR.tmp"
@@ -84,4 +88,4 @@ rm -rf "$R"
 touch ready
 cd "$CACHE"; rm -rf "$DIR"; mv "$DIR.tmp" "$DIR"
 log "ready: $DIR"
-echo "$DIR"
+echo "$DIR" >&3
