@@ -19,6 +19,7 @@ use crate::knowledge::Catalogue;
 use crate::render;
 use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
+use crate::source::choose::Way;
 use crate::source::tree::ChangeTree;
 use crate::source::walk::{self, Root};
 use crate::source::zfs;
@@ -276,28 +277,52 @@ fn snapshot_source(
             return Ok(None);
         }
     };
+    let shown_snapshot = format!("{}@{}", String::from_utf8_lossy(&dataset), cfg.snapshot);
+    // auto, at the dataset's mount point: the snapshot's own tree may be
+    // far cheaper to compare with than zfs diff (see source/choose.rs).
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
+    let blank = match (cfg.source, on_zfs) {
+        (SourceKind::Auto, Some(m)) if m.source == dataset => Root::open(&snapdir).ok(),
+        _ => None,
+    };
+    let way = blank.as_ref().and_then(|blank| {
+        crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.snapshot)
+            .map(|facts| facts.choose())
+    });
+    if let (Some(blank), Some(Way::Compare(why))) = (&blank, &way) {
+        let mut tree = ChangeTree::new();
+        let errors = crate::source::baseline::compare(&target.root, blank, &mut tree, cfg.threads).errors;
+        notes.push(format!("compared {shown_snapshot} with the live dataset by reading both trees: {why}"));
+        zfs_children(&dataset, notes);
+        return Ok(Some((tree, "zfs-snapshot", errors)));
+    }
     // zfs prints paths below where the dataset is mounted: the root.
     let prefix = target.canonical.as_os_str().as_bytes();
     let mut tree = ChangeTree::new();
     crate::source::zfs::diff_into(&dataset, &cfg.snapshot, prefix, &mut tree)?;
     recover_links(&mut tree, target, cfg, notes);
-    notes.push(format!(
-        "compared {}@{} with the live dataset (zfs diff)",
-        String::from_utf8_lossy(&dataset),
-        cfg.snapshot
-    ));
-    if let Ok(children) = crate::source::zfs::children(&dataset) {
+    notes.push(match way {
+        Some(Way::Diff(why)) => format!("compared {shown_snapshot} with the live dataset (zfs diff): {why}"),
+        _ => format!("compared {shown_snapshot} with the live dataset (zfs diff)"),
+    });
+    zfs_children(&dataset, notes);
+    Ok(Some((tree, "zfs", Vec::new())))
+}
+
+/// Names the datasets below `dataset` in a note: not in its changes, and
+/// kept by a rollback.
+fn zfs_children(dataset: &[u8], notes: &mut Vec<String>) {
+    if let Ok(children) = crate::source::zfs::children(dataset) {
         if !children.is_empty() {
             let list: Vec<String> =
                 children.iter().map(|(name, mp)| format!("{name} (mountpoint {mp})")).collect();
             notes.push(format!(
                 "datasets below {} are not in its zfs diff and a rollback keeps them: {}",
-                String::from_utf8_lossy(&dataset),
+                String::from_utf8_lossy(dataset),
                 list.join(", ")
             ));
         }
     }
-    Ok(Some((tree, "zfs", Vec::new())))
 }
 
 /// The other names of hard-linked files a diff lists, from the live tree

@@ -166,18 +166,92 @@ fn both_recorded_diffs_parse() {
 }
 
 #[test]
-fn source_zfs_runs_zfs_diff_itself_and_auto_picks_it() {
+fn source_zfs_runs_zfs_diff_itself() {
     let Some(dir) = results() else { return };
     let saved = losses(&report(&dir, "zfs-diff-live.json"));
-    for name in ["zfs-live.json", "auto.json"] {
-        let json = report(&dir, name);
-        assert_eq!(json["source"], "zfs", "{name}");
-        assert_eq!(show(&losses(&json)), show(&saved), "{name}");
-        assert!(json["notes"]
-            .as_array()
-            .expect("notes")
-            .iter()
-            .any(|n| n.as_str().unwrap_or("").contains("rpool/local/root@blank")));
+    let json = report(&dir, "zfs-live.json");
+    assert_eq!(json["source"], "zfs");
+    assert_eq!(show(&losses(&json)), show(&saved));
+    assert!(notes(&json).iter().any(|n| n.contains("rpool/local/root@blank")));
+}
+
+fn notes(json: &Value) -> Vec<String> {
+    json["notes"].as_array().expect("notes").iter().map(|n| n.as_str().unwrap_or("").to_owned()).collect()
+}
+
+/// Each finding's path with what must agree between sources: verdict,
+/// change, old name, entries, size (times differ: a diff has ctimes).
+fn rows(json: &Value) -> Vec<String> {
+    common::findings(json)
+        .into_iter()
+        .map(|(p, f)| {
+            format!(
+                "{} {} {} from={} entries={} size={}",
+                String::from_utf8_lossy(&p),
+                f["verdict"],
+                f["change"],
+                f["renamed_from"],
+                f["entries"],
+                f["size"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn auto_compares_an_ephemeral_root_with_its_snapshot_and_agrees_with_zfs_diff() {
+    let Some(dir) = results() else { return };
+    let auto = report(&dir, "auto.json");
+    let zfs = report(&dir, "zfs-live.json");
+    // Nearly everything is new since @blank: reading both trees is cheaper.
+    assert_eq!(auto["source"], "zfs-snapshot", "{:?}", notes(&auto));
+    assert!(
+        notes(&auto).iter().any(|n| n.contains("rpool/local/root@blank") && n.contains("reading both trees")),
+        "{:?}",
+        notes(&auto)
+    );
+    assert_eq!(auto["errors"], Value::Array(vec![]));
+    assert_eq!(rows(&auto), rows(&zfs), "path for path, renames and both hard-link names included");
+}
+
+#[test]
+fn auto_on_a_full_snapshot_agrees_with_zfs_diff_and_the_snapshot_tree() {
+    let Some(dir) = results() else { return };
+    let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");
+    for run in ["full-auto 1", "full-zfs 1", "full-baseline 1"] {
+        assert!(codes.lines().any(|l| l == run), "{run}:\n{codes}");
+    }
+    let auto = report(&dir, "full-auto.json");
+    let zfs = report(&dir, "full-zfs.json");
+    let base = report(&dir, "full-baseline.json");
+    assert_eq!(zfs["source"], "zfs");
+    // Whichever way auto took, it says which and why, and finds the same.
+    let why = notes(&auto);
+    assert!(
+        why.iter().any(|n| n.contains("rpool/local/full@blank") && n.contains("objects changed")),
+        "{why:?}"
+    );
+    assert_eq!(rows(&auto), rows(&zfs));
+    assert_eq!(rows(&base), rows(&zfs));
+    let expected: BTreeSet<Vec<u8>> = [
+        "/etc/a.conf",
+        "/etc/two",
+        "/usr/share/d7-renamed",
+        "/var",
+        "/var/lib",
+        "/var/lib/app",
+        "/var/lib/app/db",
+        "/var/lib/app/one",
+    ]
+    .iter()
+    .map(|p| p.as_bytes().to_vec())
+    .collect();
+    for json in [&auto, &zfs] {
+        assert_eq!(show(&losses(json)), show(&expected), "{}", json["source"]);
+        let f = common::findings(json);
+        assert_eq!(f[&b"/etc/b.conf"[..]]["verdict"], "restored");
+        assert_eq!(f[&b"/usr/share/d7-renamed"[..]]["renamed_from"], "/usr/share/d7");
+        assert!(!f.keys().any(|p| p.starts_with(b"/.zfs")), "snapdir=visible: .zfs is not content");
     }
 }
 

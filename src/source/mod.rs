@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod btrfs;
+pub mod choose;
 pub mod links;
 pub mod tree;
 pub mod walk;

@@ -7,7 +7,8 @@
 #   tests/vm/run-vm.sh INPUT_DIR RESULT_DIR
 #
 # QEMU runs in software emulation (TCG): this machine's /dev/kvm cannot boot
-# an unmodified guest kernel. TIMEOUT (seconds, default 900) bounds the run.
+# an unmodified guest kernel. TIMEOUT (seconds, default 900) bounds the run;
+# SCRATCH_SIZE (default 2G) sizes the sparse disk the guest's pool lives on.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 IN=${1:?usage: run-vm.sh INPUT_DIR RESULT_DIR}
@@ -20,7 +21,7 @@ QEMU=$IMAGE/qemu/usr/bin/qemu-system-x86_64
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 tar -cf "$WORK/in.tar" -C "$IN" .
-truncate -s 2G "$WORK/scratch.img"   # sparse: the guest's pool lives here
+truncate -s "${SCRATCH_SIZE:-2G}" "$WORK/scratch.img"   # sparse: the guest's pool lives here
 truncate -s 256M "$WORK/out.img"     # the guest writes a tar of its results here
 mkdir -p "$RES"
 

@@ -84,6 +84,30 @@ set +e
 echo "baseline $?" >> "$OUT/codes"
 "$D" audit --root "$R" --source zfs --snapshot nope --format json > "$OUT/no-snapshot.json" 2> "$OUT/no-snapshot.err"
 echo "no-snapshot $?" >> "$OUT/codes"
+
+say "auto on a full blank snapshot with few changes (zfs diff is cheaper there)"
+F=/mnt/full
+zfs create -o mountpoint=legacy -o snapdir=visible rpool/local/full
+mkdir -p "$F" && mount -t zfs rpool/local/full "$F"
+for d in $(seq 1 30); do
+  mkdir -p "$F/usr/share/d$d"
+  for i in $(seq 1 100); do echo "$d $i" > "$F/usr/share/d$d/f$i"; done
+done
+mkdir -p "$F/etc" && echo a > "$F/etc/a.conf" && echo b > "$F/etc/b.conf"
+zfs snapshot rpool/local/full@blank
+echo changed >> "$F/etc/a.conf"
+rm "$F/etc/b.conf"
+mv "$F/usr/share/d7" "$F/usr/share/d7-renamed"
+mkdir -p "$F/var/lib/app" && echo state > "$F/var/lib/app/db"
+echo linked > "$F/var/lib/app/one" && ln "$F/var/lib/app/one" "$F/etc/two"
+sync
+"$D" audit --root "$F" --format json --flat --no-default-manifest > "$OUT/full-auto.json"; echo "full-auto $?" >> "$OUT/codes"
+"$D" audit --root "$F" --source zfs --format json --flat --no-default-manifest > "$OUT/full-zfs.json"
+echo "full-zfs $?" >> "$OUT/codes"
+"$D" audit --root "$F" --baseline "$F/.zfs/snapshot/blank" --format json --flat --no-default-manifest \
+  > "$OUT/full-baseline.json"; echo "full-baseline $?" >> "$OUT/codes"
+umount "$F"
+
 umount "$R/var/lib/nixos"; umount "$R"
 "$D" audit --root /mnt --source zfs --dataset rpool/local/root --format json > /dev/null 2> "$OUT/unmounted.err"
 echo "unmounted $?" >> "$OUT/codes"

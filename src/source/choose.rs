@@ -1,0 +1,158 @@
+//! How `--source auto` reads a ZFS root: `zfs diff` against the blank
+//! snapshot, or a comparison of the live tree with the snapshot's own tree
+//! (`ROOT/.zfs/snapshot/BLANK`, reachable even with `snapdir=hidden` and
+//! mounted by ZFS on first access).
+//!
+//! Both give the same changes (the guest tests check it path by path), at
+//! very different costs:
+//!
+//! - `zfs diff` finds changed objects cheaply, but then looks up each one's
+//!   path through its parent directories, scanning each parent for the
+//!   object's number (OpenZFS #6920): per changed object it costs far more
+//!   than reading one entry, and in a large directory it grows with the
+//!   directory. On an ephemeral root *everything* is new since `@blank`:
+//!   40,000 new entries took over 400 s in the test guest.
+//! - The comparison reads every entry of both trees once, in parallel, at
+//!   the speed of the walk: the same 40,000 entries took about 1 s.
+//!
+//! So the choice is: how many objects changed, against how many both trees
+//! hold. ZFS says both cheaply. Each tree's object count is what `statfs`
+//! reports as used inodes (ZFS counts allocated objects there), and
+//! `written@BLANK` is the space written since the snapshot. The number of
+//! changed objects is at least the difference of the two counts, and about
+//! `written` divided by the snapshot's average bytes per object; `zfs diff`
+//! is used only when that estimate, weighted by its cost per object, is
+//! below the size of both trees. The weight ([`DIFF_COST`]) comes from the
+//! guest benchmark (`bench/zfs-guest.sh`).
+
+use std::ffi::OsStr;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::sys::command::Cmd;
+
+/// What `zfs diff` costs per changed object, in entries the comparison
+/// reads in the same time (`bench/zfs-guest.sh`: about 12 ms per object
+/// against 28 µs per entry on an ephemeral root, and still over 50 entries'
+/// worth per object where directories are small).
+pub const DIFF_COST: u64 = 50;
+
+/// What ZFS tells cheaply about the live dataset and its blank snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Objects allocated in the live dataset.
+    pub live_objects: u64,
+    /// Objects allocated in the blank snapshot.
+    pub blank_objects: u64,
+    /// Bytes the blank snapshot references.
+    pub blank_bytes: u64,
+    /// `written@BLANK`: bytes written since the snapshot (unknown when `zfs
+    /// get` failed).
+    pub written: Option<u64>,
+}
+
+/// The way chosen, with the reason in words for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Way {
+    /// Run `zfs diff`.
+    Diff(String),
+    /// Compare with the snapshot's tree.
+    Compare(String),
+}
+
+impl Facts {
+    /// The estimated number of objects changed since the snapshot.
+    pub fn changed(&self) -> u64 {
+        let counted = self.live_objects.abs_diff(self.blank_objects);
+        let per_object = (self.blank_bytes / self.blank_objects.max(1)).max(512);
+        let written = self.written.map_or(0, |w| w / per_object);
+        counted.max(written)
+    }
+
+    /// `zfs diff` when its estimated cost is below the comparison's.
+    pub fn choose(&self) -> Way {
+        let changed = self.changed();
+        let both = self.live_objects.saturating_add(self.blank_objects);
+        let facts = format!(
+            "about {changed} objects changed since the snapshot; {} objects live, {} in the snapshot",
+            self.live_objects, self.blank_objects
+        );
+        if changed.saturating_mul(DIFF_COST) < both {
+            Way::Diff(format!("{facts}: few changes, so zfs diff is cheaper than reading both trees"))
+        } else {
+            Way::Compare(format!(
+                "{facts}: zfs diff looks up every changed object's path one by one (OpenZFS #6920), \
+                 reading both trees is cheaper"
+            ))
+        }
+    }
+}
+
+/// Objects and bytes in use on the filesystem of `fd`, from `statfs`.
+fn usage(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    let st = rustix::fs::fstatfs(fd).ok()?;
+    let objects = (st.f_files as u64).checked_sub(st.f_ffree as u64)?;
+    let bytes = (st.f_blocks as u64).saturating_sub(st.f_bfree as u64).saturating_mul(st.f_bsize as u64);
+    Some((objects, bytes))
+}
+
+/// Gathers the facts: `live` is the dataset's mount point, `blank` its
+/// snapshot's directory (both opened). `None` when the counts cannot be
+/// had; the caller then runs `zfs diff`, the way that needs no counts.
+pub fn facts(live: BorrowedFd<'_>, blank: BorrowedFd<'_>, dataset: &[u8], snapshot: &str) -> Option<Facts> {
+    let (live_objects, _) = usage(live)?;
+    let (blank_objects, blank_bytes) = usage(blank)?;
+    Some(Facts { live_objects, blank_objects, blank_bytes, written: written(dataset, snapshot) })
+}
+
+/// `zfs get -Hp -o value written@SNAPSHOT DATASET`.
+fn written(dataset: &[u8], snapshot: &str) -> Option<u64> {
+    let out = Cmd::new("zfs")
+        .args(["get", "-Hp", "-o", "value"])
+        .arg(format!("written@{snapshot}"))
+        .arg(OsStr::from_bytes(dataset))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out).trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(live: u64, blank: u64, blank_bytes: u64, written: Option<u64>) -> Facts {
+        Facts { live_objects: live, blank_objects: blank, blank_bytes, written }
+    }
+
+    #[test]
+    fn an_ephemeral_root_is_compared() {
+        // An empty @blank (a handful of objects), 40,000 new entries.
+        let f = facts(40_012, 7, 24 * 1024, Some(180 << 20));
+        assert!(f.changed() >= 40_005);
+        assert!(matches!(f.choose(), Way::Compare(_)));
+    }
+
+    #[test]
+    fn a_full_blank_with_few_changes_is_diffed() {
+        // 60,000 objects in @blank (1.5 GiB), 40 new files, 3 MiB written.
+        let f = facts(60_040, 60_000, 1536 << 20, Some(3 << 20));
+        // 1.5 GiB / 60,000 = 26,843 bytes per object; 3 MiB / 26,843 = 117.
+        assert_eq!(f.changed(), 117);
+        assert!(matches!(f.choose(), Way::Diff(_)));
+    }
+
+    #[test]
+    fn many_rewrites_without_new_objects_are_compared() {
+        // Same object count, but a tenth of the snapshot's bytes rewritten.
+        let f = facts(60_000, 60_000, 1536 << 20, Some(600 << 20));
+        assert_eq!(f.changed(), (600u64 << 20) / ((1536u64 << 20) / 60_000));
+        assert!(matches!(f.choose(), Way::Compare(_)));
+    }
+
+    #[test]
+    fn unknown_written_falls_back_to_counts() {
+        assert_eq!(facts(10, 10, 0, None).changed(), 0);
+        assert!(matches!(facts(10, 10, 0, None).choose(), Way::Diff(_)));
+        assert!(matches!(facts(u64::MAX, 0, 0, None).choose(), Way::Compare(_)), "no overflow");
+    }
+}
