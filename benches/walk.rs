@@ -49,9 +49,9 @@ fn bench(c: &mut Criterion) {
                 threads: Some(threads),
                 ..AuditArgs::default()
             };
-            let cfg = darlings::config::Audit::from_args(&args);
+            let cfg = darlings::config::Audit::from_args(&args).expect("settings");
             group.bench_with_input(BenchmarkId::new(name, threads), &cfg, |b, cfg| {
-                b.iter(|| darlings::app::run_audit(cfg).expect("audit").findings.len())
+                b.iter(|| darlings::audit::run(cfg).expect("audit").findings.len())
             });
         }
     }

@@ -75,6 +75,8 @@ fn bench(c: &mut Criterion) {
     });
     let matcher = Matcher::new(Vec::new());
     let mounts = Mounts::default();
+    let checker = darlings::claims::check::Checker::new(None, &mounts, false);
+    let claims = darlings::claims::check::Claims::default();
     group.bench_function("parse+classify", |b| {
         b.iter(|| {
             let mut parser = Parser::new();
@@ -82,7 +84,7 @@ fn bench(c: &mut Criterion) {
             for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 tree.add(parser.line(line).expect("valid"));
             }
-            let classifier = Classifier::new(&matcher, None, &mounts, false, false);
+            let classifier = Classifier::new(&matcher, &checker, &claims, false);
             tree.walk(classifier.top(), &classifier, None, 1);
             classifier.into_collected().findings.len()
         })

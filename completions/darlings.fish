@@ -148,9 +148,22 @@ complete -c darlings -n "__fish_darlings_using_subcommand explain" -l keep -d 'C
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
+walk\t'A parallel one-filesystem walk of the root'
+zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
+btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l format -d 'Output format' -r -f -a "text\t'Sentences for people'
+json\t'One JSON object: the audit\'s finding for the path, and every rule that applies'"
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l flat -d 'Explain the path as a --flat audit lists it (not as part of a group)'
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r

@@ -25,8 +25,9 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::claims::live::{self, LinkTarget, Mounts};
-use crate::claims::matcher::{Cursor, Matcher, Origin, RuleId, RuleKind};
+use crate::claims::check::{self, Checker, Claims, State};
+use crate::claims::live::Mounts;
+use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
 use crate::knowledge::{identity, recreated, tmpfiles};
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
 use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
@@ -62,8 +63,9 @@ enum What {
 pub struct Dir {
     cursor: Cursor,
     mode: Mode,
-    /// This directory is itself a claimed path (broken, since entered).
-    claim_root: bool,
+    /// This directory is itself a claimed path (broken, since entered):
+    /// why, in words.
+    claim_root: Option<String>,
     /// The directory's own modification time.
     mtime: i64,
     change: Change,
@@ -191,7 +193,9 @@ pub struct Classifier<'a> {
     /// The live tree; `None` for a change list with nothing mounted behind it.
     root: Option<&'a Root>,
     mounts: &'a Mounts,
-    assume_claims: bool,
+    /// The one claim checker, and the literal claims it checked up front.
+    checker: &'a Checker<'a>,
+    claims: &'a Claims,
     flat: bool,
     /// Recognise identities and what NixOS recreates (not inside a storage root).
     identities: bool,
@@ -199,7 +203,7 @@ pub struct Classifier<'a> {
     etc_clean: std::collections::HashSet<Vec<u8>>,
     /// What systemd-tmpfiles creates at boot.
     tmpfiles: tmpfiles::Tmpfiles,
-    /// Keep rules whose exact path the walk met (the rest may be missing).
+    /// Keep rules whose claim row the walk made.
     seen: Vec<AtomicBool>,
     out: Mutex<Collected>,
 }
@@ -212,18 +216,14 @@ pub struct Collected {
 }
 
 impl<'a> Classifier<'a> {
-    pub fn new(
-        matcher: &'a Matcher,
-        root: Option<&'a Root>,
-        mounts: &'a Mounts,
-        assume_claims: bool,
-        flat: bool,
-    ) -> Self {
+    pub fn new(matcher: &'a Matcher, checker: &'a Checker<'a>, claims: &'a Claims, flat: bool) -> Self {
+        let root = checker.root();
         Classifier {
             matcher,
             root,
-            mounts,
-            assume_claims,
+            mounts: checker.mounts(),
+            checker,
+            claims,
             flat,
             identities: true,
             etc_clean: root.map(recreated::etc_clean).unwrap_or_default(),
@@ -244,14 +244,14 @@ impl<'a> Classifier<'a> {
     pub fn top(&self) -> Dir {
         let cursor = self.matcher.root();
         let (mode, claim_root) = match cursor.decided {
-            None => (Mode::Unclaimed, false),
+            None => (Mode::Unclaimed, None),
             Some(d) => match self.matcher.rule(d.rule).kind {
                 // A claim on `/` itself can never be realised on the root.
                 RuleKind::Keep => {
                     self.seen[d.rule as usize].store(true, Ordering::Relaxed);
-                    (Mode::Broken(d.rule), true)
+                    (Mode::Broken(d.rule), Some("plain content on the ephemeral root".to_owned()))
                 }
-                RuleKind::Ignore => (Mode::Ignored(d.rule), false),
+                RuleKind::Ignore => (Mode::Ignored(d.rule), None),
             },
         };
         Dir {
@@ -274,19 +274,41 @@ impl<'a> Classifier<'a> {
         self.out.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keep rules with a literal path that the walk never met.
-    pub fn unseen_keep_prefixes(&self) -> Vec<RuleId> {
-        self.matcher
-            .rules()
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| {
-                r.kind == RuleKind::Keep
-                    && r.pattern.prefix().is_some()
-                    && !self.seen[*i].load(Ordering::Relaxed)
-            })
-            .map(|(i, _)| i as RuleId)
-            .collect()
+    /// Rows for the literal claims the source never met (a change list
+    /// names only what changed): each claim has a row whatever the source.
+    pub fn unmet_claims(&self) -> Vec<Finding> {
+        let mut rows = Vec::new();
+        for (path, claim) in &self.claims.by_path {
+            if self.seen[claim.rule as usize].load(Ordering::Relaxed) {
+                continue;
+            }
+            let mut f = match &claim.state {
+                State::Missing => continue,
+                State::Kept(detail) => {
+                    let mut f = Finding::new(path.clone(), Verdict::Kept, claim.kind);
+                    f.detail = Some(detail.clone());
+                    f
+                }
+                State::Unverified(why) => {
+                    let mut f = Finding::new(path.clone(), Verdict::Kept, claim.kind);
+                    f.unverified = true;
+                    f.detail = Some((*why).to_owned());
+                    f
+                }
+                State::Broken { reason, .. } => {
+                    // Nothing of it differs from the blank state: no content counted.
+                    let mut f = Finding::new(path.clone(), Verdict::Broken, claim.kind);
+                    f.entries = Some(0);
+                    f.size = Some(0);
+                    f.disk = Some(0);
+                    f.detail = Some(reason.clone());
+                    f
+                }
+            };
+            f.rule = Some(self.rule_ref(claim.rule));
+            rows.push(f);
+        }
+        rows
     }
 
     fn rule_ref(&self, id: RuleId) -> RuleRef {
@@ -334,63 +356,52 @@ impl<'a> Classifier<'a> {
         }
     }
 
-    /// Checks a claimed path that is not a directory on this filesystem.
+    /// The state of the claim `rule` on `path`: the one checked up front
+    /// for a literal claim, else (a glob) checked now by the same checker.
+    fn claim_state(&self, path: &[u8], meta: &Meta, rule: RuleId) -> Result<State, rustix::io::Errno> {
+        self.seen[rule as usize].store(true, Ordering::Relaxed);
+        match self.claims.get(path).filter(|c| c.rule == rule) {
+            Some(claim) => Ok(claim.state.clone()),
+            None => self.checker.check(path, Some(meta), check::storage_of(self.matcher, rule)),
+        }
+    }
+
+    /// Makes the row of a claimed path that is not a directory on this
+    /// filesystem.
     fn check_claim(&self, entry: &EntryRef<'_>, meta: &Meta, rule: RuleId) {
         let path = entry.path;
-        let Some(root) = self.root else {
-            let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
-            f.rule = Some(self.rule_ref(rule));
-            f.unverified = true;
-            f.detail = Some(OFFLINE.into());
-            return self.row(f, true);
+        let state = match self.claim_state(path, meta, rule) {
+            Ok(state) => state,
+            Err(errno) => {
+                let error = WalkError { path: path.to_vec(), op: crate::source::walk::Op::Stat, errno };
+                let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+                return out.errors.push(entry_error(error));
+            }
         };
-        let storage = self.storage_of(rule);
-        if meta.subvolume {
-            let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
-            f.detail = Some(NESTED.into());
-            return self.row(f, true);
-        }
-        if meta.other_fs {
-            let (verdict, detail) = match storage.map(|st| self.mounted_from(path, st)) {
-                Some(Err(why)) => (Verdict::Broken, why),
-                _ => (Verdict::Kept, self.mount_detail(path, meta)),
-            };
-            let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
-            f.rule = Some(self.rule_ref(rule));
-            f.detail = Some(detail);
-            return self.row(f, true);
-        }
-        if meta.kind == FileKind::Symlink {
-            let target = live::check_symlink(root, path);
-            let (verdict, detail) = match &target {
-                LinkTarget::OtherFilesystem(t) => match storage {
-                    Some(st) if !live::link_points_into(path, t, st) => (
-                        Verdict::Broken,
-                        format!("symlink to {}, outside its storage root {}", esc(t), esc(st)),
-                    ),
-                    _ => (Verdict::Kept, format!("symlink to {}", esc(t))),
-                },
-                LinkTarget::SameFilesystem(t) => {
-                    (Verdict::Broken, format!("symlink to {}, which is on the ephemeral root", esc(t)))
-                }
-                LinkTarget::Missing(t) => {
-                    (Verdict::Broken, format!("symlink to {}, which does not exist", esc(t)))
-                }
-                LinkTarget::Unreadable(e) => (Verdict::Broken, format!("symlink that cannot be read: {e}")),
-            };
-            let mut f = if verdict == Verdict::Kept {
-                let mut f = Finding::new(path.to_vec(), verdict, meta.kind);
-                f.rule = Some(self.rule_ref(rule));
+        let mut f = match state {
+            State::Kept(detail) => {
+                let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
+                f.detail = Some(detail);
                 f
-            } else {
-                self.loss_row(path, verdict, meta, Some(rule))
-            };
-            f.detail = Some(detail);
-            return self.row(f, true);
-        }
-        let mut f = self.loss_row(path, Verdict::Broken, meta, Some(rule));
-        f.detail = Some(self.plain_content(path, rule));
-        self.record_link(meta, Verdict::Broken);
+            }
+            State::Unverified(why) => {
+                let mut f = Finding::new(path.to_vec(), Verdict::Kept, meta.kind);
+                f.unverified = true;
+                f.detail = Some(why.to_owned());
+                f
+            }
+            State::Broken { reason, enter } => {
+                let mut f = self.loss_row(path, Verdict::Broken, meta, None);
+                f.detail = Some(reason);
+                if enter {
+                    self.record_link(meta, Verdict::Broken);
+                }
+                f
+            }
+            // It was just found: it exists.
+            State::Missing => return,
+        };
+        f.rule = Some(self.rule_ref(rule));
         self.row(f, true);
     }
 
@@ -418,60 +429,15 @@ impl<'a> Classifier<'a> {
         }
         None
     }
-
-    /// The storage root a declared claim must be persisted in.
-    fn storage_of(&self, rule: RuleId) -> Option<&[u8]> {
-        match &self.matcher.rule(rule).origin {
-            Origin::Declared { storage, .. } => Some(storage),
-            _ => None,
-        }
-    }
-
-    /// Whether the mount at `path` is the bind from `storage`; the reason
-    /// it is not otherwise.
-    fn mounted_from(&self, path: &[u8], storage: &[u8]) -> Result<(), String> {
-        let all = self.mounts.all_at(path);
-        let Some(visible) = all.last() else { return Ok(()) };
-        if live::mount_is_from(visible, path, storage, self.mounts) {
-            return Ok(());
-        }
-        let earlier = all[..all.len() - 1].iter().any(|m| live::mount_is_from(m, path, storage, self.mounts));
-        Err(if earlier {
-            format!(
-                "the bind mount from {} is shadowed by a later mount ({})",
-                esc(storage),
-                visible.describe()
-            )
-        } else if self.mounts.holding(storage).is_none() {
-            format!("its storage root {} is not mounted: it is on the ephemeral root", esc(storage))
-        } else {
-            format!("mounted from {}, not from its storage root {}", visible.describe(), esc(storage))
-        })
-    }
-
-    /// Why a claimed path holding plain content is broken.
-    fn plain_content(&self, path: &[u8], rule: RuleId) -> String {
-        let plain = "plain content on the ephemeral root";
-        let (Some(storage), Some(root)) = (self.storage_of(rule), self.root) else { return plain.into() };
-        let source = [storage, path].concat();
-        match root.exists(source.strip_prefix(b"/").unwrap_or(&source)) {
-            Ok(false) => format!(
-                "{plain}; its persistent source {} is missing, so nothing is mounted there",
-                esc(&source)
-            ),
-            _ => format!("{plain}; nothing is mounted from {} over it", esc(&source)),
-        }
-    }
 }
 
-/// A nested btrfs subvolume: another filesystem, but not a mount.
-const NESTED: &str = "a nested btrfs subvolume, not a mount: it belongs to the root and goes with it at \
-                      rollback (its content is not walked)";
-
-const OFFLINE: &str = "not checked: no live tree (give --root where it is mounted)";
-
-fn esc(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn entry_error(error: WalkError) -> EntryError {
+    EntryError {
+        path: error.path,
+        operation: error.op.name(),
+        message: describe_errno(error.errno),
+        errno: Some(error.errno.raw_os_error()),
+    }
 }
 
 /// Directories' own sizes mean nothing across filesystems: content only.
@@ -506,7 +472,7 @@ impl Visitor for Classifier<'_> {
             Some(d) => match self.matcher.rule(d.rule).kind {
                 RuleKind::Keep => {
                     self.seen[d.rule as usize].store(true, Ordering::Relaxed);
-                    if self.assume_claims {
+                    if self.checker.assumed() {
                         let mut f = Finding::new(
                             entry.path.to_vec(),
                             Verdict::Kept,
@@ -514,7 +480,7 @@ impl Visitor for Classifier<'_> {
                         );
                         f.rule = Some(self.rule_ref(d.rule));
                         f.unverified = true;
-                        f.detail = Some("assumed (--assume-claims)".into());
+                        f.detail = Some(check::ASSUMED.into());
                         self.row(f, true);
                         return None;
                     }
@@ -572,7 +538,7 @@ impl Visitor for Classifier<'_> {
             if meta.subvolume {
                 let verdict = if rule.is_some() { Verdict::Broken } else { Verdict::Unclaimed };
                 let mut f = self.loss_row(entry.path, verdict, meta, rule);
-                f.detail = Some(NESTED.into());
+                f.detail = Some(check::NESTED.into());
                 return self.row(f, true);
             }
             let mut f = Finding::new(entry.path.to_vec(), Verdict::Structure, meta.kind);
@@ -624,13 +590,19 @@ impl Visitor for Classifier<'_> {
     fn enter(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) -> Option<Dir> {
         let (mode, claim_root) = match plan.what {
             What::Claim(rule) => {
-                // A claimed directory holding ordinary content: broken.
+                // A claimed directory holding ordinary content: broken
+                // (offline, unless nothing of it is on the root).
                 listing(|g| g.mixed = true);
-                (Mode::Broken(rule), true)
+                let why = match self.claim_state(entry.path, meta, rule) {
+                    Ok(State::Broken { reason, .. }) => reason,
+                    _ => "plain content on the ephemeral root".to_owned(),
+                };
+                (Mode::Broken(rule), Some(why))
             }
-            What::Inherit(mode) => (mode, false),
-            What::Identity(_) => (Mode::Unclaimed, false),
+            What::Inherit(mode) => (mode, None),
+            What::Identity(_) => (Mode::Unclaimed, None),
         };
+        let unchecked = claim_root.is_some() && self.root.is_none();
         let returns = meta.change == Change::Modified;
         let mut group = Group::default();
         if !matches!(mode, Mode::Ignored(_)) && !returns {
@@ -647,7 +619,7 @@ impl Visitor for Classifier<'_> {
             mtime: meta.mtime,
             change: meta.change,
             returns,
-            unchecked: claim_root && self.root.is_none(),
+            unchecked,
             identity: identity::directory(entry.path).filter(|_| self.identities),
             tmpfiles_dir,
             recreate_area: self.identities && recreated::area(entry.path),
@@ -726,9 +698,9 @@ impl Visitor for Classifier<'_> {
                     let mut f = Finding::new(path.to_vec(), Verdict::Kept, FileKind::Dir);
                     f.rule = Some(self.rule_ref(rule));
                     f.unverified = true;
-                    f.detail = Some(OFFLINE.into());
+                    f.detail = Some(check::OFFLINE.into());
                     rows.push(f);
-                } else if dir.claim_root || self.flat {
+                } else if dir.claim_root.is_some() || self.flat {
                     let mut f = Finding::new(path.to_vec(), Verdict::Broken, FileKind::Dir);
                     f.change = dir.change;
                     f.rule = Some(self.rule_ref(rule));
@@ -741,9 +713,7 @@ impl Visitor for Classifier<'_> {
                     f.size = Some(size);
                     f.disk = Some(disk);
                     f.mtime = mtime;
-                    if dir.claim_root {
-                        f.detail = Some(self.plain_content(path, rule));
-                    }
+                    f.detail.clone_from(&dir.claim_root);
                     rows.push(f);
                 } else {
                     count = true;

@@ -339,32 +339,8 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
-    /// Where the list of state comes from
-    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
-    pub source: SourceKind,
-
-    /// The blank snapshot to compare with (zfs source)
-    #[arg(long, value_name = "NAME", default_value = "blank")]
-    pub snapshot: String,
-
-    /// The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]
-    #[arg(long, value_name = "DATASET")]
-    pub dataset: Option<OsString>,
-
-    /// Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank,
-    /// a mounted pristine image) instead of walking alone
-    #[arg(long, value_name = "DIR", conflicts_with = "zfs_diff")]
-    pub baseline: Option<PathBuf>,
-
-    /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
-    /// the live tree is consulted only where --root says it is mounted
-    #[arg(long, value_name = "FILE")]
-    pub zfs_diff: Option<PathBuf>,
-
-    /// The paths in the diff are below DIR (where the dataset was mounted
-    /// when diffed): audit them as if DIR were `/`
-    #[arg(long, value_name = "DIR", requires = "zfs_diff")]
-    pub strip_prefix: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]
@@ -422,14 +398,70 @@ pub struct AuditArgs {
     pub color: When,
 }
 
+/// Where the list of state on the ephemeral root comes from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SourceArgs {
+    /// Where the list of state comes from
+    #[arg(long = "source", value_enum, default_value_t = SourceKind::Auto)]
+    pub kind: SourceKind,
+
+    /// The blank snapshot to compare with (zfs source)
+    #[arg(long, value_name = "NAME", default_value = "blank")]
+    pub snapshot: String,
+
+    /// The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]
+    #[arg(long, value_name = "DATASET")]
+    pub dataset: Option<OsString>,
+
+    /// Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank,
+    /// a mounted pristine image) instead of walking alone
+    #[arg(long, value_name = "DIR", conflicts_with = "zfs_diff")]
+    pub baseline: Option<PathBuf>,
+
+    /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
+    /// the live tree is consulted only where --root says it is mounted
+    #[arg(long, value_name = "FILE")]
+    pub zfs_diff: Option<PathBuf>,
+
+    /// The paths in the diff are below DIR (where the dataset was mounted
+    /// when diffed): audit them as if DIR were `/`
+    #[arg(long, value_name = "DIR", requires = "zfs_diff")]
+    pub strip_prefix: Option<PathBuf>,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ExplainArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Explain the path as a --flat audit lists it (not as part of a group)
+    #[arg(long)]
+    pub flat: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+
+    /// Worker threads for the walk [default: number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
     /// The path to explain, as the audited system sees it (e.g. /var/lib/x)
     #[arg(value_name = "PATH")]
     pub path: OsString,
+}
+
+/// How `explain` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ExplainFormat {
+    /// Sentences for people
+    #[default]
+    Text,
+    /// One JSON object: the audit's finding for the path, and every rule that applies
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::claims::RuleSources;
-use crate::cli::{AuditArgs, FailOn, Format, RuleArgs, SourceKind, When};
+use crate::cli::{AuditArgs, ExplainArgs, FailOn, Format, RuleArgs, SourceArgs, SourceKind, When};
 use crate::render::table::Style;
 use crate::render::Filter;
 use crate::report::{SortKey, Verdict};
@@ -68,8 +68,63 @@ pub struct Audit {
     pub style: Style,
 }
 
+/// Settings that contradict each other.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} and {1} both read standard input (`-`): give one of them a file")]
+    TwoStdinReaders(&'static str, &'static str),
+}
+
+/// The flags that read standard input when given `-`.
+fn stdin_readers(rules: &RuleArgs, source: &SourceArgs) -> Result<(), ConfigError> {
+    let dash = |p: &Option<PathBuf>| p.as_deref() == Some(std::path::Path::new("-"));
+    let readers: Vec<&'static str> = [
+        ("--zfs-diff", dash(&source.zfs_diff)),
+        ("--impermanence", dash(&rules.sources.impermanence)),
+        ("--preservation", dash(&rules.sources.preservation)),
+    ]
+    .into_iter()
+    .filter_map(|(flag, reads)| reads.then_some(flag))
+    .collect();
+    match readers[..] {
+        [a, b, ..] => Err(ConfigError::TwoStdinReaders(a, b)),
+        _ => Ok(()),
+    }
+}
+
+fn default_threads(threads: Option<u16>) -> usize {
+    threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from)
+}
+
 impl Audit {
-    pub fn from_args(args: &AuditArgs) -> Audit {
+    /// The audit `explain` runs: the same rules and source as an audit
+    /// with those flags, nothing filtered, no output settings.
+    pub fn for_explain(args: &ExplainArgs) -> Result<Audit, ConfigError> {
+        stdin_readers(&args.rules, &args.source)?;
+        Ok(Audit {
+            rules: Rules::from_args(&args.rules),
+            source: args.source.kind,
+            zfs_diff: args.source.zfs_diff.clone(),
+            baseline: args.source.baseline.clone(),
+            strip_prefix: args.source.strip_prefix.clone(),
+            snapshot: args.source.snapshot.clone(),
+            dataset: args.source.dataset.clone(),
+            format: Format::Json,
+            flat: args.flat,
+            filter: Filter::default(),
+            sort: SortKey::Path,
+            accepted: None,
+            fail_on: HashSet::new(),
+            fail_severity: None,
+            threads: default_threads(args.threads),
+            suggest: None,
+            progress: false,
+            style: Style { color: false, fit: false },
+        })
+    }
+
+    pub fn from_args(args: &AuditArgs) -> Result<Audit, ConfigError> {
+        stdin_readers(&args.rules, &args.source)?;
         let stdout_tty = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
             || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
@@ -103,17 +158,15 @@ impl Audit {
         } else {
             None
         };
-        let threads = args
-            .threads
-            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
-        Audit {
+        let threads = default_threads(args.threads);
+        Ok(Audit {
             rules: Rules::from_args(&args.rules),
-            source: args.source,
-            zfs_diff: args.zfs_diff.clone(),
-            baseline: args.baseline.clone(),
-            strip_prefix: args.strip_prefix.clone(),
-            snapshot: args.snapshot.clone(),
-            dataset: args.dataset.clone(),
+            source: args.source.kind,
+            zfs_diff: args.source.zfs_diff.clone(),
+            baseline: args.source.baseline.clone(),
+            strip_prefix: args.source.strip_prefix.clone(),
+            snapshot: args.source.snapshot.clone(),
+            dataset: args.source.dataset.clone(),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {
@@ -134,6 +187,6 @@ impl Audit {
             }),
             progress,
             style: Style { color, fit: stdout_tty },
-        }
+        })
     }
 }

@@ -22,6 +22,7 @@
 //! - [`app`]: one function per subcommand, wiring the above.
 
 pub mod app;
+pub mod audit;
 pub mod claims;
 pub mod classify;
 pub mod cli;

@@ -124,11 +124,15 @@ fn explain_names_every_rule_and_the_decider() {
     let manifest = format!("{}/etc/darlings/manifest.toml", root(&t));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "/var/log/big.log");
-    assert_eq!(lines[2], format!("  * keep /var/log  ({manifest}:5), matches at /var/log: audit trail"));
-    assert_eq!(lines[3], format!("    ignore /var/*  ({manifest}:2), matches at /var/log"));
-    assert_eq!(lines[4], "    keep /  (--keep), matches at /");
-    assert_eq!(lines[5], "  decided by: keep /var/log, because a path beats a glob at the same depth");
-    assert!(lines[6].contains("BROKEN: plain content"), "{text}");
+    // The audit groups the broken claim /var/log into one row holding the file.
+    assert!(lines[1].starts_with("  verdict: broken (important); keep /var/log ("), "{text}");
+    assert!(lines[1].contains("plain content on the ephemeral root"), "{text}");
+    assert_eq!(lines[2], "  (the audit's row for it is /var/log)");
+    assert_eq!(lines[4], format!("  * keep /var/log  ({manifest}:5), matches at /var/log: audit trail"));
+    assert_eq!(lines[5], format!("    ignore /var/*  ({manifest}:2), matches at /var/log"));
+    assert_eq!(lines[6], "    keep /  (--keep), matches at /");
+    assert_eq!(lines[7], "  decided by: keep /var/log, because a path beats a glob at the same depth");
+    assert!(lines[8].starts_with("  claim on /var/log: broken: plain content"), "{text}");
 
     let out = common::run(["explain", "--root", root(&t), "--no-default-manifest", "/srv/x"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no rule applies"));
@@ -353,4 +357,22 @@ fn a_missing_root_is_an_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).starts_with("darlings: error: cannot audit /nonexistent/root")
     );
+}
+
+#[test]
+fn two_readers_of_standard_input_are_refused() {
+    let t = sample();
+    for args in [
+        ["--zfs-diff", "-", "--impermanence", "-"],
+        ["--impermanence", "-", "--preservation", "-"],
+        ["--zfs-diff", "-", "--preservation", "-"],
+    ] {
+        let mut cmd = vec!["audit", "--root", root(&t), "--format", "json"];
+        cmd.extend(args);
+        let out = common::run(&cmd);
+        assert_eq!(common::code(&out), 2, "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("both read standard input"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "nothing audited: {args:?}");
+    }
 }

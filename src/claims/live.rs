@@ -54,6 +54,9 @@ pub struct Mounts {
     /// The mount whose mount point is the root (none when the root is a
     /// plain directory of a larger filesystem).
     root: Option<Mount>,
+    /// The filesystem the root is on (`major:minor`) and the root's path
+    /// inside it: what a bind mount from the ephemeral root itself shows.
+    root_fs: Option<(String, Vec<u8>)>,
 }
 
 impl Mounts {
@@ -66,6 +69,17 @@ impl Mounts {
     pub fn below(all: Vec<Mount>, root: &[u8]) -> Mounts {
         let root = if root.len() > 1 { root.strip_suffix(b"/").unwrap_or(root) } else { root };
         let at_root = all.iter().rev().find(|m| m.mount_point == root).cloned();
+        let root_fs = all
+            .iter()
+            .rev()
+            .filter(|m| crate::claims::matcher::is_ancestor_or_self(&m.mount_point, root))
+            .max_by_key(|m| m.mount_point.len())
+            .map(|m| {
+                let rest = if m.mount_point == b"/" { root } else { &root[m.mount_point.len()..] };
+                let base = if m.fs_root == b"/" { &b""[..] } else { &m.fs_root[..] };
+                let path = [base, rest].concat();
+                (m.dev.clone(), if path.is_empty() { b"/".to_vec() } else { path })
+            });
         let list = all
             .into_iter()
             .filter_map(|mut m| {
@@ -85,7 +99,15 @@ impl Mounts {
                 Some(m)
             })
             .collect();
-        Mounts { list, root: at_root }
+        Mounts { list, root: at_root, root_fs }
+    }
+
+    /// Whether `m` shows part of the audited root's own filesystem, inside
+    /// the root (a bind mount from the ephemeral root: erased with it).
+    pub fn on_root_fs(&self, m: &Mount) -> bool {
+        self.root_fs.as_ref().is_some_and(|(dev, path)| {
+            *dev == m.dev && crate::claims::matcher::is_ancestor_or_self(path, &m.fs_root)
+        })
     }
 
     /// The mount the audited root is the mount point of.
@@ -256,6 +278,30 @@ mod tests {
         // A storage root inside another mount: /nix/persist on rpool/local/nix.
         assert!(mount_is_from(at(b"/etc/z"), b"/etc/z", b"/nix/persist", &m));
         assert!(!mount_is_from(at(b"/etc/z"), b"/etc/z", b"/persist", &m));
+    }
+
+    #[test]
+    fn binds_from_the_root_itself() {
+        let all = parse_mountinfo(
+            b"1 0 0:1 / / rw - ext4 /dev/vda rw\n\
+              2 1 0:5 / /persist rw - tmpfs persist rw\n\
+              3 1 0:1 /mnt/root/elsewhere /mnt/root/var/lib/x rw - ext4 /dev/vda rw\n\
+              4 1 0:5 /var/lib/y /mnt/root/var/lib/y rw - tmpfs persist rw\n\
+              5 1 0:1 /srv/data /mnt/root/var/lib/z rw - ext4 /dev/vda rw\n\
+              6 1 0:9 /root /mnt/btrfs rw - btrfs /dev/vdb rw\n\
+              7 1 0:9 /root/nested /mnt/btrfs/a rw - btrfs /dev/vdb rw\n\
+              8 1 0:9 /persist/b /mnt/btrfs/b rw - btrfs /dev/vdb rw\n",
+        );
+        // --root /mnt/root, a directory of the machine's own ext4.
+        let m = Mounts::below(all.clone(), b"/mnt/root");
+        let at = |m: &Mounts, p: &[u8]| m.at(p).cloned().expect("a mount");
+        assert!(m.on_root_fs(&at(&m, b"/var/lib/x")), "from inside the root");
+        assert!(!m.on_root_fs(&at(&m, b"/var/lib/y")), "from a tmpfs");
+        assert!(!m.on_root_fs(&at(&m, b"/var/lib/z")), "same filesystem, outside the audited root");
+        // A btrfs root subvolume: a bind of its nested subvolume is erased with it.
+        let b = Mounts::below(all, b"/mnt/btrfs");
+        assert!(b.on_root_fs(&at(&b, b"/a")));
+        assert!(!b.on_root_fs(&at(&b, b"/b")), "another subvolume");
     }
 
     const SAMPLE: &[u8] = b"\

@@ -5,6 +5,7 @@
 //! one [`matcher::Matcher`]. Whether a keep rule is *realised* is a fact of
 //! the live system ([`live`]), checked during the walk.
 
+pub mod check;
 pub mod live;
 pub mod manifest;
 pub mod matcher;

@@ -34,7 +34,18 @@ fn path_entry<M: SerializeMap>(map: &mut M, key: &'static str, path: &[u8]) -> R
     }
 }
 
-struct FindingJson<'a>(&'a Finding);
+/// One finding as the `findings` array has it (also `explain`'s `finding`).
+pub struct FindingJson<'a>(pub &'a Finding);
+
+/// `path` as a JSON object's fields: `key`, and `key_base64` when not UTF-8.
+pub fn path_fields(key: &str, path: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert(key.to_owned(), String::from_utf8_lossy(path).into_owned().into());
+    if std::str::from_utf8(path).is_err() {
+        m.insert(format!("{key}_base64"), base64::engine::general_purpose::STANDARD.encode(path).into());
+    }
+    m
+}
 
 impl Serialize for FindingJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1,6 +1,7 @@
 //! Output formats. Each takes the finished [`Report`] and a writer; none
 //! touches the filesystem.
 
+pub mod explain;
 pub mod json;
 pub mod prometheus;
 pub mod suggest;

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{
     ArchivesArgs, AuditArgs, Format, MarkArgs, PlanFormat, RecordArgs, RestoreArgs, RollbackArgs, RuleArgs,
-    SourceKind, StatusArgs, TargetArgs, When,
+    SourceArgs, SourceKind, StatusArgs, TargetArgs, When,
 };
 use crate::error::ExitCode;
 use crate::knowledge::Severity;
@@ -613,18 +613,21 @@ fn audit_into(target: &Target, args: &RollbackArgs, plan: &mut Plan) -> Result<(
     sources.assume_claims |= !verified;
     let audit_args = AuditArgs {
         rules: RuleArgs { root: Some(place.root.clone()), sources },
-        source: place.source,
-        baseline: place.baseline.clone(),
-        dataset: place.dataset.clone().map(Into::into),
-        snapshot: place.snapshot.clone(),
+        source: SourceArgs {
+            kind: place.source,
+            baseline: place.baseline.clone(),
+            dataset: place.dataset.clone().map(Into::into),
+            snapshot: place.snapshot.clone(),
+            ..SourceArgs::default()
+        },
         format: Some(Format::Json),
         threads: args.threads,
         progress: When::Never,
         color: When::Never,
         ..AuditArgs::default()
     };
-    let cfg = crate::config::Audit::from_args(&audit_args);
-    let report = crate::app::run_audit(&cfg).context("the audit before the rollback failed")?;
+    let cfg = crate::config::Audit::from_args(&audit_args)?;
+    let report = crate::audit::run(&cfg).context("the audit before the rollback failed")?;
     drop(place);
     let loss = Loss::from_report(&report, verified);
     if !verified {
@@ -942,8 +945,8 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
 /// `darlings record`: audits the running root and keeps the summary on it,
 /// for the initrd's rollback (which cannot check claims) to read.
 pub fn record(args: &RecordArgs) -> Result<ExitCode> {
-    let cfg = crate::config::Audit::from_args(&args.audit);
-    let report = crate::app::run_audit(&cfg)?;
+    let cfg = crate::config::Audit::from_args(&args.audit)?;
+    let report = crate::audit::run(&cfg)?;
     let code = report.exit_code(&cfg.fail_on, cfg.fail_severity);
     let loss = Loss::from_report(&report, !cfg.rules.assume_claims);
     let record = Record {

@@ -1,0 +1,549 @@
+//! The audit pipeline, as a library: [`run`] turns resolved settings
+//! ([`config::Audit`]) into a sorted [`Report`].
+//!
+//! ```text
+//! open the root → read rules → check every literal claim (claims::check)
+//!   → choose a source (walk, zfs diff, a blank snapshot, a saved diff)
+//!   → classify what it shows (classify.rs) → rows for claims it never met
+//!   → what only a change list knows (restored, renames) → catalogue
+//!   → totals, acceptance, sort
+//! ```
+//!
+//! `audit` and `explain` (and, through them, `record` and `rollback`'s
+//! guards) all come here: no other module repeats a step of it.
+
+use std::io::{self, BufRead};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+
+use crate::claims::check::{Checker, Claims, State};
+use crate::claims::live::Mounts;
+use crate::claims::{self, Loaded};
+use crate::classify::Classifier;
+use crate::cli::SourceKind;
+use crate::config;
+use crate::knowledge::Catalogue;
+use crate::render;
+use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
+use crate::sanitize::escape;
+use crate::source::choose::Way;
+use crate::source::tree::ChangeTree;
+use crate::source::walk::{self, Root};
+use crate::source::zfs;
+use crate::source::zfs_diff::Parser;
+use crate::source::{Change, FileKind};
+
+/// The audited root, opened, with its canonical path.
+pub struct Target {
+    pub root: Root,
+    pub canonical: PathBuf,
+}
+
+pub fn open_root(path: &Path) -> Result<Target> {
+    let canonical = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot audit {}", escape(path.as_os_str().as_bytes())))?;
+    if !canonical.is_dir() {
+        bail!("cannot audit {}: not a directory", escape(path.as_os_str().as_bytes()));
+    }
+    let root = Root::open(&canonical).map_err(|e| anyhow::anyhow!("cannot audit: {e}"))?;
+    Ok(Target { root, canonical })
+}
+
+pub fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> {
+    claims::load(&rules.sources, target.map(|t| &t.root), &rules.root).map_err(anyhow::Error::from)
+}
+
+/// Runs an audit as configured and returns its sorted report.
+pub fn run(cfg: &config::Audit) -> Result<Report> {
+    run_full(cfg).map(|audited| audited.report)
+}
+
+/// An audit's report with the rules and claim checks that made it.
+pub struct Audited {
+    pub report: Report,
+    pub loaded: Loaded,
+    pub claims: Claims,
+}
+
+/// [`run`], keeping the rules and the claims' states (for `explain`).
+pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
+    // A saved diff is audited offline unless --root says where its tree is.
+    let live = match (&cfg.zfs_diff, cfg.rules.root_given) {
+        (Some(_), false) => None,
+        _ => Some(open_root(&cfg.rules.root)?),
+    };
+    let loaded = load_rules(&cfg.rules, live.as_ref())?;
+    let accepted = match &cfg.accepted {
+        Some(file) => read_accepted(file)?,
+        None => Accepted::default(),
+    };
+    let mut notes = Vec::new();
+    let mounts = match &live {
+        Some(target) => Mounts::read(&target.canonical).unwrap_or_else(|e| {
+            notes.push(format!("cannot read /proc/self/mountinfo ({e}): mount points are not described"));
+            Mounts::default()
+        }),
+        None => Mounts::default(),
+    };
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    // Every literal claim, checked once against the live system, whatever
+    // the source shows of it.
+    let checker = Checker::new(live.as_ref().map(|t| &t.root), &mounts, cfg.rules.assume_claims);
+    let claims = Claims::check_all(&loaded.matcher, &checker);
+    let mut source_errors = Vec::new();
+    let (diff, diff_source) = match (&cfg.zfs_diff, &cfg.baseline, &live) {
+        (Some(file), _, _) => {
+            let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
+            if let Some(target) = &live {
+                recover_links(&mut tree, target, cfg, &mut notes);
+            }
+            (Some(tree), "zfs-diff-file")
+        }
+        (None, Some(blank), Some(target)) => {
+            let blank = open_root(blank)?;
+            let mut tree = ChangeTree::new();
+            source_errors =
+                crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
+            notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
+            (Some(tree), "baseline")
+        }
+        (None, None, Some(target)) => match snapshot_source(cfg, target, &mounts, &mut notes)? {
+            Some((tree, source, errors)) => {
+                source_errors = errors;
+                (Some(tree), source)
+            }
+            None => (None, "walk"),
+        },
+        (None, _, None) => (None, "walk"),
+    };
+
+    let root = live.as_ref().map(|t| &t.root);
+    let classifier = Classifier::new(&loaded.matcher, &checker, &claims, cfg.flat);
+    let top = classifier.top();
+    let source = match (&diff, &live) {
+        (Some(tree), _) => {
+            tree.walk(top, &classifier, root, cfg.threads);
+            diff_source
+        }
+        (None, Some(target)) => {
+            crate::progress::with_progress(cfg.progress, |progress| {
+                walk::walk(&target.root, top, &classifier, cfg.threads, progress)
+            })
+            .context("cannot start the walk's threads")?;
+            "walk"
+        }
+        (None, None) => bail!("nothing to audit"),
+    };
+    let unmet = classifier.unmet_claims();
+    let mut collected = classifier.into_collected();
+    collected.findings.extend(unmet);
+    let missing = missing_claims(&claims, &loaded);
+    collected.errors.extend(claims.errors.iter().map(|(path, op, errno)| crate::report::EntryError {
+        message: walk::describe_errno(*errno),
+        errno: Some(errno.raw_os_error()),
+        operation: op,
+        path: path.clone(),
+    }));
+    collected.errors.extend(source_errors.into_iter().map(|e| crate::report::EntryError {
+        message: walk::describe_errno(e.errno),
+        errno: Some(e.errno.raw_os_error()),
+        operation: e.op.name(),
+        path: e.path,
+    }));
+    let duration = clock.elapsed();
+
+    if let Some(tree) = &diff {
+        diff_findings(tree, &mut collected.findings, live.is_none(), &mut notes);
+    }
+    let catalogue = Catalogue::new(loaded.precious.clone());
+    mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff.as_ref());
+    if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
+        let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
+            .iter()
+            .filter_map(|p| mounts.at(p.as_bytes()).map(|m| format!("{p} ({})", m.fstype)))
+            .collect();
+        if !pseudo.is_empty() {
+            notes.push(format!(
+                "{} are separate pseudo or runtime filesystems: never walked, nothing on them survives a reboot anyway",
+                pseudo.join(", ")
+            ));
+        }
+    }
+    for m in &loaded.manifests {
+        notes.push(format!("rules read from {}", m.display()));
+    }
+
+    let mut report = Report {
+        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        source,
+        flat: cfg.flat,
+        totals: Report::compute_totals(&collected.findings, &collected.links),
+        findings: collected.findings,
+        errors: collected.errors,
+        missing_claims: missing,
+        notes,
+        started,
+        duration,
+    };
+    report.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    report.missing_claims.sort_by(|a, b| a.path.cmp(&b.path));
+    accepted.apply(&mut report.findings);
+    report.sort(cfg.sort);
+    Ok(Audited { report, loaded, claims })
+}
+
+/// `--source zfs`, or `auto` on a ZFS or btrfs root: the changes since the
+/// blank snapshot (`zfs diff`, or a comparison with the btrfs snapshot).
+/// `None`: walk instead (with a note saying why).
+fn snapshot_source(
+    cfg: &config::Audit,
+    target: &Target,
+    mounts: &Mounts,
+    notes: &mut Vec<String>,
+) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
+    if cfg.source == SourceKind::Walk {
+        return Ok(None);
+    }
+    let shown = target.canonical.display();
+    if cfg.source == SourceKind::Btrfs {
+        let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") else {
+            bail!("--source btrfs: {shown} is not the mount point of a btrfs subvolume; compare with --baseline DIR");
+        };
+        return match btrfs_source(target, cfg.threads, m, notes)? {
+            Some(found) => Ok(Some(found)),
+            None => {
+                bail!("--source btrfs: no blank snapshot of {shown} was found; name it with --baseline DIR")
+            }
+        };
+    }
+    let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
+    let dataset = match (&cfg.dataset, on_zfs) {
+        (Some(d), _) => d.as_bytes().to_vec(),
+        (None, Some(m)) => m.source.clone(),
+        (None, None) => {
+            let fstype =
+                mounts.root().map_or("a directory of a larger filesystem".to_owned(), |m| m.fstype.clone());
+            if cfg.source == SourceKind::Zfs {
+                bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
+            }
+            if let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") {
+                return btrfs_source(target, cfg.threads, m, notes);
+            }
+            notes.push(match fstype.as_str() {
+                "tmpfs" | "ramfs" => {
+                    format!("{shown} is a {fstype}: everything on it is erased, so it was walked")
+                }
+                other => format!("{shown} ({other}) does not look like an ephemeral root: walked"),
+            });
+            return Ok(None);
+        }
+    };
+    let shown_snapshot = format!("{}@{}", String::from_utf8_lossy(&dataset), cfg.snapshot);
+    // auto, at the dataset's mount point: the snapshot's own tree may be
+    // far cheaper to compare with than zfs diff (see source/choose.rs).
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
+    let blank = match (cfg.source, on_zfs) {
+        (SourceKind::Auto, Some(m)) if m.source == dataset => Root::open(&snapdir).ok(),
+        _ => None,
+    };
+    let way = blank.as_ref().and_then(|blank| {
+        crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.snapshot)
+            .map(|facts| facts.choose())
+    });
+    if let (Some(blank), Some(Way::Compare(why))) = (&blank, &way) {
+        let mut tree = ChangeTree::new();
+        let errors = crate::source::baseline::compare(&target.root, blank, &mut tree, cfg.threads).errors;
+        notes.push(format!("compared {shown_snapshot} with the live dataset by reading both trees: {why}"));
+        zfs_children(&dataset, notes);
+        return Ok(Some((tree, "zfs-snapshot", errors)));
+    }
+    // zfs prints paths below where the dataset is mounted: the root.
+    let prefix = target.canonical.as_os_str().as_bytes();
+    let mut tree = ChangeTree::new();
+    crate::source::zfs::diff_into(&dataset, &cfg.snapshot, prefix, &mut tree)?;
+    recover_links(&mut tree, target, cfg, notes);
+    notes.push(match way {
+        Some(Way::Diff(why)) => format!("compared {shown_snapshot} with the live dataset (zfs diff): {why}"),
+        _ => format!("compared {shown_snapshot} with the live dataset (zfs diff)"),
+    });
+    zfs_children(&dataset, notes);
+    Ok(Some((tree, "zfs", Vec::new())))
+}
+
+/// Names the datasets below `dataset` in a note: not in its changes, and
+/// kept by a rollback.
+fn zfs_children(dataset: &[u8], notes: &mut Vec<String>) {
+    if let Ok(children) = crate::source::zfs::children(dataset) {
+        if !children.is_empty() {
+            let list: Vec<String> =
+                children.iter().map(|(name, mp)| format!("{name} (mountpoint {mp})")).collect();
+            notes.push(format!(
+                "datasets below {} are not in its zfs diff and a rollback keeps them: {}",
+                String::from_utf8_lossy(dataset),
+                list.join(", ")
+            ));
+        }
+    }
+}
+
+/// The other names of hard-linked files a diff lists, from the live tree
+/// (the blank snapshot, where ZFS shows it under `.zfs`, tells which names
+/// are old).
+fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, notes: &mut Vec<String>) {
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
+    let blank = Root::open(&snapdir).ok();
+    let found = crate::source::links::recover(tree, &target.root, blank.as_ref(), cfg.threads);
+    if found.files > 0 {
+        notes.push(format!(
+            "zfs diff names a file with several hard links under one name only: {} such files, {} other names found in the live tree",
+            found.files, found.names
+        ));
+    }
+}
+
+/// `auto` on a btrfs root: compare with its blank snapshot, found by the
+/// conventional layouts (see `source/btrfs.rs`); walk when there is none.
+fn btrfs_source(
+    target: &Target,
+    threads: usize,
+    mount: &crate::claims::live::Mount,
+    notes: &mut Vec<String>,
+) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
+    let shown = target.canonical.display();
+    let places = crate::source::btrfs::candidates(&mount.fs_root)
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let blank = match crate::source::btrfs::find_blank(mount) {
+        Ok(Some(blank)) => blank,
+        Ok(None) => {
+            notes.push(format!(
+                "{shown} is btrfs but no blank snapshot was found at {places}: walked; pass --baseline"
+            ));
+            return Ok(None);
+        }
+        Err(e) => {
+            notes.push(format!(
+                "{shown} is btrfs but its snapshots could not be looked at ({e}): walked; pass --baseline"
+            ));
+            return Ok(None);
+        }
+    };
+    let base = open_root(&blank.path)?;
+    let mut tree = ChangeTree::new();
+    let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree, threads).errors;
+    notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
+    Ok(Some((tree, "btrfs", errors)))
+}
+
+/// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
+/// an error naming the file and line, and nothing is audited.
+fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
+    let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
+    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("cannot read zfs diff {shown}"))?;
+        Box::new(io::BufReader::with_capacity(1 << 16, f))
+    };
+    let prefix = strip.map(|p| p.as_os_str().as_bytes());
+    let mut parser = Parser::new();
+    let mut tree = ChangeTree::new();
+    let mut line = Vec::with_capacity(256);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).with_context(|| format!("cannot read zfs diff {shown}"))? == 0
+        {
+            break;
+        }
+        number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let mut parsed = parser.line(&line).map_err(|e| anyhow::anyhow!("{shown}:{number}: {e}"))?;
+        let outside = |path: &[u8]| {
+            anyhow::anyhow!(
+                "{shown}:{number}: {} is not below --strip-prefix {}",
+                escape(path),
+                strip.map_or(String::new(), |p| p.display().to_string())
+            )
+        };
+        let prefix = prefix.unwrap_or(b"/");
+        let path = std::mem::take(&mut parsed.path);
+        parsed.path = zfs::strip(path.clone(), prefix).ok_or_else(|| outside(&path))?;
+        if let Some(new) = parsed.renamed_to.take() {
+            parsed.renamed_to = Some(zfs::strip(new.clone(), prefix).ok_or_else(|| outside(&new))?);
+        }
+        tree.add(parsed);
+    }
+    Ok(tree)
+}
+
+/// Adds what only a change list knows: removed paths (they come back),
+/// the old names of renamed ones, and what an offline audit cannot say.
+fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, notes: &mut Vec<String>) {
+    for f in findings.iter_mut() {
+        // Rows decided before any metadata (kept, ignored) learn their change here.
+        if f.change == Change::Present {
+            f.change = tree.change_of(&f.path).unwrap_or(Change::Modified);
+        }
+        if f.change == Change::Renamed {
+            f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
+        }
+        if offline {
+            // Times from the list are inode change times; no sizes.
+            f.ctime = f.mtime.take();
+            f.size = None;
+            f.disk = None;
+        }
+    }
+    for (path, kind, entries, ctime) in tree.removed() {
+        let mut f = Finding::new(path, Verdict::Restored, kind);
+        f.change = Change::Removed;
+        f.entries = Some(entries);
+        f.ctime = ctime;
+        f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
+        findings.push(f);
+    }
+    if offline {
+        notes.push(
+            "offline: the diff was read without its tree (no --root), so there are no sizes and claims are \
+             checked only against what the diff lists"
+                .into(),
+        );
+    }
+    if tree.link_changes > 0 {
+        notes.push(format!(
+            "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
+             its other names are not in this list",
+            tree.link_changes
+        ));
+    }
+    if tree.delete_queue > 0 {
+        notes.push(format!(
+            "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
+            tree.delete_queue
+        ));
+    }
+}
+
+/// Gives every loss finding the catalogue entry it is, lies in, or holds.
+/// Whether a grouped directory holds an entry is asked of the live tree
+/// (or, without one, of the change list).
+fn mark_precious(
+    catalogue: &Catalogue,
+    findings: &mut [Finding],
+    root: Option<&Root>,
+    tree: Option<&ChangeTree>,
+) {
+    for f in findings.iter_mut().filter(|f| f.verdict.is_loss()) {
+        let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
+        let holds = |pattern: &str| match (root, tree) {
+            (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), &f.path),
+            (None, Some(tree)) => (!pattern.contains(['*', '?', '[']) && tree.names(pattern.as_bytes()))
+                .then(|| pattern.as_bytes().to_vec()),
+            (None, None) => None,
+        };
+        if let Some((precious, at)) = catalogue.lookup(&f.path, group, &holds) {
+            f.precious = Some(precious.clone());
+            f.keep_path = Some(at);
+        }
+    }
+}
+
+/// Literal claims whose path does not exist: nothing to lose, but the
+/// configuration names something that is not there.
+fn missing_claims(claims: &Claims, loaded: &Loaded) -> Vec<MissingClaim> {
+    claims
+        .by_path
+        .iter()
+        .filter(|(_, c)| c.state == State::Missing)
+        .map(|(path, c)| MissingClaim { path: path.clone(), rule: RuleRef::new(loaded.matcher.rule(c.rule)) })
+        .collect()
+}
+
+/// An `--accepted` file: a previous JSON report, or one path per line.
+fn read_accepted(file: &Path) -> Result<Accepted> {
+    let shown = file.display();
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read accepted list {shown}"))?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
+        let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        return Ok(Accepted::new(entries));
+    }
+    let mut entries = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
+            continue;
+        }
+        if !line.starts_with(b"/") {
+            bail!("{shown}:{}: not an absolute path: {}", i + 1, escape(line));
+        }
+        let path = if line.len() > 1 { line.strip_suffix(b"/").unwrap_or(line) } else { line };
+        entries.push((path.to_vec(), None));
+    }
+    Ok(Accepted::new(entries))
+}
+
+/// What `explain` says of one path: the audit's own finding for it, and
+/// every rule that applies.
+pub struct Explained {
+    pub path: Vec<u8>,
+    pub report: Report,
+    /// The audit's row for the path, or for the group, claim or ignored
+    /// tree it lies in (the deepest such row that is not `structure`).
+    pub finding: Option<Finding>,
+    /// Whether the path exists in the audited tree (`None`: no live tree).
+    pub exists: Option<bool>,
+    /// Every rule that applies, best first: the rule, where it matches,
+    /// and (for the first) why it wins over the next.
+    pub rules: Vec<(RuleRef, Vec<u8>)>,
+    pub why: Option<&'static str>,
+    /// The literal claim deciding the path, as the audit checked it.
+    pub claim: Option<(Vec<u8>, State)>,
+}
+
+/// Runs the audit `cfg` describes and explains `path` from it, so that
+/// `explain` can never disagree with `audit`.
+pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
+    let audited = run_full(cfg)?;
+    let matcher = &audited.loaded.matcher;
+    let explanation = matcher.explain(path);
+    let rules =
+        explanation.matches.iter().map(|m| (RuleRef::new(matcher.rule(m.rule)), m.at.clone())).collect();
+    let why = match (explanation.matches.first(), explanation.matches.get(1)) {
+        (Some(a), Some(b)) => Some(matcher.why_wins(a, b)),
+        _ => None,
+    };
+    let claim = explanation.decider().and_then(|d| {
+        audited.claims.get(&d.at).filter(|c| c.rule == d.rule).map(|c| (d.at.clone(), c.state.clone()))
+    });
+    let report = audited.report;
+    let finding = report.findings.iter().find(|f| f.path == path).cloned().or_else(|| {
+        report
+            .findings
+            .iter()
+            .filter(|f| {
+                f.verdict != Verdict::Structure && crate::claims::matcher::is_ancestor_or_self(&f.path, path)
+            })
+            .max_by_key(|f| f.path.len())
+            .cloned()
+    });
+    let exists = if cfg.zfs_diff.is_some() && !cfg.rules.root_given {
+        None
+    } else {
+        let target = open_root(&cfg.rules.root)?;
+        Some(target.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false))
+    };
+    Ok(Explained { path: path.to_vec(), report, finding, exists, rules, why, claim })
+}

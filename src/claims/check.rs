@@ -1,0 +1,278 @@
+//! The one claim checker: is a claimed path really persisted?
+//!
+//! A claim (a keep rule) is *realised* when its path is a mount point of
+//! persistent storage or a symlink into it; otherwise whatever lies there is
+//! on the ephemeral root and lost at the next boot: the claim is *broken*.
+//! A claimed path that does not exist is *missing* (nothing to lose).
+//!
+//! Every command that needs the answer asks [`Checker::check`]: the audit's
+//! classification whenever it meets a claimed path, [`Claims::check_all`]
+//! for every literal claim before any source runs (so a claim on a path that
+//! no change list names is still checked), `explain`, and through the audit
+//! rollback's guards. There is no second implementation to drift.
+
+use std::collections::BTreeMap;
+
+use rustix::io::Errno;
+
+use super::live::{self, LinkTarget, Mounts};
+use super::matcher::{Matcher, Origin, RuleId, RuleKind};
+use crate::source::walk::Root;
+use crate::source::{FileKind, Meta};
+
+/// What a claim is, on the live system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Realised: what it names is persisted (the detail says how).
+    Kept(String),
+    /// Declared persistent, but erased at the next boot. `enter`: plain
+    /// content on the root, whose every entry is at risk and is counted.
+    Broken { reason: String, enter: bool },
+    /// Nothing there.
+    Missing,
+    /// Not checked: trusted by `--assume-claims`, or no live tree to look at.
+    Unverified(&'static str),
+}
+
+/// Why an unchecked claim was trusted.
+pub const ASSUMED: &str = "assumed (--assume-claims)";
+/// A claim read from a change list with no live tree behind it.
+pub const OFFLINE: &str = "not checked: no live tree (give --root where it is mounted)";
+/// A nested btrfs subvolume: another filesystem, but not a mount.
+pub const NESTED: &str = "a nested btrfs subvolume, not a mount: it belongs to the root and goes with it at \
+                          rollback (its content is not walked)";
+
+/// Checks claims against one live system.
+pub struct Checker<'a> {
+    root: Option<&'a Root>,
+    mounts: &'a Mounts,
+    assume: bool,
+}
+
+impl<'a> Checker<'a> {
+    /// `root`: the live tree (`None` for a change list read offline);
+    /// `assume`: `--assume-claims`.
+    pub fn new(root: Option<&'a Root>, mounts: &'a Mounts, assume: bool) -> Checker<'a> {
+        Checker { root, mounts, assume }
+    }
+
+    /// The live tree, when there is one.
+    pub fn root(&self) -> Option<&'a Root> {
+        self.root
+    }
+
+    pub fn mounts(&self) -> &'a Mounts {
+        self.mounts
+    }
+
+    pub fn assumed(&self) -> bool {
+        self.assume
+    }
+
+    /// The state of the claim on `path` that must be persisted in
+    /// `storage` (a declared claim's storage root; `None` for a person's
+    /// rule). `meta`: the path's metadata when the caller has it (a walk);
+    /// otherwise it is read here, inside the root, following no symlink.
+    pub fn check(&self, path: &[u8], meta: Option<&Meta>, storage: Option<&[u8]>) -> Result<State, Errno> {
+        if self.assume {
+            return Ok(State::Unverified(ASSUMED));
+        }
+        let Some(root) = self.root else { return Ok(State::Unverified(OFFLINE)) };
+        let rel = path.strip_prefix(b"/").unwrap_or(path);
+        let read;
+        let meta = match meta {
+            Some(meta) => meta,
+            None => match root.stat(rel) {
+                Ok(m) => {
+                    read = m;
+                    &read
+                }
+                Err(Errno::NOENT | Errno::NOTDIR) => return Ok(State::Missing),
+                Err(e) => return Err(e),
+            },
+        };
+        if meta.subvolume {
+            return Ok(State::Broken { reason: NESTED.into(), enter: false });
+        }
+        if meta.other_fs {
+            return Ok(self.mounted(path, meta, storage));
+        }
+        if meta.kind == FileKind::Symlink {
+            return Ok(self.symlink(root, path, storage));
+        }
+        Ok(State::Broken { reason: self.plain_content(path, storage), enter: true })
+    }
+
+    /// [`Checker::check`] for a path the caller has not read: stats it
+    /// (inside the root, following no symlink) and says its type too.
+    pub fn check_path(&self, path: &[u8], storage: Option<&[u8]>) -> Result<(FileKind, State), Errno> {
+        let meta = match self.root {
+            Some(root) => match root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
+                Ok(m) => Some(m),
+                Err(Errno::NOENT | Errno::NOTDIR) => return Ok((FileKind::Unknown, State::Missing)),
+                Err(_) if self.assume => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let kind = meta.map_or(FileKind::Unknown, |m| m.kind);
+        Ok((kind, self.check(path, meta.as_ref(), storage)?))
+    }
+
+    /// A claim on another filesystem than the root: a mount point, or a
+    /// path inside one.
+    fn mounted(&self, path: &[u8], meta: &Meta, storage: Option<&[u8]>) -> State {
+        let broken = |reason| State::Broken { reason, enter: false };
+        let Some(visible) = self.mounts.at(path) else {
+            // Inside a mount (or the tree cannot show its mounts).
+            return match self.mounts.holding(path) {
+                Some(m) if self.mounts.on_root_fs(m) => broken(format!(
+                    "inside {}, mounted at {} from the ephemeral root itself: erased with it",
+                    m.describe(),
+                    esc(&m.mount_point)
+                )),
+                Some(m) if m.mount_point != path => State::Kept(format!(
+                    "on another filesystem: inside {} mounted at {}",
+                    m.describe(),
+                    esc(&m.mount_point)
+                )),
+                _ if meta.kind == FileKind::Dir && !self.mounts.is_empty() => {
+                    State::Kept("mount point (another filesystem)".into())
+                }
+                _ => State::Kept(what(meta).into()),
+            };
+        };
+        if self.mounts.on_root_fs(visible) {
+            return broken(format!(
+                "{} from the ephemeral root itself ({}): erased with it",
+                what(meta),
+                visible.describe()
+            ));
+        }
+        if let Some(storage) = storage {
+            if !live::mount_is_from(visible, path, storage, self.mounts) {
+                return broken(self.not_from(path, storage, visible));
+            }
+        }
+        State::Kept(format!("{} ({})", what(meta), visible.describe()))
+    }
+
+    /// Why the mount at `path` is not the bind from `storage`.
+    fn not_from(&self, path: &[u8], storage: &[u8], visible: &live::Mount) -> String {
+        let all = self.mounts.all_at(path);
+        let earlier = all[..all.len().saturating_sub(1)]
+            .iter()
+            .any(|m| live::mount_is_from(m, path, storage, self.mounts));
+        if earlier {
+            format!(
+                "the bind mount from {} is shadowed by a later mount ({})",
+                esc(storage),
+                visible.describe()
+            )
+        } else if self.mounts.holding(storage).is_none() {
+            format!("its storage root {} is not mounted: it is on the ephemeral root", esc(storage))
+        } else {
+            format!("mounted from {}, not from its storage root {}", visible.describe(), esc(storage))
+        }
+    }
+
+    fn symlink(&self, root: &Root, path: &[u8], storage: Option<&[u8]>) -> State {
+        let broken = |reason| State::Broken { reason, enter: false };
+        match live::check_symlink(root, path) {
+            LinkTarget::OtherFilesystem(t) => match storage {
+                Some(st) if !live::link_points_into(path, &t, st) => {
+                    broken(format!("symlink to {}, outside its storage root {}", esc(&t), esc(st)))
+                }
+                _ => State::Kept(format!("symlink to {}", esc(&t))),
+            },
+            LinkTarget::SameFilesystem(t) => {
+                broken(format!("symlink to {}, which is on the ephemeral root", esc(&t)))
+            }
+            LinkTarget::Missing(t) => broken(format!("symlink to {}, which does not exist", esc(&t))),
+            LinkTarget::Unreadable(e) => broken(format!("symlink that cannot be read: {e}")),
+        }
+    }
+
+    /// Why a claimed path holding plain content is broken.
+    fn plain_content(&self, path: &[u8], storage: Option<&[u8]>) -> String {
+        let plain = "plain content on the ephemeral root";
+        let (Some(storage), Some(root)) = (storage, self.root) else { return plain.into() };
+        let source = [storage, path].concat();
+        match root.exists(source.strip_prefix(b"/").unwrap_or(&source)) {
+            Ok(false) => format!(
+                "{plain}; its persistent source {} is missing, so nothing is mounted there",
+                esc(&source)
+            ),
+            _ => format!("{plain}; nothing is mounted from {} over it", esc(&source)),
+        }
+    }
+}
+
+/// "mount point" or "bind-mounted file".
+fn what(meta: &Meta) -> &'static str {
+    if meta.kind == FileKind::Dir {
+        "mount point"
+    } else {
+        "bind-mounted file"
+    }
+}
+
+fn esc(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The storage root a declared claim must be persisted in.
+pub fn storage_of(matcher: &Matcher, rule: RuleId) -> Option<&[u8]> {
+    match &matcher.rule(rule).origin {
+        Origin::Declared { storage, .. } => Some(storage),
+        _ => None,
+    }
+}
+
+/// One literal claim, checked.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The rule deciding its path (a keep rule).
+    pub rule: RuleId,
+    pub kind: FileKind,
+    pub state: State,
+}
+
+/// Every literal claim in effect, checked once, by path.
+#[derive(Debug, Default)]
+pub struct Claims {
+    pub by_path: BTreeMap<Vec<u8>, Claim>,
+    /// Claims that could not be checked, with the reason.
+    pub errors: Vec<(Vec<u8>, &'static str, Errno)>,
+}
+
+impl Claims {
+    /// Checks every literal keep rule's path whose deciding rule is a keep
+    /// rule (a more specific ignore rule takes the path out of any claim).
+    pub fn check_all(matcher: &Matcher, checker: &Checker<'_>) -> Claims {
+        let mut claims = Claims::default();
+        for rule in matcher.rules().iter().filter(|r| r.kind == RuleKind::Keep) {
+            let Some(path) = rule.pattern.prefix() else { continue };
+            if claims.by_path.contains_key(path) {
+                continue;
+            }
+            let explanation = matcher.explain(path);
+            let Some(decider) = explanation.decider() else { continue };
+            if matcher.rule(decider.rule).kind != RuleKind::Keep || decider.at != path {
+                continue;
+            }
+            let storage = storage_of(matcher, decider.rule);
+            match checker.check_path(path, storage) {
+                Ok((kind, state)) => {
+                    claims.by_path.insert(path.to_vec(), Claim { rule: decider.rule, kind, state });
+                }
+                Err(e) => claims.errors.push((path.to_vec(), "stat", e)),
+            }
+        }
+        claims
+    }
+
+    pub fn get(&self, path: &[u8]) -> Option<&Claim> {
+        self.by_path.get(path)
+    }
+}
