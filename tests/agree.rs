@@ -117,6 +117,7 @@ fn losses(json: &Value) -> BTreeSet<Vec<u8>> {
 #[test]
 fn every_source_checks_every_claim_the_same_way() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let mut commands: Vec<(String, String)> =
         [("walk", "--source walk"), ("auto", ""), ("baseline", "--baseline \"$PWD/m/root-blank\"")]
             .iter()

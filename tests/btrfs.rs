@@ -99,6 +99,7 @@ fn set(paths: &[&str]) -> BTreeSet<String> {
 #[test]
 fn baseline_on_real_btrfs_finds_exactly_what_changed() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let rules = "--keep /var/lib/bluetooth";
     let reports = run_scenario(&[
         ("baseline", &format!("--baseline \"$PWD/m/root-blank\" {rules}")),
@@ -167,6 +168,7 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
 #[test]
 fn auto_finds_the_blank_snapshot_next_to_the_root_subvolume() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     // The root subvolume mounted on its own, as an initrd would: once with
     // the top-level volume mounted too, once without (darlings then mounts
     // it read-only itself, and unmounts it before it ends).
@@ -202,6 +204,7 @@ fn auto_finds_the_blank_snapshot_next_to_the_root_subvolume() {
 #[test]
 fn a_claimed_nested_subvolume_is_broken_a_mounted_one_kept() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let reports = run_scenario_then(
         r#"btrfs -q subvolume create m/vm; mkdir -p m/root/srv/vm; mount -o loop,subvol=vm fs.img m/root/srv/vm"#,
         &[("claimed", "--source walk --keep /var/lib/machines --keep /srv/vm")],
@@ -216,6 +219,7 @@ fn a_claimed_nested_subvolume_is_broken_a_mounted_one_kept() {
 #[test]
 fn auto_walks_a_btrfs_root_without_a_blank_snapshot() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let reports = run_scenario_then(
         r#"btrfs -q subvolume delete m/root-blank; mkdir r && mount -o loop,subvol=root fs.img r"#,
         &[("auto", "--root \"$PWD/r\"")],

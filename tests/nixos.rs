@@ -99,9 +99,8 @@ fn bad_declarations_stop_the_audit_and_say_where() {
 /// its JSON then feeds `--impermanence`.
 #[test]
 fn the_apply_expression_makes_nix_eval_work_and_feeds_darlings() {
-    if std::process::Command::new("nix-instantiate").arg("--version").output().is_err() {
-        eprintln!("skipped: nix-instantiate (Debian's nix-bin) is not installed");
-        return;
+    if !common::have("nix-instantiate") {
+        return common::unavailable("nix-instantiate (Debian's nix-bin) is not installed");
     }
     let expr = common::run(["nix", "expr", "impermanence"]);
     assert_eq!(common::code(&expr), 0);

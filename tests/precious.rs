@@ -121,9 +121,8 @@ fn suggested_claims_round_trip_through_nix() {
     assert!(block.contains("users.alice = {") && block.contains("\".ssh\""), "{block}");
     assert!(!block.contains("/var/lib/other"), "not catalogued: only with --suggest-all\n{block}");
 
-    if std::process::Command::new("nix-instantiate").arg("--version").output().is_err() {
-        eprintln!("skipped the Nix half: nix-instantiate (Debian's nix-bin) is not installed");
-        return;
+    if !common::have("nix-instantiate") {
+        return common::unavailable("the Nix half: nix-instantiate (Debian's nix-bin) is not installed");
     }
     let eval = std::process::Command::new("nix-instantiate")
         .args(["--eval", "--strict", "--json", "-E", &format!("({{ {block} }}).environment.persistence")])

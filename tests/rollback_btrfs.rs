@@ -102,6 +102,7 @@ fn run(body: &str) -> Run {
 #[test]
 fn full_cycle_erases_keeps_the_old_root_restores_and_prunes() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > "$OUT/mark.out"
 btrfs -q subvolume create "m/root/home/u/$(printf 'esc\033[31m')"
@@ -212,6 +213,7 @@ grep -c darlings /proc/self/mountinfo > "$OUT/helper-mounts" || true
 #[test]
 fn every_refusal_changes_nothing() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 check unmarked $D rollback --mountpoint m --yes
 $D mark --mountpoint m > /dev/null
@@ -276,6 +278,7 @@ check unmarked-again $D rollback --mountpoint m --yes --force --live
 #[test]
 fn an_interrupted_rollback_is_finished_by_the_next_run() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
 tree m/root > "$OUT/old-root.tree"
@@ -314,6 +317,7 @@ tree "m/old_roots/$(ls m/old_roots)" > "$OUT/archive.tree"
 #[test]
 fn the_prompt_confirms_only_the_typed_name() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
 prompt() {
@@ -350,6 +354,7 @@ check yes $D rollback --mountpoint m --yes
 #[test]
 fn restore_refuses_paths_through_symlinks_of_the_archive() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
 ln -s /etc m/root/var/lib/escape
@@ -369,6 +374,7 @@ ls m/root/var/lib > "$OUT/var-lib.txt"
 #[test]
 fn the_initrd_mode_never_blocks_the_boot_and_follows_the_record() {
     require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
 check initrd-no-record $D rollback --initrd --mountpoint m

@@ -14,9 +14,7 @@ use serde_json::Value;
 fn results() -> Option<PathBuf> {
     let dir = std::env::var_os("DARLINGS_ZFS_RESULTS").map(PathBuf::from);
     if dir.is_none() {
-        eprintln!(
-            "skipped: run tests/vm/zfs-suite.sh (it boots the ZFS guest and sets DARLINGS_ZFS_RESULTS)"
-        );
+        common::unavailable("the ZFS guest's results: run tests/vm/zfs-suite.sh (it boots the guest and sets DARLINGS_ZFS_RESULTS)");
     }
     dir
 }

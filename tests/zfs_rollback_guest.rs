@@ -15,9 +15,7 @@ fn results() -> Option<Results> {
     match std::env::var_os("DARLINGS_ZFS_RESULTS") {
         Some(dir) => Some(Results(PathBuf::from(dir).join("rollback"))),
         None => {
-            eprintln!(
-                "skipped: run tests/vm/zfs-suite.sh (it boots the ZFS guest and sets DARLINGS_ZFS_RESULTS)"
-            );
+            common::unavailable("the ZFS guest's results: run tests/vm/zfs-suite.sh (it boots the guest and sets DARLINGS_ZFS_RESULTS)");
             None
         }
     }
