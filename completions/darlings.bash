@@ -175,7 +175,7 @@ _darlings() {
                     return 0
                     ;;
                 --verdict)
-                    COMPREPLY=($(compgen -W "broken unclaimed new-identity kept ignored recreated structure restored" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "broken unclaimed new-identity shadowed kept ignored recreated structure restored" -- "${cur}"))
                     return 0
                     ;;
                 --min-size)
@@ -191,7 +191,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --suggest)
@@ -331,7 +331,7 @@ _darlings() {
                     return 0
                     ;;
                 --verdict)
-                    COMPREPLY=($(compgen -W "broken unclaimed new-identity kept ignored recreated structure restored" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "broken unclaimed new-identity shadowed kept ignored recreated structure restored" -- "${cur}"))
                     return 0
                     ;;
                 --min-size)
@@ -347,7 +347,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --suggest)
@@ -861,7 +861,7 @@ _darlings() {
                     return 0
                     ;;
                 --verdict)
-                    COMPREPLY=($(compgen -W "broken unclaimed new-identity kept ignored recreated structure restored" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "broken unclaimed new-identity shadowed kept ignored recreated structure restored" -- "${cur}"))
                     return 0
                     ;;
                 --min-size)
@@ -877,7 +877,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --suggest)
@@ -1153,7 +1153,7 @@ _darlings() {
                     return 0
                     ;;
                 --verdict)
-                    COMPREPLY=($(compgen -W "broken unclaimed new-identity kept ignored recreated structure restored" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "broken unclaimed new-identity shadowed kept ignored recreated structure restored" -- "${cur}"))
                     return 0
                     ;;
                 --min-size)
@@ -1169,7 +1169,7 @@ _darlings() {
                     return 0
                     ;;
                 --fail-on)
-                    COMPREPLY=($(compgen -W "unclaimed broken new-identity critical important none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
                 --suggest)

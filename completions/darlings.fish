@@ -46,6 +46,7 @@ prometheus\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
+shadowed\t'On the root, hidden under a mount point: erased, and invisible'
 kept\t''
 ignored\t''
 recreated\t''
@@ -58,6 +59,7 @@ complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previo
 complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
@@ -112,6 +114,7 @@ prometheus\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
+shadowed\t'On the root, hidden under a mount point: erased, and invisible'
 kept\t''
 ignored\t''
 recreated\t''
@@ -124,6 +127,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
@@ -186,6 +190,7 @@ prometheus\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
+shadowed\t'On the root, hidden under a mount point: erased, and invisible'
 kept\t''
 ignored\t''
 recreated\t''
@@ -198,6 +203,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand stray" -l accepted -d 
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
@@ -300,6 +306,7 @@ prometheus\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
+shadowed\t'On the root, hidden under a mount point: erased, and invisible'
 kept\t''
 ignored\t''
 recreated\t''
@@ -312,6 +319,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand record" -l accepted -d
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
+shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"

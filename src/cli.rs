@@ -510,6 +510,7 @@ pub enum FailOn {
     Unclaimed,
     Broken,
     NewIdentity,
+    Shadowed,
     /// Any loss of catalogued state that is critical
     Critical,
     /// Any loss of catalogued state that is important or critical

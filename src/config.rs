@@ -147,6 +147,7 @@ impl Audit {
                     FailOn::Unclaimed => Some(Verdict::Unclaimed),
                     FailOn::Broken => Some(Verdict::Broken),
                     FailOn::NewIdentity => Some(Verdict::NewIdentity),
+                    FailOn::Shadowed => Some(Verdict::Shadowed),
                     FailOn::Critical | FailOn::Important | FailOn::None => None,
                 })
                 .collect()

@@ -17,6 +17,8 @@ pub enum Verdict {
     Broken,
     Unclaimed,
     NewIdentity,
+    /// On the root, hidden under a mount point: erased, and invisible.
+    Shadowed,
     Kept,
     Ignored,
     Recreated,
@@ -25,10 +27,11 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 9] = [
         Verdict::Broken,
         Verdict::Unclaimed,
         Verdict::NewIdentity,
+        Verdict::Shadowed,
         Verdict::Kept,
         Verdict::Ignored,
         Verdict::Recreated,
@@ -41,6 +44,7 @@ impl Verdict {
             Verdict::Broken => "broken",
             Verdict::Unclaimed => "unclaimed",
             Verdict::NewIdentity => "new-identity",
+            Verdict::Shadowed => "shadowed",
             Verdict::Kept => "kept",
             Verdict::Ignored => "ignored",
             Verdict::Recreated => "recreated",
@@ -51,7 +55,7 @@ impl Verdict {
 
     /// Will the next boot lose this?
     pub fn is_loss(self) -> bool {
-        matches!(self, Verdict::Broken | Verdict::Unclaimed | Verdict::NewIdentity)
+        matches!(self, Verdict::Broken | Verdict::Unclaimed | Verdict::NewIdentity | Verdict::Shadowed)
     }
 }
 

@@ -36,8 +36,9 @@ mkfs.btrfs -q fs.img
 mkdir m && mount -o loop fs.img m
 btrfs -q subvolume create m/root
 R=m/root
-mkdir -p "$R/etc/ssh" "$R/var/log" "$R/var/lib/nixos" "$R/persist" "$R/srv"
+mkdir -p "$R/etc/ssh" "$R/var/log" "$R/var/lib/nixos" "$R/persist" "$R/srv/mnt"
 echo key > "$R/etc/ssh/ssh_host_ed25519_key"
+echo old > "$R/srv/mnt/old"
 echo old > "$R/var/log/old.log"
 btrfs -q subvolume snapshot -r m/root m/root-blank
 mkdir r && mount -o loop,subvol=root fs.img r
@@ -46,7 +47,9 @@ mount -t tmpfs persist "$R/persist"
 mkdir -p "$R/persist/var/lib/nixos" "$R/persist/etc"
 echo 1000 > "$R/persist/var/lib/nixos/uid-map"
 echo 0123456789abcdef > "$R/persist/etc/machine-id"
+echo early > "$R/var/lib/nixos/early"
 mount --bind "$R/persist/var/lib/nixos" "$R/var/lib/nixos"
+mount -t tmpfs scratch "$R/srv/mnt"
 ln -s /persist/etc/machine-id "$R/etc/machine-id"
 mkdir -p "$R/var/lib/app[1]" "$R/var/lib/bluetooth" "$R/srv/self" "$R/var/lib/selfbind"
 echo data > "$R/var/lib/app[1]/db"
@@ -151,6 +154,18 @@ fn every_source_checks_every_claim_the_same_way() {
     assert_eq!(losses(&out["auto"]), losses(&out["baseline"]));
     assert!(losses(&out["auto"]).is_subset(&losses(&out["walk"])));
     assert!(losses(&out["auto"]).contains(&b"/srv/new-file"[..]));
+    // Hidden under the bind mount, whatever the source; what the blank
+    // snapshot also holds under a mount point comes back at rollback.
+    let shadowed = |name: &str| -> Vec<String> {
+        common::findings(&out[name])
+            .into_iter()
+            .filter(|(_, f)| f["verdict"] == "shadowed")
+            .map(|(p, _)| String::from_utf8_lossy(&p).into_owned())
+            .collect()
+    };
+    assert_eq!(shadowed("walk"), ["/srv/mnt/old", "/var/lib/nixos/early"]);
+    assert_eq!(shadowed("auto"), ["/var/lib/nixos/early"]);
+    assert_eq!(shadowed("baseline"), ["/var/lib/nixos/early"]);
     // explain gives the walk's own rows for the claims.
     let walk = common::findings(&out["walk"]);
     for (path, _) in EXPECTED {

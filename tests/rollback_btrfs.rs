@@ -135,7 +135,7 @@ btrfs -q subvolume create m/old_roots/20180101T000000Z-mine
 sleep 1
 check retain $D rollback --device "$LOOP" --yes --retain 2
 ls m/old_roots > "$OUT/after-retention.txt"
-grep -c darlings /proc/self/mountinfo > "$OUT/helper-mounts" || true
+grep -c " /run/darlings" /proc/self/mountinfo > "$OUT/helper-mounts" || true
 "#);
     assert!(r.text("mark.out").contains("marked"), "{}", r.text("mark.out"));
 

@@ -242,16 +242,25 @@ fn a_clean_root_exits_zero() {
 #[test]
 fn a_bind_mount_from_the_same_filesystem_is_a_mount_point() {
     require_root!();
-    // Same st_dev on both sides: only the mount id tells them apart.
+    // Same st_dev on both sides: only the mount id tells them apart. A bind
+    // from outside the audited root is a realised claim; one from inside it
+    // shows the ephemeral root itself and is erased with it.
     let t = common::Tree::new();
-    t.file(b"/elsewhere/state/db", b"kept data").dir(b"/var/lib/app").file(b"/var/lib/other/x", b"x");
+    let outside = common::Tree::new();
+    outside.file(b"/state/db", b"kept data");
+    t.file(b"/elsewhere/state/db", b"lost data")
+        .dir(b"/var/lib/app")
+        .dir(b"/var/lib/self")
+        .file(b"/var/lib/other/x", b"x");
     let script = format!(
         r#"R='{root}'
-mount --bind "$R/elsewhere/state" "$R/var/lib/app"
+mount --bind '{outside}/state' "$R/var/lib/app"
+mount --bind "$R/elsewhere/state" "$R/var/lib/self"
 set +e
-"$D" audit --root "$R" --format json --keep /var/lib/app --ignore /elsewhere
+"$D" audit --root "$R" --format json --keep /var/lib/app --keep /var/lib/self --ignore /elsewhere
 echo "exit=$?" >&2"#,
-        root = t.root().display()
+        root = t.root().display(),
+        outside = outside.root().display()
     );
     let out = common::in_mount_namespace(&script);
     let json = common::parse_json(&out);
@@ -263,9 +272,12 @@ echo "exit=$?" >&2"#,
             ("/var/lib", "structure 1"),
             ("/var/lib/app", "kept -"),
             ("/var/lib/other", "unclaimed 2"),
+            ("/var/lib/self", "broken 1"),
         ])
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exit=1"));
+    let f = common::findings(&json);
+    assert!(f[&b"/var/lib/self"[..]]["detail"].as_str().unwrap().contains("from the ephemeral root itself"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exit=3"));
 }
 
 #[test]

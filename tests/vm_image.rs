@@ -14,13 +14,28 @@ use std::process::{Command, Stdio};
 
 /// Stand-ins: each prints something on stdout, as the real ones may.
 const STUBS: &[(&str, &str)] = &[
-    ("apt-get", r#"echo "apt-get $*"; if [ "$1" = download ] || [ "$2" = download ] || [ "$3" = download ]; then touch qemu-system-x86.deb qemu-system-common.deb; fi"#),
-    ("dpkg", r#"echo "dpkg $*"; q="$3/usr/bin"; mkdir -p "$q"; printf '#!/bin/sh\necho "QEMU emulator version 7.2"\n' > "$q/qemu-system-x86_64"; chmod +x "$q/qemu-system-x86_64""#),
-    ("debootstrap", r#"echo "I: Base system installed successfully."; r="$4"; mkdir -p "$r/etc/apt/apt.conf.d" "$r/etc/apt/sources.list.d" "$r/usr/sbin" "$r/proc" "$r/sys" "$r/dev/pts" "$r/boot" "$r/lib/modules/6.1.0-test/updates/dkms"; touch "$r/lib/modules/6.1.0-test/updates/dkms/zfs.ko" "$r/boot/vmlinuz-6.1.0-test" "$r/boot/initrd.img-6.1.0-test""#),
-    ("chroot", r#"echo "chroot $*"; case "$*" in *"dkms status"*) echo "zfs/2.1.11, 6.1.0-test, amd64: installed";; esac"#),
+    (
+        "apt-get",
+        r#"echo "apt-get $*"; if [ "$1" = download ] || [ "$2" = download ] || [ "$3" = download ]; then touch qemu-system-x86.deb qemu-system-common.deb; fi"#,
+    ),
+    (
+        "dpkg",
+        r#"echo "dpkg $*"; q="$3/usr/bin"; mkdir -p "$q"; printf '#!/bin/sh\necho "QEMU emulator version 7.2"\n' > "$q/qemu-system-x86_64"; chmod +x "$q/qemu-system-x86_64""#,
+    ),
+    (
+        "debootstrap",
+        r#"echo "I: Base system installed successfully."; r="$4"; mkdir -p "$r/etc/apt/apt.conf.d" "$r/etc/apt/sources.list.d" "$r/usr/sbin" "$r/proc" "$r/sys" "$r/dev/pts" "$r/boot" "$r/lib/modules/6.1.0-test/updates/dkms"; touch "$r/lib/modules/6.1.0-test/updates/dkms/zfs.ko" "$r/boot/vmlinuz-6.1.0-test" "$r/boot/initrd.img-6.1.0-test""#,
+    ),
+    (
+        "chroot",
+        r#"echo "chroot $*"; case "$*" in *"dkms status"*) echo "zfs/2.1.11, 6.1.0-test, amd64: installed";; esac"#,
+    ),
     ("mount", r#"echo "mount $*""#),
     ("umount", r#"echo "umount $*""#),
-    ("mkfs.ext4", r#"for a in "$@"; do last2=$last; last=$a; done; echo "Creating regular file $last2"; touch "$last2""#),
+    (
+        "mkfs.ext4",
+        r#"for a in "$@"; do last2=$last; last=$a; done; echo "Creating regular file $last2"; touch "$last2""#,
+    ),
 ];
 
 #[test]

@@ -254,6 +254,23 @@ fn auto_on_a_full_snapshot_agrees_with_zfs_diff_and_the_snapshot_tree() {
 }
 
 #[test]
+fn content_hidden_under_the_bind_mount_is_shadowed_for_every_live_source() {
+    let Some(dir) = results() else { return };
+    for name in ["walk.json", "zfs-diff-live.json", "zfs-live.json", "auto.json", "baseline.json"] {
+        let json = report(&dir, name);
+        let f = common::findings(&json);
+        let early = &f[&b"/var/lib/nixos/early"[..]];
+        assert_eq!(early["verdict"], "shadowed", "{name}");
+        assert_eq!(early["size"], 6, "{name}");
+        let shadowed = f.values().filter(|f| f["verdict"] == "shadowed").count();
+        assert_eq!(shadowed, 1, "{name}");
+    }
+    // Offline, nothing can be looked under.
+    let offline = report(&dir, "zfs-diff-offline.json");
+    assert!(common::findings(&offline).values().all(|f| f["verdict"] != "shadowed"));
+}
+
+#[test]
 fn real_zfs_refusals_are_clear() {
     let Some(dir) = results() else { return };
     let codes = std::fs::read_to_string(dir.join("codes")).expect("codes");

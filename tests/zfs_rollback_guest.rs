@@ -5,6 +5,8 @@
 //! and after); the expectations come from what the scenario did.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::PathBuf;
 
 use serde_json::Value;

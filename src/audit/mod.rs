@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::claims::check::{Checker, Claims, State};
 use crate::claims::live::Mounts;
+use crate::claims::matcher::RuleKind;
 use crate::claims::{self, Loaded};
 use crate::classify::Classifier;
 use crate::cli::SourceKind;
@@ -95,6 +96,8 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     let checker = Checker::new(live.as_ref().map(|t| &t.root), &mounts, cfg.rules.assume_claims);
     let claims = Claims::check_all(&loaded.matcher, &checker);
     let mut source_errors = Vec::new();
+    // The blank tree the source compared with, when it had one.
+    let mut blank_root: Option<Root> = None;
     let (diff, diff_source) = match (&cfg.zfs_diff, &cfg.baseline, &live) {
         (Some(file), _, _) => {
             let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
@@ -109,11 +112,13 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
             source_errors =
                 crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
             notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
+            blank_root = Some(blank.root);
             (Some(tree), "baseline")
         }
         (None, None, Some(target)) => match snapshot_source(cfg, target, &mounts, &mut notes)? {
-            Some((tree, source, errors)) => {
+            Some(Changes { tree, source, errors, blank }) => {
                 source_errors = errors;
+                blank_root = blank;
                 (Some(tree), source)
             }
             None => (None, "walk"),
@@ -161,6 +166,15 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     }
     let catalogue = Catalogue::new(loaded.precious.clone());
     mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff.as_ref());
+    if let Some(target) = &live {
+        let mut shadowed = shadowed(cfg, target, &mounts, &loaded, blank_root.as_ref(), &mut notes);
+        if let Some((clone, found)) = &mut shadowed {
+            collected.errors.extend(std::mem::take(&mut found.errors).into_iter().map(entry_error));
+            let mut rows: Vec<Finding> = found.hidden.iter().map(shadowed_row).collect();
+            mark_precious(&catalogue, &mut rows, Some(clone), None);
+            collected.findings.append(&mut rows);
+        }
+    }
     if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
         let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
             .iter()
@@ -204,7 +218,7 @@ fn snapshot_source(
     target: &Target,
     mounts: &Mounts,
     notes: &mut Vec<String>,
-) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
+) -> Result<Option<Changes>> {
     if cfg.source == SourceKind::Walk {
         return Ok(None);
     }
@@ -254,12 +268,12 @@ fn snapshot_source(
         crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.snapshot)
             .map(|facts| facts.choose())
     });
-    if let (Some(blank), Some(Way::Compare(why))) = (&blank, &way) {
+    if let (Some(blank), Some(Way::Compare(why))) = (blank, &way) {
         let mut tree = ChangeTree::new();
-        let errors = crate::source::baseline::compare(&target.root, blank, &mut tree, cfg.threads).errors;
+        let errors = crate::source::baseline::compare(&target.root, &blank, &mut tree, cfg.threads).errors;
         notes.push(format!("compared {shown_snapshot} with the live dataset by reading both trees: {why}"));
         zfs_children(&dataset, notes);
-        return Ok(Some((tree, "zfs-snapshot", errors)));
+        return Ok(Some(Changes { tree, source: "zfs-snapshot", errors, blank: Some(blank) }));
     }
     // zfs prints paths below where the dataset is mounted: the root.
     let prefix = target.canonical.as_os_str().as_bytes();
@@ -271,7 +285,16 @@ fn snapshot_source(
         _ => format!("compared {shown_snapshot} with the live dataset (zfs diff)"),
     });
     zfs_children(&dataset, notes);
-    Ok(Some((tree, "zfs", Vec::new())))
+    Ok(Some(Changes { tree, source: "zfs", errors: Vec::new(), blank: Root::open(&snapdir).ok() }))
+}
+
+/// What a source that compares with the blank state found.
+struct Changes {
+    tree: ChangeTree,
+    source: &'static str,
+    errors: Vec<walk::WalkError>,
+    /// The blank tree, when the source read one.
+    blank: Option<Root>,
 }
 
 /// Names the datasets below `dataset` in a note: not in its changes, and
@@ -312,7 +335,7 @@ fn btrfs_source(
     threads: usize,
     mount: &crate::claims::live::Mount,
     notes: &mut Vec<String>,
-) -> Result<Option<(ChangeTree, &'static str, Vec<walk::WalkError>)>> {
+) -> Result<Option<Changes>> {
     let shown = target.canonical.display();
     let places = crate::source::btrfs::candidates(&mount.fs_root)
         .iter()
@@ -338,7 +361,7 @@ fn btrfs_source(
     let mut tree = ChangeTree::new();
     let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree, threads).errors;
     notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
-    Ok(Some((tree, "btrfs", errors)))
+    Ok(Some(Changes { tree, source: "btrfs", errors, blank: Some(base.root) }))
 }
 
 /// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
@@ -430,6 +453,61 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
             "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
             tree.delete_queue
         ));
+    }
+}
+
+/// Content hidden under mount points, seen through a clone of the root's
+/// mount (see `source/shadowed.rs`); `None` (with a note) when it cannot
+/// be looked at.
+fn shadowed(
+    cfg: &config::Audit,
+    target: &Target,
+    mounts: &Mounts,
+    loaded: &Loaded,
+    blank: Option<&Root>,
+    notes: &mut Vec<String>,
+) -> Option<(Root, crate::source::shadowed::Found)> {
+    if mounts.on_root().is_empty() {
+        return None;
+    }
+    let clone = match crate::source::shadowed::clone_root(&target.canonical) {
+        Ok(clone) => clone,
+        Err(e) => {
+            notes.push(format!(
+                "could not look under mount points for shadowed content ({}): that needs root (CAP_SYS_ADMIN) and Linux 5.2 or later",
+                walk::describe_errno(e)
+            ));
+            return None;
+        }
+    };
+    let matcher = &loaded.matcher;
+    let ignored = |path: &[u8]| {
+        matcher.explain(path).decider().is_some_and(|d| matcher.rule(d.rule).kind == RuleKind::Ignore)
+    };
+    let found = crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.threads);
+    Some((clone, found))
+}
+
+fn shadowed_row(h: &crate::source::shadowed::Hidden) -> Finding {
+    let mut f = Finding::new(h.path.clone(), Verdict::Shadowed, h.kind);
+    f.entries = Some(h.entries);
+    f.size = Some(h.size);
+    f.disk = Some(h.disk);
+    f.mtime = Some(h.mtime);
+    f.detail = Some(format!(
+        "on the root under the mount point {} ({}): invisible to the running system, erased at rollback",
+        String::from_utf8_lossy(&h.mount_point),
+        h.mount
+    ));
+    f
+}
+
+fn entry_error(e: walk::WalkError) -> crate::report::EntryError {
+    crate::report::EntryError {
+        message: walk::describe_errno(e.errno),
+        errno: Some(e.errno.raw_os_error()),
+        operation: e.op.name(),
+        path: e.path,
     }
 }
 

@@ -102,6 +102,26 @@ impl Mounts {
         Mounts { list, root: at_root, root_fs }
     }
 
+    /// Mount points whose directory (or file) lies on the root's own
+    /// filesystem, each once, with the lowest mount there (the one that
+    /// hides what the root holds at that path).
+    pub fn on_root(&self) -> Vec<&Mount> {
+        let mut seen = std::collections::HashSet::new();
+        self.list
+            .iter()
+            .filter(|m| {
+                let parent = m.mount_point.iter().rposition(|&b| b == b'/').map_or(&b"/"[..], |i| {
+                    if i == 0 {
+                        &b"/"[..]
+                    } else {
+                        &m.mount_point[..i]
+                    }
+                });
+                self.holding(parent).is_none() && seen.insert(m.mount_point.clone())
+            })
+            .collect()
+    }
+
     /// Whether `m` shows part of the audited root's own filesystem, inside
     /// the root (a bind mount from the ephemeral root: erased with it).
     pub fn on_root_fs(&self, m: &Mount) -> bool {

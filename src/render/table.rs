@@ -38,7 +38,7 @@ fn verdict_cell(f: &Finding, style: Style) -> Cell {
     }
     match f.verdict {
         Verdict::Broken => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Verdict::Unclaimed => cell.fg(Color::Yellow),
+        Verdict::Unclaimed | Verdict::Shadowed => cell.fg(Color::Yellow),
         Verdict::NewIdentity => cell.fg(Color::Magenta),
         Verdict::Kept | Verdict::Recreated | Verdict::Restored => cell.fg(Color::Green),
         Verdict::Ignored | Verdict::Structure => cell.fg(Color::DarkGrey),

@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod btrfs;
 pub mod choose;
 pub mod links;
+pub mod shadowed;
 pub mod tree;
 pub mod walk;
 pub mod zfs;

@@ -67,6 +67,17 @@ impl Root {
         })
     }
 
+    /// A root from a directory descriptor already open (a detached clone
+    /// of a mount, say).
+    pub fn from_fd(fd: OwnedFd) -> Result<Root, Errno> {
+        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK)?;
+        Ok(Root {
+            dev: dev_of(&st),
+            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
+            fd,
+        })
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }

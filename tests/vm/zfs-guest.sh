@@ -59,6 +59,7 @@ for name in 'with space' $'tab\there' $'new\nline' 'back\slash' '\0040 looks esc
   printf '%s' "$name" > "$H/$name"
 done
 mkdir -p "$R/var/lib/nixos"
+echo early > "$R/var/lib/nixos/early"                 # written before the mount: shadowed
 mkdir -p /persist/var/lib/nixos && echo 1000 > /persist/var/lib/nixos/uid-map
 mount --bind /persist/var/lib/nixos "$R/var/lib/nixos"   # a realised claim
 sync

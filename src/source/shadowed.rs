@@ -1,0 +1,185 @@
+//! Shadowed state: what lies on the root's own filesystem under a mount
+//! point. Written before the mount came up (or under a claim's bind
+//! mount), it is invisible to the running system and erased at rollback.
+//!
+//! The running system cannot see it, and darlings unmounts nothing: it
+//! looks through a *detached, non-recursive clone* of the root's mount
+//! (`open_tree(2)` with `OPEN_TREE_CLONE`, no `AT_RECURSIVE`). The clone
+//! has no submounts, so every mount point in it shows what the root itself
+//! holds there. The clone is never attached anywhere (no directory is made,
+//! no mount namespace changed) and disappears with its descriptor. It
+//! needs `CAP_SYS_ADMIN`; without it, the audit says it could not look.
+//!
+//! Each entry found directly under a mount point is one finding, with
+//! everything below it counted. When the audit compares with a blank
+//! tree, an entry the blank tree has too (same type and modification
+//! time) comes back at rollback and is left out.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rustix::io::Errno;
+
+use super::walk::{list_names, walk_below, EntryRef, Root, Visitor, WalkError};
+use super::{FileKind, Meta};
+use crate::claims::live::Mounts;
+
+/// One entry hidden under a mount point, with its subtree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hidden {
+    pub path: Vec<u8>,
+    pub kind: FileKind,
+    pub entries: u64,
+    pub size: u64,
+    pub disk: u64,
+    pub mtime: i64,
+    /// The mount that hides it, described (`tmpfs persist`).
+    pub mount: String,
+    pub mount_point: Vec<u8>,
+}
+
+/// What the look under the mount points found.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub hidden: Vec<Hidden>,
+    pub errors: Vec<WalkError>,
+}
+
+/// Opens a detached, non-recursive clone of the mount at (or holding) the
+/// directory `root`: the root's own filesystem, without any submount.
+pub fn clone_root(root: &Path) -> Result<Root, Errno> {
+    use rustix::mount::OpenTreeFlags;
+    let fd = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        root,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    Root::from_fd(fd)
+}
+
+/// Counts a subtree.
+#[derive(Default)]
+struct Counter {
+    entries: AtomicU64,
+    size: AtomicU64,
+    disk: AtomicU64,
+    newest: AtomicU64,
+    errors: Mutex<Vec<WalkError>>,
+}
+
+impl Counter {
+    fn add(&self, meta: &Meta) {
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        if meta.kind != FileKind::Dir {
+            self.size.fetch_add(meta.size, Ordering::Relaxed);
+            self.disk.fetch_add(meta.disk, Ordering::Relaxed);
+        }
+        self.newest.fetch_max(u64::try_from(meta.mtime).unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+impl Visitor for Counter {
+    type Dir = ();
+    type Plan = ();
+
+    fn plan(&self, _: &(), _: &EntryRef<'_>) -> Option<()> {
+        Some(())
+    }
+
+    fn leaf(&self, _: &(), _: &EntryRef<'_>, _: (), meta: &Meta) {
+        self.add(meta);
+    }
+
+    fn enter(&self, _: &(), _: &EntryRef<'_>, _: (), meta: &Meta) -> Option<()> {
+        self.add(meta);
+        Some(())
+    }
+
+    fn listed(&self, _: &()) {}
+
+    fn finish(&self, _: &(), _: &[u8], _: Option<&()>) {}
+
+    fn error(&self, _: &(), error: WalkError) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+    }
+}
+
+/// Looks under every mount point of `mounts` that lies on the root's own
+/// filesystem, in `clone` (see [`clone_root`]). `skip(path)`: an entry
+/// fine to lose (an ignore rule); `blank`: the blank tree, when the audit
+/// has one.
+pub fn find(
+    clone: &Root,
+    mounts: &Mounts,
+    blank: Option<&Root>,
+    skip: &dyn Fn(&[u8]) -> bool,
+    threads: usize,
+) -> Found {
+    let mut found = Found::default();
+    let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() else { return found };
+    for m in mounts.on_root() {
+        let dir = match clone.open_dir(&m.mount_point) {
+            Ok(fd) => fd,
+            // A bind-mounted file, or a mount point the root no longer has.
+            Err(Errno::NOTDIR | Errno::NOENT) => continue,
+            Err(errno) => {
+                found.errors.push(WalkError {
+                    path: m.mount_point.clone(),
+                    op: super::walk::Op::Open,
+                    errno,
+                });
+                continue;
+            }
+        };
+        let names = match list_names(dir.as_fd()) {
+            Ok(names) => names,
+            Err(errno) => {
+                found.errors.push(WalkError {
+                    path: m.mount_point.clone(),
+                    op: super::walk::Op::Read,
+                    errno,
+                });
+                continue;
+            }
+        };
+        for name in names {
+            let mut path = m.mount_point.clone();
+            path.push(b'/');
+            path.extend_from_slice(&name);
+            if skip(&path) {
+                continue;
+            }
+            let meta = match clone.stat_at(dir.as_fd(), &name) {
+                Ok(meta) => meta,
+                Err(errno) => {
+                    found.errors.push(WalkError { path, op: super::walk::Op::Stat, errno });
+                    continue;
+                }
+            };
+            if let Some(b) = blank.and_then(|b| b.stat(&path[1..]).ok()) {
+                if b.kind == meta.kind && b.mtime == meta.mtime && b.mtime_nsec == meta.mtime_nsec {
+                    continue;
+                }
+            }
+            let counter = Counter::default();
+            counter.add(&meta);
+            if meta.kind == FileKind::Dir {
+                walk_below(clone, &pool, path.clone(), (), &counter);
+            }
+            found.errors.append(&mut counter.errors.lock().unwrap_or_else(|e| e.into_inner()));
+            found.hidden.push(Hidden {
+                path,
+                kind: meta.kind,
+                entries: counter.entries.load(Ordering::Relaxed),
+                size: counter.size.load(Ordering::Relaxed),
+                disk: counter.disk.load(Ordering::Relaxed),
+                mtime: i64::try_from(counter.newest.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+                mount: m.describe(),
+                mount_point: m.mount_point.clone(),
+            });
+        }
+    }
+    found
+}
