@@ -2,12 +2,13 @@
 
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::CommandFactory;
 
-use crate::audit::{load_rules, open_root};
+use crate::audit::{load_rules, open_root, Target};
 use crate::claims;
 use crate::claims::check::{Checker, Claims};
 use crate::claims::live::Mounts;
@@ -105,10 +106,21 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
     let mut links = crate::report::HardLinks::default();
     for storage in roots {
         let shown = String::from_utf8_lossy(storage).into_owned();
-        let dir = live.canonical.join(shown.trim_start_matches('/'));
-        let Ok(target) = open_root(&dir) else {
-            notes.push(format!("storage root {shown} does not exist"));
-            continue;
+        let target = match open_storage(&live, storage)? {
+            Ok(target) => target,
+            Err(rustix::io::Errno::NOENT) => {
+                notes.push(format!("storage root {shown} does not exist"));
+                continue;
+            }
+            Err(errno) => {
+                errors.push(crate::report::EntryError {
+                    path: storage.to_vec(),
+                    operation: "open storage root",
+                    message: walk::describe_errno(errno),
+                    errno: Some(errno.raw_os_error()),
+                });
+                continue;
+            }
         };
         // Declared paths are where they belong: trusted claims, never
         // entered; their parents are structure.
@@ -164,6 +176,27 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
     };
     report.sort(cfg.sort);
     show(&cfg, &report)
+}
+
+/// Opens a declared storage root inside the audited root: its links are
+/// resolved inside the root (`/persist` may be a link to `/nix/persist`
+/// there), never out of it. A storage path with a `.` or `..` component is
+/// an error; what cannot be opened is the inner `Err`.
+fn open_storage(live: &Target, storage: &[u8]) -> Result<Result<Target, rustix::io::Errno>> {
+    let trimmed = if storage.len() > 1 { storage.strip_suffix(b"/").unwrap_or(storage) } else { storage };
+    let rel = match (trimmed.first(), crate::sys::root::check_relative(trimmed)) {
+        (Some(b'/'), Ok(rel)) => rel,
+        (Some(b'/'), Err(e)) => bail!("storage root {}: {e} (refused)", escape(storage)),
+        _ => bail!("storage root {}: not an absolute path", escape(storage)),
+    };
+    let root = match live.root.open_within(rel) {
+        Ok(root) => root,
+        Err(e) => return Ok(Err(e)),
+    };
+    // Only to match the mount table: where the root was found on this machine.
+    let canonical =
+        root.host_path().unwrap_or_else(|_| live.canonical.join(Path::new(std::ffi::OsStr::from_bytes(rel))));
+    Ok(Ok(Target { root, canonical }))
 }
 
 fn explain(args: &ExplainArgs) -> Result<ExitCode> {

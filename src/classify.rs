@@ -218,6 +218,28 @@ pub struct Collected {
 impl<'a> Classifier<'a> {
     pub fn new(matcher: &'a Matcher, checker: &'a Checker<'a>, claims: &'a Claims, flat: bool) -> Self {
         let root = checker.root();
+        // What NixOS recreates, read from the root; a file that cannot be
+        // read (a FIFO, a device, too large) is an error of the audit, and
+        // nothing is taken as recreated from it.
+        let mut errors = Vec::new();
+        let problem = |path: &[u8], operation: &'static str, message: String| EntryError {
+            path: path.to_vec(),
+            operation,
+            message,
+            errno: None,
+        };
+        let etc_clean = match root.map(recreated::read_etc_clean) {
+            Some(Ok(set)) => set,
+            Some(Err(e)) => {
+                errors.push(problem(b"/etc/.clean", "read", e.to_string()));
+                Default::default()
+            }
+            None => Default::default(),
+        };
+        let tmpfiles = root.map(tmpfiles::Tmpfiles::read).unwrap_or_default();
+        errors.extend(
+            tmpfiles.problems().iter().map(|(path, why)| problem(path, "read tmpfiles.d", why.clone())),
+        );
         Classifier {
             matcher,
             root,
@@ -226,10 +248,10 @@ impl<'a> Classifier<'a> {
             claims,
             flat,
             identities: true,
-            etc_clean: root.map(recreated::etc_clean).unwrap_or_default(),
-            tmpfiles: root.map(tmpfiles::Tmpfiles::read).unwrap_or_default(),
+            etc_clean,
+            tmpfiles,
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
-            out: Mutex::new(Collected::default()),
+            out: Mutex::new(Collected { errors, ..Collected::default() }),
         }
     }
 

@@ -219,7 +219,9 @@ pub enum LinkTarget {
     Unreadable(String),
 }
 
-/// Resolves the symlink at `path` inside the root and says where it leads.
+/// Resolves the symlink at `path` inside the root (never out of it: an
+/// absolute target means the audited system's root) and says where it
+/// leads.
 pub fn check_symlink(root: &Root, path: &[u8]) -> LinkTarget {
     let rel = path.strip_prefix(b"/").unwrap_or(path);
     let target = match root.read_link(rel) {
@@ -230,6 +232,7 @@ pub fn check_symlink(root: &Root, path: &[u8]) -> LinkTarget {
         Ok(meta) if meta.other_fs => LinkTarget::OtherFilesystem(target),
         Ok(_) => LinkTarget::SameFilesystem(target),
         Err(rustix::io::Errno::NOENT) => LinkTarget::Missing(target),
+        Err(rustix::io::Errno::NOSYS) => LinkTarget::Unreadable(crate::sys::root::NO_OPENAT2_MESSAGE.into()),
         Err(e) => LinkTarget::Unreadable(describe_errno(e)),
     }
 }

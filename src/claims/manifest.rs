@@ -48,9 +48,13 @@ pub struct Manifest {
     pub precious: Vec<Precious>,
 }
 
-/// Reads and parses one manifest file.
+/// Reads and parses a manifest named on the command line: a regular file
+/// or a FIFO (`--manifest <(...)`), at most
+/// [`MAX_CONFIG`](crate::sys::root::MAX_CONFIG) bytes; a directory or a
+/// device is an error.
 pub fn load(file: &Path) -> Result<Manifest, ManifestError> {
-    let text = std::fs::read(file).map_err(|source| ManifestError::Read { file: file.to_owned(), source })?;
+    let text = crate::sys::root::read_given(file)
+        .map_err(|e| ManifestError::Read { file: file.to_owned(), source: e.into() })?;
     parse_bytes(&text, file)
 }
 

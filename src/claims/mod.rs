@@ -90,15 +90,17 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
     if let (true, Some(root)) = (sources.default_manifest, root) {
         let rel = DEFAULT_MANIFEST.trim_start_matches('/');
         let shown = root_path.join(rel);
-        match root.read_file(rel.as_bytes()) {
+        // Resolved inside the root (on NixOS it is a link into the store);
+        // a regular file only, size-capped.
+        match root.read_config(rel.as_bytes()) {
             Ok(text) => {
                 let m = manifest::parse_bytes(&text, &shown)?;
                 rules.extend(m.rules);
                 precious.extend(m.precious);
                 manifests.push(shown);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(manifest::ManifestError::Read { file: shown, source }.into()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(manifest::ManifestError::Read { file: shown, source: e.into() }.into()),
         }
     }
     let mut declared = Vec::new();
@@ -106,13 +108,13 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         let Some(file) = file else { continue };
         let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
         let bad = |message: String| RulesError::Json { file: shown.clone(), message };
+        // Named on the command line: a FIFO is fine, a device is not; capped.
         let text = if file == Path::new("-") {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map_err(|e| bad(e.to_string()))?;
-            buf
+            crate::sys::root::read_capped(std::io::stdin().lock())
         } else {
-            std::fs::read(file).map_err(|e| bad(e.to_string()))?
-        };
+            crate::sys::root::read_given(file)
+        }
+        .map_err(|e| bad(e.to_string()))?;
         let json: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let found = nixos::impermanence(&json, &shown)?;

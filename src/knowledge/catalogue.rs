@@ -219,6 +219,10 @@ impl Catalogue {
 /// `[...]`) that exists inside `within`, in the live tree.
 pub fn find_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
     let comps: Vec<&[u8]> = pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
+    // A manifest's pattern names paths of the root, never a way out of it.
+    if comps.iter().any(|c| *c == b"." || *c == b"..") {
+        return None;
+    }
     let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
     for comp in comps {
         let wild = comp.iter().any(|b| b"*?[".contains(b));

@@ -15,6 +15,7 @@
 use std::collections::HashSet;
 
 use crate::source::walk::Root;
+use crate::sys::root::ReadError;
 
 /// The detail of a file copied from the configuration.
 pub const CLEAN: &str = "copied from the configuration at boot (a local edit to it is lost)";
@@ -56,14 +57,27 @@ pub fn link(target: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The paths `/etc/.clean` of the audited root lists (relative to /etc).
+/// The paths `/etc/.clean` of the audited root lists (relative to /etc);
+/// none when it cannot be read (see [`read_etc_clean`]).
 pub fn etc_clean(root: &Root) -> HashSet<Vec<u8>> {
-    let Ok(text) = root.read_file(b"etc/.clean") else { return HashSet::new() };
-    text.split(|&b| b == b'\n')
+    read_etc_clean(root).unwrap_or_default()
+}
+
+/// The paths `/etc/.clean` lists, read as a configuration file of the
+/// root (links resolved inside it; a regular file, size-capped). A missing
+/// file lists nothing; a FIFO, device or oversized file is an error.
+pub fn read_etc_clean(root: &Root) -> Result<HashSet<Vec<u8>>, ReadError> {
+    let text = match root.read_config(b"etc/.clean") {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Ok(HashSet::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .split(|&b| b == b'\n')
         .map(|l| l.trim_ascii())
         .filter(|l| !l.is_empty())
         .map(|l| [&b"/etc/"[..], l.strip_prefix(b"./").unwrap_or(l)].concat())
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

@@ -13,8 +13,11 @@
 //! at boot; what was written into it does not.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::fd::AsFd;
 
-use crate::source::walk::Root;
+use rustix::io::Errno;
+
+use crate::source::walk::{describe_errno, Root};
 
 /// What tmpfiles creates at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,31 +34,53 @@ pub struct Tmpfiles {
     objects: HashMap<Vec<u8>, Object>,
     /// Directories holding an object (the walk only looks there).
     parents: HashSet<Vec<u8>>,
+    /// Configuration that could not be read: (path, why).
+    problems: Vec<(Vec<u8>, String)>,
 }
 
 const DIRS: [&str; 4] =
     ["etc/tmpfiles.d", "run/tmpfiles.d", "usr/local/lib/tmpfiles.d", "usr/lib/tmpfiles.d"];
 
 impl Tmpfiles {
-    /// Reads the configuration of the audited root (missing directories
-    /// are fine: no objects).
+    /// Reads the configuration of the audited root, every link resolved
+    /// inside it (on NixOS `/etc/tmpfiles.d` and its files are links into
+    /// the Nix store). Missing directories are fine: no objects. A file
+    /// that cannot be read (not a regular file, too large) is a problem,
+    /// and its name still replaces the same name in later directories:
+    /// with what it says unknown, nothing is taken as recreated from it.
     pub fn read(root: &Root) -> Tmpfiles {
+        let mut t = Tmpfiles::default();
         // File name → text; the first directory that has a name wins.
         let mut files: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for dir in DIRS {
-            let Ok(fd) = root.open_dir(format!("/{dir}").as_bytes()) else { continue };
-            let Ok(names) = crate::source::walk::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
+            let listed = root
+                .open_dir_in_root(dir.as_bytes())
+                .and_then(|fd| crate::source::walk::list_names(fd.as_fd()).map(|names| (fd, names)));
+            let (fd, names) = match listed {
+                Ok(listed) => listed,
+                Err(Errno::NOENT | Errno::NOTDIR) => continue,
+                Err(e) => {
+                    t.problems.push((format!("/{dir}").into_bytes(), describe_errno(e)));
+                    continue;
+                }
+            };
             for name in names.into_iter().filter(|n| n.ends_with(b".conf")) {
                 if files.contains_key(&name) {
                     continue;
                 }
-                let rel = [dir.as_bytes(), b"/", &name].concat();
-                if let Ok(text) = root.read_file(&rel) {
-                    files.insert(name, text);
+                // A link to /dev/null masks the name (tmpfiles.d(5)).
+                if crate::sys::root::read_link_beneath(fd.as_fd(), &name).is_ok_and(|to| to == b"/dev/null") {
+                    files.insert(name, Vec::new());
+                    continue;
                 }
+                let rel = [dir.as_bytes(), b"/", &name].concat();
+                let text = root.read_config(&rel).unwrap_or_else(|e| {
+                    t.problems.push(([b"/", rel.as_slice()].concat(), e.to_string()));
+                    Vec::new()
+                });
+                files.insert(name, text);
             }
         }
-        let mut t = Tmpfiles::default();
         for text in files.values() {
             for line in text.split(|&b| b == b'\n') {
                 if let Some((path, object)) = parse_line(line) {
@@ -69,6 +94,12 @@ impl Tmpfiles {
             t.parents.insert(if cut == 0 { b"/".to_vec() } else { path[..cut].to_vec() });
         }
         t
+    }
+
+    /// The configuration that could not be read, as (path, why), for the
+    /// report: what it would create is not known.
+    pub fn problems(&self) -> &[(Vec<u8>, String)] {
+        &self.problems
     }
 
     /// Whether the directory `dir` holds any object.

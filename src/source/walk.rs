@@ -38,8 +38,11 @@ use rustix::io::Errno;
 
 use super::{FileKind, Meta};
 use crate::progress::Progress;
+use crate::sys::root;
 
-/// The directory the walk starts from, opened once.
+/// The directory the walk starts from, opened once. Every read inside it
+/// goes through [`crate::sys::root`]: confined to the root, whatever the
+/// links and paths of the audited system say.
 pub struct Root {
     fd: OwnedFd,
     dev: u64,
@@ -58,17 +61,11 @@ impl Root {
             Mode::empty(),
         )
         .map_err(|e| err(Op::Open, e))?;
-        let st =
-            rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK).map_err(|e| err(Op::Stat, e))?;
-        Ok(Root {
-            dev: dev_of(&st),
-            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
-            fd,
-        })
+        Root::from_fd(fd).map_err(|e| err(Op::Stat, e))
     }
 
-    /// A root from a directory descriptor already open (a detached clone
-    /// of a mount, say).
+    /// A root from a directory descriptor already open (a storage root, a
+    /// detached clone of a mount).
     pub fn from_fd(fd: OwnedFd) -> Result<Root, Errno> {
         let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK)?;
         Ok(Root {
@@ -78,71 +75,76 @@ impl Root {
         })
     }
 
+    /// Opens the directory `rel`, resolved inside this root (links followed,
+    /// never out of it), as a root of its own: a storage root to walk.
+    pub fn open_within(&self, rel: &[u8]) -> Result<Root, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
+        Root::from_fd(root::open_in_root(self.fd(), rel, flags)?)
+    }
+
+    /// Where this root is on this machine, to match the mount table.
+    pub fn host_path(&self) -> std::io::Result<std::path::PathBuf> {
+        root::fd_path(self.fd())
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
-    /// Stats `rel` (a path relative to the root, no leading `/`) without
-    /// following a final symlink, telling whether it lies on another
-    /// filesystem than the root.
+    /// Stats `rel` (a path relative to the root) following no symlink in
+    /// any component and crossing no mount on the way (`ELOOP`, `EXDEV`;
+    /// `EINVAL` for a `.` or `..` component), telling whether it lies on
+    /// another filesystem than the root (a mount point itself).
     pub fn stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
-        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
-        let st =
-            rustix::fs::statx(&self.fd, rel, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, STATX_MASK)?;
-        Ok(self.meta(&st))
+        root::stat_beneath(self.fd(), rel, STATX_MASK).map(|st| self.meta(&st))
     }
 
     /// Resolves `rel` inside the root as a chroot would (absolute symlink
     /// targets and `..` stay inside it), following symlinks, and stats what
     /// it names.
     pub fn resolve_stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
-        self.open_in_root(rel, OFlags::PATH | OFlags::CLOEXEC)
+        root::open_in_root(self.fd(), rel, OFlags::PATH)
             .and_then(|fd| rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK))
             .map(|st| self.meta(&st))
     }
 
-    /// Whether `rel` exists inside the root (a final symlink is not followed).
+    /// Whether `rel` exists inside the root (resolved inside it; a final
+    /// symlink is not followed).
     pub fn exists(&self, rel: &[u8]) -> Result<bool, Errno> {
-        match self.open_in_root(rel, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC) {
+        match root::open_in_root(self.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    /// The target of the symlink at `rel`.
+    /// The target of the symlink at `rel` (no symlink followed on the way).
     pub fn read_link(&self, rel: &[u8]) -> Result<Vec<u8>, Errno> {
-        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
-        rustix::fs::readlinkat(&self.fd, rel, Vec::new()).map(|c| c.into_bytes())
+        root::read_link_beneath(self.fd(), rel)
     }
 
-    /// Reads the file at `rel`, resolved inside the root.
+    /// Reads the configuration file at `rel`, resolved inside the root: a
+    /// regular file of at most [`root::MAX_CONFIG`] bytes.
     pub fn read_file(&self, rel: &[u8]) -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
-        let fd = self.open_in_root(rel, OFlags::RDONLY | OFlags::CLOEXEC)?;
-        let mut out = Vec::new();
-        std::fs::File::from(fd).read_to_end(&mut out)?;
-        Ok(out)
+        Ok(self.read_config(rel)?)
     }
 
-    fn open_in_root(&self, rel: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
-        let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
-        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-        if !NO_OPENAT2.load(Ordering::Relaxed) {
-            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), resolve) {
-                Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-                other => return other,
-            }
-        }
-        // Kernels before 5.6: relative to the root, but an absolute symlink
-        // target is then resolved on this machine, not inside the root.
-        rustix::fs::openat(&self.fd, rel, flags, Mode::empty())
+    /// [`Root::read_file`], with the reason for a refusal kept apart.
+    pub fn read_config(&self, rel: &[u8]) -> Result<Vec<u8>, root::ReadError> {
+        root::read_config(self.fd(), rel)
     }
 
     /// Opens the directory at `path` (as the audited system sees it)
     /// without following symlinks or crossing mounts.
     pub fn open_dir(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
-        open_from_root(self.fd(), path)
+        root::open_beneath(self.fd(), path, DIR_FLAGS, false)
+    }
+
+    /// Opens the directory at `path`, resolved inside the root (a NixOS
+    /// `/etc/tmpfiles.d` is a link into the Nix store).
+    pub fn open_dir_in_root(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
+        root::open_in_root(self.fd(), path, flags)
     }
 
     /// Stats `name` in the directory `dir` (opened from this root).

@@ -1,0 +1,486 @@
+//! Reading inside an audited root: the one way darlings opens, stats or
+//! reads a path of the tree it audits.
+//!
+//! darlings runs as root, and every path that reaches this module came from
+//! the audited system (a diff line, a JSON document, a configuration file,
+//! a symlink): each one is hostile. So every access starts from the root's
+//! directory descriptor and lets the kernel enforce the confinement:
+//!
+//! - [`open_in_root`] resolves like a chroot would (`openat2` with
+//!   `RESOLVE_IN_ROOT`): symlinks are followed, but an absolute target or a
+//!   `..` lands inside the root. NixOS `/etc` is links into `/nix/store`;
+//!   they must mean `ROOT/nix/store`, never this machine's store.
+//! - [`open_beneath`], [`stat_beneath`] and [`read_link_beneath`] follow no
+//!   symlink in any component (`RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`) and,
+//!   unless asked, cross no mount (`RESOLVE_NO_XDEV`): a path named by a diff
+//!   must name exactly that object of the root filesystem. A symlink on the
+//!   way fails with `ELOOP`, a mount point on the way with `EXDEV`, so
+//!   callers can say "under a symlink" or "under a mount point".
+//! - [`read_config`] reads a configuration file of the root: a regular file
+//!   only, checked on an `O_PATH` descriptor before it is opened for reading
+//!   (a FIFO would block the audit forever, a device could stream forever
+//!   or act on being opened), at most [`MAX_CONFIG`] bytes. [`read_given`]
+//!   does the same for a file named on the command line, where a FIFO is
+//!   fine (`--impermanence <(nix eval ...)`).
+//!
+//! Untrusted relative paths are checked first ([`check_relative`]): a `.`,
+//! `..` or empty component, or a NUL byte, is refused, never interpreted.
+//!
+//! Kernels without `openat2` (before Linux 5.6): no-symlink opens walk the
+//! path one component at a time with `O_NOFOLLOW` and compare mounts (as
+//! safe, only slower); resolution inside the root is refused with `ENOSYS`
+//! (a plain `openat` would resolve an absolute link on this machine).
+
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Statx, StatxFlags, CWD};
+use rustix::io::Errno;
+
+/// The most a configuration file may hold: 8 MiB. Manifests, tmpfiles.d
+/// files, `/etc/.clean` and the JSON of a large configuration are a few
+/// hundred KiB at most; anything larger is not what it claims to be.
+pub const MAX_CONFIG: u64 = 8 << 20;
+
+/// Longest relative path handed to one lookup (`PATH_MAX` is 4096 with its
+/// NUL); longer no-symlink paths are opened in chunks.
+const CHUNK: usize = 4000;
+
+/// How often a lookup that raced a rename (`EAGAIN`) is retried.
+const RETRIES: usize = 8;
+
+/// What `ENOSYS` from [`open_in_root`] means, for messages.
+pub const NO_OPENAT2_MESSAGE: &str =
+    "this kernel has no openat2 (Linux 5.6): links inside the audited root cannot be resolved safely";
+
+/// Whether the kernel lacks `openat2`; probed once.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Why an untrusted path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("a `.` or `..` component")]
+    Dot,
+    #[error("an empty component")]
+    Empty,
+    #[error("a NUL byte")]
+    Nul,
+}
+
+/// Checks a path relative to the root (leading `/`s are dropped: `/etc` and
+/// `etc` name the same entry). The root itself is `.`.
+pub fn check_relative(path: &[u8]) -> Result<&[u8], PathError> {
+    let rel = trim_slashes(path);
+    if rel.is_empty() {
+        return Ok(b".");
+    }
+    if rel.contains(&0) {
+        return Err(PathError::Nul);
+    }
+    for comp in rel.split(|&b| b == b'/') {
+        match comp {
+            b"" => return Err(PathError::Empty),
+            b"." | b".." => return Err(PathError::Dot),
+            _ => {}
+        }
+    }
+    Ok(rel)
+}
+
+fn trim_slashes(path: &[u8]) -> &[u8] {
+    let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+    &path[start..]
+}
+
+fn checked(path: &[u8]) -> Result<&[u8], Errno> {
+    check_relative(path).map_err(|_| Errno::INVAL)
+}
+
+/// Opens `rel` below `root` as if `root` were `/`: symlinks are followed,
+/// absolute targets and `..` stay inside `root`; magic links (`/proc`) are
+/// refused. `ENOSYS` on kernels without `openat2`.
+pub fn open_in_root(root: BorrowedFd<'_>, rel: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+    let rel = checked(rel)?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    match openat2(root, rel, flags | OFlags::CLOEXEC, resolve) {
+        Some(result) => result,
+        None => Err(Errno::NOSYS),
+    }
+}
+
+/// Opens `rel` below `root` following no symlink in any component (a final
+/// symlink gives `ELOOP`, unless `flags` has `O_PATH | O_NOFOLLOW`: then it
+/// is the link itself) and, unless `cross_mounts`, entering no mount
+/// (`EXDEV`). Paths longer than `PATH_MAX` are fine.
+pub fn open_beneath(
+    root: BorrowedFd<'_>,
+    rel: &[u8],
+    flags: OFlags,
+    cross_mounts: bool,
+) -> Result<OwnedFd, Errno> {
+    let rel = checked(rel)?;
+    let flags = flags | OFlags::CLOEXEC;
+    let mut resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    if !cross_mounts {
+        resolve |= ResolveFlags::NO_XDEV;
+    }
+    let mut rest = rel;
+    let mut current: Option<OwnedFd> = None;
+    loop {
+        let (head, tail) = split_chunk(rest);
+        let from = current.as_ref().map_or(root, |fd| fd.as_fd());
+        let step = if tail.is_empty() { flags } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
+        let fd = match openat2(from, head, step, resolve) {
+            Some(result) => result?,
+            None => open_stepwise(from, head, step, cross_mounts)?,
+        };
+        if tail.is_empty() {
+            return Ok(fd);
+        }
+        current = Some(fd);
+        rest = tail;
+    }
+}
+
+/// Splits a checked path into a head shorter than [`CHUNK`] and the rest.
+fn split_chunk(rel: &[u8]) -> (&[u8], &[u8]) {
+    if rel.len() <= CHUNK {
+        return (rel, b"");
+    }
+    // Names are at most 255 bytes, so a `/` always lies in reach.
+    match rel[..=CHUNK].iter().rposition(|&b| b == b'/') {
+        Some(cut) => (&rel[..cut], &rel[cut + 1..]),
+        None => (rel, b""),
+    }
+}
+
+/// `openat2`, retried when it raced a rename; `None` when the kernel has
+/// no `openat2`.
+fn openat2(
+    dir: BorrowedFd<'_>,
+    rel: &[u8],
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> Option<Result<OwnedFd, Errno>> {
+    if NO_OPENAT2.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(dir, rel, flags, Mode::empty(), resolve) {
+            Err(Errno::NOSYS) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                return None;
+            }
+            Err(Errno::AGAIN) if tries < RETRIES => tries += 1,
+            other => return Some(other),
+        }
+    }
+}
+
+/// [`open_beneath`] without `openat2`: one component at a time, each
+/// opened with `O_NOFOLLOW` and its mount compared with its parent's.
+fn open_stepwise(
+    dir: BorrowedFd<'_>,
+    rel: &[u8],
+    flags: OFlags,
+    cross_mounts: bool,
+) -> Result<OwnedFd, Errno> {
+    if rel == b"." {
+        return rustix::fs::openat(dir, c".", flags, Mode::empty());
+    }
+    let step = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut current = rustix::fs::openat(dir, c".", step, Mode::empty())?;
+    let mut mount = mount_of(current.as_fd())?;
+    let comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let how = if last { flags | OFlags::NOFOLLOW } else { step };
+        let next = match rustix::fs::openat(&current, *comp, how, Mode::empty()) {
+            Ok(fd) => fd,
+            // O_NOFOLLOW with O_DIRECTORY says ENOTDIR for a symlink.
+            Err(Errno::NOTDIR | Errno::LOOP) if is_symlink(current.as_fd(), comp) => return Err(Errno::LOOP),
+            Err(e) => return Err(e),
+        };
+        let here = mount_of(next.as_fd())?;
+        if !cross_mounts && here != mount {
+            return Err(Errno::XDEV);
+        }
+        mount = here;
+        current = next;
+    }
+    Ok(current)
+}
+
+fn is_symlink(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
+    rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW, StatxFlags::TYPE)
+        .is_ok_and(|st| FileType::from_raw_mode(u32::from(st.stx_mode)) == FileType::Symlink)
+}
+
+/// The device and (when the kernel says) mount id of an open file.
+fn mount_of(fd: BorrowedFd<'_>) -> Result<(u64, Option<u64>), Errno> {
+    let st = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+    let dev = (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor);
+    Ok((dev, (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id)))
+}
+
+/// Splits a checked path into its parent and last component.
+fn parent_and_name(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (b".", rel),
+    }
+}
+
+/// Stats `rel` below `root` following no symlink anywhere (the last
+/// component is not followed either) and entering no mount on the way:
+/// `ELOOP` when a parent is a symlink, `EXDEV` when it lies under a mount
+/// point. A last component that is itself a mount point is stat'ed (the
+/// mounted root: its mount id tells the caller).
+pub fn stat_beneath(root: BorrowedFd<'_>, rel: &[u8], mask: StatxFlags) -> Result<Statx, Errno> {
+    let rel = checked(rel)?;
+    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    if rel == b"." {
+        return rustix::fs::statx(root, c"", AtFlags::EMPTY_PATH, mask);
+    }
+    let (parent, name) = parent_and_name(rel);
+    if parent == b"." {
+        return rustix::fs::statx(root, name, flags, mask);
+    }
+    let dir = open_beneath(root, parent, OFlags::PATH | OFlags::DIRECTORY, false)?;
+    rustix::fs::statx(&dir, name, flags, mask)
+}
+
+/// The target of the symlink at `rel`, reached like [`stat_beneath`].
+pub fn read_link_beneath(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Vec<u8>, Errno> {
+    let rel = checked(rel)?;
+    let (parent, name) = parent_and_name(rel);
+    let target = if parent == b"." {
+        rustix::fs::readlinkat(root, name, Vec::new())?
+    } else {
+        let dir = open_beneath(root, parent, OFlags::PATH | OFlags::DIRECTORY, false)?;
+        rustix::fs::readlinkat(&dir, name, Vec::new())?
+    };
+    Ok(target.into_bytes())
+}
+
+/// Why a configuration file could not be read. Says nothing of the path:
+/// the caller names the file the way its user knows it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{}", errno_message(*.0))]
+    Open(Errno),
+    #[error("not a regular file (a {0})")]
+    NotRegular(&'static str),
+    #[error("larger than {} MiB (the most a configuration file may hold)", MAX_CONFIG >> 20)]
+    TooLarge,
+    #[error("replaced while being opened")]
+    Replaced,
+    #[error("{NO_OPENAT2_MESSAGE}")]
+    NoOpenat2,
+    #[error(transparent)]
+    Read(std::io::Error),
+}
+
+impl ReadError {
+    fn from_errno(e: Errno) -> ReadError {
+        if e == Errno::NOSYS {
+            ReadError::NoOpenat2
+        } else {
+            ReadError::Open(e)
+        }
+    }
+
+    /// Whether the file does not exist (or a directory on its way).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Open(Errno::NOENT | Errno::NOTDIR))
+    }
+}
+
+impl From<ReadError> for std::io::Error {
+    fn from(e: ReadError) -> std::io::Error {
+        match e {
+            ReadError::Open(errno) => std::io::Error::from_raw_os_error(errno.raw_os_error()),
+            ReadError::Read(io) => io,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        }
+    }
+}
+
+fn errno_message(e: Errno) -> String {
+    std::io::Error::from_raw_os_error(e.raw_os_error()).to_string()
+}
+
+/// A file type in words, for errors.
+pub fn kind_name(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "regular file",
+        FileType::Directory => "directory",
+        FileType::Symlink => "symlink",
+        FileType::Fifo => "FIFO",
+        FileType::Socket => "socket",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        FileType::Unknown => "file of unknown type",
+    }
+}
+
+/// Reads the configuration file `rel` of the root, resolved inside it
+/// ([`open_in_root`]): a regular file of at most [`MAX_CONFIG`] bytes. A
+/// FIFO, device, socket or directory is an error at once, without ever
+/// being opened for reading.
+pub fn read_config(root: BorrowedFd<'_>, rel: &[u8]) -> Result<Vec<u8>, ReadError> {
+    let probe = open_in_root(root, rel, OFlags::PATH).map_err(ReadError::from_errno)?;
+    let seen = regular(probe.as_fd())?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = open_in_root(root, rel, flags).map_err(ReadError::from_errno)?;
+    if regular(fd.as_fd())? != seen {
+        return Err(ReadError::Replaced);
+    }
+    read_capped(std::fs::File::from(fd))
+}
+
+/// (device, inode) of a regular file; any other type is an error.
+fn regular(fd: BorrowedFd<'_>) -> Result<(u64, u64), ReadError> {
+    let st = rustix::fs::fstat(fd).map_err(ReadError::Open)?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile if st.st_size < 0 || st.st_size as u64 > MAX_CONFIG => Err(ReadError::TooLarge),
+        FileType::RegularFile => Ok((st.st_dev, st.st_ino)),
+        other => Err(ReadError::NotRegular(kind_name(other))),
+    }
+}
+
+/// Reads a file named on the command line (its symlinks are the user's
+/// own: followed). A regular file or a FIFO (`<(...)`), at most
+/// [`MAX_CONFIG`] bytes; a directory or device is an error.
+pub fn read_given(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let probe = rustix::fs::openat(CWD, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(ReadError::Open)?;
+    let st = rustix::fs::fstat(&probe).map_err(ReadError::Open)?;
+    let fifo = match FileType::from_raw_mode(st.st_mode) {
+        FileType::Fifo => true,
+        FileType::RegularFile => false,
+        other => return Err(ReadError::NotRegular(kind_name(other))),
+    };
+    // A FIFO is opened blocking: its writer may not have opened it yet.
+    let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let flags = if fifo { flags } else { flags | OFlags::NONBLOCK };
+    let fd = rustix::fs::openat(CWD, path, flags, Mode::empty()).map_err(ReadError::Open)?;
+    let now = rustix::fs::fstat(&fd).map_err(ReadError::Open)?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(ReadError::Replaced);
+    }
+    read_capped(std::fs::File::from(fd))
+}
+
+/// Reads at most [`MAX_CONFIG`] bytes; more is [`ReadError::TooLarge`].
+pub fn read_capped(reader: impl Read) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::new();
+    reader.take(MAX_CONFIG + 1).read_to_end(&mut out).map_err(ReadError::Read)?;
+    if out.len() as u64 > MAX_CONFIG {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// Where an open directory is on this machine (`/proc/self/fd`), to match
+/// it against the mount table.
+pub fn fd_path(fd: BorrowedFd<'_>) -> std::io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn dir() -> (tempfile::TempDir, OwnedFd) {
+        let t = tempfile::tempdir().expect("tempdir");
+        let fd = rustix::fs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).expect("open");
+        (t, fd)
+    }
+
+    #[test]
+    fn untrusted_paths_are_names_only() {
+        assert_eq!(check_relative(b"/etc/x"), Ok(&b"etc/x"[..]));
+        assert_eq!(check_relative(b"/"), Ok(&b"."[..]));
+        assert_eq!(check_relative(b""), Ok(&b"."[..]));
+        assert_eq!(check_relative(b"a\xff b"), Ok(&b"a\xff b"[..]));
+        assert_eq!(check_relative(b"/../etc/shadow"), Err(PathError::Dot));
+        assert_eq!(check_relative(b"a/./b"), Err(PathError::Dot));
+        assert_eq!(check_relative(b"a/.."), Err(PathError::Dot));
+        assert_eq!(check_relative(b"a//b"), Err(PathError::Empty));
+        assert_eq!(check_relative(b"a/"), Err(PathError::Empty));
+        assert_eq!(check_relative(b"a\0b"), Err(PathError::Nul));
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root() {
+        let (t, root) = dir();
+        std::fs::create_dir_all(t.path().join("nix/store/x")).expect("mkdir");
+        std::fs::write(t.path().join("nix/store/x/f"), b"inside").expect("write");
+        std::fs::create_dir(t.path().join("etc")).expect("mkdir");
+        symlink("/nix/store/x", t.path().join("etc/d")).expect("symlink");
+        symlink("../../../../../../nix/store/x/f", t.path().join("etc/up")).expect("symlink");
+        assert_eq!(read_config(root.as_fd(), b"etc/d/f").expect("read"), b"inside");
+        assert_eq!(read_config(root.as_fd(), b"/etc/up").expect("read"), b"inside");
+        assert!(matches!(read_config(root.as_fd(), b"etc/../etc/up"), Err(ReadError::Open(Errno::INVAL))));
+    }
+
+    #[test]
+    fn no_symlink_anywhere_and_errors_say_which() {
+        let (t, root) = dir();
+        std::fs::create_dir_all(t.path().join("a/b")).expect("mkdir");
+        std::fs::write(t.path().join("a/b/f"), b"12345").expect("write");
+        symlink("/", t.path().join("a/up")).expect("symlink");
+        symlink("b", t.path().join("a/l")).expect("symlink");
+        let mask = StatxFlags::SIZE | StatxFlags::TYPE;
+        assert_eq!(stat_beneath(root.as_fd(), b"a/b/f", mask).expect("stat").stx_size, 5);
+        assert_eq!(stat_beneath(root.as_fd(), b"a/l/f", mask).err(), Some(Errno::LOOP));
+        assert_eq!(stat_beneath(root.as_fd(), b"a/up/etc/passwd", mask).err(), Some(Errno::LOOP));
+        assert_eq!(stat_beneath(root.as_fd(), b"a/b/../../..", mask).err(), Some(Errno::INVAL));
+        let last = stat_beneath(root.as_fd(), b"a/l", mask).expect("a final link is stat'ed, not followed");
+        assert_eq!(FileType::from_raw_mode(u32::from(last.stx_mode)), FileType::Symlink);
+        assert_eq!(read_link_beneath(root.as_fd(), b"a/l").expect("readlink"), b"b");
+        assert_eq!(read_link_beneath(root.as_fd(), b"a/up/proc/self/exe").err(), Some(Errno::LOOP));
+        // The same without openat2.
+        let step = OFlags::PATH | OFlags::DIRECTORY;
+        assert!(open_stepwise(root.as_fd(), b"a/b", step, false).is_ok());
+        assert_eq!(open_stepwise(root.as_fd(), b"a/l", step, false).err(), Some(Errno::LOOP));
+        assert_eq!(open_stepwise(root.as_fd(), b"a/up/etc", step, false).err(), Some(Errno::LOOP));
+    }
+
+    #[test]
+    fn long_paths_are_opened_in_chunks() {
+        let (_t, root) = dir();
+        let name = "d".repeat(200);
+        let mut at = rustix::fs::openat(&root, c".", OFlags::PATH, Mode::empty()).expect("open");
+        for _ in 0..25 {
+            rustix::fs::mkdirat(&at, name.as_str(), Mode::from_raw_mode(0o755)).expect("mkdir");
+            at = rustix::fs::openat(&at, name.as_str(), OFlags::PATH, Mode::empty()).expect("open");
+        }
+        let rel = vec![name.as_str(); 25].join("/");
+        assert!(rel.len() > 4096);
+        assert!(open_beneath(root.as_fd(), rel.as_bytes(), OFlags::PATH | OFlags::DIRECTORY, false).is_ok());
+        let mask = StatxFlags::TYPE;
+        assert!(stat_beneath(root.as_fd(), rel.as_bytes(), mask).is_ok());
+    }
+
+    #[test]
+    fn config_files_are_regular_and_capped() {
+        let (t, root) = dir();
+        std::fs::create_dir(t.path().join("d")).expect("mkdir");
+        rustix::fs::mkfifoat(&root, "fifo", Mode::from_raw_mode(0o600)).expect("mkfifo");
+        assert!(matches!(read_config(root.as_fd(), b"fifo"), Err(ReadError::NotRegular("FIFO"))));
+        assert!(matches!(read_config(root.as_fd(), b"d"), Err(ReadError::NotRegular("directory"))));
+        assert!(read_config(root.as_fd(), b"missing").is_err_and(|e| e.is_not_found()));
+        let big = std::fs::File::create(t.path().join("big")).expect("create");
+        big.set_len(MAX_CONFIG + 1).expect("truncate");
+        assert!(matches!(read_config(root.as_fd(), b"big"), Err(ReadError::TooLarge)));
+        assert!(matches!(read_given(&t.path().join("d")), Err(ReadError::NotRegular("directory"))));
+        assert!(matches!(read_given(Path::new("/dev/null")), Err(ReadError::NotRegular("character device"))));
+        assert!(matches!(read_capped(std::io::repeat(0)), Err(ReadError::TooLarge)));
+    }
+}
