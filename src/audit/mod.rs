@@ -95,35 +95,10 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     // the source shows of it.
     let checker = Checker::new(live.as_ref().map(|t| &t.root), &mounts, cfg.rules.assume_claims);
     let claims = Claims::check_all(&loaded.matcher, &checker);
-    let mut source_errors = Vec::new();
-    // The blank tree the source compared with, when it had one.
-    let mut blank_root: Option<Root> = None;
-    let (diff, diff_source) = match (&cfg.zfs_diff, &cfg.baseline, &live) {
-        (Some(file), _, _) => {
-            let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
-            if let Some(target) = &live {
-                recover_links(&mut tree, target, cfg, &mut notes);
-            }
-            (Some(tree), "zfs-diff-file")
-        }
-        (None, Some(blank), Some(target)) => {
-            let blank = open_root(blank)?;
-            let mut tree = ChangeTree::new();
-            source_errors =
-                crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
-            notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
-            blank_root = Some(blank.root);
-            (Some(tree), "baseline")
-        }
-        (None, None, Some(target)) => match snapshot_source(cfg, target, &mounts, &mut notes)? {
-            Some(Changes { tree, source, errors, blank }) => {
-                source_errors = errors;
-                blank_root = blank;
-                (Some(tree), source)
-            }
-            None => (None, "walk"),
-        },
-        (None, _, None) => (None, "walk"),
+    let changes = choose_source(cfg, live.as_ref(), &mounts, &mut notes)?;
+    let (diff, diff_source, source_errors, blank_root) = match changes {
+        Some(Changes { tree, source, errors, blank }) => (Some(tree), source, errors, blank),
+        None => (None, "walk", Vec::new(), None),
     };
 
     let root = live.as_ref().map(|t| &t.root);
@@ -153,12 +128,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
         operation: op,
         path: path.clone(),
     }));
-    collected.errors.extend(source_errors.into_iter().map(|e| crate::report::EntryError {
-        message: walk::describe_errno(e.errno),
-        errno: Some(e.errno.raw_os_error()),
-        operation: e.op.name(),
-        path: e.path,
-    }));
+    collected.errors.extend(source_errors.into_iter().map(entry_error));
     let duration = clock.elapsed();
 
     if let Some(tree) = &diff {
@@ -176,16 +146,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
         }
     }
     if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
-        let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
-            .iter()
-            .filter_map(|p| mounts.at(p.as_bytes()).map(|m| format!("{p} ({})", m.fstype)))
-            .collect();
-        if !pseudo.is_empty() {
-            notes.push(format!(
-                "{} are separate pseudo or runtime filesystems: never walked, nothing on them survives a reboot anyway",
-                pseudo.join(", ")
-            ));
-        }
+        pseudo_filesystems(&mounts, &mut notes);
     }
     for m in &loaded.manifests {
         notes.push(format!("rules read from {}", m.display()));
@@ -208,6 +169,49 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     accepted.apply(&mut report.findings);
     report.sort(cfg.sort);
     Ok(Audited { report, loaded, claims })
+}
+
+/// The changes since the blank state, when the source compares with one
+/// (a saved diff, `--baseline`, a ZFS or btrfs snapshot); `None`: walk.
+fn choose_source(
+    cfg: &config::Audit,
+    live: Option<&Target>,
+    mounts: &Mounts,
+    notes: &mut Vec<String>,
+) -> Result<Option<Changes>> {
+    match (&cfg.zfs_diff, &cfg.baseline, live) {
+        (Some(file), _, _) => {
+            let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
+            if let Some(target) = live {
+                recover_links(&mut tree, target, cfg, notes);
+            }
+            Ok(Some(Changes { tree, source: "zfs-diff-file", errors: Vec::new(), blank: None }))
+        }
+        (None, Some(blank), Some(target)) => {
+            let blank = open_root(blank)?;
+            let mut tree = ChangeTree::new();
+            let errors =
+                crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
+            notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
+            Ok(Some(Changes { tree, source: "baseline", errors, blank: Some(blank.root) }))
+        }
+        (None, None, Some(target)) => snapshot_source(cfg, target, mounts, notes),
+        (None, _, None) => Ok(None),
+    }
+}
+
+/// On `/`: the pseudo filesystems, never walked, in a note.
+fn pseudo_filesystems(mounts: &Mounts, notes: &mut Vec<String>) {
+    let pseudo: Vec<String> = ["/dev", "/proc", "/run", "/sys"]
+        .iter()
+        .filter_map(|p| mounts.at(p.as_bytes()).map(|m| format!("{p} ({})", m.fstype)))
+        .collect();
+    if !pseudo.is_empty() {
+        notes.push(format!(
+            "{} are separate pseudo or runtime filesystems: never walked, nothing on them survives a reboot anyway",
+            pseudo.join(", ")
+        ));
+    }
 }
 
 /// `--source zfs`, or `auto` on a ZFS or btrfs root: the changes since the

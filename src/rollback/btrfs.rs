@@ -289,6 +289,28 @@ impl Btrfs {
             .collect()
     }
 
+    /// Checks the directory that keeps old roots (a plain directory of the
+    /// top-level volume), or plans to make it.
+    fn old_roots_dir(&self, old: &Path, plan: &mut Plan) -> Result<()> {
+        match std::fs::symlink_metadata(old) {
+            Ok(m) if m.is_dir() && m.dev() == std::fs::symlink_metadata(&self.top)?.dev() && m.ino() != SUBVOLUME_INO => {}
+            Ok(m) if m.is_dir() => plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                format!("{} is a subvolume of its own: moving the root into it would copy it; make it a plain directory", old.display()),
+            )),
+            Ok(_) => plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                format!("{} exists and is not a directory", old.display()),
+            )),
+            Err(_) => plan.steps.push(Step {
+                action: Action::Run(Cmd::new("mkdir").arg("--").arg(old)),
+                what: "make the directory that keeps old roots".into(),
+                if_fails: "nothing was changed".into(),
+            }),
+        }
+        Ok(())
+    }
+
     pub fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
@@ -369,33 +391,9 @@ impl Btrfs {
         }
         plan.mounted = self.mounted_at().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
         // The archive: a rename within one subvolume (mv would copy across two).
-        let name = {
-            let base = super::stamp(now);
-            let mut name = base.clone();
-            let mut n = 1;
-            while std::fs::symlink_metadata(old.join(&name)).is_ok() {
-                n += 1;
-                name = format!("{base}-{n}");
-            }
-            name
-        };
+        let name = archive_name(&old, now);
         let archive = old.join(&name);
-        match std::fs::symlink_metadata(&old) {
-            Ok(m) if m.is_dir() && m.dev() == std::fs::symlink_metadata(&self.top)?.dev() && m.ino() != SUBVOLUME_INO => {}
-            Ok(m) if m.is_dir() => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{} is a subvolume of its own: moving the root into it would copy it; make it a plain directory", old.display()),
-            )),
-            Ok(_) => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{} exists and is not a directory", old.display()),
-            )),
-            Err(_) => plan.steps.push(Step {
-                action: Action::Run(Cmd::new("mkdir").arg("--").arg(&old)),
-                what: "make the directory that keeps old roots".into(),
-                if_fails: "nothing was changed".into(),
-            }),
-        }
+        self.old_roots_dir(&old, &mut plan)?;
         let subvolumes = self.subvolumes()?;
         for (_, n) in subvolumes.below(self.id_of(&self.subvolume)?) {
             let inner = n.strip_prefix(&format!("{}/", self.subvolume)).unwrap_or(&n);
@@ -542,6 +540,18 @@ impl Btrfs {
     pub fn archives(&self) -> Result<Vec<Archive>> {
         self.list_archives(true)
     }
+}
+
+/// The archive's name in `old`: the time stamp, `-2`, `-3`… when taken.
+fn archive_name(old: &Path, now: i64) -> String {
+    let base = super::stamp(now);
+    let mut name = base.clone();
+    let mut n = 1;
+    while std::fs::symlink_metadata(old.join(&name)).is_ok() {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    name
 }
 
 #[cfg(test)]
