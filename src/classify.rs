@@ -540,6 +540,9 @@ impl Visitor for Classifier<'_> {
     }
 
     fn leaf(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
+        if crate::source::is_zfs_control_dir(entry.name, meta) {
+            return;
+        }
         let mode = match plan.what {
             What::Claim(rule) => return self.check_claim(entry, meta, rule),
             What::Identity(why) if !meta.other_fs => {

@@ -102,6 +102,16 @@ impl Change {
     }
 }
 
+/// The inode number ZFS gives the `.zfs` control directory at a dataset's
+/// root (`ZFSCTL_INO_ROOT`): snapshots and shares, not the dataset's content.
+pub const ZFS_CONTROL_INO: u64 = 0x0000_FFFF_FFFF_FFFF;
+
+/// Whether `name` with `meta` is ZFS's `.zfs` control directory (listed
+/// with `snapdir=visible`): never content of the root.
+pub fn is_zfs_control_dir(name: &[u8], meta: &Meta) -> bool {
+    name == b".zfs" && meta.ino == ZFS_CONTROL_INO && meta.kind == FileKind::Dir
+}
+
 /// Metadata of one entry, from a single `statx` relative to its directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {

@@ -119,7 +119,8 @@ pub fn find(
 ) -> Found {
     let mut found = Found::default();
     let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() else { return found };
-    for m in mounts.on_root() {
+    // ZFS mounts its snapshots below the `.zfs` control directory: not the root's.
+    for m in mounts.on_root().into_iter().filter(|m| !m.mount_point.starts_with(b"/.zfs/")) {
         let dir = match clone.open_dir(&m.mount_point) {
             Ok(fd) => fd,
             // A bind-mounted file, or a mount point the root no longer has.

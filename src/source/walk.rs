@@ -172,7 +172,10 @@ impl Root {
             nlink: st.stx_nlink,
             ino: st.stx_ino,
             dev,
-            other_fs: dev != self.dev || other_mount,
+            // ZFS's `.zfs` control directory is not the dataset's content.
+            other_fs: dev != self.dev
+                || other_mount
+                || (st.stx_ino == super::ZFS_CONTROL_INO && kind_is_dir(st)),
             // A btrfs subvolume's root directory is always inode 256.
             subvolume: dev != self.dev
                 && mount_known
@@ -196,6 +199,10 @@ const STATX_MASK: StatxFlags = StatxFlags::TYPE
     .union(StatxFlags::BLOCKS)
     .union(StatxFlags::MTIME)
     .union(StatxFlags::MNT_ID);
+
+fn kind_is_dir(st: &rustix::fs::Statx) -> bool {
+    FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir
+}
 
 fn dev_of(st: &rustix::fs::Statx) -> u64 {
     (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor)
