@@ -240,3 +240,35 @@ fn explain_says_what_the_audit_says_for_every_path() {
     flat.push("--flat");
     explain_agrees(t.root(), &flat);
 }
+
+/// A claim inside another filesystem is kept (nothing of it is on the
+/// root); one reached through a symlinked parent is decided by where the
+/// link leads. Neither makes the audit incomplete.
+#[test]
+fn claims_inside_mounts_and_behind_symlinked_parents() {
+    require_root!();
+    let t = common::Tree::new();
+    t.dir(b"/home").dir(b"/persist").dir(b"/srv/real/app").symlink(b"/var/lib", b"/persist/var-lib");
+    t.symlink(b"/opt", b"/srv/real");
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs home "$R/home"
+mkdir -p "$R/home/alice/.ssh"
+mount -t tmpfs persist "$R/persist"
+mkdir -p "$R/persist/var-lib/app"
+"$D" audit --root "$R" --format json --no-default-manifest --keep /home/alice/.ssh --keep /var/lib/app --keep /opt/app || true"#,
+        root = t.root().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let json = common::parse_json(&out);
+    assert_eq!(json["errors"], Value::Array(vec![]), "{json}");
+    let f = common::findings(&json);
+    assert_eq!(f[&b"/home/alice/.ssh"[..]]["verdict"], "kept");
+    assert!(f[&b"/home/alice/.ssh"[..]]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("inside tmpfs home mounted at /home"));
+    assert_eq!(f[&b"/var/lib/app"[..]]["verdict"], "kept", "through /var/lib -> /persist/var-lib");
+    assert_eq!(f[&b"/opt/app"[..]]["verdict"], "broken", "through /opt -> /srv/real, on the root");
+    assert_eq!(json["exit_code"], 3);
+}

@@ -78,19 +78,7 @@ impl<'a> Checker<'a> {
             return Ok(State::Unverified(ASSUMED));
         }
         let Some(root) = self.root else { return Ok(State::Unverified(OFFLINE)) };
-        let rel = path.strip_prefix(b"/").unwrap_or(path);
-        let read;
-        let meta = match meta {
-            Some(meta) => meta,
-            None => match root.stat(rel) {
-                Ok(m) => {
-                    read = m;
-                    &read
-                }
-                Err(Errno::NOENT | Errno::NOTDIR) => return Ok(State::Missing),
-                Err(e) => return Err(e),
-            },
-        };
+        let Some(meta) = meta else { return self.check_path(path, storage).map(|(_, state)| state) };
         if meta.subvolume {
             return Ok(State::Broken { reason: NESTED.into(), enter: false });
         }
@@ -111,12 +99,57 @@ impl<'a> Checker<'a> {
                 Ok(m) => Some(m),
                 Err(Errno::NOENT | Errno::NOTDIR) => return Ok((FileKind::Unknown, State::Missing)),
                 Err(_) if self.assume => None,
+                // A mount, or a symlink, on the way to it.
+                Err(Errno::XDEV) => return Ok((FileKind::Unknown, self.inside_mount(path))),
+                Err(Errno::LOOP) => {
+                    return Ok((FileKind::Unknown, self.through_symlink(root, path, storage)))
+                }
                 Err(e) => return Err(e),
             },
             None => None,
         };
         let kind = meta.map_or(FileKind::Unknown, |m| m.kind);
         Ok((kind, self.check(path, meta.as_ref(), storage)?))
+    }
+
+    /// A claim below a mount point: on that mount's filesystem.
+    fn inside_mount(&self, path: &[u8]) -> State {
+        match self.mounts.holding(path) {
+            Some(m) if self.mounts.on_root_fs(m) => State::Broken {
+                reason: format!(
+                    "inside {}, mounted at {} from the ephemeral root itself: erased with it",
+                    m.describe(),
+                    esc(&m.mount_point)
+                ),
+                enter: false,
+            },
+            Some(m) => State::Kept(format!(
+                "on another filesystem: inside {} mounted at {}",
+                m.describe(),
+                esc(&m.mount_point)
+            )),
+            None => State::Kept("on another filesystem".into()),
+        }
+    }
+
+    /// A claim reached through a symlinked parent directory: where the
+    /// link leads, resolved inside the root, decides.
+    fn through_symlink(&self, root: &Root, path: &[u8], storage: Option<&[u8]>) -> State {
+        let rel = path.strip_prefix(b"/").unwrap_or(path);
+        match root.resolve_stat(rel) {
+            Ok(meta) if meta.other_fs => match storage {
+                Some(st) => State::Kept(format!(
+                    "reached through a symlinked parent, on another filesystem (declared in {})",
+                    esc(st)
+                )),
+                None => State::Kept("reached through a symlinked parent, on another filesystem".into()),
+            },
+            Ok(_) => State::Broken {
+                reason: "a parent directory is a symlink to elsewhere on the ephemeral root".into(),
+                enter: false,
+            },
+            Err(_) => State::Missing,
+        }
     }
 
     /// A claim on another filesystem than the root: a mount point, or a
