@@ -14,6 +14,13 @@
 //! reason = "caches rebuild themselves"
 //! ```
 //!
+//! `impermanence = "/etc/darlings/impermanence.json"` and `preservation =
+//! "…"` name claim files: the JSON `--impermanence` / `--preservation`
+//! read. A path is absolute and read where the manifest is: inside the
+//! audited root for the default manifest, on this machine for
+//! `--manifest`. The NixOS module writes such files from the
+//! configuration, so a plain `darlings audit` knows every declared claim.
+//!
 //! `keep` and `ignore` each take strings or `{ path, reason }` tables (as an
 //! inline array or as `[[keep]]` / `[[ignore]]` sections). Unknown keys are
 //! errors, so a typo never silently drops a rule. Every error names the
@@ -46,6 +53,18 @@ pub struct Manifest {
     pub rules: Vec<Rule>,
     /// Additions to the catalogue of precious state (`[[precious]]`).
     pub precious: Vec<Precious>,
+    /// Claim files it names (`impermanence = "…"`, `preservation = "…"`).
+    pub claim_files: Vec<ClaimFile>,
+}
+
+/// A NixOS module's claims as JSON, named by a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimFile {
+    /// `impermanence` or `preservation`.
+    pub module: &'static str,
+    /// Absolute; where it is read depends on where the manifest was.
+    pub path: PathBuf,
+    pub line: usize,
 }
 
 /// Reads and parses a manifest named on the command line: a regular file
@@ -79,6 +98,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     })?;
     let mut rules = Vec::new();
     let mut precious = Vec::new();
+    let mut claim_files = Vec::new();
     for (key, value) in doc.get_ref() {
         let kind = match key.get_ref().as_ref() {
             "version" => {
@@ -103,10 +123,33 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
                 }
                 continue;
             }
+            module @ ("impermanence" | "preservation") => {
+                let at = value.span().start;
+                match value.get_ref() {
+                    DeValue::String(s) if s.starts_with('/') => {
+                        let (line, _) = line_col(text, at);
+                        claim_files.push(ClaimFile {
+                            module: if module == "impermanence" { "impermanence" } else { "preservation" },
+                            path: PathBuf::from(s.as_ref()),
+                            line,
+                        });
+                    }
+                    _ => {
+                        return Err(invalid(
+                            at,
+                            format!("`{module}` must be the absolute path of a JSON file"),
+                        ))
+                    }
+                }
+                continue;
+            }
             other => {
                 return Err(invalid(
                     key.span().start,
-                    format!("unknown key `{other}` (expected `version`, `keep`, `ignore` or `precious`)"),
+                    format!(
+                        "unknown key `{other}` (expected `version`, `keep`, `ignore`, `precious`, \
+                         `impermanence` or `preservation`)"
+                    ),
                 ))
             }
         };
@@ -125,7 +168,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
         Origin::Manifest { line, .. } => line,
         Origin::Flag(_) | Origin::Declared { .. } => 0,
     });
-    Ok(Manifest { rules, precious })
+    claim_files.sort_by_key(|c| c.line);
+    Ok(Manifest { rules, precious, claim_files })
 }
 
 /// A `[[precious]]` table: `path`, `severity` (critical, important, info),
@@ -311,6 +355,32 @@ path = "/var/tmp"
     }
 
     #[test]
+    fn claim_files_are_named_with_their_module_and_line() {
+        let m = parse(
+            "keep = [\"/a\"]\npreservation = \"/etc/darlings/preservation.json\"\n\
+             impermanence = \"/etc/darlings/impermanence.json\"\n",
+            Path::new("m.toml"),
+        )
+        .expect("valid");
+        let got: Vec<_> = m.claim_files.iter().map(|c| (c.module, c.path.to_str(), c.line)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("preservation", Some("/etc/darlings/preservation.json"), 2),
+                ("impermanence", Some("/etc/darlings/impermanence.json"), 3),
+            ]
+        );
+        assert_eq!(
+            parse_err("impermanence = \"persistence.json\"\n"),
+            "m.toml:1:16: `impermanence` must be the absolute path of a JSON file"
+        );
+        assert_eq!(
+            parse_err("preservation = [\"/a.json\"]\n"),
+            "m.toml:1:16: `preservation` must be the absolute path of a JSON file"
+        );
+    }
+
+    #[test]
     fn empty_manifest_has_no_rules() {
         assert!(parse_ok("# nothing yet\n").is_empty());
     }
@@ -329,7 +399,8 @@ path = "/var/tmp"
         assert!(e.starts_with("m.toml:"), "{e}");
         assert_eq!(
             parse_err("kept = [\"/a\"]\n"),
-            "m.toml:1:1: unknown key `kept` (expected `version`, `keep`, `ignore` or `precious`)"
+            "m.toml:1:1: unknown key `kept` (expected `version`, `keep`, `ignore`, `precious`, \
+             `impermanence` or `preservation`)"
         );
         assert_eq!(
             parse_err("keep = \"/a\"\n"),

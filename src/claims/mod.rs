@@ -11,7 +11,7 @@ pub mod manifest;
 pub mod matcher;
 pub mod nixos;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,14 @@ pub struct RuleSources {
     pub preservation: Option<PathBuf>,
 }
 
+/// Where a claim file's JSON is read.
+enum ClaimText {
+    /// A path on this machine (`-`: stdin).
+    Given(PathBuf),
+    /// An absolute path inside the audited root.
+    InRoot(PathBuf),
+}
+
 /// The rules, the manifests they were read from, and the catalogue
 /// entries the manifests add.
 pub struct Loaded {
@@ -81,10 +89,18 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
     }
     let mut manifests = Vec::new();
     let mut precious = Vec::new();
+    // Claim files: the flags', then those the manifests name.
+    let mut claim_files: Vec<(&str, ClaimText)> = Vec::new();
+    for (module, file) in [("impermanence", &sources.impermanence), ("preservation", &sources.preservation)] {
+        if let Some(file) = file {
+            claim_files.push((module, ClaimText::Given(file.clone())));
+        }
+    }
     for file in &sources.manifests {
         let m = manifest::load(file)?;
         rules.extend(m.rules);
         precious.extend(m.precious);
+        claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::Given(c.path))));
         manifests.push(file.clone());
     }
     if let (true, Some(root)) = (sources.default_manifest, root) {
@@ -97,6 +113,8 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
                 let m = manifest::parse_bytes(&text, &shown)?;
                 rules.extend(m.rules);
                 precious.extend(m.precious);
+                // Its claim files are inside the root too.
+                claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::InRoot(c.path))));
                 manifests.push(shown);
             }
             Err(e) if e.is_not_found() => {}
@@ -104,17 +122,28 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         }
     }
     let mut declared = Vec::new();
-    for (module, file) in [("impermanence", &sources.impermanence), ("preservation", &sources.preservation)] {
-        let Some(file) = file else { continue };
-        let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
+    for (module, file) in claim_files {
+        let (shown, text) = match &file {
+            ClaimText::Given(file) if file == Path::new("-") => (
+                "<stdin>".to_owned(),
+                crate::sys::root::read_capped(std::io::stdin().lock()).map_err(|e| e.to_string()),
+            ),
+            // Named on the command line: a FIFO is fine, a device is not; capped.
+            ClaimText::Given(file) => {
+                (file.display().to_string(), crate::sys::root::read_given(file).map_err(|e| e.to_string()))
+            }
+            ClaimText::InRoot(path) => {
+                let rel = path.as_os_str().as_bytes().strip_prefix(b"/").unwrap_or_default();
+                // Only the default manifest names these, read with a root.
+                let text = match root {
+                    Some(root) => root.read_config(rel).map_err(|e| e.to_string()),
+                    None => Err("no audited root to read it in".to_owned()),
+                };
+                (root_path.join(OsStr::from_bytes(rel)).display().to_string(), text)
+            }
+        };
         let bad = |message: String| RulesError::Json { file: shown.clone(), message };
-        // Named on the command line: a FIFO is fine, a device is not; capped.
-        let text = if file == Path::new("-") {
-            crate::sys::root::read_capped(std::io::stdin().lock())
-        } else {
-            crate::sys::root::read_given(file)
-        }
-        .map_err(|e| bad(e.to_string()))?;
+        let text = text.map_err(bad)?;
         let json: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let found = nixos::impermanence(&json, &shown)?;

@@ -1,0 +1,521 @@
+//! The NixOS module (nix/module.nix), evaluated by Nix's real module system
+//! with the real impermanence and preservation modules and small stubs for
+//! the NixOS options they touch (tests/nix/stubs.nix). What NixOS itself
+//! builds from the result is not checked here: no nixpkgs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/nix");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const PKG: &str = "/nix/store/00000000000000000000000000000000-darlings-0.1.0";
+const BIN: &str = "/nix/store/00000000000000000000000000000000-darlings-0.1.0/bin/darlings";
+
+fn nix_available() -> bool {
+    if !common::have("nix-instantiate") {
+        common::unavailable("nix-instantiate (Debian's nix-bin) is not installed");
+        return false;
+    }
+    if !Path::new(SHARED).join("impermanence/nixos.nix").exists() {
+        common::unavailable(
+            "../shared/nix (nixpkgs lib, impermanence, preservation) is not beside the clone",
+        );
+        return false;
+    }
+    true
+}
+
+fn nix(args: &[&str]) -> std::process::Output {
+    Command::new("nix-instantiate").args(args).env("NIX_REMOTE", "").output().expect("run nix-instantiate")
+}
+
+/// Evaluates `expr` over `e` (tests/nix/eval.nix) with the configuration
+/// file `config` (in tests/nix) and an inline module.
+fn eval_with(config: &str, inline: &str, package: &str, expr: &str) -> Value {
+    let text = format!(
+        r#"let
+  shared = {SHARED};
+  e = import {REPO}/tests/nix/eval.nix {{
+    inherit shared;
+    package = "{package}";
+    modules = [ (import {REPO}/tests/nix/{config}.nix {{ inherit shared; }}) ({{ lib, ... }}: {inline}) ];
+  }};
+in {expr}"#
+    );
+    let out = nix(&["--readonly-mode", "--eval", "--strict", "--json", "-E", &text]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn eval(config: &str, expr: &str) -> Value {
+    eval_with(config, "{ }", PKG, expr)
+}
+
+/// A systemd command line split into its argv (quotes, `\` escapes,
+/// `$$` and `%%`), as systemd reads what the module writes.
+fn argv(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => match chars.next() {
+                        Some('n') => word.push('\n'),
+                        Some(other) => word.push(other),
+                        None => panic!("dangling \\ in {line:?}"),
+                    },
+                    c => word.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ' ' {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word.replace("$$", "$").replace("%%", "%"));
+    }
+    words
+}
+
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array().unwrap_or_else(|| panic!("not a list: {v}")).iter().map(|s| s.as_str().unwrap()).collect()
+}
+
+#[test]
+fn every_nix_file_parses() {
+    if !nix_available() {
+        return;
+    }
+    let mut files =
+        vec![PathBuf::from(REPO).join("flake.nix"), PathBuf::from(REPO).join("src/claims/nix/clean.nix")];
+    for dir in ["nix", "tests/nix"] {
+        for entry in std::fs::read_dir(Path::new(REPO).join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "nix") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 7, "{files:?}");
+    for file in files {
+        let out = nix(&["--parse", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn zfs_with_impermanence_and_the_systemd_initrd() {
+    if !nix_available() {
+        return;
+    }
+    let v = eval("impermanence-zfs", "{ inherit (e) failed warnings etc services timers initrd; }");
+    assert_eq!(v["failed"], json!([]));
+
+    // The default manifest: settings, then the claim file it names.
+    let manifest = v["etc"]["darlings/manifest.toml"].as_str().unwrap();
+    assert_eq!(
+        manifest,
+        r#"# Written by the NixOS module services.darlings.
+version = 1
+keep = [
+  "/etc/nixos",
+  { path = "/srv/app", reason = "the \"app\" data" },
+]
+ignore = [
+  "/home/*/.cache",
+]
+impermanence = "/etc/darlings/impermanence.json"
+
+[[precious]]
+path = "/srv/app/uploads"
+severity = "critical"
+reason = "uploads"
+file = false
+"#
+    );
+    assert!(v["etc"].get("darlings/preservation.json").is_none());
+
+    // The claims, filtered like `darlings nix expr`: removed options (which
+    // throw when forced) are gone, the disabled root is kept as declared.
+    let claims: Value =
+        serde_json::from_str(v["etc"]["darlings/impermanence.json"].as_str().unwrap()).unwrap();
+    let persist = &claims["/persist"];
+    assert!(persist.get("allowOther").is_none() && persist.get("removePrefixDirectory").is_none());
+    assert!(persist["users"]["alice"].get("home").is_none());
+    let dirs: Vec<&str> =
+        persist["directories"].as_array().unwrap().iter().map(|d| d["dirPath"].as_str().unwrap()).collect();
+    assert_eq!(dirs, ["/var/lib/bluetooth", "/var/lib/colord"]);
+    assert_eq!(persist["files"][0]["filePath"], "/etc/machine-id");
+    assert_eq!(persist["users"]["alice"]["directories"][0]["dirPath"], "/home/alice/.ssh");
+    assert_eq!(persist["users"]["alice"]["files"][0]["filePath"], "/home/alice/.zsh_history");
+    assert_eq!(claims["/scratch"]["enable"], false);
+
+    // The timer and the audit, writing the textfile through a temp name.
+    let timer = &v["timers"]["darlings-audit"];
+    assert_eq!(timer["timerConfig"]["OnCalendar"], "*:0/30");
+    assert_eq!(strs(&timer["wantedBy"]), ["timers.target"]);
+    let audit = &v["services"]["darlings-audit"]["serviceConfig"];
+    assert_eq!(audit["SuccessExitStatus"], "1 3");
+    let dir = "/var/lib/prometheus-node-exporter-text-files";
+    assert_eq!(
+        argv(audit["ExecStart"].as_str().unwrap()),
+        [
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            format!(
+                "t={dir}/.darlings.prom.$$; {BIN} audit --progress never --fail-on critical --format prometheus \
+                 > \"$t\"; rc=$?; if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then mv -f \"$t\" {dir}/darlings.prom; \
+                 else rm -f \"$t\"; fi; exit \"$rc\""
+            )
+        ]
+    );
+
+    // The record: stopped after ordinary services, before local mounts go.
+    let record = &v["services"]["darlings-record"];
+    assert_eq!(
+        argv(record["serviceConfig"]["ExecStop"].as_str().unwrap()),
+        [BIN, "record", "--progress", "never"]
+    );
+    assert!(record["serviceConfig"].get("ExecStart").is_none());
+    assert_eq!(record["serviceConfig"]["RemainAfterExit"], true);
+    assert_eq!(record["serviceConfig"]["SuccessExitStatus"], "1 3");
+    assert_eq!(record["unitConfig"]["DefaultDependencies"], false);
+    assert_eq!(strs(&record["after"]), ["local-fs.target"]);
+    assert_eq!(strs(&record["before"]), ["sysinit.target", "shutdown.target"]);
+    assert_eq!(strs(&record["wantedBy"]), ["sysinit.target"]);
+
+    // The systemd initrd: after the pool import, before /sysroot.
+    let initrd = &v["initrd"];
+    let rollback = &initrd["services"]["darlings-rollback"];
+    assert_eq!(
+        argv(rollback["serviceConfig"]["ExecStart"].as_str().unwrap()),
+        [
+            BIN,
+            "rollback",
+            "--initrd",
+            "--no-default-manifest",
+            "--manifest",
+            "/etc/darlings/manifest.toml",
+            "--dataset",
+            "rpool/local/root",
+            "--snapshot",
+            "blank",
+            "--archive-dataset",
+            "rpool/safe/darlings/root",
+            "--retain-days",
+            "30"
+        ]
+    );
+    assert_eq!(strs(&rollback["after"]), ["zfs-import-rpool.service"]);
+    assert_eq!(strs(&rollback["wants"]), ["zfs-import-rpool.service"]);
+    assert_eq!(strs(&rollback["before"]), ["sysroot.mount"]);
+    assert_eq!(strs(&rollback["wantedBy"]), ["initrd.target"]);
+    assert_eq!(rollback["unitConfig"]["DefaultDependencies"], false);
+    assert_eq!(rollback["serviceConfig"]["Type"], "oneshot");
+    assert_eq!(strs(&initrd["storePaths"]), [BIN]);
+    // The initrd holds the same manifest and claims at the same paths.
+    assert_eq!(initrd["contents"]["/etc/darlings/manifest.toml"]["text"], manifest);
+    assert_eq!(
+        initrd["contents"]["/etc/darlings/impermanence.json"]["text"],
+        v["etc"]["darlings/impermanence.json"]
+    );
+    // Nothing of the scripted initrd.
+    assert_eq!(initrd["postResumeCommands"], "");
+    assert_eq!(initrd["extraUtilsCommands"], "");
+    assert_eq!(initrd["extraFiles"], json!({}));
+}
+
+#[test]
+fn btrfs_with_the_scripted_initrd() {
+    if !nix_available() {
+        return;
+    }
+    let v = eval("btrfs-scripted", "{ inherit (e) failed etc services timers initrd; }");
+    assert_eq!(v["failed"], json!([]));
+    let initrd = &v["initrd"];
+    assert_eq!(initrd["extraUtilsCommands"], format!("copy_bin_and_libs {BIN}\n"));
+    assert_eq!(
+        initrd["postResumeCommands"],
+        "darlings rollback --initrd --no-default-manifest --manifest /etc/darlings/manifest.toml \
+         --device /dev/disk/by-label/nixos --subvolume root --blank root-blank --retain 5 --retain-days 7\n"
+    );
+    assert_eq!(initrd["postDeviceCommands"], "");
+    let files = initrd["extraFiles"].as_object().unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["/etc/darlings/impermanence.json", "/etc/darlings/manifest.toml"]
+    );
+    for (name, source) in files {
+        let source = source.as_str().unwrap();
+        let base = name.rsplit('/').next().unwrap();
+        assert!(
+            source.starts_with("/nix/store/") && source.ends_with(&format!("-darlings-{base}")),
+            "{source}"
+        );
+    }
+    assert_eq!(initrd["services"], json!({}));
+    assert_eq!(initrd["storePaths"], json!([]));
+    // The audit without a textfile: darlings itself, default interval.
+    let audit = &v["services"]["darlings-audit"]["serviceConfig"];
+    assert_eq!(argv(audit["ExecStart"].as_str().unwrap()), [BIN, "audit", "--progress", "never"]);
+    assert_eq!(v["timers"]["darlings-audit"]["timerConfig"]["OnCalendar"], "hourly");
+    // Users' claims only, home from users.users.
+    let claims: Value =
+        serde_json::from_str(v["etc"]["darlings/impermanence.json"].as_str().unwrap()).unwrap();
+    let bob = &claims["/persist"]["users"]["bob"];
+    assert_eq!(bob["directories"][0]["dirPath"], "/srv/home/bob/projects");
+    assert_eq!(bob["files"][0]["filePath"], "/srv/home/bob/.config/app.conf");
+    // The systemd initrd's unit waits for the root device on btrfs.
+    let v =
+        eval_with("btrfs-scripted", "{ boot.initrd.systemd.enable = true; }", PKG, "{ inherit (e) initrd; }");
+    let rollback = &v["initrd"]["services"]["darlings-rollback"];
+    assert_eq!(strs(&rollback["after"]), ["initrd-root-device.target"]);
+    assert_eq!(v["initrd"]["postResumeCommands"], "");
+}
+
+#[test]
+fn preservation_claims_without_record_or_audit() {
+    if !nix_available() {
+        return;
+    }
+    let v = eval("preservation", "{ inherit (e) failed etc services timers initrd; }");
+    assert_eq!(v["failed"], json!([]));
+    assert_eq!(v["services"], json!({}));
+    assert_eq!(v["timers"], json!({}));
+    assert_eq!(v["initrd"]["services"], json!({}));
+    let manifest = v["etc"]["darlings/manifest.toml"].as_str().unwrap();
+    assert!(manifest.ends_with("preservation = \"/etc/darlings/preservation.json\"\n"), "{manifest}");
+    assert!(!manifest.contains("impermanence"));
+    let claims: Value =
+        serde_json::from_str(v["etc"]["darlings/preservation.json"].as_str().unwrap()).unwrap();
+    let root = &claims["/persistent"];
+    let dirs: Vec<&str> =
+        root["directories"].as_array().unwrap().iter().map(|d| d["directory"].as_str().unwrap()).collect();
+    assert_eq!(dirs, ["/var/lib/nixos", "/var/lib/private"]);
+    assert_eq!(root["files"][0]["file"], "/etc/machine-id");
+    let alice: Vec<(&str, &str)> = root["users"]["alice"]["directories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["directory"].as_str().unwrap(), d["how"].as_str().unwrap()))
+        .collect();
+    // preservation's generated parents are there, as `_intermediate`.
+    assert!(alice.contains(&("/home/alice/.ssh", "bindmount")), "{alice:?}");
+    assert!(alice.contains(&("/home/alice/.local/share/keyrings", "bindmount")), "{alice:?}");
+    assert!(alice.contains(&("/home/alice/.local", "_intermediate")), "{alice:?}");
+    // preservation switched off declares nothing.
+    let v = eval_with("preservation", "{ preservation.enable = lib.mkForce false; }", PKG, "e.etc");
+    assert!(v.get("darlings/preservation.json").is_none(), "{v}");
+}
+
+#[test]
+fn contradictory_settings_are_refused() {
+    if !nix_available() {
+        return;
+    }
+    let failed = |inline: &str| eval_with("btrfs-scripted", inline, PKG, "{ inherit (e) failed warnings; }");
+    let both = failed(
+        r#"{ services.darlings.rollback.zfs = { dataset = "rpool/local/root"; archiveDataset = "rpool/safe/r"; }; }"#,
+    );
+    assert_eq!(
+        strs(&both["failed"]),
+        ["services.darlings.rollback: set either zfs.dataset or btrfs.device, not both."]
+    );
+    let none = failed(r#"{ services.darlings.rollback.btrfs.device = lib.mkForce null; }"#);
+    assert_eq!(
+        strs(&none["failed"]),
+        ["services.darlings.rollback.enable needs a target: zfs.dataset or btrfs.device."]
+    );
+    let no_archive = failed(
+        r#"{ services.darlings.rollback = { btrfs.device = lib.mkForce null; zfs.dataset = "rpool/local/root"; }; }"#,
+    );
+    assert_eq!(
+        strs(&no_archive["failed"]),
+        ["services.darlings.rollback.zfs.archiveDataset must be set: it keeps the way back."]
+    );
+    let no_record = failed("{ services.darlings.record.enable = false; }");
+    assert_eq!(no_record["failed"], json!([]));
+    assert!(
+        strs(&no_record["warnings"])
+            .iter()
+            .any(|w| w.contains("refuses without an audit recorded at shutdown")),
+        "{no_record}"
+    );
+    // Disabled, the module asks nothing and writes nothing.
+    let off = failed("{ services.darlings.enable = lib.mkForce false; }");
+    assert_eq!(off["failed"], json!([]));
+    let off = eval_with(
+        "btrfs-scripted",
+        "{ services.darlings.enable = lib.mkForce false; }",
+        PKG,
+        "{ inherit (e) etc services initrd; }",
+    );
+    assert_eq!(off["etc"], json!({}));
+    assert_eq!(off["services"], json!({}));
+    assert_eq!(off["initrd"]["postResumeCommands"], "");
+}
+
+#[test]
+fn a_removed_option_set_still_gives_the_claims() {
+    if !nix_available() {
+        return;
+    }
+    // impermanence refuses the configuration by its own assertion; the
+    // claim file still evaluates, so the audit can say what it declares.
+    let v = eval_with(
+        "impermanence-zfs",
+        r#"{ environment.persistence."/persist".users.alice.home = "/home/alice"; }"#,
+        PKG,
+        r#"{ inherit (e) failed; json = e.etc."darlings/impermanence.json"; }"#,
+    );
+    let failed = strs(&v["failed"]);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("`home'") && failed[0].contains("no longer has any effect"), "{failed:?}");
+    let claims: Value = serde_json::from_str(v["json"].as_str().unwrap()).unwrap();
+    assert!(claims["/persist"]["users"]["alice"].get("home").is_none());
+    assert_eq!(claims["/persist"]["users"]["alice"]["directories"][0]["dirPath"], "/home/alice/.ssh");
+}
+
+/// The audit unit's command line, run for real: the textfile appears whole
+/// under its name, a failed audit leaves the previous one, no temp file stays.
+#[test]
+fn the_audit_unit_writes_the_textfile_atomically() {
+    if !nix_available() {
+        return;
+    }
+    let pkg = tempfile::tempdir().unwrap();
+    std::fs::create_dir(pkg.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink(common::bin(), pkg.path().join("bin/darlings")).unwrap();
+    let textfiles = tempfile::tempdir().unwrap();
+    let t = common::Tree::new();
+    t.file(b"/var/lib/app/state", b"s").file(b"/etc/darlings/manifest.toml", b"ignore = [\"/etc\"]\n");
+    let run = |root: &Path| {
+        let inline = format!(
+            r#"{{ services.darlings.audit = {{ textfileDir = "{}"; extraArgs = [ "--root" "{}" ]; }}; }}"#,
+            textfiles.path().display(),
+            root.display()
+        );
+        let v = eval_with(
+            "btrfs-scripted",
+            &inline,
+            pkg.path().to_str().unwrap(),
+            "e.services.darlings-audit.serviceConfig.ExecStart",
+        );
+        let argv = argv(v.as_str().unwrap());
+        assert_eq!(argv[..2], ["/bin/sh", "-c"]);
+        Command::new(&argv[0]).args(&argv[1..]).output().unwrap()
+    };
+    let out = run(t.root());
+    assert_eq!(common::code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(textfiles.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing(), ["darlings.prom"]);
+    let prom = std::fs::read_to_string(textfiles.path().join("darlings.prom")).unwrap();
+    assert!(prom.contains("darlings_audit_complete"), "{prom}");
+    assert!(prom.contains(r#"verdict="unclaimed""#), "{prom}");
+    // A failed audit (no such root) keeps the last good file.
+    let out = run(&t.root().join("missing"));
+    assert_eq!(common::code(&out), 2);
+    assert_eq!(listing(), ["darlings.prom"]);
+    assert_eq!(std::fs::read_to_string(textfiles.path().join("darlings.prom")).unwrap(), prom);
+}
+
+/// What the module writes, placed in a root with real mounts, makes a plain
+/// `darlings audit` give the verdicts `--impermanence J` gives, J made by
+/// `darlings nix expr impermanence` from the same configuration.
+#[test]
+fn generated_claim_files_round_trip_through_a_plain_audit() {
+    if !nix_available() {
+        return;
+    }
+    require_root!();
+    let expr = common::run(["nix", "expr", "impermanence"]);
+    assert_eq!(common::code(&expr), 0);
+    let apply = String::from_utf8(expr.stdout).unwrap();
+    let v = eval(
+        "impermanence-zfs",
+        &format!(r#"{{ etc = e.etc; j = builtins.toJSON (({apply}) e.c.environment.persistence); }}"#),
+    );
+    let j_text = v["j"].as_str().unwrap();
+    let generated = v["etc"]["darlings/impermanence.json"].as_str().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(generated).unwrap(),
+        serde_json::from_str::<Value>(j_text).unwrap()
+    );
+
+    let t = common::Tree::new();
+    t.file(b"/etc/darlings/manifest.toml", v["etc"]["darlings/manifest.toml"].as_str().unwrap().as_bytes())
+        .file(b"/etc/darlings/impermanence.json", generated.as_bytes())
+        .file(b"/etc/machine-id", b"id\n")
+        .file(b"/etc/nixos/configuration.nix", b"{ }")
+        .dir(b"/var/lib/bluetooth")
+        .file(b"/var/lib/colord/icc", b"c")
+        .dir(b"/home/alice/.ssh")
+        .file(b"/home/alice/.cache/x", b"x")
+        .file(b"/var/cache/y", b"y")
+        .dir(b"/persist");
+    let j = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(j.path(), j_text).unwrap();
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs persist "$R/persist"
+mkdir -p "$R/persist/var/lib/bluetooth" "$R/persist/home/alice/.ssh"
+mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
+mount --bind "$R/persist/home/alice/.ssh" "$R/home/alice/.ssh"
+"$D" audit --root "$R" --format json || true
+echo =====
+"$D" audit --root "$R" --format json --no-default-manifest --impermanence '{j}' \
+  --keep /etc/nixos --keep /srv/app --ignore '/home/*/.cache' || true"#,
+        root = t.root().display(),
+        j = j.path().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (plain, flags) =
+        stdout.split_once("=====").unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let verdicts = |text: &str| {
+        let mut v = common::verdicts(&serde_json::from_str(text).expect("audit JSON"));
+        v.retain(|p, _| !p.starts_with("/etc/darlings"));
+        v
+    };
+    let expected = common::map(&[
+        ("/etc", "structure 1"),
+        ("/etc/machine-id", "broken 1"),
+        ("/etc/nixos", "broken 2"),
+        ("/home", "structure 1"),
+        ("/home/alice", "structure 1"),
+        ("/home/alice/.cache", "ignored -"),
+        ("/home/alice/.ssh", "kept -"),
+        ("/persist", "structure 1"),
+        ("/var", "structure 1"),
+        ("/var/cache", "unclaimed 2"),
+        ("/var/lib", "structure 1"),
+        ("/var/lib/bluetooth", "kept -"),
+        ("/var/lib/colord", "broken 2"),
+    ]);
+    assert_eq!(verdicts(plain), expected);
+    assert_eq!(verdicts(flags), expected);
+}
