@@ -565,29 +565,7 @@ fn missing_claims(classifier: &Classifier<'_>, matcher: &Matcher, root: &Root) -
 
 /// An `--accepted` file: a previous JSON report, or one path per line.
 fn read_accepted(file: &Path) -> Result<Accepted> {
-    let shown = file.display();
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read accepted list {shown}"))?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
-        let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        return Ok(Accepted::new(entries));
-    }
-    let mut entries = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() || trimmed.starts_with(b"#") {
-            continue;
-        }
-        if !line.starts_with(b"/") {
-            bail!("{shown}:{}: not an absolute path: {}", i + 1, escape(line));
-        }
-        let path = if line.len() > 1 { line.strip_suffix(b"/").unwrap_or(line) } else { line };
-        entries.push((path.to_vec(), None));
-    }
-    Ok(Accepted::new(entries))
+    Ok(Accepted::read(file)?)
 }
 
 fn explain(args: &ExplainArgs) -> Result<ExitCode> {

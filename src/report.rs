@@ -1,12 +1,16 @@
 //! The report: findings, errors, totals. Sorting, filtering, acceptance and
 //! the exit code live here; formatting lives in `render/`.
 
+pub mod accepted;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::claims::matcher::{is_ancestor_or_self, Origin, RuleKind};
+pub use accepted::Accepted;
+
+use crate::claims::matcher::{Origin, RuleKind};
 use crate::error::ExitCode;
 use crate::source::{Change, FileKind};
 
@@ -444,35 +448,6 @@ pub enum SortKey {
     Size,
 }
 
-/// What `--accepted` accepts: paths (with everything below them), either
-/// with any verdict (an accept list) or with the verdict a previous report
-/// gave them.
-#[derive(Debug, Default)]
-pub struct Accepted {
-    entries: Vec<(Vec<u8>, Option<Verdict>)>,
-}
-
-impl Accepted {
-    pub fn new(entries: Vec<(Vec<u8>, Option<Verdict>)>) -> Accepted {
-        Accepted { entries }
-    }
-
-    pub fn matches(&self, f: &Finding) -> bool {
-        self.entries.iter().any(|(path, verdict)| {
-            verdict.is_none_or(|v| v == f.verdict) && is_ancestor_or_self(path, &f.path)
-        })
-    }
-
-    pub fn apply(&self, findings: &mut [Finding]) {
-        if self.entries.is_empty() {
-            return;
-        }
-        for f in findings.iter_mut() {
-            f.accepted = f.verdict.is_loss() && self.matches(f);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,8 +503,11 @@ mod tests {
         let all: HashSet<Verdict> = [Verdict::Unclaimed].into();
         let mut r =
             report(vec![finding("/var/cache/x/y", Verdict::Unclaimed, 1), finding("/b", Verdict::Broken, 1)]);
-        let acc =
-            Accepted::new(vec![(b"/var/cache".to_vec(), None), (b"/b".to_vec(), Some(Verdict::Unclaimed))]);
+        let acc = Accepted::parse(
+            br#"{"findings": [{"path": "/var/cache", "verdict": "unclaimed"}, {"path": "/b", "verdict": "unclaimed"}]}"#,
+            std::path::Path::new("acc.json"),
+        )
+        .unwrap_or_default();
         acc.apply(&mut r.findings);
         assert!(r.findings[0].accepted);
         assert!(!r.findings[1].accepted, "a previous unclaimed /b does not accept a broken /b");

@@ -17,7 +17,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::{rfc3339, Filter};
-use crate::report::{EntryError, Finding, MissingClaim, Report, Totals, Verdict};
+use crate::report::{EntryError, Finding, MissingClaim, Report, Totals};
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -173,38 +173,10 @@ pub fn render_ndjson(out: &mut dyn Write, report: &Report, filter: &Filter, exit
     out.write_all(b"\n")
 }
 
-/// An exact path, with the verdict a previous report gave it.
-pub type AcceptedPath = (Vec<u8>, Option<Verdict>);
-
-/// Reads the findings of a previous JSON report.
-pub fn read_findings(value: &serde_json::Value) -> Result<Vec<AcceptedPath>, String> {
-    let findings = value
-        .get("findings")
-        .and_then(|f| f.as_array())
-        .ok_or("not a darlings JSON report (no \"findings\" array)")?;
-    let mut out = Vec::with_capacity(findings.len());
-    for (i, f) in findings.iter().enumerate() {
-        let path =
-            match (f.get("path_base64").and_then(|p| p.as_str()), f.get("path").and_then(|p| p.as_str())) {
-                (Some(b64), _) => base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|e| format!("findings[{i}].path_base64: {e}"))?,
-                (None, Some(p)) => p.as_bytes().to_vec(),
-                (None, None) => return Err(format!("findings[{i}] has no \"path\"")),
-            };
-        let verdict = f
-            .get("verdict")
-            .and_then(|v| v.as_str())
-            .and_then(|v| Verdict::ALL.into_iter().find(|x| x.name() == v));
-        out.push((path, verdict));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::HardLinks;
+    use crate::report::{HardLinks, Verdict};
     use crate::source::FileKind;
 
     #[test]
