@@ -212,6 +212,26 @@ impl Pattern {
         }
     }
 
+    /// The leading components without wildcards (the whole path of a
+    /// prefix): nothing outside it can match.
+    pub fn literal_prefix(&self) -> &[u8] {
+        match self {
+            Pattern::Prefix(p) => p,
+            Pattern::Glob(g) => &g.literal_prefix,
+        }
+    }
+
+    /// The shallowest ancestor-or-self of `path` the pattern names (its
+    /// match point), with its depth.
+    pub fn match_point<'p>(&self, path: &'p [u8]) -> Option<(u32, &'p [u8])> {
+        match self {
+            Pattern::Prefix(p) => is_ancestor_or_self(p, path).then(|| (depth_of(p), &path[..p.len()])),
+            Pattern::Glob(g) => {
+                ancestors_or_self(path).find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a))))
+            }
+        }
+    }
+
     fn literal_len(&self) -> usize {
         match self {
             Pattern::Prefix(p) => p.len(),
@@ -417,12 +437,7 @@ impl Matcher {
     /// The depth of the shallowest ancestor-or-self of `path` that the glob
     /// rule matches (`u32::MAX` when none does).
     fn first_match_depth(&self, rule: RuleId, path: &[u8]) -> u32 {
-        let Pattern::Glob(g) = &self.rule(rule).pattern else {
-            return u32::MAX;
-        };
-        ancestors_or_self(path)
-            .find(|(_, p)| g.matcher.is_match(Path::new(OsStr::from_bytes(p))))
-            .map_or(u32::MAX, |(d, _)| d)
+        self.rule(rule).pattern.match_point(path).map_or(u32::MAX, |(d, _)| d)
     }
 
     /// Every rule that applies to `path`, decided from scratch.
@@ -430,14 +445,8 @@ impl Matcher {
         let mut found: Vec<(Decision, Vec<u8>)> = Vec::new();
         for (id, rule) in self.rules.iter().enumerate() {
             let id = id as RuleId;
-            let hit = match &rule.pattern {
-                Pattern::Prefix(p) => is_ancestor_or_self(p, path).then(|| (depth_of(p), p.clone())),
-                Pattern::Glob(g) => ancestors_or_self(path)
-                    .find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a))))
-                    .map(|(d, a)| (d, a.to_vec())),
-            };
-            if let Some((depth, at)) = hit {
-                found.push((Decision { rule: id, depth }, at));
+            if let Some((depth, at)) = rule.pattern.match_point(path) {
+                found.push((Decision { rule: id, depth }, at.to_vec()));
             }
         }
         found.sort_by_key(|(d, _)| Reverse(self.rank(*d)));
