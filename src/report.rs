@@ -1,5 +1,9 @@
-//! The report: findings, errors, totals. Sorting, filtering, acceptance and
-//! the exit code live here; formatting lives in `render/`.
+//! The report: findings, errors, missing claims, notes and totals.
+//!
+//! Totals are computed here, once ([`Report::compute_totals`]); every
+//! format reads [`Totals`] and none adds up findings itself. Sorting,
+//! acceptance ([`accepted`]) and the exit code live here too; what is
+//! shown and how lives in `render/`.
 
 pub mod accepted;
 
