@@ -1,10 +1,12 @@
-//! Rule matching: the per-entry cost the walk pays, for paths × rules.
+//! Rule matching: the per-entry cost the walk pays, for paths × rules;
+//! and loading rules: a manifest of N keep rules parsed and compiled.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use darlings::claims::manifest;
 use darlings::claims::matcher::{Matcher, Origin, Pattern, Rule, RuleKind};
 
 /// A deterministic set of lived-in paths.
@@ -61,5 +63,35 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A manifest of `n` keep rules, one per line, half as tables.
+fn manifest_text(n: usize) -> String {
+    let mut text = String::from("keep = [\n");
+    for i in 0..n {
+        if i % 2 == 0 {
+            text.push_str(&format!("  \"/var/lib/svc{i}/data\",\n"));
+        } else {
+            text.push_str(&format!("  {{ path = \"/srv/app{}/{i}\", reason = \"r\" }},\n", i % 100));
+        }
+    }
+    text.push_str("]\n");
+    text
+}
+
+fn load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10);
+    for n in [1_000, 10_000, 100_000] {
+        let text = manifest_text(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("manifest+matcher", n), &text, |b, text| {
+            b.iter(|| {
+                let m = manifest::parse(black_box(text), std::path::Path::new("m.toml")).expect("valid");
+                Matcher::new(m.rules).rules().len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, load);
 criterion_main!(benches);

@@ -129,7 +129,7 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
             .iter()
             .filter(|d| d.storage.as_bytes() == storage)
             .filter_map(|d| {
-                let pattern = claims::matcher::Pattern::parse(&d.path).ok().filter(|p| !p.is_glob())?;
+                let pattern = claims::matcher::Pattern::literal(&d.path).ok()?;
                 Some(claims::matcher::Rule {
                     kind: RuleKind::Keep,
                     pattern,
@@ -203,23 +203,14 @@ fn explain(args: &ExplainArgs) -> Result<ExitCode> {
     let cfg = config::Audit::for_explain(args)?;
     let raw = args.path.as_bytes();
     // A path, never a glob: `[1]` is part of the name.
-    if !raw.starts_with(b"/") {
-        bail!(
-            "explain takes an absolute path as the audited system sees it (e.g. /var/lib/x), not {}",
-            escape(raw)
-        );
-    }
-    let mut path = Vec::with_capacity(raw.len());
-    for comp in raw.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-        if comp == b"." || comp == b".." {
-            bail!("explain takes a path without `.` or `..` components: {}", escape(raw));
-        }
-        path.push(b'/');
-        path.extend_from_slice(comp);
-    }
-    if path.is_empty() {
-        path.push(b'/');
-    }
+    let path = match claims::matcher::Pattern::literal(raw) {
+        Ok(literal) => literal.literal_prefix().to_vec(),
+        Err(e) => bail!(
+            "explain takes an absolute path as the audited system sees it (e.g. /var/lib/x), not {}: {}",
+            escape(raw),
+            e.to_string().trim_start_matches("pattern ")
+        ),
+    };
     let explained = crate::audit::explain(&cfg, &path)?;
     write_stdout(|out| match args.format {
         ExplainFormat::Text => render::explain::render_text(out, &explained),

@@ -162,9 +162,10 @@ impl Group {
     }
 
     fn count(&mut self, entries: u64, size: u64, disk: u64, mtime: Option<i64>) {
-        self.entries += entries;
-        self.size += size;
-        self.disk += disk;
+        // Sizes can be absurd (sparse files): saturate, never wrap.
+        self.entries = self.entries.saturating_add(entries);
+        self.size = self.size.saturating_add(size);
+        self.disk = self.disk.saturating_add(disk);
         if let Some(m) = mtime {
             self.newest = Some(self.newest.map_or(m, |n| n.max(m)));
         }

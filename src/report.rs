@@ -1,12 +1,20 @@
-//! The report: findings, errors, totals. Sorting, filtering, acceptance and
-//! the exit code live here; formatting lives in `render/`.
+//! The report: findings, errors, missing claims, notes and totals.
+//!
+//! Totals are computed here, once ([`Report::compute_totals`]); every
+//! format reads [`Totals`] and none adds up findings itself. Sorting,
+//! acceptance ([`accepted`]) and the exit code live here too; what is
+//! shown and how lives in `render/`.
+
+pub mod accepted;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::claims::matcher::{is_ancestor_or_self, Origin, RuleKind};
+pub use accepted::Accepted;
+
+use crate::claims::matcher::{Origin, RuleKind};
 use crate::error::ExitCode;
 use crate::source::{Change, FileKind};
 
@@ -161,13 +169,55 @@ pub struct MissingClaim {
     pub rule: RuleRef,
 }
 
-/// Counts for one verdict.
+/// Counts for one verdict (or one verdict and severity).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Total {
     pub findings: u64,
     pub entries: u64,
     pub bytes: u64,
     pub disk: u64,
+    /// A count exceeded `u64::MAX` and is shown as `u64::MAX`: the real
+    /// value is larger.
+    pub saturated: bool,
+}
+
+/// A [`Total`] being summed, wide enough never to wrap (each addend is a
+/// `u64`, and there are fewer than 2^64 of them).
+#[derive(Debug, Clone, Copy, Default)]
+struct Sum {
+    findings: u128,
+    entries: u128,
+    bytes: u128,
+    disk: u128,
+}
+
+impl Sum {
+    fn add(&mut self, f: &Finding) {
+        self.findings += 1;
+        self.entries += u128::from(f.entries.unwrap_or(0));
+        self.bytes += u128::from(f.size.unwrap_or(0));
+        self.disk += u128::from(f.disk.unwrap_or(0));
+    }
+
+    /// Takes back bytes counted more than once, never below zero.
+    fn take(&mut self, bytes: u128, disk: u128) {
+        self.bytes = self.bytes.saturating_sub(bytes);
+        self.disk = self.disk.saturating_sub(disk);
+    }
+
+    /// Clamped to `u64`; `saturated` says whether anything was.
+    fn total(self) -> Total {
+        let mut saturated = false;
+        let mut clamp = |n: u128| {
+            u64::try_from(n).unwrap_or_else(|_| {
+                saturated = true;
+                u64::MAX
+            })
+        };
+        let (findings, entries, bytes, disk) =
+            (clamp(self.findings), clamp(self.entries), clamp(self.bytes), clamp(self.disk));
+        Total { findings, entries, bytes, disk, saturated }
+    }
 }
 
 /// A file with several names, seen by the walk (for counting it once).
@@ -193,6 +243,109 @@ impl HardLinks {
             self.seen.entry(key).or_insert((size, disk, Vec::new())).2.extend(verdicts);
         }
     }
+
+    /// Bytes and allocated bytes counted more than once: per verdict, and
+    /// over all loss verdicts together.
+    fn excess(&self) -> (BTreeMap<Verdict, (u128, u128)>, (u128, u128)) {
+        let mut per_verdict: BTreeMap<Verdict, (u128, u128)> = BTreeMap::new();
+        let mut loss = (0u128, 0u128);
+        for (size, disk, verdicts) in self.seen.values() {
+            let (size, disk) = (u128::from(*size), u128::from(*disk));
+            let mut counts: BTreeMap<Verdict, u128> = BTreeMap::new();
+            for v in verdicts {
+                *counts.entry(*v).or_default() += 1;
+            }
+            let mut losses = 0u128;
+            for (v, n) in counts {
+                let e = per_verdict.entry(v).or_default();
+                e.0 += size * (n - 1);
+                e.1 += disk * (n - 1);
+                if v.is_loss() {
+                    losses += n;
+                }
+            }
+            if losses > 1 {
+                loss.0 += size * (losses - 1);
+                loss.1 += disk * (losses - 1);
+            }
+        }
+        (per_verdict, loss)
+    }
+}
+
+/// Severity of a finding, as the totals break it down (`None`: the
+/// catalogue knows nothing of it).
+pub type SeverityKey = Option<crate::knowledge::Severity>;
+
+/// What every format prints as totals, computed once by
+/// [`Report::compute_totals`]: renderers read these and never add up
+/// findings themselves, so JSON, ndjson, Prometheus and the table agree.
+///
+/// A file with several names counts its bytes once per verdict (and once
+/// in [`Totals::loss`]). Which finding holds each name is not recorded, so
+/// the severity shares of a verdict give up bytes counted twice least
+/// severe first: they add up to the verdict's total, and the bytes at or
+/// above any severity are never understated. Counts are summed without
+/// wrapping and clamped to `u64::MAX`, with [`Total::saturated`] set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    verdicts: BTreeMap<Verdict, Total>,
+    severities: BTreeMap<(Verdict, SeverityKey), Total>,
+    loss: Total,
+}
+
+impl Totals {
+    /// The totals of one verdict (every verdict has one).
+    pub fn get(&self, verdict: &Verdict) -> Option<&Total> {
+        self.verdicts.get(verdict)
+    }
+
+    /// Every verdict, in reporting order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Verdict, &Total)> {
+        self.verdicts.iter()
+    }
+
+    /// Per verdict and severity: every verdict with `None`, plus each
+    /// severity a finding of it has. Per verdict, they add up to
+    /// [`Totals::get`].
+    pub fn by_severity(&self) -> impl Iterator<Item = (&(Verdict, SeverityKey), &Total)> {
+        self.severities.iter()
+    }
+
+    /// Everything the next boot erases: the loss verdicts together.
+    pub fn loss(&self) -> &Total {
+        &self.loss
+    }
+
+    /// The verdicts whose totals are clamped.
+    pub fn saturated(&self) -> Vec<Verdict> {
+        self.verdicts.iter().filter(|(_, t)| t.saturated).map(|(v, _)| *v).collect()
+    }
+
+    /// Says which totals are clamped, if any.
+    pub fn note(&self) -> Option<String> {
+        let mut names: Vec<&str> = self.saturated().into_iter().map(Verdict::name).collect();
+        if self.loss.saturated && names.is_empty() {
+            names.push("all losses together");
+        }
+        (!names.is_empty()).then(|| {
+            format!(
+                "totals of {} exceed {} and are shown as that (\"saturated\": true in JSON): \
+                 the real amount is larger",
+                names.join(", "),
+                u64::MAX
+            )
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Totals {
+    type Item = (&'a Verdict, &'a Total);
+    type IntoIter = std::collections::btree_map::Iter<'a, Verdict, Total>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.verdicts.iter()
+    }
 }
 
 #[derive(Debug)]
@@ -205,36 +358,56 @@ pub struct Report {
     pub errors: Vec<EntryError>,
     pub missing_claims: Vec<MissingClaim>,
     pub notes: Vec<String>,
-    /// Per verdict, over every finding (filters never change them).
-    pub totals: BTreeMap<Verdict, Total>,
+    /// Over every finding (filters never change them).
+    pub totals: Totals,
     pub started: SystemTime,
     pub duration: Duration,
 }
 
 impl Report {
-    /// Totals per verdict; bytes of a file with several names counted once.
-    pub fn compute_totals(findings: &[Finding], links: &HardLinks) -> BTreeMap<Verdict, Total> {
-        let mut totals: BTreeMap<Verdict, Total> =
-            Verdict::ALL.iter().map(|&v| (v, Total::default())).collect();
+    /// The totals of these findings (see [`Totals`]). Severities must be
+    /// set first.
+    pub fn compute_totals(findings: &[Finding], links: &HardLinks) -> Totals {
+        let mut verdicts: BTreeMap<Verdict, Sum> =
+            Verdict::ALL.iter().map(|&v| (v, Sum::default())).collect();
+        let mut severities: BTreeMap<(Verdict, SeverityKey), Sum> =
+            Verdict::ALL.iter().map(|&v| ((v, None), Sum::default())).collect();
+        let mut loss = Sum::default();
         for f in findings {
-            let t = totals.entry(f.verdict).or_default();
-            t.findings += 1;
-            t.entries += f.entries.unwrap_or(0);
-            t.bytes += f.size.unwrap_or(0);
-            t.disk += f.disk.unwrap_or(0);
-        }
-        for (size, disk, verdicts) in links.seen.values() {
-            let mut counts: HashMap<Verdict, u64> = HashMap::new();
-            for v in verdicts {
-                *counts.entry(*v).or_default() += 1;
-            }
-            for (v, n) in counts {
-                let t = totals.entry(v).or_default();
-                t.bytes = t.bytes.saturating_sub(size * (n - 1));
-                t.disk = t.disk.saturating_sub(disk * (n - 1));
+            verdicts.entry(f.verdict).or_default().add(f);
+            severities.entry((f.verdict, f.severity())).or_default().add(f);
+            if f.verdict.is_loss() {
+                loss.add(f);
             }
         }
-        totals
+        let (excess, loss_excess) = links.excess();
+        for (v, (bytes, disk)) in excess {
+            verdicts.entry(v).or_default().take(bytes, disk);
+            // Least severe share first (see `Totals`).
+            let (mut bytes, mut disk) = (bytes, disk);
+            for ((_, _), share) in
+                severities.range_mut((v, None)..=(v, Some(crate::knowledge::Severity::Critical)))
+            {
+                let (b, d) = (bytes.min(share.bytes), disk.min(share.disk));
+                share.take(b, d);
+                bytes -= b;
+                disk -= d;
+            }
+        }
+        loss.take(loss_excess.0, loss_excess.1);
+        Totals {
+            verdicts: verdicts.into_iter().map(|(v, s)| (v, s.total())).collect(),
+            severities: severities.into_iter().map(|(k, s)| (k, s.total())).collect(),
+            loss: loss.total(),
+        }
+    }
+
+    /// The report's notes, then what the totals need said.
+    pub fn notes(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        self.notes
+            .iter()
+            .map(|n| std::borrow::Cow::Borrowed(n.as_str()))
+            .chain(self.totals.note().map(Into::into))
     }
 
     /// Every entry was read.
@@ -281,35 +454,6 @@ pub enum SortKey {
     Path,
     /// Largest first
     Size,
-}
-
-/// What `--accepted` accepts: paths (with everything below them), either
-/// with any verdict (an accept list) or with the verdict a previous report
-/// gave them.
-#[derive(Debug, Default)]
-pub struct Accepted {
-    entries: Vec<(Vec<u8>, Option<Verdict>)>,
-}
-
-impl Accepted {
-    pub fn new(entries: Vec<(Vec<u8>, Option<Verdict>)>) -> Accepted {
-        Accepted { entries }
-    }
-
-    pub fn matches(&self, f: &Finding) -> bool {
-        self.entries.iter().any(|(path, verdict)| {
-            verdict.is_none_or(|v| v == f.verdict) && is_ancestor_or_self(path, &f.path)
-        })
-    }
-
-    pub fn apply(&self, findings: &mut [Finding]) {
-        if self.entries.is_empty() {
-            return;
-        }
-        for f in findings.iter_mut() {
-            f.accepted = f.verdict.is_loss() && self.matches(f);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -367,8 +511,11 @@ mod tests {
         let all: HashSet<Verdict> = [Verdict::Unclaimed].into();
         let mut r =
             report(vec![finding("/var/cache/x/y", Verdict::Unclaimed, 1), finding("/b", Verdict::Broken, 1)]);
-        let acc =
-            Accepted::new(vec![(b"/var/cache".to_vec(), None), (b"/b".to_vec(), Some(Verdict::Unclaimed))]);
+        let acc = Accepted::parse(
+            br#"{"findings": [{"path": "/var/cache", "verdict": "unclaimed"}, {"path": "/b", "verdict": "unclaimed"}]}"#,
+            std::path::Path::new("acc.json"),
+        )
+        .unwrap_or_default();
         acc.apply(&mut r.findings);
         assert!(r.findings[0].accepted);
         assert!(!r.findings[1].accepted, "a previous unclaimed /b does not accept a broken /b");
@@ -382,6 +529,85 @@ mod tests {
         links.record(LinkKey { dev: 1, ino: 7 }, 100, 100, Verdict::Unclaimed);
         links.record(LinkKey { dev: 1, ino: 7 }, 100, 100, Verdict::Unclaimed);
         let t = Report::compute_totals(&findings, &links);
-        assert_eq!(t[&Verdict::Unclaimed], Total { findings: 2, entries: 2, bytes: 100, disk: 100 });
+        assert_eq!(
+            t.get(&Verdict::Unclaimed),
+            Some(&Total { findings: 2, entries: 2, bytes: 100, disk: 100, saturated: false })
+        );
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        // Three sparse files of 8000 PiB: 3 × 8000 × 2^50 > 2^64.
+        let big = 8000u64 << 50;
+        let findings: Vec<Finding> =
+            ["/a", "/b", "/c"].iter().map(|p| finding(p, Verdict::Unclaimed, big)).collect();
+        let t = Report::compute_totals(&findings, &HardLinks::default());
+        let u = t.get(&Verdict::Unclaimed).copied().unwrap_or_default();
+        assert_eq!((u.findings, u.entries, u.bytes, u.saturated), (3, 3, u64::MAX, true));
+        assert_eq!(t.loss().bytes, u64::MAX);
+        assert_eq!(t.saturated(), vec![Verdict::Unclaimed]);
+        let note = t.note().unwrap_or_default();
+        assert!(note.contains("unclaimed") && note.contains("18446744073709551615"), "{note}");
+        let kept = t.get(&Verdict::Kept).copied().unwrap_or_default();
+        assert!(!kept.saturated);
+
+        // Two of them fit (2 × 8000 × 2^50 < 2^64): exact, not saturated.
+        let t = Report::compute_totals(&findings[..2], &HardLinks::default());
+        assert_eq!(t.get(&Verdict::Unclaimed).map(|u| (u.bytes, u.saturated)), Some((2 * big, false)));
+        assert_eq!(t.note(), None);
+
+        // Four names of one such file: counted once, never wrapping.
+        let names: Vec<Finding> =
+            ["/a", "/b", "/c", "/d"].iter().map(|p| finding(p, Verdict::Unclaimed, big)).collect();
+        let mut links = HardLinks::default();
+        for _ in 0..4 {
+            links.record(LinkKey { dev: 1, ino: 9 }, big, big, Verdict::Unclaimed);
+        }
+        let t = Report::compute_totals(&names, &links);
+        assert_eq!(t.get(&Verdict::Unclaimed).map(|u| (u.bytes, u.saturated)), Some((big, false)));
+    }
+
+    #[test]
+    fn severity_shares_add_up_and_never_understate_the_severe() {
+        use crate::knowledge::{Precious, Severity};
+        let precious = |severity| Precious {
+            pattern: "/p".into(),
+            severity,
+            reason: String::new(),
+            directory: true,
+            origin: "built-in".into(),
+        };
+        // A critical finding of 300 bytes holding two names of one 100-byte
+        // file, and an unknown finding of 50 bytes.
+        let mut critical = finding("/home", Verdict::Unclaimed, 300);
+        critical.precious = Some(precious(Severity::Critical));
+        let other = finding("/srv", Verdict::Unclaimed, 50);
+        let mut links = HardLinks::default();
+        links.record(LinkKey { dev: 1, ino: 3 }, 100, 100, Verdict::Unclaimed);
+        links.record(LinkKey { dev: 1, ino: 3 }, 100, 100, Verdict::Unclaimed);
+        let t = Report::compute_totals(&[critical, other], &links);
+        let shares: Vec<(Option<Severity>, u64)> = t
+            .by_severity()
+            .filter(|((v, _), _)| *v == Verdict::Unclaimed)
+            .map(|((_, s), total)| (*s, total.bytes))
+            .collect();
+        // 350 - 100 counted twice = 250; taken from the unknown share first.
+        assert_eq!(shares, vec![(None, 0), (Some(Severity::Critical), 250)]);
+        assert_eq!(t.get(&Verdict::Unclaimed).map(|u| u.bytes), Some(250));
+        // Every verdict has its `None` line.
+        assert_eq!(t.by_severity().filter(|((_, s), _)| s.is_none()).count(), Verdict::ALL.len());
+    }
+
+    #[test]
+    fn the_loss_total_counts_a_file_once_across_verdicts() {
+        // One 100-byte file: a name in a broken claim, a name unclaimed.
+        let findings = vec![finding("/b", Verdict::Broken, 100), finding("/u", Verdict::Unclaimed, 100)];
+        let mut links = HardLinks::default();
+        links.record(LinkKey { dev: 1, ino: 5 }, 100, 100, Verdict::Broken);
+        links.record(LinkKey { dev: 1, ino: 5 }, 100, 100, Verdict::Unclaimed);
+        let t = Report::compute_totals(&findings, &links);
+        assert_eq!(t.get(&Verdict::Broken).map(|x| x.bytes), Some(100));
+        assert_eq!(t.get(&Verdict::Unclaimed).map(|x| x.bytes), Some(100));
+        assert_eq!((t.loss().findings, t.loss().entries, t.loss().bytes), (2, 2, 100));
     }
 }

@@ -27,7 +27,6 @@ use crate::classify::Classifier;
 use crate::cli::SourceKind;
 use crate::config;
 use crate::knowledge::Catalogue;
-use crate::render;
 use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
 use crate::source::choose::Way;
@@ -528,8 +527,11 @@ fn mark_precious(
         let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
         let holds = |pattern: &str| match (root, tree) {
             (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), &f.path),
-            (None, Some(tree)) => (!pattern.contains(['*', '?', '[']) && tree.names(pattern.as_bytes()))
-                .then(|| pattern.as_bytes().to_vec()),
+            (None, Some(tree)) => {
+                let literal = crate::claims::matcher::Pattern::parse(pattern.as_bytes()).ok()?;
+                let path = literal.prefix()?;
+                tree.names(path).then(|| path.to_vec())
+            }
             (None, None) => None,
         };
         if let Some((precious, at)) = catalogue.lookup(&f.path, group, &holds) {
@@ -552,29 +554,7 @@ fn missing_claims(claims: &Claims, loaded: &Loaded) -> Vec<MissingClaim> {
 
 /// An `--accepted` file: a previous JSON report, or one path per line.
 fn read_accepted(file: &Path) -> Result<Accepted> {
-    let shown = file.display();
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read accepted list {shown}"))?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'{') {
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).with_context(|| format!("{shown}: not valid JSON"))?;
-        let entries = render::json::read_findings(&value).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        return Ok(Accepted::new(entries));
-    }
-    let mut entries = Vec::new();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() || trimmed.starts_with(b"#") {
-            continue;
-        }
-        if !line.starts_with(b"/") {
-            bail!("{shown}:{}: not an absolute path: {}", i + 1, escape(line));
-        }
-        let path = if line.len() > 1 { line.strip_suffix(b"/").unwrap_or(line) } else { line };
-        entries.push((path.to_vec(), None));
-    }
-    Ok(Accepted::new(entries))
+    Ok(Accepted::read(file)?)
 }
 
 /// What `explain` says of one path: the audit's own finding for it, and

@@ -2,12 +2,14 @@
 //!
 //! # Patterns
 //!
-//! A pattern is an absolute path. Without any of `* ? [ {` it is a *prefix*:
-//! it names the path and everything under it. Otherwise it is a *glob*
-//! (`*` and `?` never cross `/`, `**` does, `\` escapes) and it too names
-//! every path it matches and everything under those. Patterns are
-//! normalised: repeated and trailing `/` are dropped; `.` and `..` are
-//! refused.
+//! A pattern a person writes (`--keep`, `--ignore`, manifests, the
+//! catalogue) is an absolute path. Without any of `* ? [ {` it is a
+//! *prefix*: it names the path and everything under it. Otherwise it is a
+//! *glob* (`*` and `?` never cross `/`, `**` does, `\` escapes) and it too
+//! names every path it matches and everything under those. A path declared
+//! by a NixOS module is always a prefix ([`Pattern::literal`]), whatever
+//! bytes it holds. Patterns are normalised: repeated and trailing `/` are
+//! dropped; `.` and `..` components and NUL bytes are refused.
 //!
 //! # Which rule wins
 //!
@@ -118,6 +120,8 @@ pub enum PatternError {
     NotAbsolute,
     #[error("pattern must not contain `.` or `..` components")]
     DotComponent,
+    #[error("pattern must not contain a NUL byte")]
+    Nul,
     #[error("a glob pattern must be valid UTF-8")]
     NotUtf8,
     #[error("invalid glob: {0}")]
@@ -126,25 +130,37 @@ pub enum PatternError {
 
 const GLOB_META: &[u8] = b"*?[{";
 
+/// An absolute path with repeated and trailing `/` dropped; empty,
+/// relative, NUL and `.` / `..` refused.
+fn normalise(raw: &[u8]) -> Result<Vec<u8>, PatternError> {
+    if raw.is_empty() {
+        return Err(PatternError::Empty);
+    }
+    if raw[0] != b'/' {
+        return Err(PatternError::NotAbsolute);
+    }
+    if raw.contains(&0) {
+        return Err(PatternError::Nul);
+    }
+    let mut norm = Vec::with_capacity(raw.len());
+    for comp in raw.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        if comp == b"." || comp == b".." {
+            return Err(PatternError::DotComponent);
+        }
+        norm.push(b'/');
+        norm.extend_from_slice(comp);
+    }
+    if norm.is_empty() {
+        norm.push(b'/');
+    }
+    Ok(norm)
+}
+
 impl Pattern {
+    /// A pattern a person wrote (`--keep`, `--ignore`, manifests): a glob
+    /// when it has any of `* ? [ {`, else a prefix.
     pub fn parse(raw: &[u8]) -> Result<Pattern, PatternError> {
-        if raw.is_empty() {
-            return Err(PatternError::Empty);
-        }
-        if raw[0] != b'/' {
-            return Err(PatternError::NotAbsolute);
-        }
-        let mut norm = Vec::with_capacity(raw.len());
-        for comp in raw.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
-            if comp == b"." || comp == b".." {
-                return Err(PatternError::DotComponent);
-            }
-            norm.push(b'/');
-            norm.extend_from_slice(comp);
-        }
-        if norm.is_empty() {
-            norm.push(b'/');
-        }
+        let norm = normalise(raw)?;
         if !norm.iter().any(|b| GLOB_META.contains(b)) {
             return Ok(Pattern::Prefix(norm));
         }
@@ -169,6 +185,13 @@ impl Pattern {
         Ok(Pattern::Glob(Glob { matcher: glob.compile_matcher(), text, literal_prefix, literal_len }))
     }
 
+    /// A literal path, whatever bytes it holds: a path declared by a NixOS
+    /// module (`/var/lib/app[1]` names exactly that directory). Normalised
+    /// like [`Pattern::parse`].
+    pub fn literal(raw: &[u8]) -> Result<Pattern, PatternError> {
+        normalise(raw).map(Pattern::Prefix)
+    }
+
     /// The pattern as written (normalised), for people and JSON.
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
@@ -186,6 +209,26 @@ impl Pattern {
         match self {
             Pattern::Prefix(p) => Some(p),
             Pattern::Glob(_) => None,
+        }
+    }
+
+    /// The leading components without wildcards (the whole path of a
+    /// prefix): nothing outside it can match.
+    pub fn literal_prefix(&self) -> &[u8] {
+        match self {
+            Pattern::Prefix(p) => p,
+            Pattern::Glob(g) => &g.literal_prefix,
+        }
+    }
+
+    /// The shallowest ancestor-or-self of `path` the pattern names (its
+    /// match point), with its depth.
+    pub fn match_point<'p>(&self, path: &'p [u8]) -> Option<(u32, &'p [u8])> {
+        match self {
+            Pattern::Prefix(p) => is_ancestor_or_self(p, path).then(|| (depth_of(p), &path[..p.len()])),
+            Pattern::Glob(g) => {
+                ancestors_or_self(path).find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a))))
+            }
         }
     }
 
@@ -394,12 +437,7 @@ impl Matcher {
     /// The depth of the shallowest ancestor-or-self of `path` that the glob
     /// rule matches (`u32::MAX` when none does).
     fn first_match_depth(&self, rule: RuleId, path: &[u8]) -> u32 {
-        let Pattern::Glob(g) = &self.rule(rule).pattern else {
-            return u32::MAX;
-        };
-        ancestors_or_self(path)
-            .find(|(_, p)| g.matcher.is_match(Path::new(OsStr::from_bytes(p))))
-            .map_or(u32::MAX, |(d, _)| d)
+        self.rule(rule).pattern.match_point(path).map_or(u32::MAX, |(d, _)| d)
     }
 
     /// Every rule that applies to `path`, decided from scratch.
@@ -407,14 +445,8 @@ impl Matcher {
         let mut found: Vec<(Decision, Vec<u8>)> = Vec::new();
         for (id, rule) in self.rules.iter().enumerate() {
             let id = id as RuleId;
-            let hit = match &rule.pattern {
-                Pattern::Prefix(p) => is_ancestor_or_self(p, path).then(|| (depth_of(p), p.clone())),
-                Pattern::Glob(g) => ancestors_or_self(path)
-                    .find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a))))
-                    .map(|(d, a)| (d, a.to_vec())),
-            };
-            if let Some((depth, at)) = hit {
-                found.push((Decision { rule: id, depth }, at));
+            if let Some((depth, at)) = rule.pattern.match_point(path) {
+                found.push((Decision { rule: id, depth }, at.to_vec()));
             }
         }
         found.sort_by_key(|(d, _)| Reverse(self.rank(*d)));
@@ -506,6 +538,29 @@ mod tests {
         assert!(matches!(Pattern::parse(b"/x/[a").unwrap_err(), PatternError::Glob(_)));
         assert!(Pattern::parse(b"/home/*/.cache").expect("ok").is_glob());
         assert_eq!(Pattern::parse(b"/\xff/x").expect("bytes ok").prefix(), Some(&b"/\xff/x"[..]));
+        assert_eq!(Pattern::parse(b"/a\0b").unwrap_err(), PatternError::Nul);
+    }
+
+    #[test]
+    fn literal_patterns_never_glob() {
+        let p = Pattern::literal(b"/var//lib/app[1]/").expect("ok");
+        assert_eq!(p.prefix(), Some(&b"/var/lib/app[1]"[..]));
+        assert!(!p.is_glob());
+        let odd = Pattern::literal(b"/srv/{a,b}/*?\\x\xff").expect("ok");
+        assert_eq!(odd.prefix(), Some(&b"/srv/{a,b}/*?\\x\xff"[..]));
+        assert_eq!(Pattern::literal(b"/a\0b").unwrap_err(), PatternError::Nul);
+        assert_eq!(Pattern::literal(b"/a/../b").unwrap_err(), PatternError::DotComponent);
+        assert_eq!(Pattern::literal(b"a[1]").unwrap_err(), PatternError::NotAbsolute);
+        assert_eq!(Pattern::literal(b"").unwrap_err(), PatternError::Empty);
+
+        let m = Matcher::new(vec![Rule {
+            kind: RuleKind::Keep,
+            pattern: Pattern::literal(b"/var/lib/app[1]").expect("ok"),
+            origin: Origin::Flag("--keep"),
+            reason: None,
+        }]);
+        assert_eq!(decide(&m, "/var/lib/app[1]/db").as_deref(), Some("keep /var/lib/app[1]"));
+        assert_eq!(decide(&m, "/var/lib/app1"), None, "not a character class");
     }
 
     #[test]

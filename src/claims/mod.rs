@@ -147,7 +147,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         let json: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let found = nixos::impermanence(&json, &shown)?;
-        rules.extend(nixos::rules(&found, module));
+        rules.extend(nixos::rules(&found, module, &shown)?);
         declared.extend(found);
     }
     Ok(Loaded { matcher: Matcher::new(rules), manifests, precious, declared })

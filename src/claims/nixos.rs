@@ -18,10 +18,12 @@
 //! - 2022: no `dirPath` / `filePath`, and users' entries are absolute.
 //!
 //! Entries are strings or attribute sets; a storage root with
-//! `enable = false` claims nothing; unknown attributes are ignored (the
-//! JSON of a configuration evaluated with failing attributes dropped has
-//! fewer, newer ones have more). A missing path is an error naming where
-//! in the JSON it is.
+//! `enable = false` claims nothing; unknown attributes are ignored and
+//! known ones may be absent or null (the JSON of a configuration evaluated
+//! with failing attributes dropped has fewer, newer ones have more). A
+//! known attribute of the wrong type (`{"/persist": 5}`), a missing path or
+//! a NUL byte in one is an error naming where in the JSON it is. Declared
+//! paths are literal: `/var/lib/app[1]` is not a glob.
 
 use std::collections::HashSet;
 
@@ -63,34 +65,98 @@ fn normalise(path: &str, base: &str) -> Option<String> {
     Some(if out.is_empty() { "/".to_owned() } else { out })
 }
 
-/// Reads `config.environment.persistence` JSON. `file` names it in errors.
+/// What a JSON value is, in words, for errors.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an attribute set",
+    }
+}
+
+type Err<'a> = &'a dyn Fn(&str, &str) -> DeclaredError;
+
+/// An optional attribute (absent or null: `None`) that must be a string.
+fn opt_str<'v>(
+    level: &'v Value,
+    key: &str,
+    at: &str,
+    err: Err<'_>,
+) -> Result<Option<&'v str>, DeclaredError> {
+    match level.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(err(&format!("{at}.{key}"), &format!("expected a string, not {}", kind(other)))),
+    }
+}
+
+/// An optional attribute that must be an attribute set.
+fn opt_object<'v>(
+    level: &'v Value,
+    key: &str,
+    at: &str,
+    err: Err<'_>,
+) -> Result<Option<&'v serde_json::Map<String, Value>>, DeclaredError> {
+    match level.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(other) => {
+            Err(err(&format!("{at}.{key}"), &format!("expected an attribute set, not {}", kind(other))))
+        }
+    }
+}
+
+/// Reads `config.environment.persistence` JSON (or preservation's
+/// `preserveAt`). `file` names it in errors. A value of the wrong type
+/// where a known attribute is expected is an error naming where it is:
+/// read wrongly, it would drop claims without a word.
 pub fn impermanence(json: &Value, file: &str) -> Result<Vec<Declared>, DeclaredError> {
     let err = |at: &str, message: &str| DeclaredError {
         file: file.to_owned(),
         at: at.to_owned(),
         message: message.to_owned(),
     };
-    let roots = json.as_object().ok_or_else(|| err("(top)", "expected an object of storage roots"))?;
+    let roots = json.as_object().ok_or_else(|| {
+        err("(top)", &format!("expected an attribute set of storage roots, not {}", kind(json)))
+    })?;
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for (name, root) in roots {
         let at_root = format!("{name:?}");
-        if root.get("enable").and_then(Value::as_bool) == Some(false) {
-            continue;
+        if !root.is_object() {
+            return Err(err(
+                &at_root,
+                &format!("expected a storage root (an attribute set), not {}", kind(root)),
+            ));
         }
-        let storage = root.get("persistentStoragePath").and_then(Value::as_str).unwrap_or(name).to_owned();
+        match root.get("enable") {
+            None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => continue,
+            Some(other) => {
+                return Err(err(
+                    &format!("{at_root}.enable"),
+                    &format!("expected a boolean, not {}", kind(other)),
+                ))
+            }
+        }
+        let storage = opt_str(root, "persistentStoragePath", &at_root, &err)?.unwrap_or(name).to_owned();
+        if storage.contains('\0') {
+            return Err(err(&format!("{at_root}.persistentStoragePath"), "the path holds a NUL byte"));
+        }
         // Users first: their entries are the ones that know the home.
-        if let Some(users) = root.get("users").and_then(Value::as_object) {
-            for (user, opts) in users {
-                let home = opts
-                    .get("home")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("/home/{user}"), str::to_owned);
-                let at_user = format!("{at_root}.users.{user}");
-                for declared in entries(opts, &at_user, &storage, &home, &err)? {
-                    if seen.insert((declared.path.clone(), declared.directory)) {
-                        out.push(declared);
-                    }
+        for (user, opts) in opt_object(root, "users", &at_root, &err)?.into_iter().flatten() {
+            let at_user = format!("{at_root}.users.{user}");
+            if !opts.is_object() {
+                return Err(err(&at_user, &format!("expected an attribute set, not {}", kind(opts))));
+            }
+            let home =
+                opt_str(opts, "home", &at_user, &err)?.map_or_else(|| format!("/home/{user}"), str::to_owned);
+            for declared in entries(opts, &at_user, &storage, &home, &err)? {
+                if seen.insert((declared.path.clone(), declared.directory)) {
+                    out.push(declared);
                 }
             }
         }
@@ -109,26 +175,32 @@ fn entries(
     at: &str,
     storage: &str,
     base: &str,
-    err: &dyn Fn(&str, &str) -> DeclaredError,
+    err: Err<'_>,
 ) -> Result<Vec<Declared>, DeclaredError> {
     let mut out = Vec::new();
     for (list, directory, name_key, path_key) in
         [("directories", true, "directory", "dirPath"), ("files", false, "file", "filePath")]
     {
-        let Some(items) = level.get(list) else { continue };
-        let items = items.as_array().ok_or_else(|| err(&format!("{at}.{list}"), "expected a list"))?;
+        let items = match level.get(list) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(err(&format!("{at}.{list}"), &format!("expected a list, not {}", kind(other))))
+            }
+        };
         for (i, item) in items.iter().enumerate() {
             let at_item = format!("{at}.{list}[{i}]");
             let (raw, entry_base, entry_storage) = match item {
-                Value::String(s) => (s.clone(), base.to_owned(), storage.to_owned()),
-                Value::Object(o) if o.get("how").and_then(Value::as_str) == Some("_intermediate") => continue,
-                Value::Object(o) => {
-                    let home = o.get("home").and_then(Value::as_str).unwrap_or(base).to_owned();
-                    let st =
-                        o.get("persistentStoragePath").and_then(Value::as_str).unwrap_or(storage).to_owned();
-                    match (o.get(path_key).and_then(Value::as_str), o.get(name_key).and_then(Value::as_str)) {
-                        (Some(p), _) => (p.to_owned(), "/".to_owned(), st),
-                        (None, Some(p)) => (p.to_owned(), home, st),
+                Value::String(s) => (s.as_str(), base, storage),
+                Value::Object(_) => {
+                    if opt_str(item, "how", &at_item, err)? == Some("_intermediate") {
+                        continue;
+                    }
+                    let home = opt_str(item, "home", &at_item, err)?.unwrap_or(base);
+                    let st = opt_str(item, "persistentStoragePath", &at_item, err)?.unwrap_or(storage);
+                    match (opt_str(item, path_key, &at_item, err)?, opt_str(item, name_key, &at_item, err)?) {
+                        (Some(p), _) => (p, "/", st),
+                        (None, Some(p)) => (p, home, st),
                         (None, None) => {
                             return Err(err(
                                 &at_item,
@@ -137,14 +209,22 @@ fn entries(
                         }
                     }
                 }
-                _ => return Err(err(&at_item, "expected a path string or an attribute set")),
+                other => {
+                    return Err(err(
+                        &at_item,
+                        &format!("expected a path string or an attribute set, not {}", kind(other)),
+                    ))
+                }
             };
-            let path = normalise(&raw, &entry_base)
+            if raw.contains('\0') || entry_base.contains('\0') || entry_storage.contains('\0') {
+                return Err(err(&at_item, &format!("\"{raw}\": a path holds a NUL byte")));
+            }
+            let path = normalise(raw, entry_base)
                 .ok_or_else(|| err(&at_item, &format!("{raw:?} has a `..` component")))?;
             out.push(Declared {
                 path: path.into_bytes(),
                 directory,
-                storage: entry_storage,
+                storage: entry_storage.to_owned(),
                 option: at_item,
             });
         }
@@ -152,18 +232,19 @@ fn entries(
     Ok(out)
 }
 
-/// Declared claims as keep rules, with their origin.
-pub fn rules(declared: &[Declared], module: &str) -> Vec<Rule> {
+/// Declared claims as keep rules, with their origin. A declared path is
+/// literal, even with glob characters in it. `file` names the JSON in
+/// errors.
+pub fn rules(declared: &[Declared], module: &str, file: &str) -> Result<Vec<Rule>, DeclaredError> {
     declared
         .iter()
-        .filter_map(|d| {
-            let pattern = Pattern::parse(&d.path).ok()?;
-            let pattern = match pattern {
-                // A declared path is literal, even with glob characters in it.
-                Pattern::Glob(_) => return None,
-                p => p,
-            };
-            Some(Rule {
+        .map(|d| {
+            let pattern = Pattern::literal(&d.path).map_err(|e| DeclaredError {
+                file: file.to_owned(),
+                at: d.option.clone(),
+                message: format!("{:?}: {e}", String::from_utf8_lossy(&d.path)),
+            })?;
+            Ok(Rule {
                 kind: RuleKind::Keep,
                 pattern,
                 origin: Origin::Declared {
@@ -276,5 +357,87 @@ mod tests {
         );
         let v: Value = serde_json::from_str(r#"["not", "an object"]"#).expect("json");
         assert!(impermanence(&v, "p.json").is_err());
+    }
+    fn err(json: &str) -> String {
+        let v: Value = serde_json::from_str(json).expect("json");
+        impermanence(&v, "p.json").map(|_| ()).expect_err("malformed").to_string()
+    }
+
+    #[test]
+    fn malformed_shapes_are_errors_naming_where() {
+        assert_eq!(
+            err(r#"{"/persist": 5}"#),
+            r#"p.json: "/persist": expected a storage root (an attribute set), not a number"#
+        );
+        assert_eq!(
+            err(r#"["/persist"]"#),
+            "p.json: (top): expected an attribute set of storage roots, not a list"
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"directories": "/var/lib/x"}}"#),
+            r#"p.json: "/persist".directories: expected a list, not a string"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"enable": "yes", "directories": ["/x"]}}"#),
+            r#"p.json: "/persist".enable: expected a boolean, not a string"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"persistentStoragePath": ["/p"]}}"#),
+            r#"p.json: "/persist".persistentStoragePath: expected a string, not a list"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"users": ["alice"]}}"#),
+            r#"p.json: "/persist".users: expected an attribute set, not a list"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"users": {"alice": true}}}"#),
+            r#"p.json: "/persist".users.alice: expected an attribute set, not a boolean"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"users": {"alice": {"home": 1000}}}}"#),
+            r#"p.json: "/persist".users.alice.home: expected a string, not a number"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"files": [{"file": 7}]}}"#),
+            r#"p.json: "/persist".files[0].file: expected a string, not a number"#
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"directories": [["/x"]]}}"#),
+            r#"p.json: "/persist".directories[0]: expected a path string or an attribute set, not a list"#
+        );
+        // Absent and null attributes are fine; an empty root claims nothing.
+        assert_eq!(paths(r#"{"/persist": {"users": null, "directories": null, "enable": null}}"#), vec![]);
+    }
+
+    #[test]
+    fn a_nul_in_a_declared_path_is_an_error() {
+        assert_eq!(
+            err(r#"{"/persist": {"directories": ["/var/lib/a\u0000b"]}}"#),
+            "p.json: \"/persist\".directories[0]: \"/var/lib/a\0b\": a path holds a NUL byte"
+        );
+        assert_eq!(
+            err(r#"{"/persist": {"users": {"bob": {"home": "/home/b\u0000", "files": [".x"]}}}}"#),
+            r#"p.json: "/persist".users.bob.files[0]: ".x": a path holds a NUL byte"#
+        );
+    }
+
+    #[test]
+    fn declared_paths_become_literal_rules() {
+        let v: Value = serde_json::from_str(
+            r#"{"/persist": {"directories": ["/var/lib/app[1]", "/srv/{a,b}", "/opt/*"]}}"#,
+        )
+        .expect("json");
+        let declared = impermanence(&v, "p.json").expect("valid");
+        let rules = rules(&declared, "impermanence", "p.json").expect("rules");
+        let got: Vec<(Option<&[u8]>, String)> =
+            rules.iter().map(|r| (r.pattern.prefix(), r.origin.to_string())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(&b"/var/lib/app[1]"[..]), r#"impermanence "/persist".directories[0]"#.to_owned()),
+                (Some(&b"/srv/{a,b}"[..]), r#"impermanence "/persist".directories[1]"#.to_owned()),
+                (Some(&b"/opt/*"[..]), r#"impermanence "/persist".directories[2]"#.to_owned()),
+            ]
+        );
     }
 }

@@ -1,12 +1,14 @@
-//! The built-in catalogue, and matching findings against it.
+//! The built-in catalogue of precious paths, and matching findings against
+//! it. Its patterns (built-in and `[[precious]]`) are the matcher's
+//! [`Pattern`]s: a path, or a glob with exactly the semantics of `--keep`.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobBuilder;
 use serde::Serialize;
 
-use crate::claims::matcher::is_ancestor_or_self;
+use crate::claims::matcher::{is_ancestor_or_self, Pattern};
 
 /// How much losing a path hurts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
@@ -39,7 +41,7 @@ impl Severity {
 /// One catalogued path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Precious {
-    /// A path, or a pattern with `*` components (`/home/*/.ssh`).
+    /// A path, or a glob as `--keep` reads it (`/home/*/.ssh`).
     pub pattern: String,
     pub severity: Severity,
     pub reason: String,
@@ -125,9 +127,9 @@ const BUILT_IN: &[(&str, Severity, bool, &str)] = &[
 
 struct Entry {
     precious: Precious,
-    matcher: Option<GlobMatcher>,
-    /// Components before the first wildcard.
-    literal: Vec<u8>,
+    /// The entry's pattern, with the matcher's own semantics: a path or a
+    /// glob exactly as `--keep` reads it.
+    pattern: Pattern,
 }
 
 /// The compiled catalogue.
@@ -147,20 +149,11 @@ impl Catalogue {
         });
         let entries = built_in
             .chain(extra)
-            .map(|precious| {
-                let glob = precious.pattern.contains(['*', '?', '[']);
-                let matcher = glob
-                    .then(|| GlobBuilder::new(&precious.pattern).literal_separator(true).build().ok())
-                    .flatten()
-                    .map(|g| g.compile_matcher());
-                let literal: Vec<u8> = precious
-                    .pattern
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .take_while(|c| !c.contains(['*', '?', '[']))
-                    .flat_map(|c| [b"/".as_slice(), c.as_bytes()].concat())
-                    .collect();
-                Entry { precious, matcher, literal: if literal.is_empty() { b"/".to_vec() } else { literal } }
+            // Manifests check their entries with this same parser, and
+            // every built-in one parses (tested): nothing is dropped here.
+            .filter_map(|precious| {
+                let pattern = Pattern::parse(precious.pattern.as_bytes()).ok()?;
+                Some(Entry { precious, pattern })
             })
             .collect();
         Catalogue { entries }
@@ -176,13 +169,7 @@ impl Catalogue {
 
     /// The entry's path that `path` is or lies inside, if any.
     fn covers(e: &Entry, path: &[u8]) -> Option<Vec<u8>> {
-        match &e.matcher {
-            None => is_ancestor_or_self(e.precious.pattern.as_bytes(), path)
-                .then(|| e.precious.pattern.clone().into_bytes()),
-            Some(m) => crate::claims::matcher::ancestors_or_self(path)
-                .find(|(_, a)| m.is_match(std::path::Path::new(OsStr::from_bytes(a))))
-                .map(|(_, a)| a.to_vec()),
-        }
+        e.pattern.match_point(path).map(|(_, at)| at.to_vec())
     }
 
     /// The entry that applies to a finding at `path`: the most severe (and
@@ -208,7 +195,10 @@ impl Catalogue {
         }
         self.entries
             .iter()
-            .filter(|e| is_ancestor_or_self(path, &e.literal) || is_ancestor_or_self(&e.literal, path))
+            .filter(|e| {
+                let literal = e.pattern.literal_prefix();
+                is_ancestor_or_self(path, literal) || is_ancestor_or_self(literal, path)
+            })
             .filter_map(|e| contains(&e.precious.pattern).map(|p| (e, p)))
             .max_by_key(key)
             .map(|(e, p)| (&e.precious, p))
@@ -264,6 +254,7 @@ mod tests {
     #[test]
     fn at_least_thirty_entries_with_reasons() {
         let c = Catalogue::new(Vec::new());
+        assert_eq!(c.len(), BUILT_IN.len(), "every built-in pattern parses");
         assert!(c.len() >= 30);
         assert!(BUILT_IN.iter().all(|(p, _, _, r)| p.starts_with('/') && !r.is_empty()));
     }
@@ -314,5 +305,28 @@ mod tests {
         };
         let c = Catalogue::new(vec![extra]);
         assert_eq!(find(&c, "/srv/app/data/x"), Some((Severity::Critical, "/srv/app/data".into())));
+    }
+    #[test]
+    fn manifest_globs_match_as_keep_rules_do() {
+        let entry = |pattern: &str| Precious {
+            pattern: pattern.into(),
+            severity: Severity::Critical,
+            reason: "r".into(),
+            directory: true,
+            origin: "m.toml:1".into(),
+        };
+        let c = Catalogue::new(vec![entry("/srv/{a,b}"), entry("/data/[xy]z"), entry("/opt/\\*lit")]);
+        let at =
+            |path: &str| c.lookup(path.as_bytes(), false, &|_| None).map(|(p, at)| (p.pattern.clone(), at));
+        assert_eq!(at("/srv/a/upload"), Some(("/srv/{a,b}".into(), b"/srv/a".to_vec())));
+        assert_eq!(at("/srv/b"), Some(("/srv/{a,b}".into(), b"/srv/b".to_vec())));
+        assert_eq!(at("/srv/c/upload"), None);
+        assert_eq!(at("/data/yz/f"), Some(("/data/[xy]z".into(), b"/data/yz".to_vec())));
+        assert_eq!(at("/opt/*lit"), Some(("/opt/\\*lit".into(), b"/opt/*lit".to_vec())));
+        assert_eq!(at("/opt/xlit"), None, "an escaped star is literal");
+        // A group holding an entry is found by the entry's literal prefix.
+        let holds = |p: &str| (p == "/srv/{a,b}").then(|| b"/srv/a".to_vec());
+        let got = c.lookup(b"/srv", true, &holds).map(|(p, at)| (p.pattern.clone(), at));
+        assert_eq!(got, Some(("/srv/{a,b}".into(), b"/srv/a".to_vec())));
     }
 }

@@ -17,7 +17,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use super::{rfc3339, Filter};
-use crate::report::{EntryError, Finding, MissingClaim, Report, Verdict};
+use crate::report::{EntryError, Finding, MissingClaim, Report, Totals};
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,6 +118,19 @@ impl Serialize for MissingJson<'_> {
     }
 }
 
+/// `totals`: the report's, one object per verdict name.
+struct TotalsJson<'a>(&'a Totals);
+
+impl Serialize for TotalsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (verdict, total) in self.0 {
+            m.serialize_entry(verdict.name(), total)?;
+        }
+        m.end()
+    }
+}
+
 /// The whole document, or (ndjson) its summary without findings.
 struct Doc<'a> {
     report: &'a Report,
@@ -140,12 +153,7 @@ impl Serialize for Doc<'_> {
         let started = r.started.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         m.serialize_entry("started_at", &rfc3339(started))?;
         m.serialize_entry("duration_seconds", &r.duration.as_secs_f64())?;
-        let totals: serde_json::Map<String, serde_json::Value> = r
-            .totals
-            .iter()
-            .map(|(v, t)| (v.name().to_owned(), serde_json::to_value(t).unwrap_or_default()))
-            .collect();
-        m.serialize_entry("totals", &totals)?;
+        m.serialize_entry("totals", &TotalsJson(&r.totals))?;
         if self.with_findings {
             let shown: Vec<FindingJson<'_>> = self.filter.shown(r).map(FindingJson).collect();
             m.serialize_entry("findings", &shown)?;
@@ -154,7 +162,8 @@ impl Serialize for Doc<'_> {
         m.serialize_entry("missing_claims", &missing)?;
         let errors: Vec<ErrorJson<'_>> = r.errors.iter().map(ErrorJson).collect();
         m.serialize_entry("errors", &errors)?;
-        m.serialize_entry("notes", &r.notes)?;
+        let notes: Vec<_> = r.notes().collect();
+        m.serialize_entry("notes", &notes)?;
         m.end()
     }
 }
@@ -175,30 +184,46 @@ pub fn render_ndjson(out: &mut dyn Write, report: &Report, filter: &Filter, exit
     out.write_all(b"\n")
 }
 
-/// An exact path, with the verdict a previous report gave it.
-pub type AcceptedPath = (Vec<u8>, Option<Verdict>);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{HardLinks, Verdict};
+    use crate::source::FileKind;
 
-/// Reads the findings of a previous JSON report.
-pub fn read_findings(value: &serde_json::Value) -> Result<Vec<AcceptedPath>, String> {
-    let findings = value
-        .get("findings")
-        .and_then(|f| f.as_array())
-        .ok_or("not a darlings JSON report (no \"findings\" array)")?;
-    let mut out = Vec::with_capacity(findings.len());
-    for (i, f) in findings.iter().enumerate() {
-        let path =
-            match (f.get("path_base64").and_then(|p| p.as_str()), f.get("path").and_then(|p| p.as_str())) {
-                (Some(b64), _) => base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|e| format!("findings[{i}].path_base64: {e}"))?,
-                (None, Some(p)) => p.as_bytes().to_vec(),
-                (None, None) => return Err(format!("findings[{i}] has no \"path\"")),
-            };
-        let verdict = f
-            .get("verdict")
-            .and_then(|v| v.as_str())
-            .and_then(|v| Verdict::ALL.into_iter().find(|x| x.name() == v));
-        out.push((path, verdict));
+    #[test]
+    fn saturated_totals_are_flagged_and_noted() {
+        // Three 8000 PiB files: their sum does not fit in 64 bits.
+        let findings: Vec<Finding> = ["/a", "/b", "/c"]
+            .iter()
+            .map(|p| {
+                let mut f = Finding::new(p.as_bytes().to_vec(), Verdict::Unclaimed, FileKind::File);
+                f.entries = Some(1);
+                f.size = Some(8000 << 50);
+                f
+            })
+            .collect();
+        let report = Report {
+            root: b"/".to_vec(),
+            source: "walk",
+            flat: false,
+            totals: Report::compute_totals(&findings, &HardLinks::default()),
+            findings,
+            errors: vec![],
+            missing_claims: vec![],
+            notes: vec!["walked".into()],
+            started: std::time::SystemTime::UNIX_EPOCH,
+            duration: std::time::Duration::ZERO,
+        };
+        let mut out = Vec::new();
+        let filter = Filter { verdicts: None, min_size: Some(1 << 30) };
+        render(&mut out, &report, &filter, 1).expect("render");
+        let doc: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(doc["totals"]["unclaimed"]["bytes"], u64::MAX);
+        assert_eq!(doc["totals"]["unclaimed"]["saturated"], true);
+        assert_eq!(doc["totals"]["kept"]["saturated"], false);
+        assert_eq!(doc["findings"].as_array().map(Vec::len), Some(3), "--min-size 1G shows all three");
+        let notes = doc["notes"].as_array().cloned().unwrap_or_default();
+        assert_eq!(notes.len(), 2);
+        assert!(notes[1].as_str().is_some_and(|n| n.contains("saturated")), "{notes:?}");
     }
-    Ok(out)
 }

@@ -3,10 +3,9 @@
 //! Write it to a `.prom` file in the collector's directory (atomically:
 //! write a temporary file, then rename) from a systemd timer; see README.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::report::{Report, Verdict};
+use crate::report::{Report, Total};
 
 /// Escapes a label value: backslash, double quote and newline.
 fn label(value: &[u8]) -> String {
@@ -25,29 +24,19 @@ fn label(value: &[u8]) -> String {
 
 pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let root = label(&report.root);
-    // Per verdict and severity (`none` where the catalogue knows nothing);
-    // every verdict has at least its `none` line.
-    let mut by: BTreeMap<(Verdict, &str), (u64, u64, u64)> = BTreeMap::new();
-    for v in Verdict::ALL {
-        by.insert((v, "none"), (0, 0, 0));
-    }
-    for f in &report.findings {
-        let severity = f.severity().map_or("none", |s| s.name());
-        let t = by.entry((f.verdict, severity)).or_default();
-        t.0 += 1;
-        t.1 += f.entries.unwrap_or(0);
-        t.2 += f.size.unwrap_or(0);
-    }
-    type Pick = fn(&(u64, u64, u64)) -> u64;
+    // Per verdict and severity (`none` where the catalogue knows nothing),
+    // as the report totals them; every verdict has its `none` line.
+    type Pick = fn(&Total) -> u64;
     let metrics: [(&str, &str, Pick); 3] = [
-        ("darlings_findings", "Findings of the last audit.", |t| t.0),
-        ("darlings_entries", "Paths in the findings of the last audit.", |t| t.1),
-        ("darlings_bytes", "Apparent bytes in the findings of the last audit.", |t| t.2),
+        ("darlings_findings", "Findings of the last audit.", |t| t.findings),
+        ("darlings_entries", "Paths in the findings of the last audit.", |t| t.entries),
+        ("darlings_bytes", "Apparent bytes in the findings of the last audit.", |t| t.bytes),
     ];
     for (name, help, get) in metrics {
         writeln!(out, "# HELP {name} {help}")?;
         writeln!(out, "# TYPE {name} gauge")?;
-        for ((verdict, severity), t) in &by {
+        for ((verdict, severity), t) in report.totals.by_severity() {
+            let severity = severity.map_or("none", |s| s.name());
             writeln!(
                 out,
                 "{name}{{root=\"{root}\",verdict=\"{}\",loss=\"{}\",severity=\"{severity}\"}} {}",

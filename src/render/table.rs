@@ -186,7 +186,7 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
             )?;
         }
     }
-    for note in &report.notes {
+    for note in report.notes() {
         writeln!(out, "\nNote: {}", escape(note.as_bytes()))?;
     }
     writeln!(out, "\n{}", summary(report))
@@ -194,14 +194,8 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
 
 /// One sentence: what the next boot erases.
 pub fn summary(report: &Report) -> String {
-    let (mut entries, mut bytes, mut findings) = (0u64, 0u64, 0u64);
-    for (v, t) in &report.totals {
-        if v.is_loss() {
-            entries += t.entries;
-            bytes += t.bytes;
-            findings += t.findings;
-        }
-    }
+    let loss = report.totals.loss();
+    let (entries, bytes, findings) = (loss.entries, loss.bytes, loss.findings);
     let broken = report.totals.get(&Verdict::Broken).map_or(0, |t| t.findings);
     let mut s = if findings == 0 {
         "Nothing on this root will be lost at the next boot.".to_owned()

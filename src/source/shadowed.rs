@@ -71,10 +71,14 @@ struct Counter {
 
 impl Counter {
     fn add(&self, meta: &Meta) {
-        self.entries.fetch_add(1, Ordering::Relaxed);
+        // Sparse files can be absurdly large: saturate, never wrap.
+        let add = |n: &AtomicU64, v: u64| {
+            let _ = n.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |x| Some(x.saturating_add(v)));
+        };
+        add(&self.entries, 1);
         if meta.kind != FileKind::Dir {
-            self.size.fetch_add(meta.size, Ordering::Relaxed);
-            self.disk.fetch_add(meta.disk, Ordering::Relaxed);
+            add(&self.size, meta.size);
+            add(&self.disk, meta.disk);
         }
         self.newest.fetch_max(u64::try_from(meta.mtime).unwrap_or(0), Ordering::Relaxed);
     }
