@@ -41,10 +41,10 @@ impl Rules {
     }
 }
 
+/// Where the list of state comes from.
 #[derive(Debug, Clone)]
-pub struct Audit {
-    pub rules: Rules,
-    pub source: SourceKind,
+pub struct Source {
+    pub kind: SourceKind,
     /// A blank tree to compare the root with.
     pub baseline: Option<PathBuf>,
     /// A saved `zfs diff -FHt` output to read (`-`: stdin).
@@ -52,6 +52,25 @@ pub struct Audit {
     pub strip_prefix: Option<PathBuf>,
     pub snapshot: String,
     pub dataset: Option<std::ffi::OsString>,
+}
+
+impl Source {
+    fn from_args(args: &SourceArgs) -> Source {
+        Source {
+            kind: args.kind,
+            zfs_diff: args.zfs_diff.clone(),
+            baseline: args.baseline.clone(),
+            strip_prefix: args.strip_prefix.clone(),
+            snapshot: args.snapshot.clone(),
+            dataset: args.dataset.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub rules: Rules,
+    pub source: Source,
     pub format: Format,
     pub flat: bool,
     pub filter: Filter,
@@ -103,12 +122,7 @@ impl Audit {
         stdin_readers(&args.rules, &args.source)?;
         Ok(Audit {
             rules: Rules::from_args(&args.rules),
-            source: args.source.kind,
-            zfs_diff: args.source.zfs_diff.clone(),
-            baseline: args.source.baseline.clone(),
-            strip_prefix: args.source.strip_prefix.clone(),
-            snapshot: args.source.snapshot.clone(),
-            dataset: args.source.dataset.clone(),
+            source: Source::from_args(&args.source),
             format: Format::Json,
             flat: args.flat,
             filter: Filter::default(),
@@ -162,12 +176,7 @@ impl Audit {
         let threads = default_threads(args.threads);
         Ok(Audit {
             rules: Rules::from_args(&args.rules),
-            source: args.source.kind,
-            zfs_diff: args.source.zfs_diff.clone(),
-            baseline: args.source.baseline.clone(),
-            strip_prefix: args.source.strip_prefix.clone(),
-            snapshot: args.source.snapshot.clone(),
-            dataset: args.source.dataset.clone(),
+            source: Source::from_args(&args.source),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {

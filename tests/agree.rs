@@ -79,20 +79,7 @@ fn scenario(commands: &[(String, String)]) -> BTreeMap<String, Value> {
     for (name, args) in commands {
         script.push_str(&format!("echo '=== {name}'\n\"$D\" {args} || true\n"));
     }
-    let out = common::in_mount_namespace(&script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "scenario failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    stdout
-        .split("=== ")
-        .skip(1)
-        .map(|part| {
-            let (name, json) = part.split_once('\n').expect("a name line");
-            let parsed = serde_json::from_str(json).unwrap_or_else(|e| {
-                panic!("{name}: {e}\n{json}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
-            });
-            (name.to_owned(), parsed)
-        })
-        .collect()
+    common::sections(&common::in_mount_namespace(&script)).into_iter().collect()
 }
 
 const RULES: &str = "--root \"$PWD/r\" --impermanence \"$PWD/claims.json\" --keep /var/lib/selfbind";

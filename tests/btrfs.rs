@@ -68,20 +68,7 @@ echo inside > "$R/var/lib/machines/nested"
     }
     // Mounts of darlings' own still there afterwards (there must be none).
     script.push_str("echo '=== helper-mounts'\necho \"{\\\"n\\\": $(grep -c darlings-btrfs-top /proc/self/mountinfo || true)}\"\n");
-    let out = common::in_mount_namespace(&script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "scenario failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    stdout
-        .split("=== ")
-        .skip(1)
-        .map(|part| {
-            let (name, json) = part.split_once('\n').expect("a name line");
-            let parsed = serde_json::from_str(json).unwrap_or_else(|e| {
-                panic!("{name}: {e}\n{json}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
-            });
-            (name.to_owned(), parsed)
-        })
-        .collect()
+    common::sections(&common::in_mount_namespace(&script))
 }
 
 fn losses(json: &Value) -> BTreeSet<String> {

@@ -71,7 +71,7 @@ pub struct Audited {
 /// [`run`], keeping the rules and the claims' states (for `explain`).
 pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     // A saved diff is audited offline unless --root says where its tree is.
-    let live = match (&cfg.zfs_diff, cfg.rules.root_given) {
+    let live = match (&cfg.source.zfs_diff, cfg.rules.root_given) {
         (Some(_), false) => None,
         _ => Some(open_root(&cfg.rules.root)?),
     };
@@ -178,9 +178,9 @@ fn choose_source(
     mounts: &Mounts,
     notes: &mut Vec<String>,
 ) -> Result<Option<Changes>> {
-    match (&cfg.zfs_diff, &cfg.baseline, live) {
+    match (&cfg.source.zfs_diff, &cfg.source.baseline, live) {
         (Some(file), _, _) => {
-            let mut tree = read_diff(file, cfg.strip_prefix.as_deref())?;
+            let mut tree = read_diff(file, cfg.source.strip_prefix.as_deref())?;
             if let Some(target) = live {
                 recover_links(&mut tree, target, cfg, notes);
             }
@@ -222,11 +222,11 @@ fn snapshot_source(
     mounts: &Mounts,
     notes: &mut Vec<String>,
 ) -> Result<Option<Changes>> {
-    if cfg.source == SourceKind::Walk {
+    if cfg.source.kind == SourceKind::Walk {
         return Ok(None);
     }
     let shown = target.canonical.display();
-    if cfg.source == SourceKind::Btrfs {
+    if cfg.source.kind == SourceKind::Btrfs {
         let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") else {
             bail!("--source btrfs: {shown} is not the mount point of a btrfs subvolume; compare with --baseline DIR");
         };
@@ -238,13 +238,13 @@ fn snapshot_source(
         };
     }
     let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
-    let dataset = match (&cfg.dataset, on_zfs) {
+    let dataset = match (&cfg.source.dataset, on_zfs) {
         (Some(d), _) => d.as_bytes().to_vec(),
         (None, Some(m)) => m.source.clone(),
         (None, None) => {
             let fstype =
                 mounts.root().map_or("a directory of a larger filesystem".to_owned(), |m| m.fstype.clone());
-            if cfg.source == SourceKind::Zfs {
+            if cfg.source.kind == SourceKind::Zfs {
                 bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
             }
             if let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") {
@@ -259,16 +259,16 @@ fn snapshot_source(
             return Ok(None);
         }
     };
-    let shown_snapshot = format!("{}@{}", String::from_utf8_lossy(&dataset), cfg.snapshot);
+    let shown_snapshot = format!("{}@{}", String::from_utf8_lossy(&dataset), cfg.source.snapshot);
     // auto, at the dataset's mount point: the snapshot's own tree may be
     // far cheaper to compare with than zfs diff (see source/choose.rs).
-    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
-    let blank = match (cfg.source, on_zfs) {
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.source.snapshot);
+    let blank = match (cfg.source.kind, on_zfs) {
         (SourceKind::Auto, Some(m)) if m.source == dataset => Root::open(&snapdir).ok(),
         _ => None,
     };
     let way = blank.as_ref().and_then(|blank| {
-        crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.snapshot)
+        crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.source.snapshot)
             .map(|facts| facts.choose())
     });
     if let (Some(blank), Some(Way::Compare(why))) = (blank, &way) {
@@ -281,7 +281,7 @@ fn snapshot_source(
     // zfs prints paths below where the dataset is mounted: the root.
     let prefix = target.canonical.as_os_str().as_bytes();
     let mut tree = ChangeTree::new();
-    crate::source::zfs::diff_into(&dataset, &cfg.snapshot, prefix, &mut tree)?;
+    crate::source::zfs::diff_into(&dataset, &cfg.source.snapshot, prefix, &mut tree)?;
     recover_links(&mut tree, target, cfg, notes);
     notes.push(match way {
         Some(Way::Diff(why)) => format!("compared {shown_snapshot} with the live dataset (zfs diff): {why}"),
@@ -320,7 +320,7 @@ fn zfs_children(dataset: &[u8], notes: &mut Vec<String>) {
 /// (the blank snapshot, where ZFS shows it under `.zfs`, tells which names
 /// are old).
 fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, notes: &mut Vec<String>) {
-    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.snapshot);
+    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.source.snapshot);
     let blank = Root::open(&snapdir).ok();
     let found = crate::source::links::recover(tree, &target.root, blank.as_ref(), cfg.threads);
     if found.files > 0 {
@@ -601,7 +601,7 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
             .max_by_key(|f| f.path.len())
             .cloned()
     });
-    let exists = if cfg.zfs_diff.is_some() && !cfg.rules.root_given {
+    let exists = if cfg.source.zfs_diff.is_some() && !cfg.rules.root_given {
         None
     } else {
         let target = open_root(&cfg.rules.root)?;

@@ -207,6 +207,24 @@ pub fn in_mount_namespace(script: &str) -> Output {
         .expect("run unshare")
 }
 
+/// The JSON reports of a scenario script that prints `=== NAME` before
+/// each one; the script must have succeeded.
+pub fn sections(out: &Output) -> Vec<(String, Value)> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "scenario failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout
+        .split("=== ")
+        .skip(1)
+        .map(|part| {
+            let (name, json) = part.split_once('\n').expect("a name line");
+            let parsed = serde_json::from_str(json).unwrap_or_else(|e| {
+                panic!("{name}: {e}\n{json}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+            });
+            (name.to_owned(), parsed)
+        })
+        .collect()
+}
+
 /// The hostile files tests/vm/zfs-guest.sh creates in /home/u/hostile
 /// (the recorded fixture and the guest's results hold them), byte for byte.
 pub fn guest_hostile_paths() -> Vec<Vec<u8>> {
