@@ -54,7 +54,7 @@ structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first'"
+size\t'Largest first (the table too: one list, not sections by verdict)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -79,19 +79,19 @@ complete -c darlings -n "__fish_darlings_needs_command" -l flat -d 'List every p
 complete -c darlings -n "__fish_darlings_needs_command" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_needs_command" -s V -l version -d 'Print version'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "stray" -d 'List what lies in the persistent storage roots of --impermanence / --preservation but is no longer declared by any claim (read-only)'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "rollback" -d 'Erase the ephemeral root now: roll it back to its blank snapshot, after showing the plan, behind guards, keeping a way back'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "mark" -d 'Mark a root dataset or subvolume as ephemeral (rollback refuses unmarked targets)'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "archives" -d 'List the archives rollback kept (the way back), newest first'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "restore" -d 'Copy a path back from an archive into the root (never overwriting without --force)'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "record" -d 'Record the audit of the running root for the next boot\'s rollback (run it at shutdown: the initrd cannot check claims)'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "status" -d 'Show a root\'s mark, the last rollback (or why it was refused), the recorded audit and the archives'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "man" -d 'Print the man page (roff) to stdout'
-complete -c darlings -n "__fish_darlings_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "audit" -d 'Walk the root and report the state the next boot will erase (the default)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "explain" -d 'Show every rule that matches PATH, which one decides, and why'
+complete -c darlings -n "__fish_darlings_needs_command" -a "stray" -d 'List what lies in the persistent storage roots of --impermanence / --preservation but is no longer declared by any claim (read-only)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "rollback" -d 'Erase the ephemeral root now: roll it back to its blank snapshot, after showing the plan, behind guards, keeping a way back'
+complete -c darlings -n "__fish_darlings_needs_command" -a "mark" -d 'Mark a root dataset or subvolume as ephemeral (rollback refuses unmarked targets)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "archives" -d 'List the archives rollback kept (the way back), newest first'
+complete -c darlings -n "__fish_darlings_needs_command" -a "restore" -d 'Copy a path back from an archive into the root (never overwriting without --force)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "record" -d 'Record the audit of the running root for the next boot\'s rollback (run it at shutdown: the initrd cannot check claims)'
+complete -c darlings -n "__fish_darlings_needs_command" -a "status" -d 'Show a root\'s mark, the last rollback (or why it was refused), the recorded audit and the archives'
+complete -c darlings -n "__fish_darlings_needs_command" -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
+complete -c darlings -n "__fish_darlings_needs_command" -a "completions" -d 'Print shell completions for SHELL to stdout'
+complete -c darlings -n "__fish_darlings_needs_command" -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
@@ -122,7 +122,7 @@ structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first'"
+size\t'Largest first (the table too: one list, not sections by verdict)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -198,7 +198,7 @@ structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first'"
+size\t'Largest first (the table too: one list, not sections by verdict)'"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -314,7 +314,7 @@ structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first'"
+size\t'Largest first (the table too: one list, not sections by verdict)'"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''

@@ -68,10 +68,11 @@ fn audit(args: &AuditArgs) -> Result<ExitCode> {
     let cfg = config::Audit::from_args(args)?;
     let report = crate::audit::run(&cfg)?;
     if let Some((module, all, storage)) = &cfg.suggest {
-        let code = report.exit_code(&cfg.fail_on, cfg.fail_severity);
         let storage = storage.clone().unwrap_or_else(|| "/persist".into());
         write_stdout(|out| render::suggest::render(out, &report, *module, *all, &storage))?;
-        return Ok(code);
+        // The snippet is the output: written, it is a success (`> claims.nix &&
+        // …` goes on), unless the audit behind it was incomplete.
+        return Ok(if report.complete() { ExitCode::Clean } else { ExitCode::Incomplete });
     }
     show(&cfg, &report)
 }

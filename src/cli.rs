@@ -339,6 +339,10 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
+    /// A tree to audit is given with --root: a bare path is refused with that hint
+    #[arg(value_name = "PATH", hide = true)]
+    pub path: Option<OsString>,
+
     #[command(flatten)]
     pub source: SourceArgs,
 

@@ -92,6 +92,8 @@ pub struct Audit {
 pub enum ConfigError {
     #[error("{0} and {1} both read standard input (`-`): give one of them a file")]
     TwoStdinReaders(&'static str, &'static str),
+    #[error("no path is taken here; to audit the tree at {0}, give it as the root: --root {0}")]
+    BarePath(String),
 }
 
 /// The flags that read standard input when given `-`.
@@ -133,12 +135,17 @@ impl Audit {
             threads: default_threads(args.threads),
             suggest: None,
             progress: false,
-            style: Style { color: false, fit: false },
+            style: Style { color: false, fit: false, by_verdict: true },
         })
     }
 
     pub fn from_args(args: &AuditArgs) -> Result<Audit, ConfigError> {
         stdin_readers(&args.rules, &args.source)?;
+        if let Some(path) = &args.path {
+            let shown = crate::sanitize::escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+                .into_owned();
+            return Err(ConfigError::BarePath(shown));
+        }
         let stdout_tty = std::io::stdout().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
             || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
@@ -196,7 +203,7 @@ impl Audit {
                 (module, args.suggest_all, args.suggest_storage.clone())
             }),
             progress,
-            style: Style { color, fit: stdout_tty },
+            style: Style { color, fit: stdout_tty, by_verdict: args.sort == SortKey::Path },
         })
     }
 }

@@ -452,7 +452,7 @@ pub enum SortKey {
     /// By path, bytewise
     #[default]
     Path,
-    /// Largest first
+    /// Largest first (the table too: one list, not sections by verdict)
     Size,
 }
 

@@ -376,3 +376,56 @@ fn two_readers_of_standard_input_are_refused() {
         assert!(out.stdout.is_empty(), "nothing audited: {args:?}");
     }
 }
+
+#[test]
+fn a_bare_path_gets_the_root_flag_as_a_hint() {
+    let t = sample();
+    let out = common::run(["audit", root(&t)]);
+    assert_eq!(common::code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("--root {}", root(&t))), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_baseline_is_named_as_the_baseline() {
+    let t = sample();
+    let out = common::run(["audit", "--root", root(&t), "--baseline", "/nonexistent-blank"]);
+    assert_eq!(common::code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read the blank tree (--baseline) /nonexistent-blank"), "{err}");
+    assert!(!err.contains("cannot audit"), "{err}");
+}
+
+#[test]
+fn sort_size_lists_the_largest_first_whatever_the_verdict() {
+    let t = sample();
+    let out = common::run([
+        "audit",
+        "--root",
+        root(&t),
+        "--format",
+        "table",
+        "--flat",
+        "--sort",
+        "size",
+        "--keep",
+        "/var/lib/claimed",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let sizes: Vec<u64> = table
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let i = words.iter().position(|w| *w == "B" || w.ends_with("iB"))?;
+            let n: f64 = words[i - 1].parse().ok()?;
+            Some((n * if words[i] == "KiB" { 1024.0 } else { 1.0 }) as u64)
+        })
+        .collect();
+    assert!(sizes.len() >= 4, "{table}");
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}\n{table}");
+    // The broken claim (4 bytes) is not first just because it is broken.
+    assert!(table.lines().nth(1).unwrap_or("").contains("big.log"), "{table}");
+}

@@ -114,6 +114,7 @@ fn suggested_claims_round_trip_through_nix() {
     let t = lived_in();
     let root = t.root().to_str().expect("utf-8");
     let out = common::run(["audit", "--root", root, "--suggest", "nix", "--ignore", "/srv"]);
+    assert_eq!(common::code(&out), 0, "the snippet was written: `> claims.nix && …` goes on");
     let block = String::from_utf8(out.stdout).expect("utf-8");
     assert!(block.contains("environment.persistence.\"/persist\" = {"), "{block}");
     assert!(block.contains("\"/var/lib/bluetooth\""), "the catalogued path, not the grouped /var:\n{block}");

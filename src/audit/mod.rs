@@ -43,12 +43,18 @@ pub struct Target {
 }
 
 pub fn open_root(path: &Path) -> Result<Target> {
-    let canonical = std::fs::canonicalize(path)
-        .with_context(|| format!("cannot audit {}", escape(path.as_os_str().as_bytes())))?;
+    open_tree(path, "cannot audit")
+}
+
+/// Opens a directory tree; errors start with `what` (what the tree is for).
+fn open_tree(path: &Path, what: &str) -> Result<Target> {
+    let shown = escape(path.as_os_str().as_bytes());
+    let canonical = std::fs::canonicalize(path).with_context(|| format!("{what} {shown}"))?;
     if !canonical.is_dir() {
-        bail!("cannot audit {}: not a directory", escape(path.as_os_str().as_bytes()));
+        bail!("{what} {shown}: not a directory");
     }
-    let root = Root::open(&canonical).map_err(|e| anyhow::anyhow!("cannot audit: {e}"))?;
+    let root = Root::open(&canonical)
+        .map_err(|e| anyhow::anyhow!("{what} {shown}: {}", walk::describe_errno(e.errno)))?;
     Ok(Target { root, canonical })
 }
 
@@ -187,7 +193,7 @@ fn choose_source(
             Ok(Some(Changes { tree, source: "zfs-diff-file", errors: Vec::new(), blank: None }))
         }
         (None, Some(blank), Some(target)) => {
-            let blank = open_root(blank)?;
+            let blank = open_tree(blank, "cannot read the blank tree (--baseline)")?;
             let mut tree = ChangeTree::new();
             let errors =
                 crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;

@@ -1,7 +1,8 @@
 //! `--format table`: the report for people.
 //!
 //! Rows are grouped by verdict, losses first (broken claims lead), each
-//! section in the report's order (path, or size with `--sort size`). Every
+//! section in path order; with `--sort size` the rows are simply largest
+//! first, whatever their verdict. Every
 //! file name goes through [`crate::sanitize::escape`], on a terminal or not.
 
 use std::io::{self, Write};
@@ -19,6 +20,9 @@ pub struct Style {
     pub color: bool,
     /// Fit the terminal's width (wrap long cells); off in pipes.
     pub fit: bool,
+    /// Sections by verdict, losses first (`--sort path`); otherwise the
+    /// report's own order, whatever the verdict (`--sort size`: largest first).
+    pub by_verdict: bool,
 }
 
 /// Errors listed in full before "... and N more".
@@ -107,7 +111,9 @@ fn right(table: &mut Table, columns: &[usize]) {
 pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Style) -> io::Result<()> {
     let mut shown: Vec<&Finding> = filter.shown(report).collect();
     // Stable: by verdict, losses first; critical state first inside each.
-    shown.sort_by_key(|f| (f.verdict, std::cmp::Reverse(f.severity())));
+    if style.by_verdict {
+        shown.sort_by_key(|f| (f.verdict, std::cmp::Reverse(f.severity())));
+    }
 
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;
