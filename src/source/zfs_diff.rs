@@ -16,6 +16,16 @@
 //! fewer than three octal digits after a `\0`, a value above `0377`), four
 //! otherwise. A later line that contradicts the decision is an error rather
 //! than a silently mangled path. Lines with no escape read the same either way.
+//!
+//! # What a path may hold
+//!
+//! zfs writes every byte outside `0x21..=0x7E` escaped, so a raw one (a
+//! space, a NUL, the `\r` of a file with CRLF line ends) means the text was
+//! not written by `zfs diff` and is refused. A decoded path is absolute and
+//! has no empty, `.` or `..` component; one trailing `/` is allowed (zfs
+//! prints the dataset's root as `/mnt/`; [`super::zfs::relative_to`] accepts
+//! it there only). An escape never decodes to NUL or `/`, which no name holds.
+//! Paths are never normalised: what would need it is an error.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -137,7 +147,12 @@ impl Parser {
         if field.is_empty() {
             return err("an empty path");
         }
+        // One pass the compiler vectorises; the position only on error.
+        if field.iter().fold(false, |bad, &b| bad | !(0x21..=0x7e).contains(&b)) {
+            return err(raw_byte(field));
+        }
         if memchr::memchr(b'\\', field).is_none() {
+            check_components(field)?;
             return Ok(Cow::Borrowed(field));
         }
         if self.escapes == Escapes::Undecided {
@@ -165,11 +180,63 @@ impl Parser {
             let Ok(byte) = u8::try_from(value) else {
                 return err(format!("escape \\{} is not a byte", lossy(digits)));
             };
+            if byte == 0 || byte == b'/' {
+                return err(format!(
+                    "escape \\{} in {:?} decodes to {}, which no file name holds",
+                    lossy(digits),
+                    lossy(field),
+                    if byte == 0 { "NUL" } else { "/" }
+                ));
+            }
             out.push(byte);
             i += 1 + width;
         }
+        check_components(&out)?;
         Ok(Cow::Owned(out))
     }
+}
+
+/// Why `field` holds a byte zfs would have escaped.
+fn raw_byte(field: &[u8]) -> String {
+    let at = field.iter().position(|b| !(0x21..=0x7e).contains(b)).unwrap_or(0);
+    let what = match field.get(at) {
+        Some(b'\r') if at + 1 == field.len() => {
+            return format!(
+                "a raw carriage return ends the path {:?} (CRLF line ends? zfs diff writes LF only)",
+                lossy(field)
+            );
+        }
+        Some(b' ') => "space".to_owned(),
+        Some(0) => "NUL".to_owned(),
+        Some(b) => format!("byte 0x{b:02X}"),
+        None => "byte".to_owned(),
+    };
+    format!("a raw {what} in the path {:?} (zfs diff escapes every byte outside 0x21..0x7E)", lossy(field))
+}
+
+/// A decoded path: absolute, no empty, `.` or `..` component; one trailing
+/// `/` allowed (the dataset's root).
+fn check_components(path: &[u8]) -> Result<(), ParseError> {
+    let Some(body) = path.strip_prefix(b"/") else {
+        return err(format!("the path {:?} is not absolute", lossy(path)));
+    };
+    let body = body.strip_suffix(b"/").unwrap_or(body);
+    if body.is_empty() {
+        return if path.len() == 1 { Ok(()) } else { err("the path \"//\" has an empty component") };
+    }
+    for comp in body.split(|&b| b == b'/') {
+        let what = match comp {
+            b"" => "an empty component (`//`)",
+            b"." => "a `.` component",
+            b".." => "a `..` component",
+            _ => continue,
+        };
+        return err(format!(
+            "the path {:?} has {what}; darlings takes no path that would need normalising",
+            lossy(path)
+        ));
+    }
+    Ok(())
 }
 
 /// Tab-separated fields, found with memchr (a field never holds a raw tab:
@@ -293,7 +360,7 @@ mod tests {
 
     #[test]
     fn renames_and_link_counts() {
-        let l = parse("1.5\tR\tF\t/a/old name\t/b/new");
+        let l = parse("1.5\tR\tF\t/a/old\\0040name\t/b/new");
         assert_eq!(&l.path[..], &b"/a/old name"[..]);
         assert_eq!(l.renamed_to.as_deref(), Some(&b"/b/new"[..]));
         assert_eq!(parse("1.5\tM\tF\t/a/f\t(+1)").links, Some(1));
@@ -354,5 +421,36 @@ mod tests {
         assert!(parse_err(b"1.0\t+\tF\t/x\\09").contains("octal digits"));
         assert!(parse_err(b"1.0\t+\tF\t").contains("empty path"));
         assert!(parse_err(b"1.0\t+\tF\t/a\t(+1)\tx").contains("too many fields"));
+    }
+
+    #[test]
+    fn bytes_zfs_always_escapes_are_refused_raw() {
+        assert!(parse_err(b"1.0\t+\tF\t/etc/hostname\r").contains("CRLF"));
+        assert!(parse_err(b"1.0\tR\tF\t/a\t/b\r").contains("CRLF"));
+        assert!(parse_err(b"1.0\t+\tF\t/a b").contains("raw space"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\0b").contains("raw NUL"));
+        assert!(parse_err(b"1.0\t+\tF\t/caf\xc3\xa9").contains("raw byte 0xC3"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\x7f").contains("raw byte 0x7F"));
+        // Escaped, the same bytes are names.
+        assert_eq!(&parse("1.0\t+\tF\t/a\\0015").path[..], b"/a\r");
+    }
+
+    #[test]
+    fn paths_that_would_need_normalising_are_refused() {
+        for bad in ["/./a/./b", "/../../etc/shadow", "/a/..", "/a//b", "//", "a/b", "/a/b//"] {
+            let e = parse_err(format!("1.0\t+\tF\t{bad}").as_bytes());
+            assert!(e.contains("component") || e.contains("not absolute"), "{bad}: {e}");
+        }
+        // Escapes cannot smuggle them in: `.` decodes before the check, and
+        // no escape may stand for `/` or NUL.
+        assert!(parse_err(b"1.0\t+\tF\t/a/\\0056\\0056/b").contains("`..` component"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\\0057..\\0057etc").contains("decodes to /"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\\0000").contains("decodes to NUL"));
+        assert!(parse_err(b"1.0\tR\tF\t/a\t/../b").contains("`..` component"));
+        // Names that merely start with dots are names.
+        assert_eq!(&parse("1.0\t+\tF\t/.../..a/.b").path[..], b"/.../..a/.b");
+        // The dataset's root is printed with one trailing slash.
+        assert_eq!(&parse("1.0\tM\t/\t/mnt/").path[..], b"/mnt/");
+        assert_eq!(&parse("1.0\tM\t/\t/").path[..], b"/");
     }
 }
