@@ -9,8 +9,9 @@
 //! ZFS snapshots preserve: a created path with the inode of a removed one
 //! is that path renamed. A renamed directory is one change, like `zfs diff`
 //! reports it: what is unchanged below it comes back under its old name and
-//! is not listed. The result is the same change list a `zfs diff` gives,
-//! fed into the same [`ChangeTree`].
+//! is not listed. The result is the same kind of change list a `zfs diff`
+//! gives, as neutral [`ChangeRecord`]s (with no inode change time: two trees
+//! do not tell one), fed into the same [`ChangeTree`].
 //!
 //! One difference keeps memory flat: a directory only in the live tree is
 //! not entered here. Everything in it is created, so the change tree only
@@ -28,8 +29,7 @@ use rustix::io::Errno;
 
 use super::tree::ChangeTree;
 use super::walk::{list_names, Op, Root, WalkError};
-use super::zfs_diff::{DiffChange, DiffLine};
-use super::{FileKind, Meta};
+use super::{Change, ChangeRecord, FileKind, Meta};
 
 /// One side of a change: where it is and what it was.
 #[derive(Debug, Clone)]
@@ -86,13 +86,14 @@ fn same(a: &Seen, b: &Seen) -> bool {
         && a.target == b.target
 }
 
-fn line(change: DiffChange, seen: &Seen, renamed_to: Option<&[u8]>) -> DiffLine<'static> {
-    DiffLine {
-        ctime: (seen.meta.mtime, seen.meta.mtime_nsec),
+/// The record of a change: two trees tell no inode change time.
+fn line<'a>(change: Change, seen: &'a Seen, renamed_to: Option<&'a [u8]>) -> ChangeRecord<'a> {
+    ChangeRecord {
+        path: Cow::Borrowed(&seen.path),
         change,
-        kind: seen.meta.kind,
-        path: Cow::Owned(seen.path.clone()),
-        renamed_to: renamed_to.map(|p| Cow::Owned(p.to_vec())),
+        kind: Some(seen.meta.kind),
+        ctime: None,
+        renamed_to: renamed_to.map(Cow::Borrowed),
         links: None,
     }
 }
@@ -380,24 +381,24 @@ fn renames(created: Vec<Seen>, removed: Vec<Seen>, modified: Vec<Seen>, tree: &m
                 if moved_with(&s.path).as_deref() == Some(old.path.as_slice()) {
                     // Carried along by its directory's rename.
                     if !same(s, old) {
-                        tree.add(line(DiffChange::Modified, s, None));
+                        tree.add(line(Change::Modified, s, None));
                     }
                 } else {
-                    tree.add(line(DiffChange::Renamed, old, Some(&s.path)));
+                    tree.add(line(Change::Renamed, old, Some(&s.path)));
                     if !same(s, old) {
-                        tree.add(line(DiffChange::Modified, s, None));
+                        tree.add(line(Change::Modified, s, None));
                     }
                 }
             }
-            None => tree.add(line(DiffChange::Created, s, None)),
+            None => tree.add(line(Change::Created, s, None)),
         }
     }
     for (i, s) in removed.iter().enumerate() {
         if !gone[i] {
-            tree.add(line(DiffChange::Removed, s, None));
+            tree.add(line(Change::Removed, s, None));
         }
     }
     for s in &modified {
-        tree.add(line(DiffChange::Modified, s, None));
+        tree.add(line(Change::Modified, s, None));
     }
 }

@@ -1,9 +1,20 @@
 //! Sources: everything that says "this path exists (or changed) on the
 //! ephemeral root".
 //!
-//! A source knows nothing about claims. The walk is the only source so far;
-//! it hands every entry to a [`walk::Visitor`] together with its metadata,
-//! and the visitor (see `classify.rs`) decides what the entry means.
+//! A source knows nothing about claims. Every source ends in the same
+//! [`walk::Visitor`], which gets each entry with its metadata and decides
+//! what it means (see `classify.rs`):
+//!
+//! - `walk.rs`: the parallel one-filesystem walk of the live tree;
+//! - `zfs_diff.rs` (the `zfs diff -FHt` line parser) and `zfs.rs` (runs
+//!   `zfs diff` or reads a saved one); `baseline.rs` (compares the live tree
+//!   with a blank one) and `btrfs.rs` (finds the blank snapshot): each turns
+//!   what it learns into [`ChangeRecord`]s, fed to a `tree::ChangeTree`,
+//!   which walks the changes with the same visitor;
+//! - `links.rs`: the other names of hard-linked files a change list names.
+//!
+//! This file owns the vocabulary they share: [`FileKind`], [`Change`],
+//! [`Meta`] and the neutral [`ChangeRecord`].
 
 pub mod baseline;
 pub mod btrfs;
@@ -12,6 +23,8 @@ pub mod tree;
 pub mod walk;
 pub mod zfs;
 pub mod zfs_diff;
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -131,4 +144,28 @@ pub struct Meta {
     pub known: bool,
     /// Inode change time from a change list, when the source has one.
     pub ctime: Option<i64>,
+}
+
+/// One change, as any change source states it, shaped like none of them:
+/// `zfs diff` lines convert into it, the baseline comparison makes it
+/// directly. [`tree::ChangeTree::add`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord<'a> {
+    /// Absolute, as the audited system sees it, with no empty, `.` or `..`
+    /// component.
+    pub path: Cow<'a, [u8]>,
+    /// `Renamed`: `path` is the old name, [`ChangeRecord::renamed_to`] the
+    /// new one. `Present` reads as `Created` (something is there that the
+    /// blank state did not have).
+    pub change: Change,
+    /// `None`: the source does not know (the tree keeps what it knows).
+    pub kind: Option<FileKind>,
+    /// Inode change time, seconds since the epoch, when the source has one
+    /// (`zfs diff -t` does; a comparison of two trees does not).
+    pub ctime: Option<i64>,
+    /// The new name of a rename.
+    pub renamed_to: Option<Cow<'a, [u8]>>,
+    /// A change of the link count of a non-directory (`+1`, `-1`), when
+    /// the source reports one.
+    pub links: Option<i64>,
 }

@@ -1,4 +1,5 @@
-//! A tree of changes, built from a change list (a `zfs diff`), walked with
+//! A tree of changes, built from neutral [`ChangeRecord`]s (the lines of a
+//! `zfs diff`, the differences a baseline comparison finds), walked with
 //! the same [`Visitor`] as the live walk so that every source shares one
 //! classification, grouping and report.
 //!
@@ -7,29 +8,14 @@
 //! not there any more and comes back at rollback: [`ChangeTree::removed`]
 //! lists it, each removed subtree once. Metadata comes from the live tree
 //! when the caller has one (`--root`), else from the list itself (type and
-//! inode change time, no sizes).
+//! inode change time when the source has one, no sizes).
 
 use std::os::fd::AsFd;
 
 use super::walk::{list_names, walk_below, EntryRef, Op, Root, Visitor, WalkError};
-use super::zfs_diff::{DiffChange, DiffLine};
-use super::{Change, FileKind, Meta};
+use super::{Change, ChangeRecord, FileKind, Meta};
 
 const ROOT: u32 = 0;
-
-/// The file that owns `path`, which may name one of its extended
-/// attributes (`/f/<xattrdir>/user.x`).
-fn owner(path: &[u8]) -> &[u8] {
-    if memchr::memchr(b'<', path).is_none() {
-        return path;
-    }
-    match memchr::memmem::find(path, b"/<xattrdir>") {
-        // The root directory's own attributes: `/<xattrdir>/user.x`.
-        Some(0) => b"/",
-        Some(i) => &path[..i],
-        None => path,
-    }
-}
 
 /// A directory of [`ChangeTree::walk`] being visited.
 struct Frame<D> {
@@ -180,44 +166,25 @@ impl ChangeTree {
         n
     }
 
-    /// Adds one line (paths already relative to the audited root).
-    pub fn add(&mut self, line: DiffLine<'_>) {
-        if memchr::memchr(b')', &line.path).is_some()
-            && line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
-        {
-            self.delete_queue += 1;
-            return;
-        }
-        let ctime = Some(line.ctime.0);
-        if line.links.is_some() {
+    /// Adds one change (paths already relative to the audited root).
+    pub fn add(&mut self, record: ChangeRecord<'_>) {
+        if record.links.is_some() {
             self.link_changes += 1;
         }
-        // Extended attributes: a change of the file that owns them.
-        let path = owner(&line.path);
-        let xattr = path.len() != line.path.len();
-        match line.change {
-            DiffChange::Renamed => {
-                let new = owner(line.renamed_to.as_deref().unwrap_or_default());
-                let old = self.node(path);
-                self.set(old, line.kind, Change::Removed, ctime);
-                self.nodes[old as usize].renamed_away = true;
-                let n = self.node(new);
-                self.set(n, line.kind, Change::Renamed, ctime);
-                self.renames.insert(new.to_vec(), path.to_vec());
+        let (kind, ctime) = (record.kind, record.ctime);
+        let n = self.node(&record.path);
+        match (record.change, record.renamed_to.as_deref()) {
+            (Change::Renamed, Some(new)) => {
+                self.set(n, kind, Change::Removed, ctime);
+                self.nodes[n as usize].renamed_away = true;
+                let m = self.node(new);
+                self.set(m, kind, Change::Renamed, ctime);
+                self.renames.insert(new.to_vec(), record.path.to_vec());
             }
-            DiffChange::Created if !xattr => {
-                let n = self.node(path);
-                self.set(n, line.kind, Change::Created, ctime);
-            }
-            DiffChange::Removed if !xattr => {
-                let n = self.node(path);
-                self.set(n, line.kind, Change::Removed, ctime);
-            }
-            _ => {
-                let n = self.node(path);
-                let kind = if xattr { self.nodes[n as usize].kind } else { line.kind };
-                self.set(n, kind, Change::Modified, ctime);
-            }
+            // Renamed from a name the record does not give: it is here, changed.
+            (Change::Renamed, None) | (Change::Modified, _) => self.set(n, kind, Change::Modified, ctime),
+            (Change::Present | Change::Created, _) => self.set(n, kind, Change::Created, ctime),
+            (Change::Removed, _) => self.set(n, kind, Change::Removed, ctime),
         }
     }
 
@@ -225,13 +192,15 @@ impl ChangeTree {
     /// not show).
     pub fn add_created(&mut self, path: &[u8], kind: FileKind) {
         let n = self.node(path);
-        self.set(n, kind, Change::Created, None);
+        self.set(n, Some(kind), Change::Created, None);
     }
 
-    /// Records a change. `-` and `+` for one path (a replaced object, in
-    /// either order: lines follow object numbers) mean it exists now, new.
-    fn set(&mut self, n: u32, kind: FileKind, change: Change, ctime: Option<i64>) {
+    /// Records a change (`kind` `None`: keep the one known). `-` and `+` for
+    /// one path (a replaced object, in either order: lines follow object
+    /// numbers) mean it exists now, new.
+    fn set(&mut self, n: u32, kind: Option<FileKind>, change: Change, ctime: Option<i64>) {
         let node = &mut self.nodes[n as usize];
+        let kind = kind.unwrap_or(node.kind);
         let (merged, kind) = match (node.change, change) {
             (Some(Change::Created), Change::Removed) => (Change::Created, node.kind),
             (Some(Change::Removed), Change::Created) => (Change::Created, kind),
@@ -535,7 +504,7 @@ mod tests {
         let mut p = Parser::new();
         let mut t = ChangeTree::new();
         for l in lines {
-            t.add(p.line(l.as_bytes()).expect("valid"));
+            crate::source::zfs::add_line(&mut t, p.line(l.as_bytes()).expect("valid"));
         }
         t
     }

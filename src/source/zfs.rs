@@ -176,8 +176,17 @@ fn add_below(tree: &mut ChangeTree, mut line: DiffLine<'_>, prefix: &[u8]) -> Re
     if let Some(new) = line.renamed_to.take() {
         line.renamed_to = Some(strip(new, prefix)?);
     }
-    tree.add(line);
+    add_line(tree, line);
     Ok(())
+}
+
+/// Adds one line to `tree`: its neutral record, or a count of the objects
+/// zfs lists as unlinked but still open.
+pub fn add_line(tree: &mut ChangeTree, line: DiffLine<'_>) {
+    match line.record() {
+        Some(record) => tree.add(record),
+        None => tree.delete_queue += 1,
+    }
 }
 
 /// `path` as seen from inside `prefix` (`/` for the prefix itself). Only

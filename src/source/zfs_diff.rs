@@ -26,11 +26,18 @@
 //! prints the dataset's root as `/mnt/`; [`super::zfs::relative_to`] accepts
 //! it there only). An escape never decodes to NUL or `/`, which no name holds.
 //! Paths are never normalised: what would need it is an error.
+//!
+//! # Pseudo-paths
+//!
+//! [`DiffLine::record`] turns a line into the neutral [`ChangeRecord`] and
+//! reads what only zfs writes: a change below `<xattrdir>` is a change of
+//! the file owning the extended attribute; an object already unlinked but
+//! still open (a name ending `(on_delete_queue)`) has no path to report.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use super::FileKind;
+use super::{Change, ChangeRecord, FileKind};
 
 /// The change of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,64 @@ pub struct DiffLine<'a> {
     pub renamed_to: Option<Cow<'a, [u8]>>,
     /// A link-count change on a modified non-directory (`(+1)` → 1).
     pub links: Option<i64>,
+}
+
+impl<'a> DiffLine<'a> {
+    /// The neutral record of this line; `None` for an object already
+    /// unlinked but still open, which no path names.
+    pub fn record(self) -> Option<ChangeRecord<'a>> {
+        let on_delete_queue = |p: &[u8]| {
+            memchr::memchr(b')', p).is_some()
+                && p.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
+        };
+        if on_delete_queue(&self.path) || self.renamed_to.as_deref().is_some_and(on_delete_queue) {
+            return None;
+        }
+        let ctime = Some(self.ctime.0);
+        // Extended attributes: a modification of the file that owns them,
+        // whose type the line does not give.
+        let owned = owner(&self.path).len();
+        let xattr = |p: &[u8]| owner(p).len() != p.len();
+        if owned != self.path.len() || self.renamed_to.as_deref().is_some_and(xattr) {
+            let path = match self.path {
+                Cow::Borrowed(p) => Cow::Borrowed(&p[..owned]),
+                Cow::Owned(mut p) => {
+                    p.truncate(owned);
+                    Cow::Owned(p)
+                }
+            };
+            let change = Change::Modified;
+            return Some(ChangeRecord { path, change, kind: None, ctime, renamed_to: None, links: None });
+        }
+        let change = match self.change {
+            DiffChange::Created => Change::Created,
+            DiffChange::Removed => Change::Removed,
+            DiffChange::Modified => Change::Modified,
+            DiffChange::Renamed => Change::Renamed,
+        };
+        Some(ChangeRecord {
+            path: self.path,
+            change,
+            kind: Some(self.kind),
+            ctime,
+            renamed_to: self.renamed_to,
+            links: self.links,
+        })
+    }
+}
+
+/// The file that owns `path`, which may name one of its extended
+/// attributes (`/f/<xattrdir>/user.x`); a prefix of `path`.
+fn owner(path: &[u8]) -> &[u8] {
+    if memchr::memchr(b'<', path).is_none() {
+        return path;
+    }
+    match memchr::memmem::find(path, b"/<xattrdir>") {
+        // The root directory's own attributes: `/<xattrdir>/user.x`.
+        Some(0) => b"/",
+        Some(i) => &path[..i],
+        None => path,
+    }
 }
 
 /// Why a line could not be read.
