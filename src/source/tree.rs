@@ -175,8 +175,7 @@ impl ChangeTree {
         let n = self.node(&record.path);
         match (record.change, record.renamed_to.as_deref()) {
             (Change::Renamed, Some(new)) => {
-                self.set(n, kind, Change::Removed, ctime);
-                self.nodes[n as usize].renamed_away = true;
+                self.rename_away(n, kind, ctime);
                 let m = self.node(new);
                 self.set(m, kind, Change::Renamed, ctime);
                 self.renames.insert(new.to_vec(), record.path.to_vec());
@@ -195,14 +194,26 @@ impl ChangeTree {
         self.set(n, Some(kind), Change::Created, None);
     }
 
+    /// The blank state's object at `n` moved away: nothing is there now,
+    /// unless the list already said what is. Lines come in object order,
+    /// so `R a b` may come before or after `R b a` (a swap) or `- b`.
+    fn rename_away(&mut self, n: u32, kind: Option<FileKind>, ctime: Option<i64>) {
+        self.nodes[n as usize].renamed_away = true;
+        if matches!(self.nodes[n as usize].change, None | Some(Change::Removed)) {
+            self.set(n, kind, Change::Removed, ctime);
+        }
+    }
+
     /// Records a change (`kind` `None`: keep the one known). `-` and `+` for
     /// one path (a replaced object, in either order: lines follow object
-    /// numbers) mean it exists now, new.
+    /// numbers) mean it exists now, new; so do `-` and the new name of a
+    /// rename.
     fn set(&mut self, n: u32, kind: Option<FileKind>, change: Change, ctime: Option<i64>) {
         let node = &mut self.nodes[n as usize];
         let kind = kind.unwrap_or(node.kind);
         let (merged, kind) = match (node.change, change) {
             (Some(Change::Created), Change::Removed) => (Change::Created, node.kind),
+            (Some(Change::Renamed), Change::Removed) => (Change::Renamed, node.kind),
             (Some(Change::Removed), Change::Created) => (Change::Created, kind),
             (Some(Change::Created), Change::Modified) => (Change::Created, kind),
             (Some(Change::Renamed), Change::Modified) => (Change::Renamed, kind),
@@ -527,6 +538,21 @@ mod tests {
         assert!(removed.contains(&("/old".into(), 3)));
         assert!(removed.contains(&("/etc/gone".into(), 1)));
         assert_eq!(removed.len(), 2);
+    }
+
+    #[test]
+    fn swapped_names_are_both_present_in_either_order() {
+        for lines in [["1.0\tR\tF\t/a\t/b", "2.0\tR\tF\t/b\t/a"], ["2.0\tR\tF\t/b\t/a", "1.0\tR\tF\t/a\t/b"]]
+        {
+            let t = tree(&lines);
+            for (name, old) in [(&b"a"[..], &b"/b"[..]), (b"b", b"/a")] {
+                let n = t.find(ROOT, name).expect("named");
+                assert!(t.nodes[n as usize].present);
+                assert_eq!(t.nodes[n as usize].change, Some(Change::Renamed));
+                assert_eq!(t.renamed_from(&[b"/", name].concat()), Some(old));
+            }
+            assert!(t.removed().is_empty());
+        }
     }
 
     #[test]
