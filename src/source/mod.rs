@@ -14,7 +14,8 @@
 //! - `links.rs`: the other names of hard-linked files a change list names.
 //!
 //! This file owns the vocabulary they share: [`FileKind`], [`Change`],
-//! [`Meta`] and the neutral [`ChangeRecord`].
+//! [`Meta`] and the neutral [`ChangeRecord`]; and `open_subdir`, how the
+//! change sources step from an open directory into a subdirectory.
 
 pub mod baseline;
 pub mod btrfs;
@@ -25,7 +26,11 @@ pub mod zfs;
 pub mod zfs_diff;
 
 use std::borrow::Cow;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 use serde::Serialize;
 
 /// The type of a filesystem object, named as in the JSON contract.
@@ -168,4 +173,27 @@ pub struct ChangeRecord<'a> {
     /// A change of the link count of a non-directory (`+1`, `-1`), when
     /// the source reports one.
     pub links: Option<i64>,
+}
+
+/// The kernel has no `openat2` (before Linux 5.6); learnt once.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Opens the subdirectory `name` (one component) of `dir` the way the walk
+/// opens directories: never through a symlink, never onto another mount.
+/// Stepping down from an open directory keeps the cost of a deep tree
+/// linear, and reaches paths longer than `PATH_MAX`.
+pub(crate) fn open_subdir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::BENEATH;
+        match rustix::fs::openat2(dir, name, flags, Mode::empty(), resolve) {
+            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            // A rename raced the lookup: the plain open below tries again.
+            Err(Errno::AGAIN) => {}
+            other => return other,
+        }
+    }
+    // Old kernels: one component with O_NOFOLLOW cannot pass a symlink; the
+    // caller has stat'ed it as a directory of this filesystem.
+    rustix::fs::openat(dir, name, flags, Mode::empty())
 }
