@@ -64,12 +64,17 @@ fn leaf_path() -> Vec<u8> {
     p
 }
 
-/// Runs darlings under GNU time: its JSON report and its peak RSS in KB.
+/// Runs darlings under GNU time: its JSON report (`--flat`) and its peak
+/// RSS in KB.
 fn audit_measured(args: &[&std::ffi::OsStr]) -> (serde_json::Value, u64) {
+    audit_measured_as(&[&["--flat".as_ref()], args].concat())
+}
+
+fn audit_measured_as(args: &[&std::ffi::OsStr]) -> (serde_json::Value, u64) {
     let time = Path::new("/usr/bin/time");
     assert!(time.exists(), "this test measures memory with GNU time (/usr/bin/time): install it");
     let out = Command::new(time)
-        .args(["-f", "%M", common::bin(), "audit", "--format", "json", "--flat"])
+        .args(["-f", "%M", common::bin(), "audit", "--format", "json"])
         .args(args)
         .output()
         .expect("run darlings under time");
@@ -141,4 +146,41 @@ fn a_diff_line_naming_a_deep_chain_costs_linear_memory() {
     let (json, kb) = audit_measured(&[&saved[..], &["--root".as_ref(), live.root().as_os_str()]].concat());
     assert!(kb < LIMIT_KB, "with --root: peak RSS {kb} KB, more than {LIMIT_KB} KB");
     assert_eq!(only_leaf(&json), ("created".to_owned(), 12.into()));
+}
+
+/// Nested renames: each line names the path its parent was renamed to, so
+/// the diff itself grows as depth² (40 MB here); the tree must not keep a
+/// copy of every path. (The report is one finding: the outer rename.)
+#[test]
+fn nested_renames_are_not_kept_as_whole_paths() {
+    const LEVELS: usize = 400;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("renames.zfsdiff");
+    let mut text = Vec::new();
+    let mut new_path = b"/mnt/root".to_vec();
+    for level in 0..LEVELS {
+        let (old, new) = ([b"o", &name(level)[1..]].concat(), [b"n", &name(level)[1..]].concat());
+        text.extend_from_slice(b"1700000001.000000000\tR\t/\t");
+        text.extend_from_slice(&[&new_path[..], b"/", &old].concat());
+        text.push(b'\t');
+        new_path.extend_from_slice(&[&b"/"[..], &new].concat());
+        text.extend_from_slice(&new_path);
+        text.push(b'\n');
+    }
+    std::fs::write(&file, &text).expect("write diff");
+    drop(text);
+    let (json, kb) = audit_measured_as(&[
+        "--zfs-diff".as_ref(),
+        file.as_os_str(),
+        "--strip-prefix".as_ref(),
+        "/mnt/root".as_ref(),
+    ]);
+    assert!(kb < 32 * 1024, "peak RSS {kb} KB, more than 32 MB");
+    let f = common::findings(&json);
+    assert_eq!(f.len(), 1, "one finding: the outer rename");
+    let top = [&b"/n"[..], &name(0)[1..]].concat();
+    assert_eq!(
+        f[&top]["renamed_from"].as_str().map(str::as_bytes),
+        Some(&[&b"/o"[..], &name(0)[1..]].concat()[..])
+    );
 }

@@ -11,6 +11,7 @@
 //! inode change time when the source has one, no sizes).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use rustix::io::Errno;
 
@@ -18,6 +19,9 @@ use super::walk::{fd_budget, list_names, walk_below, EntryRef, Op, Root, Visitor
 use super::{open_subdir, Change, ChangeRecord, FileKind, Meta};
 
 const ROOT: u32 = 0;
+
+/// The old name of a rename, built when first asked for.
+type OldName = OnceLock<Box<[u8]>>;
 
 #[derive(Debug)]
 struct Node {
@@ -52,8 +56,10 @@ pub struct ChangeTree {
     /// The last parent directory looked up: lines come clustered by
     /// directory, so most lookups start there.
     last_parent: (Vec<u8>, u32),
-    /// New name → old name, for renames.
-    renames: hashbrown::HashMap<Vec<u8>, Vec<u8>>,
+    /// Renames: the new name's node → the old name's node, and the old
+    /// path once asked for (a copy per rename would make nested renames
+    /// cost depth × path length).
+    renames: hashbrown::HashMap<u32, (u32, OldName)>,
     /// Link-count changes seen: other names of those files are invisible.
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
@@ -173,7 +179,7 @@ impl ChangeTree {
                 self.rename_away(n, kind, ctime);
                 let m = self.node(new);
                 self.set(m, kind, Change::Renamed, ctime);
-                self.renames.insert(new.to_vec(), record.path.to_vec());
+                self.renames.insert(m, (n, OnceLock::new()));
             }
             // Renamed from a name the record does not give: it is here, changed.
             (Change::Renamed, None) | (Change::Modified, _) => self.set(n, kind, Change::Modified, ctime),
@@ -301,7 +307,12 @@ impl ChangeTree {
 
     /// The old name of a path renamed to `new`.
     pub fn renamed_from(&self, new: &[u8]) -> Option<&[u8]> {
-        self.renames.get(new).map(Vec::as_slice)
+        let mut at = ROOT;
+        for comp in new.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            at = self.find(at, comp)?;
+        }
+        let (old, path) = self.renames.get(&at)?;
+        Some(path.get_or_init(|| self.path(*old).into_boxed_slice()))
     }
 
     fn path(&self, mut n: u32) -> Vec<u8> {
