@@ -12,6 +12,7 @@ use darlings::claims::live::Mounts;
 use darlings::claims::matcher::Matcher;
 use darlings::classify::Classifier;
 use darlings::source::tree::ChangeTree;
+use darlings::source::zfs;
 use darlings::source::zfs_diff::Parser;
 
 /// `zfs diff -FHt` lines of a lived-in root against its empty blank
@@ -82,7 +83,7 @@ fn bench(c: &mut Criterion) {
             let mut parser = Parser::new();
             let mut tree = ChangeTree::new();
             for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                tree.add(parser.line(line).expect("valid"));
+                zfs::add_line(&mut tree, parser.line(line).expect("valid"));
             }
             let classifier = Classifier::new(&matcher, &checker, &claims, false);
             tree.walk(classifier.top(), &classifier, None, 1);

@@ -6,6 +6,7 @@ use darlings::claims::live::Mounts;
 use darlings::claims::matcher::Matcher;
 use darlings::classify::Classifier;
 use darlings::source::tree::ChangeTree;
+use darlings::source::zfs;
 use darlings::source::zfs_diff::Parser;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,9 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let mut tree = ChangeTree::new();
     for line in data.split(|&b| b == b'\n') {
         if let Ok(parsed) = parser.line(line) {
-            if parsed.path.starts_with(b"/") && parsed.renamed_to.as_deref().is_none_or(|p| p.starts_with(b"/")) {
-                tree.add(parsed);
-            }
+            zfs::add_line(&mut tree, parsed);
         }
     }
     let matcher = Matcher::new(Vec::new());

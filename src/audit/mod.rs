@@ -12,7 +12,6 @@
 //! `audit` and `explain` (and, through them, `record` and `rollback`'s
 //! guards) all come here: no other module repeats a step of it.
 
-use std::io::{self, BufRead};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -33,7 +32,6 @@ use crate::source::choose::Way;
 use crate::source::tree::ChangeTree;
 use crate::source::walk::{self, Root};
 use crate::source::zfs;
-use crate::source::zfs_diff::Parser;
 use crate::source::{Change, FileKind};
 
 /// The audited root, opened, with its canonical path.
@@ -376,45 +374,7 @@ fn btrfs_source(
 /// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
 /// an error naming the file and line, and nothing is audited.
 fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
-    let shown = if file == Path::new("-") { "<stdin>".to_owned() } else { file.display().to_string() };
-    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
-        Box::new(io::stdin().lock())
-    } else {
-        let f = std::fs::File::open(file).with_context(|| format!("cannot read zfs diff {shown}"))?;
-        Box::new(io::BufReader::with_capacity(1 << 16, f))
-    };
-    let prefix = strip.map(|p| p.as_os_str().as_bytes());
-    let mut parser = Parser::new();
-    let mut tree = ChangeTree::new();
-    let mut line = Vec::with_capacity(256);
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).with_context(|| format!("cannot read zfs diff {shown}"))? == 0
-        {
-            break;
-        }
-        number += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let mut parsed = parser.line(&line).map_err(|e| anyhow::anyhow!("{shown}:{number}: {e}"))?;
-        let outside = |path: &[u8]| {
-            anyhow::anyhow!(
-                "{shown}:{number}: {} is not below --strip-prefix {}",
-                escape(path),
-                strip.map_or(String::new(), |p| p.display().to_string())
-            )
-        };
-        let prefix = prefix.unwrap_or(b"/");
-        let path = std::mem::take(&mut parsed.path);
-        parsed.path = zfs::strip(path.clone(), prefix).ok_or_else(|| outside(&path))?;
-        if let Some(new) = parsed.renamed_to.take() {
-            parsed.renamed_to = Some(zfs::strip(new.clone(), prefix).ok_or_else(|| outside(&new))?);
-        }
-        tree.add(parsed);
-    }
-    Ok(tree)
+    Ok(zfs::read_saved(file, strip)?)
 }
 
 /// Adds what only a change list knows: removed paths (they come back),

@@ -2,15 +2,24 @@
 //! root, `/.zfs/snapshot/blank`, a mounted pristine image.
 //!
 //! Both trees are walked once each, side by side, one task per directory on
-//! a work-stealing pool, one filesystem each, never following a symlink: names in both are compared (type, size,
-//! mode, owner, mtime, symlink target), names only in the live tree are
-//! created, names only in the blank tree removed, with whole subtrees below
-//! them. Renames are recognised afterwards by inode number, which btrfs and
-//! ZFS snapshots preserve: a created path with the inode of a removed one
-//! is that path renamed. A renamed directory is one change, like `zfs diff`
-//! reports it: what is unchanged below it comes back under its old name and
-//! is not listed. The result is the same change list a `zfs diff` gives,
-//! fed into the same [`ChangeTree`].
+//! a work-stealing pool, one filesystem each, never following a symlink:
+//! names in both are compared (type, size, mode, owner, mtime, symlink
+//! target), names only in the live tree are created, names only in the
+//! blank tree removed, with whole subtrees below them. Renames are
+//! recognised afterwards by inode number, which btrfs and ZFS snapshots
+//! preserve: a created path with the inode of a removed one is that path
+//! renamed. A renamed directory is one change, like `zfs diff` reports it:
+//! what is unchanged below it comes back under its old name and is not
+//! listed. The result is the same kind of change list a `zfs diff` gives,
+//! as neutral [`ChangeRecord`]s (with no inode change time: two trees do not
+//! tell one), fed into the same [`ChangeTree`].
+//!
+//! Memory stays linear in the depth of the trees: a directory entered is
+//! an id in `Dirs` (its parent's id and its own name), a change found is
+//! that id and a name, and a task opens its directory from its parent's
+//! open descriptor (kept within [`fd_budget`]; past it, from the root by
+//! path). Whole paths exist only while a record is handed to the tree or an
+//! error is written.
 //!
 //! One difference keeps memory flat: a directory only in the live tree is
 //! not entered here. Everything in it is created, so the change tree only
@@ -21,20 +30,114 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{self, AtomicUsize};
+use std::sync::{Arc, Mutex};
 
 use rustix::io::Errno;
 
 use super::tree::ChangeTree;
-use super::walk::{list_names, Op, Root, WalkError};
-use super::zfs_diff::{DiffChange, DiffLine};
-use super::{FileKind, Meta};
+use super::walk::{fd_budget, list_names, Op, Root, WalkError};
+use super::{open_subdir, Change, ChangeRecord, FileKind, Meta};
 
-/// One side of a change: where it is and what it was.
+/// The root directory's id in [`Dirs`].
+const TOP: u32 = 0;
+
+/// Every directory entered, on either side, as its parent's id and its
+/// name: a path is an id here, never a copy.
+struct Dirs {
+    dirs: Vec<(u32, Box<[u8]>)>,
+}
+
+impl Dirs {
+    fn new() -> Dirs {
+        Dirs { dirs: vec![(TOP, Box::default())] }
+    }
+
+    fn add(&mut self, parent: u32, name: &[u8]) -> u32 {
+        let id = u32::try_from(self.dirs.len()).unwrap_or(u32::MAX);
+        self.dirs.push((parent, name.into()));
+        id
+    }
+
+    fn parent(&self, id: u32) -> u32 {
+        self.dirs[id as usize].0
+    }
+
+    fn name(&self, id: u32) -> &[u8] {
+        &self.dirs[id as usize].1
+    }
+
+    /// The path of `name` in the directory `dir` (of `dir` itself when
+    /// `name` is empty), written into `out`.
+    fn path_into(&self, dir: u32, name: &[u8], out: &mut Vec<u8>) {
+        let mut len = if name.is_empty() { 0 } else { name.len() + 1 };
+        let mut at = dir;
+        while at != TOP {
+            len += self.name(at).len() + 1;
+            at = self.parent(at);
+        }
+        out.clear();
+        if len == 0 {
+            out.push(b'/');
+            return;
+        }
+        out.resize(len, b'/');
+        // Filled from the end, each name after its `/`.
+        let mut end = len;
+        let mut put = |bytes: &[u8]| {
+            out[end - bytes.len()..end].copy_from_slice(bytes);
+            end -= bytes.len() + 1;
+        };
+        if !name.is_empty() {
+            put(name);
+        }
+        let mut at = dir;
+        while at != TOP {
+            put(self.name(at));
+            at = self.parent(at);
+        }
+    }
+
+    fn path(&self, dir: u32, name: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.path_into(dir, name, &mut out);
+        out
+    }
+
+    /// Each directory's place in a fixed order (every directory before its
+    /// subdirectories, siblings by name): what is found is sorted by it, so
+    /// that the result never depends on the order tasks ran in.
+    fn ranks(&self) -> Vec<u32> {
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); self.dirs.len()];
+        for (id, (parent, _)) in self.dirs.iter().enumerate().skip(1) {
+            children[*parent as usize].push(id as u32);
+        }
+        let mut rank = vec![0u32; self.dirs.len()];
+        let mut next = 0u32;
+        let mut stack = vec![TOP];
+        while let Some(id) = stack.pop() {
+            rank[id as usize] = next;
+            next += 1;
+            let kids = &mut children[id as usize];
+            // Popped in name order.
+            kids.sort_unstable_by(|a, b| self.name(*b).cmp(self.name(*a)));
+            stack.append(kids);
+        }
+        rank
+    }
+}
+
+/// One side of a change: the directory it is in, its name there, and what
+/// it was.
 #[derive(Debug, Clone)]
 struct Seen {
-    path: Vec<u8>,
+    dir: u32,
+    name: Box<[u8]>,
+    /// Its own id in [`Dirs`], once entered as a directory.
+    own: Option<u32>,
+    /// A directory only in the live tree, not entered (yet).
+    subtree: bool,
     meta: Meta,
     target: Option<Vec<u8>>,
 }
@@ -43,35 +146,6 @@ struct Seen {
 #[derive(Debug, Default)]
 pub struct Comparison {
     pub errors: Vec<WalkError>,
-}
-
-fn child(path: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut out = path.to_vec();
-    if out != b"/" {
-        out.push(b'/');
-    }
-    out.extend_from_slice(name);
-    out
-}
-
-fn rel(path: &[u8]) -> &[u8] {
-    path.strip_prefix(b"/").unwrap_or(path)
-}
-
-struct Side<'a> {
-    root: &'a Root,
-}
-
-impl Side<'_> {
-    fn open(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
-        self.root.open_dir(path)
-    }
-
-    fn seen(&self, dir: &OwnedFd, path: Vec<u8>, name: &[u8]) -> Result<Seen, Errno> {
-        let meta = self.root.stat_at(dir.as_fd(), name)?;
-        let target = if meta.kind == FileKind::Symlink { self.root.read_link(rel(&path)).ok() } else { None };
-        Ok(Seen { path, meta, target })
-    }
 }
 
 /// The same object, unchanged: nothing about it is lost at rollback.
@@ -86,13 +160,19 @@ fn same(a: &Seen, b: &Seen) -> bool {
         && a.target == b.target
 }
 
-fn line(change: DiffChange, seen: &Seen, renamed_to: Option<&[u8]>) -> DiffLine<'static> {
-    DiffLine {
-        ctime: (seen.meta.mtime, seen.meta.mtime_nsec),
+/// The record of a change: two trees tell no inode change time.
+fn record<'a>(
+    change: Change,
+    path: &'a [u8],
+    kind: FileKind,
+    renamed_to: Option<&'a [u8]>,
+) -> ChangeRecord<'a> {
+    ChangeRecord {
+        path: Cow::Borrowed(path),
         change,
-        kind: seen.meta.kind,
-        path: Cow::Owned(seen.path.clone()),
-        renamed_to: renamed_to.map(|p| Cow::Owned(p.to_vec())),
+        kind: Some(kind),
+        ctime: None,
+        renamed_to: renamed_to.map(Cow::Borrowed),
         links: None,
     }
 }
@@ -103,69 +183,159 @@ struct Found {
     created: Vec<Seen>,
     removed: Vec<Seen>,
     modified: Vec<Seen>,
-    /// Directories only in the live tree, not entered (yet): created
-    /// subtrees, unless one turns out to be a renamed directory.
-    subtrees: Vec<Vec<u8>>,
-    errors: Vec<WalkError>,
+    /// Where an entry could not be read: a directory and a name in it.
+    errors: Vec<(u32, Box<[u8]>, Op, Errno)>,
 }
 
 impl Found {
-    fn error(&mut self, path: &[u8], op: Op, errno: Errno) {
-        self.errors.push(WalkError { path: path.to_vec(), op, errno });
+    fn error(&mut self, dir: u32, name: &[u8], op: Op, errno: Errno) {
+        self.errors.push((dir, name.into(), op, errno));
     }
 }
 
-struct Ctx<'a> {
-    live: Side<'a>,
-    blank: Side<'a>,
-    found: Mutex<Found>,
+/// The open directories of a task, shared with the tasks of its
+/// subdirectories (which open themselves from them) when the descriptor
+/// budget allows: then counted against it while alive.
+struct Held<'a> {
+    live: Option<OwnedFd>,
+    blank: Option<OwnedFd>,
+    counter: Option<&'a AtomicUsize>,
 }
 
-impl Ctx<'_> {
+impl Held<'_> {
+    fn fds(&self) -> usize {
+        usize::from(self.live.is_some()) + usize::from(self.blank.is_some())
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(counter) = self.counter {
+            counter.fetch_sub(self.fds(), atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A directory a task is to compare, list or search.
+struct Task<'a> {
+    id: u32,
+    /// Its name (empty for the root).
+    name: Box<[u8]>,
+    /// Its parent's open directories, when they were kept.
+    parent: Option<Arc<Held<'a>>>,
+}
+
+struct Ctx<'a> {
+    live: &'a Root,
+    blank: &'a Root,
+    dirs: Mutex<Dirs>,
+    found: Mutex<Found>,
+    retained: AtomicUsize,
+    budget: usize,
+}
+
+impl<'a> Ctx<'a> {
     fn merge(&self, mut local: Found) {
         let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         found.created.append(&mut local.created);
         found.removed.append(&mut local.removed);
         found.modified.append(&mut local.modified);
-        found.subtrees.append(&mut local.subtrees);
         found.errors.append(&mut local.errors);
     }
+
+    fn dirs(&self) -> std::sync::MutexGuard<'_, Dirs> {
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the task's directory on one side: from its parent's
+    /// descriptor when kept, else from the root by path.
+    fn open(&self, live: bool, task: &Task<'_>) -> Result<OwnedFd, Errno> {
+        let parent = task.parent.as_ref().and_then(|h| if live { h.live.as_ref() } else { h.blank.as_ref() });
+        match parent {
+            Some(fd) if task.id != TOP => open_subdir(fd.as_fd(), &task.name),
+            _ => {
+                let path = self.dirs().path(task.id, b"");
+                (if live { self.live } else { self.blank }).open_dir(&path)
+            }
+        }
+    }
+
+    /// The task's open directories, shared with its subdirectories (`true`)
+    /// while the budget allows; past it, they reopen themselves by path.
+    fn hold(&'a self, live: Option<OwnedFd>, blank: Option<OwnedFd>) -> (Arc<Held<'a>>, bool) {
+        let mut held = Held { live, blank, counter: None };
+        let n = held.fds();
+        let shared = self.retained.fetch_add(n, atomic::Ordering::Relaxed) < self.budget;
+        if shared {
+            held.counter = Some(&self.retained);
+        } else {
+            self.retained.fetch_sub(n, atomic::Ordering::Relaxed);
+        }
+        (Arc::new(held), shared)
+    }
+
+    /// Registers the subdirectory `name` of `dir`.
+    fn enter(&self, dir: u32, name: &[u8]) -> u32 {
+        self.dirs().add(dir, name)
+    }
+}
+
+fn seen(root: &Root, fd: BorrowedFd<'_>, dir: u32, name: &[u8]) -> Result<Seen, Errno> {
+    let meta = root.stat_at(fd, name)?;
+    let target = match meta.kind {
+        FileKind::Symlink => rustix::fs::readlinkat(fd, name, Vec::new()).ok().map(|t| t.into_bytes()),
+        _ => None,
+    };
+    Ok(Seen { dir, name: name.into(), own: None, subtree: false, meta, target })
 }
 
 /// Compares the live tree with the blank one, one task per directory on
 /// `threads` workers, and adds every difference to `tree`.
 pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize) -> Comparison {
-    let ctx =
-        Ctx { live: Side { root: live }, blank: Side { root: blank }, found: Mutex::new(Found::default()) };
+    let ctx = Ctx {
+        live,
+        blank,
+        dirs: Mutex::new(Dirs::new()),
+        found: Mutex::new(Found::default()),
+        retained: AtomicUsize::new(0),
+        budget: fd_budget(),
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().ok();
     let pool = pool.as_ref();
     {
         let ctx = &ctx;
-        in_pool(pool, move |s| s.spawn(move |s| pair(s, ctx, b"/".to_vec())));
+        let top = Task { id: TOP, name: Box::default(), parent: None };
+        in_pool(pool, move |s| s.spawn(move |s| pair(s, ctx, top)));
     }
     // Created directories are not entered: below them everything is created,
     // which the change tree learns as a whole (`mark_subtree`), except what
     // renames bring in. A created directory with the inode of a removed one
-    // is a renamed directory: entered in full, as before. Other created
-    // subtrees are searched only for the inodes of removed entries still
-    // unaccounted for (a file moved into a new directory).
-    let (subtrees, renamed) = {
+    // is a renamed directory: entered in full. Other created subtrees are
+    // searched only for the inodes of removed entries still unaccounted
+    // for (a file moved into a new directory).
+    let mut subtrees = Vec::new();
+    let mut renamed = Vec::new();
+    {
         let mut found = ctx.found.lock().unwrap_or_else(|e| e.into_inner());
         let removed: HashSet<(u64, FileKind)> =
             found.removed.iter().map(|s| (s.meta.ino, s.meta.kind)).collect();
-        let subtrees = std::mem::take(&mut found.subtrees);
-        let is_renamed = |path: &Vec<u8>| {
-            found.created.iter().any(|c| &c.path == path && removed.contains(&(c.meta.ino, c.meta.kind)))
-        };
-        let (renamed, subtrees): (Vec<_>, Vec<_>) = subtrees.into_iter().partition(is_renamed);
-        (subtrees, renamed)
-    };
+        let mut dirs = ctx.dirs();
+        for s in found.created.iter_mut().filter(|s| s.subtree) {
+            let id = dirs.add(s.dir, &s.name);
+            let task = (id, s.name.clone());
+            if removed.contains(&(s.meta.ino, s.meta.kind)) {
+                s.own = Some(id);
+                renamed.push(task);
+            } else {
+                subtrees.push(task);
+            }
+        }
+    }
     if !renamed.is_empty() {
-        let (ctx, renamed) = (&ctx, &renamed);
+        let ctx = &ctx;
         in_pool(pool, move |s| {
-            for path in renamed {
-                let path = path.clone();
-                s.spawn(move |s| one_side(s, ctx, true, path));
+            for (id, name) in renamed {
+                s.spawn(move |s| one_side(s, ctx, true, Task { id, name, parent: None }));
             }
         });
     }
@@ -176,25 +346,35 @@ pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize)
         found.removed.iter().map(|s| (s.meta.ino, s.meta.kind)).filter(|k| !seen.contains(k)).collect()
     };
     if !wanted.is_empty() && !subtrees.is_empty() {
-        let (ctx, wanted, subtrees) = (&ctx, &wanted, &subtrees);
+        let (ctx, wanted) = (&ctx, &wanted);
+        let subtrees = &subtrees;
         in_pool(pool, move |s| {
-            for path in subtrees {
-                let path = path.clone();
-                s.spawn(move |s| search(s, ctx, wanted, path));
+            for (id, name) in subtrees {
+                let task = Task { id: *id, name: name.clone(), parent: None };
+                s.spawn(move |s| search(s, ctx, wanted, task));
             }
         });
     }
+    let dirs = ctx.dirs.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut found = ctx.found.into_inner().unwrap_or_else(|e| e.into_inner());
     // Tasks finish in any order: sort, so that the result never depends on it.
+    let rank = dirs.ranks();
     for list in [&mut found.created, &mut found.removed, &mut found.modified] {
-        list.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        list.sort_by(|a, b| (rank[a.dir as usize], &a.name).cmp(&(rank[b.dir as usize], &b.name)));
     }
-    found.errors.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    renames(found.created, found.removed, found.modified, tree);
-    for path in subtrees {
+    let mut errors: Vec<WalkError> = found
+        .errors
+        .iter()
+        .map(|(dir, name, op, errno)| WalkError { path: dirs.path(*dir, name), op: *op, errno: *errno })
+        .collect();
+    errors.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    renames(&dirs, found.created, found.removed, found.modified, tree);
+    let mut path = Vec::new();
+    for (id, _) in subtrees {
+        dirs.path_into(id, b"", &mut path);
         tree.mark_subtree(&path);
     }
-    Comparison { errors: found.errors }
+    Comparison { errors }
 }
 
 /// Runs `op` in `pool` (or rayon's global pool), waiting for what it spawns.
@@ -206,21 +386,31 @@ fn in_pool<'s>(pool: Option<&rayon::ThreadPool>, op: impl FnOnce(&rayon::Scope<'
 }
 
 /// A directory present on both sides: compare its entries.
-fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, path: Vec<u8>) {
+fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, task: Task<'s>) {
     let mut local = Found::default();
-    let (ld, bd) = match ctx.live.open(&path).and_then(|l| Ok((l, ctx.blank.open(&path)?))) {
+    let id = task.id;
+    let opened = ctx.open(true, &task).and_then(|l| Ok((l, ctx.open(false, &task)?)));
+    drop(task);
+    let (ld, bd) = match opened {
         Ok(x) => x,
         Err(e) => {
-            local.error(&path, Op::Open, e);
+            local.error(id, b"", Op::Open, e);
             return ctx.merge(local);
         }
     };
     let (ln, bn) = match list_names(ld.as_fd()).and_then(|l| Ok((l, list_names(bd.as_fd())?))) {
         Ok(x) => x,
         Err(e) => {
-            local.error(&path, Op::Read, e);
+            local.error(id, b"", Op::Read, e);
             return ctx.merge(local);
         }
+    };
+    let (here, shared) = ctx.hold(Some(ld), Some(bd));
+    let (Some(lfd), Some(bfd)) = (here.live.as_ref(), here.blank.as_ref()) else { return ctx.merge(local) };
+    let (lfd, bfd) = (lfd.as_fd(), bfd.as_fd());
+    let child = |name: &[u8]| {
+        let id = ctx.enter(id, name);
+        (id, Task { id, name: name.into(), parent: shared.then(|| Arc::clone(&here)) })
     };
     let (mut i, mut j) = (0, 0);
     while i < ln.len() || j < bn.len() {
@@ -230,48 +420,47 @@ fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, path: Vec<u8>) {
             _ => Ordering::Greater,
         };
         let name = if order == Ordering::Greater { &bn[j] } else { &ln[i] };
-        let p = child(&path, name);
-        let lseen = (order != Ordering::Greater).then(|| ctx.live.seen(&ld, p.clone(), name)).transpose();
-        let bseen = (order != Ordering::Less).then(|| ctx.blank.seen(&bd, p.clone(), name)).transpose();
         if order != Ordering::Greater {
             i += 1;
         }
         if order != Ordering::Less {
             j += 1;
         }
+        let lseen = (order != Ordering::Greater).then(|| seen(ctx.live, lfd, id, name)).transpose();
+        let bseen = (order != Ordering::Less).then(|| seen(ctx.blank, bfd, id, name)).transpose();
         let (lseen, bseen) = match (lseen, bseen) {
             (Ok(l), Ok(b)) => (l, b.filter(|s| !s.meta.other_fs)),
             (Err(e), _) | (_, Err(e)) => {
-                local.error(&p, Op::Stat, e);
+                local.error(id, name, Op::Stat, e);
                 continue;
             }
         };
         match (lseen, bseen) {
-            (Some(ls), Some(bs)) if ls.meta.kind == bs.meta.kind => {
+            (Some(mut ls), Some(bs)) if ls.meta.kind == bs.meta.kind => {
                 // Another filesystem mounted over a directory of the root: not its content.
                 if ls.meta.kind == FileKind::Dir && ls.meta.other_fs {
                     continue;
                 }
                 if ls.meta.kind == FileKind::Dir {
-                    let child_path = p.clone();
-                    scope.spawn(move |s| pair(s, ctx, child_path));
+                    let (own, task) = child(name);
+                    ls.own = Some(own);
+                    scope.spawn(move |s| pair(s, ctx, task));
                 }
                 if !same(&ls, &bs) {
                     local.modified.push(ls);
                 }
             }
             (ls, bs) => {
-                if let Some(bs) = bs {
+                if let Some(mut bs) = bs {
                     if bs.meta.kind == FileKind::Dir {
-                        let child_path = p.clone();
-                        scope.spawn(move |s| one_side(s, ctx, false, child_path));
+                        let (own, task) = child(name);
+                        bs.own = Some(own);
+                        scope.spawn(move |s| one_side(s, ctx, false, task));
                     }
                     local.removed.push(bs);
                 }
-                if let Some(ls) = ls {
-                    if ls.meta.kind == FileKind::Dir && !ls.meta.other_fs {
-                        local.subtrees.push(p);
-                    }
+                if let Some(mut ls) = ls {
+                    ls.subtree = ls.meta.kind == FileKind::Dir && !ls.meta.other_fs;
                     local.created.push(ls);
                 }
             }
@@ -282,29 +471,37 @@ fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, path: Vec<u8>) {
 
 /// A directory on one side only: everything below it is created (live) or
 /// removed (blank).
-fn one_side<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, live: bool, path: Vec<u8>) {
-    let side = if live { &ctx.live } else { &ctx.blank };
+fn one_side<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, live: bool, task: Task<'s>) {
+    let (root, id) = (if live { ctx.live } else { ctx.blank }, task.id);
     let mut local = Found::default();
-    let dir = match side.open(&path) {
+    let opened = ctx.open(live, &task);
+    drop(task);
+    let dir = match opened {
         Ok(d) => d,
         Err(e) => {
-            local.error(&path, Op::Open, e);
+            local.error(id, b"", Op::Open, e);
             return ctx.merge(local);
         }
     };
     let names = match list_names(dir.as_fd()) {
         Ok(n) => n,
         Err(e) => {
-            local.error(&path, Op::Read, e);
+            local.error(id, b"", Op::Read, e);
             return ctx.merge(local);
         }
     };
+    let (here, shared) = if live { ctx.hold(Some(dir), None) } else { ctx.hold(None, Some(dir)) };
+    let Some(fd) = (if live { here.live.as_ref() } else { here.blank.as_ref() }) else {
+        return ctx.merge(local);
+    };
     for name in names {
-        let p = child(&path, &name);
-        match side.seen(&dir, p.clone(), &name) {
-            Ok(s) => {
+        match seen(root, fd.as_fd(), id, &name) {
+            Ok(mut s) => {
                 if s.meta.kind == FileKind::Dir && !s.meta.other_fs {
-                    scope.spawn(move |sc| one_side(sc, ctx, live, p));
+                    let own = ctx.enter(id, &name);
+                    s.own = Some(own);
+                    let task = Task { id: own, name: name.into(), parent: shared.then(|| Arc::clone(&here)) };
+                    scope.spawn(move |sc| one_side(sc, ctx, live, task));
                 }
                 if live {
                     local.created.push(s);
@@ -312,7 +509,7 @@ fn one_side<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, live: bool, path: Ve
                     local.removed.push(s);
                 }
             }
-            Err(e) => local.error(&p, Op::Stat, e),
+            Err(e) => local.error(id, &name, Op::Stat, e),
         }
     }
     ctx.merge(local);
@@ -326,78 +523,118 @@ fn search<'s>(
     scope: &rayon::Scope<'s>,
     ctx: &'s Ctx<'s>,
     wanted: &'s HashSet<(u64, FileKind)>,
-    path: Vec<u8>,
+    task: Task<'s>,
 ) {
-    let Ok(dir) = ctx.live.open(&path) else { return };
+    let id = task.id;
+    let opened = ctx.open(true, &task);
+    drop(task);
+    let Ok(dir) = opened else { return };
     let Ok(names) = list_names(dir.as_fd()) else { return };
+    let (here, shared) = ctx.hold(Some(dir), None);
+    let Some(fd) = here.live.as_ref() else { return };
     let mut local = Found::default();
     for name in names {
-        let p = child(&path, &name);
-        let Ok(s) = ctx.live.seen(&dir, p.clone(), &name) else { continue };
+        let Ok(mut s) = seen(ctx.live, fd.as_fd(), id, &name) else { continue };
         let is_dir = s.meta.kind == FileKind::Dir && !s.meta.other_fs;
-        if wanted.contains(&(s.meta.ino, s.meta.kind)) {
-            if is_dir {
-                scope.spawn(move |sc| one_side(sc, ctx, true, p));
+        let found = wanted.contains(&(s.meta.ino, s.meta.kind));
+        if is_dir {
+            let own = ctx.enter(id, &name);
+            let task = Task { id: own, name: name.into(), parent: shared.then(|| Arc::clone(&here)) };
+            if found {
+                s.own = Some(own);
+                scope.spawn(move |sc| one_side(sc, ctx, true, task));
+            } else {
+                scope.spawn(move |sc| search(sc, ctx, wanted, task));
             }
+        }
+        if found {
             local.created.push(s);
-        } else if is_dir {
-            scope.spawn(move |sc| search(sc, ctx, wanted, p));
         }
     }
     ctx.merge(local);
 }
 
-/// Pairs created and removed paths by inode into renames, folds what is
+/// Whether the created `new` is the removed `old` carried along by the
+/// rename of its nearest renamed ancestor (`renamed`: new id → old id):
+/// the same names from each up to that directory and its old one.
+fn carried(dirs: &Dirs, renamed: &HashMap<u32, u32>, new: &Seen, old: &Seen) -> bool {
+    if new.name != old.name {
+        return false;
+    }
+    let (mut x, mut y) = (new.dir, old.dir);
+    loop {
+        if let Some(&o) = renamed.get(&x) {
+            return y == o;
+        }
+        if x == TOP || y == TOP || dirs.name(x) != dirs.name(y) {
+            return false;
+        }
+        (x, y) = (dirs.parent(x), dirs.parent(y));
+    }
+}
+
+/// Pairs created and removed entries by inode into renames, folds what is
 /// unchanged below a renamed directory, and feeds the changes to `tree`.
-fn renames(created: Vec<Seen>, removed: Vec<Seen>, modified: Vec<Seen>, tree: &mut ChangeTree) {
+fn renames(dirs: &Dirs, created: Vec<Seen>, removed: Vec<Seen>, modified: Vec<Seen>, tree: &mut ChangeTree) {
     let by_ino: HashMap<(u64, FileKind), usize> =
         removed.iter().enumerate().map(|(i, s)| ((s.meta.ino, s.meta.kind), i)).collect();
-    let mut renamed_from: HashMap<Vec<u8>, usize> = HashMap::new();
+    let partner: Vec<Option<usize>> =
+        created.iter().map(|s| by_ino.get(&(s.meta.ino, s.meta.kind)).copied()).collect();
     let mut gone = vec![false; removed.len()];
-    for s in &created {
-        if let Some(&i) = by_ino.get(&(s.meta.ino, s.meta.kind)) {
-            renamed_from.insert(s.path.clone(), i);
-            gone[i] = true;
-        }
+    for &i in partner.iter().flatten() {
+        gone[i] = true;
     }
-    // Renamed directories, new path → old path, to find what moved with them.
-    let dirs: Vec<(Vec<u8>, Vec<u8>)> = created
+    // Renamed directories, new id → old id, to find what moved with them.
+    let renamed: HashMap<u32, u32> = created
         .iter()
-        .filter(|s| s.meta.kind == FileKind::Dir)
-        .filter_map(|s| renamed_from.get(&s.path).map(|&i| (s.path.clone(), removed[i].path.clone())))
+        .zip(&partner)
+        .filter(|(s, _)| s.meta.kind == FileKind::Dir)
+        .filter_map(|(s, i)| Some((s.own?, removed[(*i)?].own?)))
         .collect();
-    // The old path a path would have had if only its renamed ancestor moved.
-    let moved_with = |path: &[u8]| -> Option<Vec<u8>> {
-        dirs.iter()
-            .filter(|(new, _)| path.starts_with(new) && path.get(new.len()) == Some(&b'/'))
-            .max_by_key(|(new, _)| new.len())
-            .map(|(new, old)| [old.as_slice(), &path[new.len()..]].concat())
-    };
-    for s in &created {
-        match renamed_from.get(&s.path) {
-            Some(&i) => {
-                let old = &removed[i];
-                if moved_with(&s.path).as_deref() == Some(old.path.as_slice()) {
-                    // Carried along by its directory's rename.
-                    if !same(s, old) {
-                        tree.add(line(DiffChange::Modified, s, None));
-                    }
-                } else {
-                    tree.add(line(DiffChange::Renamed, old, Some(&s.path)));
-                    if !same(s, old) {
-                        tree.add(line(DiffChange::Modified, s, None));
-                    }
-                }
-            }
-            None => tree.add(line(DiffChange::Created, s, None)),
+    let (mut path, mut from) = (Vec::new(), Vec::new());
+    for (s, i) in created.iter().zip(&partner) {
+        dirs.path_into(s.dir, &s.name, &mut path);
+        let Some(old) = i.map(|i| &removed[i]) else {
+            tree.add(record(Change::Created, &path, s.meta.kind, None));
+            continue;
+        };
+        // Unless carried along by its directory's rename, a rename of its own.
+        if !carried(dirs, &renamed, s, old) {
+            dirs.path_into(old.dir, &old.name, &mut from);
+            tree.add(record(Change::Renamed, &from, old.meta.kind, Some(&path)));
+        }
+        if !same(s, old) {
+            tree.add(record(Change::Modified, &path, s.meta.kind, None));
         }
     }
-    for (i, s) in removed.iter().enumerate() {
-        if !gone[i] {
-            tree.add(line(DiffChange::Removed, s, None));
-        }
+    for (s, _) in removed.iter().zip(&gone).filter(|(_, gone)| !**gone) {
+        dirs.path_into(s.dir, &s.name, &mut path);
+        tree.add(record(Change::Removed, &path, s.meta.kind, None));
     }
     for s in &modified {
-        tree.add(line(DiffChange::Modified, s, None));
+        dirs.path_into(s.dir, &s.name, &mut path);
+        tree.add(record(Change::Modified, &path, s.meta.kind, None));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_built_from_ids_and_ranks_order_them() {
+        let mut d = Dirs::new();
+        let b = d.add(TOP, b"b");
+        let a = d.add(TOP, b"a");
+        let ab = d.add(a, b"x y");
+        assert_eq!(d.path(TOP, b""), b"/");
+        assert_eq!(d.path(TOP, b"f"), b"/f");
+        assert_eq!(d.path(ab, b""), b"/a/x y");
+        assert_eq!(d.path(ab, b"\n"), b"/a/x y/\n");
+        let rank = d.ranks();
+        // A directory before what is below it, siblings by name.
+        assert!(rank[TOP as usize] < rank[a as usize]);
+        assert!(rank[a as usize] < rank[ab as usize]);
+        assert!(rank[ab as usize] < rank[b as usize]);
     }
 }

@@ -1,12 +1,14 @@
 //! Recovering what `zfs diff` cannot show: the other names of a file with
 //! several hard links (it lists one name only, and which one varies between
-//! runs). With the live tree at hand, the files it lists are stat'ed; when
+//! runs). With the live tree at hand, the files it lists are stat'ed (from
+//! their directory, opened without following a symlink, however deep); when
 //! any has more than one link, one walk of the live tree finds every name
 //! of those inodes. A name the blank snapshot also has (looked up under
 //! `ROOT/.zfs/snapshot/SNAP` when ZFS shows it) existed before and is left
 //! out; the others are new.
 
 use std::collections::HashSet;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
 use super::tree::ChangeTree;
@@ -58,13 +60,23 @@ pub struct Recovered {
 /// `blank` is the blank snapshot's directory, when reachable.
 pub fn recover(tree: &mut ChangeTree, live: &Root, blank: Option<&Root>, threads: usize) -> Recovered {
     let mut wanted = HashSet::new();
-    for (path, _) in tree.present_files() {
-        if let Ok(meta) = live.stat(path.strip_prefix(b"/").unwrap_or(&path)) {
+    // The directory of the files at hand, opened once for them all.
+    let mut dir: Option<(Vec<u8>, OwnedFd)> = None;
+    tree.present_files(|path, cut| {
+        let parent = if cut == 0 { &b"/"[..] } else { &path[..cut] };
+        if dir.as_ref().is_none_or(|(p, _)| p.as_slice() != parent) {
+            let mut key = dir.take().map(|(p, _)| p).unwrap_or_default();
+            key.clear();
+            key.extend_from_slice(parent);
+            dir = live.open_dir(parent).ok().map(|fd| (key, fd));
+        }
+        let Some((_, fd)) = &dir else { return };
+        if let Ok(meta) = live.stat_at(fd.as_fd(), &path[cut + 1..]) {
             if meta.nlink > 1 && !meta.other_fs {
                 wanted.insert((meta.dev, meta.ino));
             }
         }
-    }
+    });
     if wanted.is_empty() {
         return Recovered::default();
     }

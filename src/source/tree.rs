@@ -1,4 +1,5 @@
-//! A tree of changes, built from a change list (a `zfs diff`), walked with
+//! A tree of changes, built from neutral [`ChangeRecord`]s (the lines of a
+//! `zfs diff`, the differences a baseline comparison finds), walked with
 //! the same [`Visitor`] as the live walk so that every source shares one
 //! classification, grouping and report.
 //!
@@ -7,41 +8,20 @@
 //! not there any more and comes back at rollback: [`ChangeTree::removed`]
 //! lists it, each removed subtree once. Metadata comes from the live tree
 //! when the caller has one (`--root`), else from the list itself (type and
-//! inode change time, no sizes).
+//! inode change time when the source has one, no sizes).
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
-use super::walk::{list_names, walk_below, EntryRef, Op, Root, Visitor, WalkError};
-use super::zfs_diff::{DiffChange, DiffLine};
-use super::{Change, FileKind, Meta};
+use rustix::io::Errno;
+
+use super::walk::{fd_budget, list_names, walk_below, EntryRef, Op, Root, Visitor, WalkError};
+use super::{open_subdir, Change, ChangeRecord, FileKind, Meta};
 
 const ROOT: u32 = 0;
 
-/// The file that owns `path`, which may name one of its extended
-/// attributes (`/f/<xattrdir>/user.x`).
-fn owner(path: &[u8]) -> &[u8] {
-    if memchr::memchr(b'<', path).is_none() {
-        return path;
-    }
-    match memchr::memmem::find(path, b"/<xattrdir>") {
-        // The root directory's own attributes: `/<xattrdir>/user.x`.
-        Some(0) => b"/",
-        Some(i) => &path[..i],
-        None => path,
-    }
-}
-
-/// A directory of [`ChangeTree::walk`] being visited.
-struct Frame<D> {
-    /// Its node, when the list names it.
-    node: Option<u32>,
-    /// Its children come from the live tree (a created subtree).
-    live: bool,
-    dir: D,
-    path: Vec<u8>,
-    /// Entered subdirectories still to visit: node, listed live, path, state.
-    todo: Vec<(Option<u32>, bool, Vec<u8>, D)>,
-}
+/// The old name of a rename, built when first asked for.
+type OldName = OnceLock<Box<[u8]>>;
 
 #[derive(Debug)]
 struct Node {
@@ -76,8 +56,10 @@ pub struct ChangeTree {
     /// The last parent directory looked up: lines come clustered by
     /// directory, so most lookups start there.
     last_parent: (Vec<u8>, u32),
-    /// New name → old name, for renames.
-    renames: hashbrown::HashMap<Vec<u8>, Vec<u8>>,
+    /// Renames: the new name's node → the old name's node, and the old
+    /// path once asked for (a copy per rename would make nested renames
+    /// cost depth × path length).
+    renames: hashbrown::HashMap<u32, (u32, OldName)>,
     /// Link-count changes seen: other names of those files are invisible.
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
@@ -136,18 +118,23 @@ impl ChangeTree {
         if name.is_empty() {
             return ROOT;
         }
-        let parent = if parent == self.last_parent.0.as_slice() {
-            self.last_parent.1
-        } else {
-            let mut at = ROOT;
-            for comp in parent.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        let (last, last_node) = (&self.last_parent.0, self.last_parent.1);
+        if parent != last.as_slice() {
+            // Below the last parent (a list going deeper): only the rest.
+            let below = parent.len() > last.len()
+                && parent.starts_with(last)
+                && (last.as_slice() == b"/" || parent[last.len()] == b'/');
+            let (mut at, rest) = if below { (last_node, &parent[last.len()..]) } else { (ROOT, parent) };
+            for comp in rest.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
                 at = self.child(at, comp);
             }
-            self.last_parent.0.clear();
-            self.last_parent.0.extend_from_slice(parent);
+            if !below {
+                self.last_parent.0.clear();
+            }
+            self.last_parent.0.extend_from_slice(if below { rest } else { parent });
             self.last_parent.1 = at;
-            at
-        };
+        }
+        let parent = self.last_parent.1;
         self.child(parent, name)
     }
 
@@ -180,44 +167,24 @@ impl ChangeTree {
         n
     }
 
-    /// Adds one line (paths already relative to the audited root).
-    pub fn add(&mut self, line: DiffLine<'_>) {
-        if memchr::memchr(b')', &line.path).is_some()
-            && line.path.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
-        {
-            self.delete_queue += 1;
-            return;
-        }
-        let ctime = Some(line.ctime.0);
-        if line.links.is_some() {
+    /// Adds one change (paths already relative to the audited root).
+    pub fn add(&mut self, record: ChangeRecord<'_>) {
+        if record.links.is_some() {
             self.link_changes += 1;
         }
-        // Extended attributes: a change of the file that owns them.
-        let path = owner(&line.path);
-        let xattr = path.len() != line.path.len();
-        match line.change {
-            DiffChange::Renamed => {
-                let new = owner(line.renamed_to.as_deref().unwrap_or_default());
-                let old = self.node(path);
-                self.set(old, line.kind, Change::Removed, ctime);
-                self.nodes[old as usize].renamed_away = true;
-                let n = self.node(new);
-                self.set(n, line.kind, Change::Renamed, ctime);
-                self.renames.insert(new.to_vec(), path.to_vec());
+        let (kind, ctime) = (record.kind, record.ctime);
+        let n = self.node(&record.path);
+        match (record.change, record.renamed_to.as_deref()) {
+            (Change::Renamed, Some(new)) => {
+                self.rename_away(n, kind, ctime);
+                let m = self.node(new);
+                self.set(m, kind, Change::Renamed, ctime);
+                self.renames.insert(m, (n, OnceLock::new()));
             }
-            DiffChange::Created if !xattr => {
-                let n = self.node(path);
-                self.set(n, line.kind, Change::Created, ctime);
-            }
-            DiffChange::Removed if !xattr => {
-                let n = self.node(path);
-                self.set(n, line.kind, Change::Removed, ctime);
-            }
-            _ => {
-                let n = self.node(path);
-                let kind = if xattr { self.nodes[n as usize].kind } else { line.kind };
-                self.set(n, kind, Change::Modified, ctime);
-            }
+            // Renamed from a name the record does not give: it is here, changed.
+            (Change::Renamed, None) | (Change::Modified, _) => self.set(n, kind, Change::Modified, ctime),
+            (Change::Present | Change::Created, _) => self.set(n, kind, Change::Created, ctime),
+            (Change::Removed, _) => self.set(n, kind, Change::Removed, ctime),
         }
     }
 
@@ -225,15 +192,29 @@ impl ChangeTree {
     /// not show).
     pub fn add_created(&mut self, path: &[u8], kind: FileKind) {
         let n = self.node(path);
-        self.set(n, kind, Change::Created, None);
+        self.set(n, Some(kind), Change::Created, None);
     }
 
-    /// Records a change. `-` and `+` for one path (a replaced object, in
-    /// either order: lines follow object numbers) mean it exists now, new.
-    fn set(&mut self, n: u32, kind: FileKind, change: Change, ctime: Option<i64>) {
+    /// The blank state's object at `n` moved away: nothing is there now,
+    /// unless the list already said what is. Lines come in object order,
+    /// so `R a b` may come before or after `R b a` (a swap) or `- b`.
+    fn rename_away(&mut self, n: u32, kind: Option<FileKind>, ctime: Option<i64>) {
+        self.nodes[n as usize].renamed_away = true;
+        if matches!(self.nodes[n as usize].change, None | Some(Change::Removed)) {
+            self.set(n, kind, Change::Removed, ctime);
+        }
+    }
+
+    /// Records a change (`kind` `None`: keep the one known). `-` and `+` for
+    /// one path (a replaced object, in either order: lines follow object
+    /// numbers) mean it exists now, new; so do `-` and the new name of a
+    /// rename.
+    fn set(&mut self, n: u32, kind: Option<FileKind>, change: Change, ctime: Option<i64>) {
         let node = &mut self.nodes[n as usize];
+        let kind = kind.unwrap_or(node.kind);
         let (merged, kind) = match (node.change, change) {
             (Some(Change::Created), Change::Removed) => (Change::Created, node.kind),
+            (Some(Change::Renamed), Change::Removed) => (Change::Renamed, node.kind),
             (Some(Change::Removed), Change::Created) => (Change::Created, kind),
             (Some(Change::Created), Change::Modified) => (Change::Created, kind),
             (Some(Change::Renamed), Change::Modified) => (Change::Renamed, kind),
@@ -269,15 +250,34 @@ impl ChangeTree {
         node.subtree || (parent_live && matches!(node.change, None | Some(Change::Created)))
     }
 
-    /// The files the list names that exist now, with their change.
-    pub fn present_files(&self) -> Vec<(Vec<u8>, Change)> {
-        (1..self.nodes.len() as u32)
-            .filter(|&n| {
-                let node = &self.nodes[n as usize];
-                node.present && node.kind != FileKind::Dir && node.change.is_some()
-            })
-            .map(|n| (self.path(n), self.nodes[n as usize].change.unwrap_or(Change::Modified)))
-            .collect()
+    /// Calls `each` with the path of every file the list names as existing
+    /// now, and the length of its directory's part (0 in `/`). Paths come
+    /// from one buffer, siblings one after the other.
+    pub fn present_files(&self, mut each: impl FnMut(&[u8], usize)) {
+        let mut path = Vec::new();
+        // Depth first: whatever is visited between a directory and its next
+        // child lies below that directory, so its path is still the prefix.
+        let mut stack = vec![(ROOT, 0)];
+        while let Some((n, len)) = stack.pop() {
+            path.truncate(len);
+            if n != ROOT {
+                path.push(b'/');
+                path.extend_from_slice(self.name(n));
+            }
+            let here = path.len();
+            for &c in &self.nodes[n as usize].children {
+                let node = &self.nodes[c as usize];
+                if node.present && node.kind != FileKind::Dir && node.change.is_some() {
+                    path.truncate(here);
+                    path.push(b'/');
+                    path.extend_from_slice(self.name(c));
+                    each(&path, here);
+                }
+                if !node.children.is_empty() {
+                    stack.push((c, here));
+                }
+            }
+        }
     }
 
     /// Whether the list names `path` (as existing or removed).
@@ -307,7 +307,12 @@ impl ChangeTree {
 
     /// The old name of a path renamed to `new`.
     pub fn renamed_from(&self, new: &[u8]) -> Option<&[u8]> {
-        self.renames.get(new).map(Vec::as_slice)
+        let mut at = ROOT;
+        for comp in new.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            at = self.find(at, comp)?;
+        }
+        let (old, path) = self.renames.get(&at)?;
+        Some(path.get_or_init(|| self.path(*old).into_boxed_slice()))
     }
 
     fn path(&self, mut n: u32) -> Vec<u8> {
@@ -361,25 +366,36 @@ impl ChangeTree {
     /// marked subtree the live tree is listed instead (and what cannot be
     /// read there is reported to the visitor).
     ///
+    /// One depth-first pass over one path buffer: a directory on the stack
+    /// holds its path's length, not a copy, and its open descriptor only
+    /// while subdirectories still need it (and [`fd_budget`] allows; past
+    /// it they are opened from the root by path, in pieces).
+    ///
     /// A created directory the list names nothing below is handed whole to
     /// the parallel live walk ([`walk_below`]) on `threads` workers.
     pub fn walk<V: Visitor>(&self, top: V::Dir, visitor: &V, live: Option<&Root>, threads: usize) {
         let mut pool: Option<Option<rayon::ThreadPool>> = None;
-        let mut stack: Vec<Frame<V::Dir>> = Vec::new();
+        let mut walk = Walk { tree: self, visitor, live, path: b"/".to_vec(), held: 0, budget: fd_budget() };
         let root_live = live.is_some() && self.nodes[ROOT as usize].subtree;
-        let mut frame =
-            Frame { node: Some(ROOT), live: root_live, dir: top, path: b"/".to_vec(), todo: Vec::new() };
-        self.list(&mut frame, visitor, live);
-        stack.push(frame);
+        let fd = live.map(|root| root.open_dir(b"/"));
+        let mut stack: Vec<Frame<V::Dir>> = Vec::new();
+        stack.push(walk.frame(Some(ROOT), root_live, top, fd));
         while let Some(top) = stack.last_mut() {
-            let Some((node, live_listed, path, dir)) = top.todo.pop() else {
+            let Some(next) = top.todo.pop() else {
                 let Some(done) = stack.pop() else { break };
-                visitor.finish(&done.dir, &done.path, stack.last().map(|f| &f.dir));
+                walk.path.truncate(done.len);
+                walk.drop_fd(done.fd);
+                visitor.finish(&done.dir, &walk.path, stack.last().map(|f| &f.dir));
                 continue;
             };
+            let name = match &next.name {
+                Some(name) => name,
+                None => next.node.map_or(&b""[..], |n| self.name(n)),
+            };
+            walk.enter_name(top.len, name);
             // Nothing the list says lies below it: the live walk takes it whole.
-            let nothing_named = node.is_none_or(|n| self.nodes[n as usize].children.is_empty());
-            if let (true, true, Some(root)) = (nothing_named, live_listed, live) {
+            let nothing_named = next.node.is_none_or(|n| self.nodes[n as usize].children.is_empty());
+            if let (true, true, Some(root)) = (nothing_named, next.live, live) {
                 let pool = pool.get_or_insert_with(|| {
                     rayon::ThreadPoolBuilder::new()
                         .num_threads(threads.max(1))
@@ -388,122 +404,38 @@ impl ChangeTree {
                         .ok()
                 });
                 if let Some(pool) = pool {
-                    if let Some(dir) = walk_below(root, pool, path.clone(), dir, visitor) {
-                        visitor.finish(&dir, &path, stack.last().map(|f| &f.dir));
+                    if top.todo.is_empty() {
+                        walk.drop_fd(top.fd.take());
+                    }
+                    if let Some(dir) = walk_below(root, pool, walk.path.clone(), next.dir, visitor) {
+                        visitor.finish(&dir, &walk.path, Some(&top.dir));
                     }
                     continue;
                 }
                 // No threads to be had: listed here, one directory at a time.
             }
-            let mut frame = Frame { node, live: live_listed, dir, path, todo: Vec::new() };
-            self.list(&mut frame, visitor, live);
+            let fd = live.map(|root| match &top.fd {
+                Some(parent) => open_subdir(parent.as_fd(), name),
+                None => root.open_dir(&walk.path),
+            });
+            // The last subdirectory is open: its parent's descriptor can go.
+            if top.todo.is_empty() {
+                walk.drop_fd(top.fd.take());
+            }
+            let frame = walk.frame(next.node, next.live, next.dir, fd);
             stack.push(frame);
         }
     }
 
-    /// Hands the entries of one directory to the visitor; entered
-    /// subdirectories go to `frame.todo`.
-    fn list<V: Visitor>(&self, frame: &mut Frame<V::Dir>, visitor: &V, live: Option<&Root>) {
-        let mut child_path = frame.path.clone();
-        if frame.path != b"/" {
-            child_path.push(b'/');
-        }
-        let base = child_path.len();
-        match (live, frame.live) {
-            (Some(root), true) => self.list_live(frame, visitor, root, child_path, base),
-            _ => {
-                let Some(n) = frame.node else { return visitor.listed(&frame.dir) };
-                for &c in &self.nodes[n as usize].children {
-                    let node = &self.nodes[c as usize];
-                    if !node.present {
-                        continue;
-                    }
-                    child_path.truncate(base);
-                    child_path.extend_from_slice(self.name(c));
-                    let entry = EntryRef { path: &child_path, name: self.name(c), hint: Some(node.kind) };
-                    let Some(plan) = visitor.plan(&frame.dir, &entry) else { continue };
-                    let meta = self.meta(node, &child_path, live, Change::Modified);
-                    if meta.kind == FileKind::Dir && !meta.other_fs {
-                        if let Some(d) = visitor.enter(&frame.dir, &entry, plan, &meta) {
-                            let listed_live = live.is_some() && node.subtree;
-                            frame.todo.push((Some(c), listed_live, child_path.clone(), d));
-                        }
-                    } else {
-                        visitor.leaf(&frame.dir, &entry, plan, &meta);
-                    }
-                }
-                visitor.listed(&frame.dir);
-            }
-        }
-    }
-
-    /// A directory of a created subtree: its live entries, each created
-    /// unless the list names it.
-    fn list_live<V: Visitor>(
-        &self,
-        frame: &mut Frame<V::Dir>,
-        visitor: &V,
-        root: &Root,
-        mut child_path: Vec<u8>,
-        base: usize,
-    ) {
-        let listing = root
-            .open_dir(&frame.path)
-            .map_err(|e| (Op::Open, e))
-            .and_then(|fd| list_names(fd.as_fd()).map(|names| (fd, names)).map_err(|e| (Op::Read, e)));
-        let (fd, names) = match listing {
-            Ok(x) => x,
-            Err((op, errno)) => {
-                visitor.error(&frame.dir, WalkError { path: frame.path.clone(), op, errno });
-                return visitor.listed(&frame.dir);
-            }
-        };
-        for name in names {
-            child_path.truncate(base);
-            child_path.extend_from_slice(&name);
-            let named =
-                frame.node.and_then(|n| self.find(n, &name)).filter(|&c| self.nodes[c as usize].present);
-            let entry =
-                EntryRef { path: &child_path, name: &name, hint: named.map(|c| self.nodes[c as usize].kind) };
-            let Some(plan) = visitor.plan(&frame.dir, &entry) else { continue };
-            let (meta, listed_live) = match named {
-                Some(c) => (
-                    self.meta(&self.nodes[c as usize], &child_path, Some(root), Change::Created),
-                    self.lists_live(c, true),
-                ),
-                None => match root.stat_at(fd.as_fd(), &name) {
-                    Ok(mut meta) => {
-                        meta.change = Change::Created;
-                        (meta, true)
-                    }
-                    Err(errno) => {
-                        visitor
-                            .error(&frame.dir, WalkError { path: child_path.clone(), op: Op::Stat, errno });
-                        continue;
-                    }
-                },
-            };
-            if meta.kind == FileKind::Dir && !meta.other_fs {
-                if let Some(d) = visitor.enter(&frame.dir, &entry, plan, &meta) {
-                    frame.todo.push((named, listed_live, child_path.clone(), d));
-                }
-            } else {
-                visitor.leaf(&frame.dir, &entry, plan, &meta);
-            }
-        }
-        visitor.listed(&frame.dir);
-    }
-
     /// `implied`: the change of a directory the list only implies (an
     /// ancestor of what it names): modified, or created inside a subtree.
-    fn meta(&self, node: &Node, path: &[u8], live: Option<&Root>, implied: Change) -> Meta {
+    /// `live`: its metadata from the live tree, when it could be read.
+    fn meta(&self, node: &Node, live: Option<Meta>, implied: Change) -> Meta {
         let change = node.change.unwrap_or(implied);
-        if let Some(root) = live {
-            if let Ok(mut meta) = root.stat(path.strip_prefix(b"/").unwrap_or(path)) {
-                meta.change = change;
-                meta.ctime = node.ctime;
-                return meta;
-            }
+        if let Some(mut meta) = live {
+            meta.change = change;
+            meta.ctime = node.ctime;
+            return meta;
         }
         Meta {
             kind: node.kind,
@@ -526,6 +458,172 @@ impl ChangeTree {
     }
 }
 
+/// A directory of [`ChangeTree::walk`] being visited. Its path is the
+/// walk's one path buffer cut to `len`.
+struct Frame<D> {
+    /// Its node, when the list names it.
+    node: Option<u32>,
+    dir: D,
+    len: usize,
+    /// Open in the live tree while subdirectories still need it.
+    fd: Option<OwnedFd>,
+    /// Entered subdirectories still to visit.
+    todo: Vec<Todo<D>>,
+}
+
+/// An entered subdirectory still to visit.
+struct Todo<D> {
+    node: Option<u32>,
+    /// Listed from the live tree.
+    live: bool,
+    /// Its name, when no node holds it (an entry of the live tree).
+    name: Option<Box<[u8]>>,
+    dir: D,
+}
+
+/// The state of one [`ChangeTree::walk`].
+struct Walk<'a, V: Visitor> {
+    tree: &'a ChangeTree,
+    visitor: &'a V,
+    live: Option<&'a Root>,
+    /// The path of the directory being listed, then of its entries.
+    path: Vec<u8>,
+    /// Descriptors kept open on the stack, and how many may be.
+    held: usize,
+    budget: usize,
+}
+
+impl<V: Visitor> Walk<'_, V> {
+    /// Lists the directory at `self.path` (opened as `fd` in the live tree)
+    /// into a new frame: entries go to the visitor, entered subdirectories
+    /// to its `todo`.
+    fn frame(
+        &mut self,
+        node: Option<u32>,
+        live_listed: bool,
+        dir: V::Dir,
+        fd: Option<Result<OwnedFd, Errno>>,
+    ) -> Frame<V::Dir> {
+        let len = self.path.len();
+        let mut frame = Frame { node, dir, len, fd: None, todo: Vec::new() };
+        let fd = match (fd, self.live) {
+            (Some(Ok(fd)), Some(root)) => {
+                match live_listed {
+                    true => self.list_live(&mut frame, root, fd.as_fd()),
+                    false => self.list(&mut frame, Some((root, fd.as_fd()))),
+                }
+                Some(fd)
+            }
+            (Some(Err(errno)), Some(_)) if live_listed => {
+                let error = WalkError { path: self.path.clone(), op: Op::Open, errno };
+                self.visitor.error(&frame.dir, error);
+                self.visitor.listed(&frame.dir);
+                None
+            }
+            // Not in the live tree as a directory: what the list says.
+            _ => {
+                self.list(&mut frame, None);
+                None
+            }
+        };
+        self.path.truncate(len);
+        if !frame.todo.is_empty() && self.held < self.budget {
+            frame.fd = fd;
+            self.held += usize::from(frame.fd.is_some());
+        }
+        frame
+    }
+
+    fn drop_fd(&mut self, fd: Option<OwnedFd>) {
+        self.held -= usize::from(fd.is_some());
+    }
+
+    /// Puts `name` after the directory's path (`base` long) in `self.path`.
+    fn enter_name(&mut self, base: usize, name: &[u8]) {
+        self.path.truncate(base);
+        if base > 1 {
+            self.path.push(b'/');
+        }
+        self.path.extend_from_slice(name);
+    }
+
+    /// A directory's children as the list names them; `live`: the live
+    /// tree and the directory open in it, for their metadata.
+    fn list(&mut self, frame: &mut Frame<V::Dir>, live: Option<(&Root, BorrowedFd<'_>)>) {
+        let tree = self.tree;
+        let Some(n) = frame.node else { return self.visitor.listed(&frame.dir) };
+        for &c in &tree.nodes[n as usize].children {
+            let node = &tree.nodes[c as usize];
+            if !node.present {
+                continue;
+            }
+            let name = tree.name(c);
+            self.enter_name(frame.len, name);
+            let entry = EntryRef { path: &self.path, name, hint: Some(node.kind) };
+            let Some(plan) = self.visitor.plan(&frame.dir, &entry) else { continue };
+            let stat = live.and_then(|(root, fd)| root.stat_at(fd, name).ok());
+            let meta = tree.meta(node, stat, Change::Modified);
+            if meta.kind == FileKind::Dir && !meta.other_fs {
+                if let Some(d) = self.visitor.enter(&frame.dir, &entry, plan, &meta) {
+                    let listed_live = live.is_some() && node.subtree;
+                    frame.todo.push(Todo { node: Some(c), live: listed_live, name: None, dir: d });
+                }
+            } else {
+                self.visitor.leaf(&frame.dir, &entry, plan, &meta);
+            }
+        }
+        self.visitor.listed(&frame.dir);
+    }
+
+    /// A directory of a created subtree: its live entries, each created
+    /// unless the list names it.
+    fn list_live(&mut self, frame: &mut Frame<V::Dir>, root: &Root, fd: BorrowedFd<'_>) {
+        let tree = self.tree;
+        let names = match list_names(fd) {
+            Ok(names) => names,
+            Err(errno) => {
+                let error = WalkError { path: self.path.clone(), op: Op::Read, errno };
+                self.visitor.error(&frame.dir, error);
+                return self.visitor.listed(&frame.dir);
+            }
+        };
+        for name in names {
+            self.enter_name(frame.len, &name);
+            let named =
+                frame.node.and_then(|n| tree.find(n, &name)).filter(|&c| tree.nodes[c as usize].present);
+            let hint = named.map(|c| tree.nodes[c as usize].kind);
+            let entry = EntryRef { path: &self.path, name: &name, hint };
+            let Some(plan) = self.visitor.plan(&frame.dir, &entry) else { continue };
+            let (meta, listed_live) = match named {
+                Some(c) => {
+                    let stat = root.stat_at(fd, &name).ok();
+                    (tree.meta(&tree.nodes[c as usize], stat, Change::Created), tree.lists_live(c, true))
+                }
+                None => match root.stat_at(fd, &name) {
+                    Ok(mut meta) => {
+                        meta.change = Change::Created;
+                        (meta, true)
+                    }
+                    Err(errno) => {
+                        let error = WalkError { path: self.path.clone(), op: Op::Stat, errno };
+                        self.visitor.error(&frame.dir, error);
+                        continue;
+                    }
+                },
+            };
+            if meta.kind == FileKind::Dir && !meta.other_fs {
+                if let Some(d) = self.visitor.enter(&frame.dir, &entry, plan, &meta) {
+                    let name = named.is_none().then(|| name.into_boxed_slice());
+                    frame.todo.push(Todo { node: named, live: listed_live, name, dir: d });
+                }
+            } else {
+                self.visitor.leaf(&frame.dir, &entry, plan, &meta);
+            }
+        }
+        self.visitor.listed(&frame.dir);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,7 +633,7 @@ mod tests {
         let mut p = Parser::new();
         let mut t = ChangeTree::new();
         for l in lines {
-            t.add(p.line(l.as_bytes()).expect("valid"));
+            crate::source::zfs::add_line(&mut t, p.line(l.as_bytes()).expect("valid"));
         }
         t
     }
@@ -558,6 +656,38 @@ mod tests {
         assert!(removed.contains(&("/old".into(), 3)));
         assert!(removed.contains(&("/etc/gone".into(), 1)));
         assert_eq!(removed.len(), 2);
+    }
+
+    #[test]
+    fn present_files_come_with_their_directory() {
+        let t = tree(&[
+            "1.0\t+\tF\t/top",
+            "1.0\t+\tF\t/a/b/f",
+            "1.0\t+\t/\t/a/b/d",
+            "1.0\tM\tF\t/a/g",
+            "1.0\t-\tF\t/a/gone",
+            "1.0\t+\tF\t/a/b/d/h",
+        ]);
+        let mut seen = Vec::new();
+        t.present_files(|path, cut| seen.push((String::from_utf8_lossy(path).into_owned(), cut)));
+        seen.sort();
+        let expected = [("/a/b/d/h", 6), ("/a/b/f", 4), ("/a/g", 2), ("/top", 0)];
+        assert_eq!(seen, expected.map(|(p, c)| (p.to_owned(), c)));
+    }
+
+    #[test]
+    fn swapped_names_are_both_present_in_either_order() {
+        for lines in [["1.0\tR\tF\t/a\t/b", "2.0\tR\tF\t/b\t/a"], ["2.0\tR\tF\t/b\t/a", "1.0\tR\tF\t/a\t/b"]]
+        {
+            let t = tree(&lines);
+            for (name, old) in [(&b"a"[..], &b"/b"[..]), (b"b", b"/a")] {
+                let n = t.find(ROOT, name).expect("named");
+                assert!(t.nodes[n as usize].present);
+                assert_eq!(t.nodes[n as usize].change, Some(Change::Renamed));
+                assert_eq!(t.renamed_from(&[b"/", name].concat()), Some(old));
+            }
+            assert!(t.removed().is_empty());
+        }
     }
 
     #[test]

@@ -1,13 +1,18 @@
-//! The zfs source: runs `zfs diff -FHt DATASET@SNAPSHOT` (never `-h`) and
-//! streams its lines into a [`ChangeTree`], through the project's one
-//! command runner. Known `zfs` failures become clear messages.
+//! The zfs source: runs `zfs diff -FHt DATASET@SNAPSHOT` (never `-h`), or
+//! reads one saved to a file, and streams its lines into a [`ChangeTree`]
+//! (the command through the project's one command runner). Known `zfs`
+//! failures become clear messages; a line that cannot be read stops the
+//! audit, naming where it is.
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
+use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::tree::ChangeTree;
-use super::zfs_diff::Parser;
+use super::zfs_diff::{DiffLine, Parser};
+use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +23,11 @@ pub enum ZfsError {
     Known { message: &'static str, command: String, stderr: String },
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error("cannot read zfs diff {file}: {source}")]
+    Read { file: String, source: std::io::Error },
+    /// A saved diff's line: `FILE:LINE: what is wrong`.
+    #[error("{file}:{line}: {message}")]
+    Line { file: String, line: u64, message: String },
 }
 
 fn list_snapshots(existing: &[String]) -> String {
@@ -109,35 +119,97 @@ pub fn diff_into(
         .arg(OsStr::from_bytes(&target))
         .stream(|line| {
             number += 1;
-            let mut parsed = parser.line(line).map_err(|e| format!("line {number}: {e}"))?;
-            let outside = || format!("line {number}: a path outside the mount point");
-            parsed.path = strip(std::mem::take(&mut parsed.path), prefix).ok_or_else(outside)?;
-            if let Some(new) = parsed.renamed_to.take() {
-                parsed.renamed_to = Some(strip(new, prefix).ok_or_else(outside)?);
-            }
-            tree.add(parsed);
-            Ok(())
+            let parsed = parser.line(line).map_err(|e| format!("line {number}: {e}"))?;
+            add_below(tree, parsed, prefix).map_err(|p| {
+                format!("line {number}: {} is outside the mount point {}", escape(&p), escape(prefix))
+            })
         })
         .map_err(explain)
 }
 
-/// `path` as seen from inside `prefix` (`/` for the prefix itself; the
-/// dataset's own root is printed with a trailing slash).
+/// Reads a saved `zfs diff -FHt` (`-` is stdin) into a change tree. Paths
+/// are taken below `strip` (default `/`); a malformed line is an error
+/// naming the file and line, and nothing is audited.
+pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsError> {
+    let stdin = file == Path::new("-");
+    let shown = if stdin { "<stdin>".to_owned() } else { file.display().to_string() };
+    let read_err = |source| ZfsError::Read { file: shown.clone(), source };
+    let mut reader: Box<dyn BufRead> = if stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file).map_err(read_err)?))
+    };
+    let prefix = strip.map_or(&b"/"[..], |p| p.as_os_str().as_bytes());
+    let mut parser = Parser::new();
+    let mut tree = ChangeTree::new();
+    let mut line = Vec::with_capacity(256);
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
+            break;
+        }
+        number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let at = |message: String| ZfsError::Line { file: shown.clone(), line: number, message };
+        let parsed = parser.line(&line).map_err(|e| at(e.message))?;
+        let outside = |path: &[u8]| {
+            let hint = if path.len() > 1 && path.ends_with(b"/") {
+                " (only the dataset's root is printed with a trailing /)"
+            } else {
+                ""
+            };
+            let strip = strip.map_or(String::new(), |p| p.display().to_string());
+            at(format!("{} is not below --strip-prefix {strip}{hint}", escape(path)))
+        };
+        add_below(&mut tree, parsed, prefix).map_err(|p| outside(&p))?;
+    }
+    Ok(tree)
+}
+
+/// Adds a parsed line to `tree`, its paths made relative to `prefix`;
+/// `Err` holds a path that is not below it.
+fn add_below(tree: &mut ChangeTree, mut line: DiffLine<'_>, prefix: &[u8]) -> Result<(), Vec<u8>> {
+    line.path = strip(std::mem::take(&mut line.path), prefix)?;
+    if let Some(new) = line.renamed_to.take() {
+        line.renamed_to = Some(strip(new, prefix)?);
+    }
+    add_line(tree, line);
+    Ok(())
+}
+
+/// Adds one line to `tree`: its neutral record, or a count of the objects
+/// zfs lists as unlinked but still open.
+pub fn add_line(tree: &mut ChangeTree, line: DiffLine<'_>) {
+    match line.record() {
+        Some(record) => tree.add(record),
+        None => tree.delete_queue += 1,
+    }
+}
+
+/// `path` as seen from inside `prefix` (`/` for the prefix itself). Only
+/// the dataset's own root is printed with a trailing slash: any other path
+/// ending in one is not below the prefix as zfs writes it.
 pub fn relative_to<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
-    let path = if path.len() > 1 { path.strip_suffix(b"/").unwrap_or(path) } else { path };
     match path.strip_prefix(prefix)? {
-        b"" => Some(b"/"),
-        rest if rest.starts_with(b"/") => Some(rest),
+        b"" | b"/" => Some(b"/"),
+        rest if rest.starts_with(b"/") && !rest.ends_with(b"/") => Some(rest),
         _ => None,
     }
 }
 
-/// [`relative_to`] for a parsed path, borrowing where the path did.
-pub fn strip<'a>(path: Cow<'a, [u8]>, prefix: &[u8]) -> Option<Cow<'a, [u8]>> {
+/// [`relative_to`] for a parsed path, borrowing where the path did; `Err`
+/// gives the path back.
+fn strip<'a>(path: Cow<'a, [u8]>, prefix: &[u8]) -> Result<Cow<'a, [u8]>, Vec<u8>> {
     match path {
-        Cow::Borrowed(p) => relative_to(p, prefix).map(Cow::Borrowed),
-        Cow::Owned(p) => relative_to(&p, prefix).map(|r| Cow::Owned(r.to_vec())),
+        Cow::Borrowed(p) => relative_to(p, prefix).map(Cow::Borrowed).ok_or_else(|| p.to_vec()),
+        Cow::Owned(p) => match relative_to(&p, prefix) {
+            Some(r) => Ok(Cow::Owned(r.to_vec())),
+            None => Err(p),
+        },
     }
 }
 
@@ -153,5 +225,8 @@ mod tests {
         // A dataset mounted at / has an empty prefix.
         assert_eq!(relative_to(b"/etc/x", b"/"), Some(&b"/etc/x"[..]));
         assert_eq!(relative_to(b"/", b"/"), Some(&b"/"[..]));
+        // A trailing slash marks the dataset's root only.
+        assert_eq!(relative_to(b"/mnt/root/etc/", b"/mnt/root"), None);
+        assert_eq!(relative_to(b"/etc/", b"/"), None);
     }
 }

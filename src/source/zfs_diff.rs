@@ -16,11 +16,28 @@
 //! fewer than three octal digits after a `\0`, a value above `0377`), four
 //! otherwise. A later line that contradicts the decision is an error rather
 //! than a silently mangled path. Lines with no escape read the same either way.
+//!
+//! # What a path may hold
+//!
+//! zfs writes every byte outside `0x21..=0x7E` escaped, so a raw one (a
+//! space, a NUL, the `\r` of a file with CRLF line ends) means the text was
+//! not written by `zfs diff` and is refused. A decoded path is absolute and
+//! has no empty, `.` or `..` component; one trailing `/` is allowed (zfs
+//! prints the dataset's root as `/mnt/`; [`super::zfs::relative_to`] accepts
+//! it there only). An escape never decodes to NUL or `/`, which no name holds.
+//! Paths are never normalised: what would need it is an error.
+//!
+//! # Pseudo-paths
+//!
+//! [`DiffLine::record`] turns a line into the neutral [`ChangeRecord`] and
+//! reads what only zfs writes: a change below `<xattrdir>` is a change of
+//! the file owning the extended attribute; an object already unlinked but
+//! still open (a name ending `(on_delete_queue)`) has no path to report.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use super::FileKind;
+use super::{Change, ChangeRecord, FileKind};
 
 /// The change of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +60,64 @@ pub struct DiffLine<'a> {
     pub renamed_to: Option<Cow<'a, [u8]>>,
     /// A link-count change on a modified non-directory (`(+1)` → 1).
     pub links: Option<i64>,
+}
+
+impl<'a> DiffLine<'a> {
+    /// The neutral record of this line; `None` for an object already
+    /// unlinked but still open, which no path names.
+    pub fn record(self) -> Option<ChangeRecord<'a>> {
+        let on_delete_queue = |p: &[u8]| {
+            memchr::memchr(b')', p).is_some()
+                && p.split(|&b| b == b'/').any(|c| c.ends_with(b"(on_delete_queue)"))
+        };
+        if on_delete_queue(&self.path) || self.renamed_to.as_deref().is_some_and(on_delete_queue) {
+            return None;
+        }
+        let ctime = Some(self.ctime.0);
+        // Extended attributes: a modification of the file that owns them,
+        // whose type the line does not give.
+        let owned = owner(&self.path).len();
+        let xattr = |p: &[u8]| owner(p).len() != p.len();
+        if owned != self.path.len() || self.renamed_to.as_deref().is_some_and(xattr) {
+            let path = match self.path {
+                Cow::Borrowed(p) => Cow::Borrowed(&p[..owned]),
+                Cow::Owned(mut p) => {
+                    p.truncate(owned);
+                    Cow::Owned(p)
+                }
+            };
+            let change = Change::Modified;
+            return Some(ChangeRecord { path, change, kind: None, ctime, renamed_to: None, links: None });
+        }
+        let change = match self.change {
+            DiffChange::Created => Change::Created,
+            DiffChange::Removed => Change::Removed,
+            DiffChange::Modified => Change::Modified,
+            DiffChange::Renamed => Change::Renamed,
+        };
+        Some(ChangeRecord {
+            path: self.path,
+            change,
+            kind: Some(self.kind),
+            ctime,
+            renamed_to: self.renamed_to,
+            links: self.links,
+        })
+    }
+}
+
+/// The file that owns `path`, which may name one of its extended
+/// attributes (`/f/<xattrdir>/user.x`); a prefix of `path`.
+fn owner(path: &[u8]) -> &[u8] {
+    if memchr::memchr(b'<', path).is_none() {
+        return path;
+    }
+    match memchr::memmem::find(path, b"/<xattrdir>") {
+        // The root directory's own attributes: `/<xattrdir>/user.x`.
+        Some(0) => b"/",
+        Some(i) => &path[..i],
+        None => path,
+    }
 }
 
 /// Why a line could not be read.
@@ -137,7 +212,12 @@ impl Parser {
         if field.is_empty() {
             return err("an empty path");
         }
+        // One pass the compiler vectorises; the position only on error.
+        if field.iter().fold(false, |bad, &b| bad | !(0x21..=0x7e).contains(&b)) {
+            return err(raw_byte(field));
+        }
         if memchr::memchr(b'\\', field).is_none() {
+            check_components(field)?;
             return Ok(Cow::Borrowed(field));
         }
         if self.escapes == Escapes::Undecided {
@@ -165,11 +245,63 @@ impl Parser {
             let Ok(byte) = u8::try_from(value) else {
                 return err(format!("escape \\{} is not a byte", lossy(digits)));
             };
+            if byte == 0 || byte == b'/' {
+                return err(format!(
+                    "escape \\{} in {:?} decodes to {}, which no file name holds",
+                    lossy(digits),
+                    lossy(field),
+                    if byte == 0 { "NUL" } else { "/" }
+                ));
+            }
             out.push(byte);
             i += 1 + width;
         }
+        check_components(&out)?;
         Ok(Cow::Owned(out))
     }
+}
+
+/// Why `field` holds a byte zfs would have escaped.
+fn raw_byte(field: &[u8]) -> String {
+    let at = field.iter().position(|b| !(0x21..=0x7e).contains(b)).unwrap_or(0);
+    let what = match field.get(at) {
+        Some(b'\r') if at + 1 == field.len() => {
+            return format!(
+                "a raw carriage return ends the path {:?} (CRLF line ends? zfs diff writes LF only)",
+                lossy(field)
+            );
+        }
+        Some(b' ') => "space".to_owned(),
+        Some(0) => "NUL".to_owned(),
+        Some(b) => format!("byte 0x{b:02X}"),
+        None => "byte".to_owned(),
+    };
+    format!("a raw {what} in the path {:?} (zfs diff escapes every byte outside 0x21..0x7E)", lossy(field))
+}
+
+/// A decoded path: absolute, no empty, `.` or `..` component; one trailing
+/// `/` allowed (the dataset's root).
+fn check_components(path: &[u8]) -> Result<(), ParseError> {
+    let Some(body) = path.strip_prefix(b"/") else {
+        return err(format!("the path {:?} is not absolute", lossy(path)));
+    };
+    let body = body.strip_suffix(b"/").unwrap_or(body);
+    if body.is_empty() {
+        return if path.len() == 1 { Ok(()) } else { err("the path \"//\" has an empty component") };
+    }
+    for comp in body.split(|&b| b == b'/') {
+        let what = match comp {
+            b"" => "an empty component (`//`)",
+            b"." => "a `.` component",
+            b".." => "a `..` component",
+            _ => continue,
+        };
+        return err(format!(
+            "the path {:?} has {what}; darlings takes no path that would need normalising",
+            lossy(path)
+        ));
+    }
+    Ok(())
 }
 
 /// Tab-separated fields, found with memchr (a field never holds a raw tab:
@@ -293,7 +425,7 @@ mod tests {
 
     #[test]
     fn renames_and_link_counts() {
-        let l = parse("1.5\tR\tF\t/a/old name\t/b/new");
+        let l = parse("1.5\tR\tF\t/a/old\\0040name\t/b/new");
         assert_eq!(&l.path[..], &b"/a/old name"[..]);
         assert_eq!(l.renamed_to.as_deref(), Some(&b"/b/new"[..]));
         assert_eq!(parse("1.5\tM\tF\t/a/f\t(+1)").links, Some(1));
@@ -354,5 +486,36 @@ mod tests {
         assert!(parse_err(b"1.0\t+\tF\t/x\\09").contains("octal digits"));
         assert!(parse_err(b"1.0\t+\tF\t").contains("empty path"));
         assert!(parse_err(b"1.0\t+\tF\t/a\t(+1)\tx").contains("too many fields"));
+    }
+
+    #[test]
+    fn bytes_zfs_always_escapes_are_refused_raw() {
+        assert!(parse_err(b"1.0\t+\tF\t/etc/hostname\r").contains("CRLF"));
+        assert!(parse_err(b"1.0\tR\tF\t/a\t/b\r").contains("CRLF"));
+        assert!(parse_err(b"1.0\t+\tF\t/a b").contains("raw space"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\0b").contains("raw NUL"));
+        assert!(parse_err(b"1.0\t+\tF\t/caf\xc3\xa9").contains("raw byte 0xC3"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\x7f").contains("raw byte 0x7F"));
+        // Escaped, the same bytes are names.
+        assert_eq!(&parse("1.0\t+\tF\t/a\\0015").path[..], b"/a\r");
+    }
+
+    #[test]
+    fn paths_that_would_need_normalising_are_refused() {
+        for bad in ["/./a/./b", "/../../etc/shadow", "/a/..", "/a//b", "//", "a/b", "/a/b//"] {
+            let e = parse_err(format!("1.0\t+\tF\t{bad}").as_bytes());
+            assert!(e.contains("component") || e.contains("not absolute"), "{bad}: {e}");
+        }
+        // Escapes cannot smuggle them in: `.` decodes before the check, and
+        // no escape may stand for `/` or NUL.
+        assert!(parse_err(b"1.0\t+\tF\t/a/\\0056\\0056/b").contains("`..` component"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\\0057..\\0057etc").contains("decodes to /"));
+        assert!(parse_err(b"1.0\t+\tF\t/a\\0000").contains("decodes to NUL"));
+        assert!(parse_err(b"1.0\tR\tF\t/a\t/../b").contains("`..` component"));
+        // Names that merely start with dots are names.
+        assert_eq!(&parse("1.0\t+\tF\t/.../..a/.b").path[..], b"/.../..a/.b");
+        // The dataset's root is printed with one trailing slash.
+        assert_eq!(&parse("1.0\tM\t/\t/mnt/").path[..], b"/mnt/");
+        assert_eq!(&parse("1.0\tM\t/\t/").path[..], b"/");
     }
 }
