@@ -135,6 +135,8 @@ fn baseline_on_real_btrfs_finds_exactly_what_changed() {
     assert_eq!(f[&b"/home/u/docs/moved-here"[..]]["renamed_from"], "/etc/moved-away");
     assert_eq!(f[&b"/etc/orig.conf"[..]]["change"], "modified");
     assert_eq!(f[&b"/etc/meta-only"[..]]["change"], "modified");
+    // `ln -sfn` makes a new symlink under the old name: created, as zfs diff says.
+    assert_eq!(f[&b"/etc/link"[..]]["change"], "created");
     assert_eq!(f[&b"/blank-dir"[..]]["verdict"], "restored");
     assert_eq!(f[&b"/blank-dir"[..]]["entries"], 3);
     assert_eq!(f[&b"/blank-file"[..]]["verdict"], "restored");

@@ -436,7 +436,12 @@ fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, task: Task<'s>) {
             }
         };
         match (lseen, bseen) {
-            (Some(mut ls), Some(bs)) if ls.meta.kind == bs.meta.kind => {
+            // The same object, or (a new inode: `ln -sfn`, a save by rename) a
+            // new one under the old name: removed and created, as zfs diff says.
+            (Some(mut ls), Some(bs))
+                if ls.meta.kind == bs.meta.kind
+                    && (ls.meta.kind == FileKind::Dir || ls.meta.ino == bs.meta.ino) =>
+            {
                 // Another filesystem mounted over a directory of the root: not its content.
                 if ls.meta.kind == FileKind::Dir && ls.meta.other_fs {
                     continue;
