@@ -11,9 +11,12 @@
 //! needs `CAP_SYS_ADMIN`; without it, the audit says it could not look.
 //!
 //! Each entry found directly under a mount point is one finding, with
-//! everything below it counted. When the audit compares with a blank
-//! tree, an entry the blank tree has too (same type and modification
-//! time) comes back at rollback and is left out.
+//! everything below it counted, except what an ignore rule names. When
+//! the audit compares with a blank tree, an entry the blank tree has too
+//! (same type and modification time) comes back at rollback and is not
+//! counted; a directory is still looked into (its modification time says
+//! nothing of what changed deeper down), and an entry is a finding only
+//! when something in it is counted.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -59,17 +62,44 @@ pub fn clone_root(root: &Path) -> Result<Root, Errno> {
     Root::from_fd(fd)
 }
 
-/// Counts a subtree.
-#[derive(Default)]
-struct Counter {
+/// Counts a subtree: what is neither ignored nor the same in the blank tree.
+struct Counter<'a> {
     entries: AtomicU64,
     size: AtomicU64,
     disk: AtomicU64,
     newest: AtomicU64,
     errors: Mutex<Vec<WalkError>>,
+    skip: &'a (dyn Fn(&[u8]) -> bool + Sync),
+    blank: Option<&'a Root>,
 }
 
-impl Counter {
+impl<'a> Counter<'a> {
+    fn new(skip: &'a (dyn Fn(&[u8]) -> bool + Sync), blank: Option<&'a Root>) -> Counter<'a> {
+        Counter {
+            entries: AtomicU64::new(0),
+            size: AtomicU64::new(0),
+            disk: AtomicU64::new(0),
+            newest: AtomicU64::new(0),
+            errors: Mutex::new(Vec::new()),
+            skip,
+            blank,
+        }
+    }
+
+    /// Whether the blank tree has `path` as it is (it comes back at rollback).
+    fn in_blank(&self, path: &[u8], meta: &Meta) -> bool {
+        self.blank
+            .and_then(|b| b.stat(path.strip_prefix(b"/").unwrap_or(path)).ok())
+            .is_some_and(|b| b.kind == meta.kind && b.mtime == meta.mtime && b.mtime_nsec == meta.mtime_nsec)
+    }
+
+    /// Counts `meta` at `path`, unless the blank tree has it as it is.
+    fn count(&self, path: &[u8], meta: &Meta) {
+        if !self.in_blank(path, meta) {
+            self.add(meta);
+        }
+    }
+
     fn add(&self, meta: &Meta) {
         // Sparse files can be absurdly large: saturate, never wrap.
         let add = |n: &AtomicU64, v: u64| {
@@ -84,20 +114,20 @@ impl Counter {
     }
 }
 
-impl Visitor for Counter {
+impl Visitor for Counter<'_> {
     type Dir = ();
     type Plan = ();
 
-    fn plan(&self, _: &(), _: &EntryRef<'_>) -> Option<()> {
-        Some(())
+    fn plan(&self, _: &(), entry: &EntryRef<'_>) -> Option<()> {
+        (!(self.skip)(entry.path)).then_some(())
     }
 
-    fn leaf(&self, _: &(), _: &EntryRef<'_>, _: (), meta: &Meta) {
-        self.add(meta);
+    fn leaf(&self, _: &(), entry: &EntryRef<'_>, _: (), meta: &Meta) {
+        self.count(entry.path, meta);
     }
 
-    fn enter(&self, _: &(), _: &EntryRef<'_>, _: (), meta: &Meta) -> Option<()> {
-        self.add(meta);
+    fn enter(&self, _: &(), entry: &EntryRef<'_>, _: (), meta: &Meta) -> Option<()> {
+        self.count(entry.path, meta);
         Some(())
     }
 
@@ -118,7 +148,7 @@ pub fn find(
     clone: &Root,
     mounts: &Mounts,
     blank: Option<&Root>,
-    skip: &dyn Fn(&[u8]) -> bool,
+    skip: &(dyn Fn(&[u8]) -> bool + Sync),
     threads: usize,
 ) -> Found {
     let mut found = Found::default();
@@ -163,17 +193,16 @@ pub fn find(
                     continue;
                 }
             };
-            if let Some(b) = blank.and_then(|b| b.stat(&path[1..]).ok()) {
-                if b.kind == meta.kind && b.mtime == meta.mtime && b.mtime_nsec == meta.mtime_nsec {
-                    continue;
-                }
-            }
-            let counter = Counter::default();
-            counter.add(&meta);
+            let counter = Counter::new(skip, blank);
+            counter.count(&path, &meta);
             if meta.kind == FileKind::Dir {
                 walk_below(clone, &pool, path.clone(), (), &counter);
             }
             found.errors.append(&mut counter.errors.lock().unwrap_or_else(|e| e.into_inner()));
+            if counter.entries.load(Ordering::Relaxed) == 0 {
+                // All of it is in the blank tree: it comes back at rollback.
+                continue;
+            }
             found.hidden.push(Hidden {
                 path,
                 kind: meta.kind,
