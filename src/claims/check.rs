@@ -137,6 +137,10 @@ impl<'a> Checker<'a> {
     fn through_symlink(&self, root: &Root, path: &[u8], storage: Option<&[u8]>) -> State {
         let rel = path.strip_prefix(b"/").unwrap_or(path);
         match root.resolve_stat(rel) {
+            Ok(meta) if meta.other_fs && self.bind_from_root(root, rel).is_some() => State::Broken {
+                reason: self.erased_with_root("a parent directory is a symlink into", root, rel),
+                enter: false,
+            },
             Ok(meta) if meta.other_fs => match storage {
                 Some(st) => State::Kept(format!(
                     "reached through a symlinked parent, on another filesystem (declared in {})",
@@ -209,9 +213,32 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The mount holding what `rel` resolves to, when it is a bind mount
+    /// from the ephemeral root itself (another mount, the same filesystem).
+    fn bind_from_root(&self, root: &Root, rel: &[u8]) -> Option<&'a live::Mount> {
+        let id = root.resolve_mount_id(rel).ok()??;
+        self.mounts.by_id(id).filter(|m| self.mounts.on_root_fs(m))
+    }
+
+    /// "`lead` inside MOUNT, mounted at POINT from the ephemeral root itself".
+    fn erased_with_root(&self, lead: &str, root: &Root, rel: &[u8]) -> String {
+        match self.bind_from_root(root, rel) {
+            Some(m) => format!(
+                "{lead} {}, mounted at {} from the ephemeral root itself: erased with it",
+                m.describe(),
+                esc(&m.mount_point)
+            ),
+            None => format!("{lead} a mount from the ephemeral root itself: erased with it"),
+        }
+    }
+
     fn symlink(&self, root: &Root, path: &[u8], storage: Option<&[u8]>) -> State {
         let broken = |reason| State::Broken { reason, enter: false };
+        let rel = path.strip_prefix(b"/").unwrap_or(path);
         match live::check_symlink(root, path) {
+            LinkTarget::OtherFilesystem(t) if self.bind_from_root(root, rel).is_some() => {
+                broken(self.erased_with_root(&format!("symlink to {} inside", esc(&t)), root, rel))
+            }
             LinkTarget::OtherFilesystem(t) => match storage {
                 Some(st) if !live::link_points_into(path, &t, st) => {
                     broken(format!("symlink to {}, outside its storage root {}", esc(&t), esc(st)))

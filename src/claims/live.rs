@@ -144,6 +144,11 @@ impl Mounts {
         self.list.iter().rev().find(|m| m.mount_point == path)
     }
 
+    /// The mount below the root with this mount id (`statx`'s `stx_mnt_id`).
+    pub fn by_id(&self, id: u64) -> Option<&Mount> {
+        self.list.iter().find(|m| m.id == id)
+    }
+
     /// Every mount at `path`, oldest first (the last one is visible).
     pub fn all_at(&self, path: &[u8]) -> Vec<&Mount> {
         self.list.iter().filter(|m| m.mount_point == path).collect()

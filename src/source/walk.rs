@@ -108,6 +108,14 @@ impl Root {
             .map(|st| self.meta(&st))
     }
 
+    /// The mount id of what `rel` names, resolved like [`Root::resolve_stat`]
+    /// (`None` when the kernel does not say).
+    pub fn resolve_mount_id(&self, rel: &[u8]) -> Result<Option<u64>, Errno> {
+        let fd = root::open_in_root(self.fd(), rel, OFlags::PATH)?;
+        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+        Ok((st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id))
+    }
+
     /// Whether `rel` exists inside the root (resolved inside it; a final
     /// symlink is not followed).
     pub fn exists(&self, rel: &[u8]) -> Result<bool, Errno> {
