@@ -77,3 +77,30 @@ mount -t tmpfs home "$R/home"
     let total = &json["totals"]["shadowed"];
     assert_eq!(total["bytes"], 7, "only the key is new, not the known hosts the blank tree has: {total}");
 }
+
+/// `explain` of a file the running system sees on a mount must not be
+/// given the row of a hidden directory of the same name under that mount
+/// point: the hidden `/home/u` is shadowed, the visible
+/// `/home/u/.bashrc` on the mounted filesystem is not.
+#[test]
+fn explain_does_not_give_a_visible_path_the_row_of_a_hidden_one() {
+    require_root!();
+    let t = common::Tree::new();
+    t.file(b"/home/u/early", b"written before the mount");
+    let script = format!(
+        r#"R='{}'
+mount -t tmpfs home "$R/home"
+mkdir "$R/home/u"; echo live > "$R/home/u/.bashrc"
+echo '=== hidden'
+"$D" explain --root "$R" --no-default-manifest --format json /home/u/early
+echo '=== visible'
+"$D" explain --root "$R" --no-default-manifest --format json /home/u/.bashrc"#,
+        t.root().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let s = common::sections(&out);
+    let (hidden, visible) = (&s[0].1, &s[1].1);
+    assert_eq!(hidden["finding"]["verdict"], "shadowed", "{hidden}");
+    assert_eq!(visible["exists"], true);
+    assert!(visible["finding"]["verdict"] != "shadowed", "{visible}");
+}

@@ -557,6 +557,12 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
         audited.claims.get(&d.at).filter(|c| c.rule == d.rule).map(|c| (d.at.clone(), c.state.clone()))
     });
     let report = audited.report;
+    let exists = if cfg.source.zfs_diff.is_some() && !cfg.rules.root_given {
+        None
+    } else {
+        let target = open_root(&cfg.rules.root)?;
+        Some(target.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false))
+    };
     let finding = report.findings.iter().find(|f| f.path == path).cloned().or_else(|| {
         report
             .findings
@@ -564,14 +570,11 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
             .filter(|f| {
                 f.verdict != Verdict::Structure && crate::claims::matcher::is_ancestor_or_self(&f.path, path)
             })
+            // A hidden directory's row is not the row of a path the running
+            // system sees (on the mount that hides it).
+            .filter(|f| !(f.verdict == Verdict::Shadowed && exists == Some(true)))
             .max_by_key(|f| f.path.len())
             .cloned()
     });
-    let exists = if cfg.source.zfs_diff.is_some() && !cfg.rules.root_given {
-        None
-    } else {
-        let target = open_root(&cfg.rules.root)?;
-        Some(target.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false))
-    };
     Ok(Explained { path: path.to_vec(), report, finding, exists, rules, why, claim })
 }
