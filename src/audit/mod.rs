@@ -28,6 +28,7 @@ use crate::config;
 use crate::knowledge::Catalogue;
 use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
 use crate::sanitize::escape;
+use crate::source::baseline::Blank;
 use crate::source::choose::Way;
 use crate::source::tree::ChangeTree;
 use crate::source::walk::{self, Root};
@@ -193,8 +194,14 @@ fn choose_source(
         (None, Some(blank), Some(target)) => {
             let blank = open_tree(blank, "cannot read the blank tree (--baseline)")?;
             let mut tree = ChangeTree::new();
-            let errors =
-                crate::source::baseline::compare(&target.root, &blank.root, &mut tree, cfg.threads).errors;
+            let errors = crate::source::baseline::compare(
+                &target.root,
+                &blank.root,
+                Blank::Tree,
+                &mut tree,
+                cfg.threads,
+            )
+            .errors;
             notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
             Ok(Some(Changes { tree, source: "baseline", errors, blank: Some(blank.root) }))
         }
@@ -277,7 +284,9 @@ fn snapshot_source(
     });
     if let (Some(blank), Some(Way::Compare(why))) = (blank, &way) {
         let mut tree = ChangeTree::new();
-        let errors = crate::source::baseline::compare(&target.root, &blank, &mut tree, cfg.threads).errors;
+        let errors =
+            crate::source::baseline::compare(&target.root, &blank, Blank::Snapshot, &mut tree, cfg.threads)
+                .errors;
         notes.push(format!("compared {shown_snapshot} with the live dataset by reading both trees: {why}"));
         zfs_children(&dataset, notes);
         return Ok(Some(Changes { tree, source: "zfs-snapshot", errors, blank: Some(blank) }));
@@ -366,7 +375,9 @@ fn btrfs_source(
     };
     let base = open_root(&blank.path)?;
     let mut tree = ChangeTree::new();
-    let errors = crate::source::baseline::compare(&target.root, &base.root, &mut tree, threads).errors;
+    let errors =
+        crate::source::baseline::compare(&target.root, &base.root, Blank::Snapshot, &mut tree, threads)
+            .errors;
     notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
     Ok(Some(Changes { tree, source: "btrfs", errors, blank: Some(base.root) }))
 }

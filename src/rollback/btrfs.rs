@@ -482,7 +482,13 @@ impl Btrfs {
         let same = match (crate::source::walk::Root::open(&root), crate::source::walk::Root::open(&blank)) {
             (Ok(r), Ok(b)) => {
                 let mut tree = crate::source::tree::ChangeTree::new();
-                let cmp = crate::source::baseline::compare(&r, &b, &mut tree, 2);
+                let cmp = crate::source::baseline::compare(
+                    &r,
+                    &b,
+                    crate::source::baseline::Blank::Snapshot,
+                    &mut tree,
+                    2,
+                );
                 tree.is_empty() && cmp.errors.is_empty()
             }
             _ => false,

@@ -148,6 +148,16 @@ pub struct Comparison {
     pub errors: Vec<WalkError>,
 }
 
+/// What the blank tree is to the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blank {
+    /// A snapshot of it (ZFS `.zfs/snapshot`, a btrfs snapshot the root was
+    /// made from): a name whose inode differs names a new object.
+    Snapshot,
+    /// Any blank tree (`--baseline`): names are compared by what they hold.
+    Tree,
+}
+
 /// The same object, unchanged: nothing about it is lost at rollback.
 fn same(a: &Seen, b: &Seen) -> bool {
     let (x, y) = (&a.meta, &b.meta);
@@ -228,6 +238,9 @@ struct Task<'a> {
 struct Ctx<'a> {
     live: &'a Root,
     blank: &'a Root,
+    /// The blank tree is a snapshot of the live one: an inode number names
+    /// the same object on both sides.
+    snapshot: bool,
     dirs: Mutex<Dirs>,
     found: Mutex<Found>,
     retained: AtomicUsize,
@@ -291,10 +304,17 @@ fn seen(root: &Root, fd: BorrowedFd<'_>, dir: u32, name: &[u8]) -> Result<Seen, 
 
 /// Compares the live tree with the blank one, one task per directory on
 /// `threads` workers, and adds every difference to `tree`.
-pub fn compare(live: &Root, blank: &Root, tree: &mut ChangeTree, threads: usize) -> Comparison {
+pub fn compare(
+    live: &Root,
+    blank: &Root,
+    blank_is: Blank,
+    tree: &mut ChangeTree,
+    threads: usize,
+) -> Comparison {
     let ctx = Ctx {
         live,
         blank,
+        snapshot: blank_is == Blank::Snapshot,
         dirs: Mutex::new(Dirs::new()),
         found: Mutex::new(Found::default()),
         retained: AtomicUsize::new(0),
@@ -440,7 +460,7 @@ fn pair<'s>(scope: &rayon::Scope<'s>, ctx: &'s Ctx<'s>, task: Task<'s>) {
             // new one under the old name: removed and created, as zfs diff says.
             (Some(mut ls), Some(bs))
                 if ls.meta.kind == bs.meta.kind
-                    && (ls.meta.kind == FileKind::Dir || ls.meta.ino == bs.meta.ino) =>
+                    && (!ctx.snapshot || ls.meta.kind == FileKind::Dir || ls.meta.ino == bs.meta.ino) =>
             {
                 // Another filesystem mounted over a directory of the root: not its content.
                 if ls.meta.kind == FileKind::Dir && ls.meta.other_fs {
