@@ -212,12 +212,14 @@ impl Parser {
         if field.is_empty() {
             return err("an empty path");
         }
-        // One pass the compiler vectorises; the position only on error.
-        if field.iter().fold(false, |bad, &b| bad | !(0x21..=0x7e).contains(&b)) {
+        let scan = Scan::of(field);
+        if scan.raw {
             return err(raw_byte(field));
         }
-        if memchr::memchr(b'\\', field).is_none() {
-            check_components(field)?;
+        if !scan.escaped {
+            if scan.suspect || field[0] != b'/' {
+                check_components(field)?;
+            }
             return Ok(Cow::Borrowed(field));
         }
         if self.escapes == Escapes::Undecided {
@@ -261,6 +263,30 @@ impl Parser {
     }
 }
 
+/// What one pass over a path field finds (every line comes here: the
+/// compiler vectorises it, the details are looked at only when needed).
+struct Scan {
+    /// A byte zfs escapes, written raw.
+    raw: bool,
+    /// A backslash: an escape.
+    escaped: bool,
+    /// A `/` followed by `/` or `.`: only there can a component be empty,
+    /// `.` or `..`.
+    suspect: bool,
+}
+
+impl Scan {
+    fn of(field: &[u8]) -> Scan {
+        let outside = |b: u8| u8::from(b.wrapping_sub(0x21) > 0x7e - 0x21);
+        let first = field.first().map_or(0, |&b| outside(b) | (u8::from(b == b'\\') << 1));
+        let flags = field.iter().zip(field.iter().skip(1)).fold(first, |flags, (&before, &b)| {
+            let next = u8::from(b == b'/') | u8::from(b == b'.');
+            flags | outside(b) | (u8::from(b == b'\\') << 1) | ((u8::from(before == b'/') & next) << 2)
+        });
+        Scan { raw: flags & 1 != 0, escaped: flags & 2 != 0, suspect: flags & 4 != 0 }
+    }
+}
+
 /// Why `field` holds a byte zfs would have escaped.
 fn raw_byte(field: &[u8]) -> String {
     let at = field.iter().position(|b| !(0x21..=0x7e).contains(b)).unwrap_or(0);
@@ -282,19 +308,24 @@ fn raw_byte(field: &[u8]) -> String {
 /// A decoded path: absolute, no empty, `.` or `..` component; one trailing
 /// `/` allowed (the dataset's root).
 fn check_components(path: &[u8]) -> Result<(), ParseError> {
-    let Some(body) = path.strip_prefix(b"/") else {
+    if path.first() != Some(&b'/') {
         return err(format!("the path {:?} is not absolute", lossy(path)));
-    };
-    let body = body.strip_suffix(b"/").unwrap_or(body);
-    if body.is_empty() {
-        return if path.len() == 1 { Ok(()) } else { err("the path \"//\" has an empty component") };
     }
-    for comp in body.split(|&b| b == b'/') {
-        let what = match comp {
+    let mut start = 1;
+    for i in 1..=path.len() {
+        if i < path.len() && path[i] != b'/' {
+            continue;
+        }
+        let what = match &path[start..i] {
+            // The end of `/` or of a trailing slash.
+            b"" if i == path.len() => break,
             b"" => "an empty component (`//`)",
             b"." => "a `.` component",
             b".." => "a `..` component",
-            _ => continue,
+            _ => {
+                start = i + 1;
+                continue;
+            }
         };
         return err(format!(
             "the path {:?} has {what}; darlings takes no path that would need normalising",
