@@ -7,7 +7,7 @@
 #   tests/vm/run-vm.sh INPUT_DIR RESULT_DIR
 #
 # QEMU runs in software emulation (TCG): this machine's /dev/kvm cannot boot
-# an unmodified guest kernel. TIMEOUT (seconds, default 900) bounds the run;
+# an unmodified guest kernel. TIMEOUT (seconds, default 1800) bounds the run;
 # SCRATCH_SIZE (default 2G) sizes the sparse disk the guest's pool lives on.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +28,7 @@ mkdir -p "$RES"
 echo "run-vm: booting $IMAGE (kernel $KVER) under TCG" >&2
 start=$(date +%s)
 status=0
-timeout "${TIMEOUT:-900}" "$QEMU" -accel tcg -cpu max -m 2048 -smp 2 \
+timeout "${TIMEOUT:-1800}" "$QEMU" -accel tcg -cpu max -m 2048 -smp 2 \
   -nographic -no-reboot -nic none -L "$IMAGE/qemu/usr/share/qemu" -L /usr/share/seabios -L /usr/share/qemu \
   -kernel "$IMAGE/boot/vmlinuz-$KVER" -initrd "$IMAGE/boot/initrd.img-$KVER" \
   -append "console=ttyS0 root=/dev/vda rw init=/darlings-init panic=-1 quiet" \
