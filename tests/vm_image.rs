@@ -49,13 +49,16 @@ fn build_image_prints_only_the_image_directory_on_a_first_build() {
     let cache = tempfile::tempdir().expect("tempdir");
     let path = format!("{}:{}", stubs.path().display(), std::env::var("PATH").unwrap_or_default());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/build-image.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .env("PATH", &path)
-        .env("DARLINGS_VM_CACHE", cache.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run build-image.sh");
+    let build = || {
+        Command::new("bash")
+            .arg(&script)
+            .env("PATH", &path)
+            .env("DARLINGS_VM_CACHE", cache.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run build-image.sh")
+    };
+    let out = build();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "build-image.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
@@ -65,12 +68,6 @@ fn build_image_prints_only_the_image_directory_on_a_first_build() {
     assert!(dir.join("ready").is_file() && dir.join("root.img").is_file(), "{stdout}");
 
     // The second call finds the cache and prints the same line.
-    let again = Command::new("bash")
-        .arg(&script)
-        .env("PATH", &path)
-        .env("DARLINGS_VM_CACHE", cache.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run build-image.sh");
+    let again = build();
     assert_eq!(String::from_utf8_lossy(&again.stdout), stdout);
 }
