@@ -10,6 +10,26 @@
 # skipped, and the list of what was skipped is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Packages the tests use: unshare and setpriv (util-linux), mount (mount),
+# chmod (coreutils), mkfs.btrfs and btrfs (btrfs-progs), nix-instantiate
+# (nix-bin: the shipped Nix expression is evaluated for real), strace (the
+# confinement tests watch every file darlings touches; they also use
+# util-linux's prlimit).
+# tests/vm/build-image.sh installs what the ZFS guest needs (debootstrap,
+# QEMU's libraries) when it builds the image.
+need=()
+for pkg in util-linux mount coreutils btrfs-progs nix-bin strace; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" != 0 ]; then
+  echo "tests/all.sh: the tests need these Debian packages; as root: apt-get install ${need[*]}" >&2
+elif [ "${#need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}"
+fi
+
 DARLINGS_ZFS_RESULTS=$(mktemp -d)
 DARLINGS_SKIP_LOG=$(mktemp)
 export DARLINGS_ZFS_RESULTS DARLINGS_SKIP_LOG
