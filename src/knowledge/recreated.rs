@@ -57,12 +57,6 @@ pub fn link(target: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The paths `/etc/.clean` of the audited root lists (relative to /etc);
-/// none when it cannot be read (see [`read_etc_clean`]).
-pub fn etc_clean(root: &Root) -> HashSet<Vec<u8>> {
-    read_etc_clean(root).unwrap_or_default()
-}
-
 /// The paths `/etc/.clean` lists, read as a configuration file of the
 /// root (links resolved inside it; a regular file, size-capped). A missing
 /// file lists nothing; a FIFO, device or oversized file is an error.
