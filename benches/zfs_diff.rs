@@ -8,12 +8,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use darlings::claims::live::Mounts;
 use darlings::claims::matcher::Matcher;
 use darlings::classify::Classifier;
 use darlings::source::tree::ChangeTree;
 use darlings::source::zfs;
 use darlings::source::zfs_diff::Parser;
+use darlings::sys::mounts::Mounts;
 
 /// `zfs diff -FHt` lines of a lived-in root against its empty blank
 /// snapshot: nearly everything created, directories of 40 entries under a

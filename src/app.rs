@@ -11,7 +11,6 @@ use clap::CommandFactory;
 use crate::audit::{load_rules, open_root, Target};
 use crate::claims;
 use crate::claims::check::{Checker, Claims};
-use crate::claims::live::Mounts;
 use crate::claims::matcher::{Matcher, RuleKind};
 use crate::classify::Classifier;
 use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, ExplainFormat, Format};
@@ -21,6 +20,7 @@ use crate::render;
 use crate::report::Report;
 use crate::sanitize::escape;
 use crate::source::walk;
+use crate::sys::mounts::Mounts;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -117,7 +117,7 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
                 errors.push(crate::report::EntryError {
                     path: storage.to_vec(),
                     operation: "open storage root",
-                    message: walk::describe_errno(errno),
+                    message: crate::sys::root::describe_errno(errno),
                     errno: Some(errno.raw_os_error()),
                 });
                 continue;

@@ -26,12 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::claims::check::{self, Checker, Claims, State};
-use crate::claims::live::Mounts;
 use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
 use crate::knowledge::{identity, recreated, tmpfiles};
 use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
-use crate::source::walk::{describe_errno, EntryRef, Root, Visitor, WalkError};
-use crate::source::{Change, FileKind, Meta};
+use crate::source::walk::{EntryRef, Visitor};
+use crate::sys::meta::{Change, FileKind, Meta};
+use crate::sys::mounts::Mounts;
+use crate::sys::root::{describe_errno, Root, WalkError};
 
 /// How the entries of a directory are classified unless a rule says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,7 +336,7 @@ impl<'a> Classifier<'a> {
     }
 
     fn rule_ref(&self, id: RuleId) -> RuleRef {
-        RuleRef::new(self.matcher.rule(id))
+        self.matcher.rule(id).to_ref()
     }
 
     fn lock(group: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
@@ -396,7 +397,7 @@ impl<'a> Classifier<'a> {
         let state = match self.claim_state(path, meta, rule) {
             Ok(state) => state,
             Err(errno) => {
-                let error = WalkError { path: path.to_vec(), op: crate::source::walk::Op::Stat, errno };
+                let error = WalkError { path: path.to_vec(), op: crate::sys::root::Op::Stat, errno };
                 let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
                 return out.errors.push(entry_error(error));
             }
@@ -541,7 +542,7 @@ impl Visitor for Classifier<'_> {
     }
 
     fn leaf(&self, parent: &Dir, entry: &EntryRef<'_>, plan: Plan, meta: &Meta) {
-        if crate::source::is_zfs_control_dir(entry.name, meta) {
+        if crate::sys::meta::is_zfs_control_dir(entry.name, meta) {
             return;
         }
         let mode = match plan.what {

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 
 use crate::claims::RuleSources;
 use crate::cli::{AuditArgs, ExplainArgs, FailOn, Format, RuleArgs, SourceArgs, SourceKind, When};
-use crate::render::table::Style;
-use crate::render::Filter;
-use crate::report::{SortKey, Verdict};
+use crate::report::{Filter, SortKey, Verdict};
 
 /// Settings shared by every command that reads rules.
 #[derive(Debug, Clone)]
@@ -79,10 +77,10 @@ pub struct Audit {
     /// Verdicts that make the exit code 1.
     pub fail_on: HashSet<Verdict>,
     /// A loss this severe (or worse) makes the exit code 1.
-    pub fail_severity: Option<crate::knowledge::Severity>,
+    pub fail_severity: Option<crate::report::Severity>,
     pub threads: usize,
     /// `--suggest`: (module, every unclaimed subtree, storage root).
-    pub suggest: Option<(crate::render::suggest::Module, bool, Option<String>)>,
+    pub suggest: Option<(Module, bool, Option<String>)>,
     pub progress: bool,
     pub style: Style,
 }
@@ -174,9 +172,9 @@ impl Audit {
                 .collect()
         };
         let fail_severity = if args.fail_on.contains(&FailOn::Important) {
-            Some(crate::knowledge::Severity::Important)
+            Some(crate::report::Severity::Important)
         } else if args.fail_on.contains(&FailOn::Critical) {
-            Some(crate::knowledge::Severity::Critical)
+            Some(crate::report::Severity::Critical)
         } else {
             None
         };
@@ -197,8 +195,8 @@ impl Audit {
             threads,
             suggest: args.suggest.map(|m| {
                 let module = match m {
-                    crate::cli::SuggestModule::Nix => crate::render::suggest::Module::Impermanence,
-                    crate::cli::SuggestModule::Preservation => crate::render::suggest::Module::Preservation,
+                    crate::cli::SuggestModule::Nix => Module::Impermanence,
+                    crate::cli::SuggestModule::Preservation => Module::Preservation,
                 };
                 (module, args.suggest_all, args.suggest_storage.clone())
             }),
@@ -206,4 +204,22 @@ impl Audit {
             style: Style { color, fit: stdout_tty, by_verdict: args.sort == SortKey::Path },
         })
     }
+}
+
+/// How the table looks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+    /// Fit the terminal's width (wrap long cells); off in pipes.
+    pub fit: bool,
+    /// Sections by verdict, losses first (`--sort path`); otherwise the
+    /// report's own order, whatever the verdict (`--sort size`: largest first).
+    pub by_verdict: bool,
+}
+
+/// Which module the block is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Module {
+    Impermanence,
+    Preservation,
 }

@@ -20,20 +20,29 @@
 //!   them on ZFS, what lies hidden under mount points).
 //! - [`claims`]: rules, manifests, declared claims, and the one claim checker.
 //! - [`knowledge`]: what NixOS recreates, identities, the catalogue of
-//!   precious state.
+//!   precious state (its globs are the matcher's patterns).
 //! - [`classify`]: the walk's visitor; a verdict per entry, grouped rows.
-//! - [`report`]: findings, totals (computed once), acceptance, exit codes.
+//! - [`report`]: findings, totals (computed once), acceptance, exit codes,
+//!   and the words they are made of (verdicts, rule kinds and origins,
+//!   severities, what is shown).
 //! - [`render`]: one module per output format.
 //! - [`rollback`]: the erase itself (plan, guards, a way back), and its
 //!   companions `mark`, `archives`, `restore`, `record`, `status`.
-//! - [`sys`]: the only code that touches the system: root-confined reads,
-//!   external programs.
+//! - [`config`]: the command line turned into documented settings; [`cli`]:
+//!   the command line itself (clap).
+//! - [`progress`]: the live counter on stderr.
+//! - [`sys`]: the only code that touches the system: root-confined reads
+//!   (the opened [`sys::root::Root`]), entry metadata, the mount table,
+//!   external programs; sizes and times as printed.
 //! - [`app`]: one function per subcommand, wiring the above.
 //!
-//! The layer order (`main → app → {rollback, render} → audit → {classify,
-//! source} → {claims, knowledge} → report → sys`) is the target; a few
-//! imports still go upward (types that belong in `sys` and `report` live in
-//! `source` and `claims`) and are being moved.
+//! Layer order: `app → rollback → render → audit → config → cli → classify → source → knowledge → claims → report → progress → sys → {sanitize, error}`
+//!
+//! Each module uses only the modules after it in that line, never one
+//! before it or beside it (`tests/layers.rs` checks every `crate::` path).
+//! So sources never know about claims, claims never print, renderers read
+//! reports and never the filesystem, nothing uses `app`, and `sys` — the
+//! only code that touches the system — uses nothing above it.
 
 pub mod app;
 pub mod audit;

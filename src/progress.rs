@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::render::human_size;
 use crate::sanitize::escape;
+use crate::sys::fmt::human_size;
 
 /// Counters the walk updates; read by the drawing thread.
 #[derive(Default)]

@@ -6,6 +6,8 @@
 //! shown and how lives in `render/`.
 
 pub mod accepted;
+mod precious;
+mod rule;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -13,10 +15,11 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 pub use accepted::Accepted;
+pub use precious::{Precious, Severity};
+pub use rule::{Origin, RuleKind, RuleRef};
 
-use crate::claims::matcher::{Origin, RuleKind};
 use crate::error::ExitCode;
-use crate::source::{Change, FileKind};
+use crate::sys::meta::{Change, FileKind};
 
 /// One verdict per finding (the contract's table, in reporting order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -67,31 +70,6 @@ impl Verdict {
     }
 }
 
-/// What decided a finding's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleRef {
-    pub kind: RuleKind,
-    pub pattern: String,
-    /// `--keep`, `--ignore`, or `FILE:LINE`.
-    pub origin: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl RuleRef {
-    pub fn new(rule: &crate::claims::matcher::Rule) -> RuleRef {
-        RuleRef {
-            kind: rule.kind,
-            pattern: rule.pattern.text().into_owned(),
-            origin: match &rule.origin {
-                Origin::Flag(f) => (*f).to_owned(),
-                o => o.to_string(),
-            },
-            reason: rule.reason.clone(),
-        }
-    }
-}
-
 /// One row of the report: a path (or a whole subtree) with its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -121,7 +99,7 @@ pub struct Finding {
     /// Listed in the `--accepted` file: shown, never raises the exit code.
     pub accepted: bool,
     /// The catalogue entry this loss is, lies in, or holds.
-    pub precious: Option<crate::knowledge::Precious>,
+    pub precious: Option<crate::report::Precious>,
     /// That entry's concrete path: what a claim would name to keep it.
     pub keep_path: Option<Vec<u8>>,
 }
@@ -148,7 +126,7 @@ impl Finding {
         }
     }
 
-    pub fn severity(&self) -> Option<crate::knowledge::Severity> {
+    pub fn severity(&self) -> Option<crate::report::Severity> {
         self.precious.as_ref().map(|p| p.severity)
     }
 }
@@ -275,7 +253,7 @@ impl HardLinks {
 
 /// Severity of a finding, as the totals break it down (`None`: the
 /// catalogue knows nothing of it).
-pub type SeverityKey = Option<crate::knowledge::Severity>;
+pub type SeverityKey = Option<crate::report::Severity>;
 
 /// What every format prints as totals, computed once by
 /// [`Report::compute_totals`]: renderers read these and never add up
@@ -386,7 +364,7 @@ impl Report {
             // Least severe share first (see `Totals`).
             let (mut bytes, mut disk) = (bytes, disk);
             for ((_, _), share) in
-                severities.range_mut((v, None)..=(v, Some(crate::knowledge::Severity::Critical)))
+                severities.range_mut((v, None)..=(v, Some(crate::report::Severity::Critical)))
             {
                 let (b, d) = (bytes.min(share.bytes), disk.min(share.disk));
                 share.take(b, d);
@@ -429,7 +407,7 @@ impl Report {
     pub fn exit_code(
         &self,
         fail_on: &HashSet<Verdict>,
-        severity: Option<crate::knowledge::Severity>,
+        severity: Option<crate::report::Severity>,
     ) -> ExitCode {
         if !self.complete() {
             return ExitCode::Incomplete;
@@ -454,6 +432,26 @@ pub enum SortKey {
     Path,
     /// Largest first (the table too: one list, not sections by verdict)
     Size,
+}
+
+/// What is shown (never what is counted).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these verdicts; `None`: all.
+    pub verdicts: Option<HashSet<Verdict>>,
+    /// Only findings of at least this many bytes.
+    pub min_size: Option<u64>,
+}
+
+impl Filter {
+    pub fn shows(&self, f: &Finding) -> bool {
+        self.verdicts.as_ref().is_none_or(|v| v.contains(&f.verdict))
+            && self.min_size.is_none_or(|min| f.size.unwrap_or(0) >= min)
+    }
+
+    pub fn shown<'a>(&'a self, report: &'a Report) -> impl Iterator<Item = &'a Finding> + 'a {
+        report.findings.iter().filter(move |f| self.shows(f))
+    }
 }
 
 #[cfg(test)]
@@ -569,7 +567,7 @@ mod tests {
 
     #[test]
     fn severity_shares_add_up_and_never_understate_the_severe() {
-        use crate::knowledge::{Precious, Severity};
+        use crate::report::{Precious, Severity};
         let precious = |severity| Precious {
             pattern: "/p".into(),
             severity,

@@ -19,7 +19,6 @@ use std::time::{Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 
 use crate::claims::check::{Checker, Claims, State};
-use crate::claims::live::Mounts;
 use crate::claims::matcher::RuleKind;
 use crate::claims::{self, Loaded};
 use crate::classify::Classifier;
@@ -31,9 +30,11 @@ use crate::sanitize::escape;
 use crate::source::baseline::Blank;
 use crate::source::choose::Way;
 use crate::source::tree::ChangeTree;
-use crate::source::walk::{self, Root};
+use crate::source::walk::{self};
 use crate::source::zfs;
-use crate::source::{Change, FileKind};
+use crate::sys::meta::{Change, FileKind};
+use crate::sys::mounts::Mounts;
+use crate::sys::root::Root;
 
 /// The audited root, opened, with its canonical path.
 pub struct Target {
@@ -53,7 +54,7 @@ fn open_tree(path: &Path, what: &str) -> Result<Target> {
         bail!("{what} {shown}: not a directory");
     }
     let root = Root::open(&canonical)
-        .map_err(|e| anyhow::anyhow!("{what} {shown}: {}", walk::describe_errno(e.errno)))?;
+        .map_err(|e| anyhow::anyhow!("{what} {shown}: {}", crate::sys::root::describe_errno(e.errno)))?;
     Ok(Target { root, canonical })
 }
 
@@ -127,7 +128,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     collected.findings.extend(unmet);
     let missing = missing_claims(&claims, &loaded);
     collected.errors.extend(claims.errors.iter().map(|(path, op, errno)| crate::report::EntryError {
-        message: walk::describe_errno(*errno),
+        message: crate::sys::root::describe_errno(*errno),
         errno: Some(errno.raw_os_error()),
         operation: op,
         path: path.clone(),
@@ -308,7 +309,7 @@ fn snapshot_source(
 struct Changes {
     tree: ChangeTree,
     source: &'static str,
-    errors: Vec<walk::WalkError>,
+    errors: Vec<crate::sys::root::WalkError>,
     /// The blank tree, when the source read one.
     blank: Option<Root>,
 }
@@ -349,7 +350,7 @@ fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, no
 fn btrfs_source(
     target: &Target,
     threads: usize,
-    mount: &crate::claims::live::Mount,
+    mount: &crate::sys::mounts::Mount,
     notes: &mut Vec<String>,
 ) -> Result<Option<Changes>> {
     let shown = target.canonical.display();
@@ -455,7 +456,7 @@ fn shadowed(
         Err(e) => {
             notes.push(format!(
                 "could not look under mount points for shadowed content ({}): that needs root (CAP_SYS_ADMIN) and Linux 5.2 or later",
-                walk::describe_errno(e)
+                crate::sys::root::describe_errno(e)
             ));
             return None;
         }
@@ -482,9 +483,9 @@ fn shadowed_row(h: &crate::source::shadowed::Hidden) -> Finding {
     f
 }
 
-fn entry_error(e: walk::WalkError) -> crate::report::EntryError {
+fn entry_error(e: crate::sys::root::WalkError) -> crate::report::EntryError {
     crate::report::EntryError {
-        message: walk::describe_errno(e.errno),
+        message: crate::sys::root::describe_errno(e.errno),
         errno: Some(e.errno.raw_os_error()),
         operation: e.op.name(),
         path: e.path,
@@ -525,7 +526,7 @@ fn missing_claims(claims: &Claims, loaded: &Loaded) -> Vec<MissingClaim> {
         .by_path
         .iter()
         .filter(|(_, c)| c.state == State::Missing)
-        .map(|(path, c)| MissingClaim { path: path.clone(), rule: RuleRef::new(loaded.matcher.rule(c.rule)) })
+        .map(|(path, c)| MissingClaim { path: path.clone(), rule: loaded.matcher.rule(c.rule).to_ref() })
         .collect()
 }
 
@@ -558,8 +559,7 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
     let audited = run_full(cfg)?;
     let matcher = &audited.loaded.matcher;
     let explanation = matcher.explain(path);
-    let rules =
-        explanation.matches.iter().map(|m| (RuleRef::new(matcher.rule(m.rule)), m.at.clone())).collect();
+    let rules = explanation.matches.iter().map(|m| (matcher.rule(m.rule).to_ref(), m.at.clone())).collect();
     let why = match (explanation.matches.first(), explanation.matches.get(1)) {
         (Some(a), Some(b)) => Some(matcher.why_wins(a, b)),
         _ => None,
@@ -579,7 +579,7 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
             .findings
             .iter()
             .filter(|f| {
-                f.verdict != Verdict::Structure && crate::claims::matcher::is_ancestor_or_self(&f.path, path)
+                f.verdict != Verdict::Structure && crate::sys::path::is_ancestor_or_self(&f.path, path)
             })
             // A hidden directory's row is not the row of a path the running
             // system sees (on the mount that hides it).

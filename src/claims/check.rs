@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 
 use rustix::io::Errno;
 
-use super::live::{self, LinkTarget, Mounts};
+use super::live::{self, LinkTarget};
 use super::matcher::{Matcher, Origin, RuleId, RuleKind};
-use crate::source::walk::Root;
-use crate::source::{FileKind, Meta};
+use crate::sys::meta::{FileKind, Meta};
+use crate::sys::mounts::Mounts;
+use crate::sys::root::Root;
 
 /// What a claim is, on the live system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +196,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Why the mount at `path` is not the bind from `storage`.
-    fn not_from(&self, path: &[u8], storage: &[u8], visible: &live::Mount) -> String {
+    fn not_from(&self, path: &[u8], storage: &[u8], visible: &crate::sys::mounts::Mount) -> String {
         let all = self.mounts.all_at(path);
         let earlier = all[..all.len().saturating_sub(1)]
             .iter()
@@ -215,7 +216,7 @@ impl<'a> Checker<'a> {
 
     /// The mount holding what `rel` resolves to, when it is a bind mount
     /// from the ephemeral root itself (another mount, the same filesystem).
-    fn bind_from_root(&self, root: &Root, rel: &[u8]) -> Option<&'a live::Mount> {
+    fn bind_from_root(&self, root: &Root, rel: &[u8]) -> Option<&'a crate::sys::mounts::Mount> {
         let id = root.resolve_mount_id(rel).ok()??;
         self.mounts.by_id(id).filter(|m| self.mounts.on_root_fs(m))
     }

@@ -33,7 +33,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::matcher::{Origin, Pattern, Rule, RuleKind};
-use crate::knowledge::{Precious, Severity};
+use crate::report::{Precious, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

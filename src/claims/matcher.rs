@@ -38,53 +38,14 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use globset::{Candidate, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
-use serde::Serialize;
 
-/// What a rule says about the paths it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleKind {
-    /// A claim: the path is persisted (checked by the audit).
-    Keep,
-    /// Fine to lose.
-    Ignore,
-}
-
-impl RuleKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RuleKind::Keep => "keep",
-            RuleKind::Ignore => "ignore",
-        }
-    }
-}
-
-/// Where a rule was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// `--keep` / `--ignore` on the command line.
-    Flag(&'static str),
-    /// A manifest file, 1-based line.
-    Manifest { file: PathBuf, line: usize },
-    /// A NixOS module's declaration: `impermanence "/persist".directories[3]`,
-    /// with the storage root the path must be persisted in.
-    Declared { text: String, storage: Vec<u8> },
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Flag(flag) => f.write_str(flag),
-            Origin::Manifest { file, line } => write!(f, "{}:{line}", file.display()),
-            Origin::Declared { text, .. } => f.write_str(text),
-        }
-    }
-}
+use crate::report::RuleRef;
+pub use crate::report::{Origin, RuleKind};
+use crate::sys::path::{ancestors_or_self, depth_of, is_ancestor_or_self};
 
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -92,6 +53,21 @@ pub struct Rule {
     pub pattern: Pattern,
     pub origin: Origin,
     pub reason: Option<String>,
+}
+
+impl Rule {
+    /// The rule as a finding names it.
+    pub fn to_ref(&self) -> RuleRef {
+        RuleRef {
+            kind: self.kind,
+            pattern: self.pattern.text().into_owned(),
+            origin: match &self.origin {
+                Origin::Flag(f) => (*f).to_owned(),
+                o => o.to_string(),
+            },
+            reason: self.reason.clone(),
+        }
+    }
 }
 
 /// A normalised pattern.
@@ -479,32 +455,6 @@ impl Matcher {
         }
         cursor.decided
     }
-}
-
-/// Number of components: `/` is 0, `/var` is 1.
-pub fn depth_of(path: &[u8]) -> u32 {
-    path.split(|&b| b == b'/').filter(|c| !c.is_empty()).count() as u32
-}
-
-/// `a` is `b` or an ancestor of `b` (both normalised absolute paths).
-pub fn is_ancestor_or_self(a: &[u8], b: &[u8]) -> bool {
-    if a == b"/" {
-        return true;
-    }
-    b.starts_with(a) && (b.len() == a.len() || b[a.len()] == b'/')
-}
-
-/// `/`, `/a`, `/a/b`, … `path`, each with its depth.
-pub fn ancestors_or_self(path: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
-    let ends = path
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|&(_, &b)| b == b'/')
-        .map(|(i, _)| i)
-        .chain((path.len() > 1).then_some(path.len()));
-    std::iter::once((0u32, &b"/"[..]))
-        .chain(ends.enumerate().map(move |(d, end)| (d as u32 + 1, &path[..end])))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use matcher::{Matcher, Origin, Pattern, PatternError, Rule, RuleKind};
 
-use crate::source::walk::Root;
+use crate::sys::root::Root;
 
 /// The builtins-only `--apply` expression for `nix eval --json` of a NixOS
 /// module's value (see `nix/clean.nix`).
@@ -65,7 +65,7 @@ enum ClaimText {
 pub struct Loaded {
     pub matcher: Matcher,
     pub manifests: Vec<PathBuf>,
-    pub precious: Vec<crate::knowledge::Precious>,
+    pub precious: Vec<crate::report::Precious>,
     /// Claims declared by NixOS modules (`--impermanence`).
     pub declared: Vec<nixos::Declared>,
 }

@@ -6,50 +6,11 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
 use globset::GlobBuilder;
-use serde::Serialize;
 
-use crate::claims::matcher::{is_ancestor_or_self, Pattern};
+use crate::claims::matcher::Pattern;
+use crate::sys::path::is_ancestor_or_self;
 
-/// How much losing a path hurts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    Info,
-    Important,
-    Critical,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Important => "important",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s {
-            "info" => Some(Severity::Info),
-            "important" => Some(Severity::Important),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
-}
-
-/// One catalogued path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Precious {
-    /// A path, or a glob as `--keep` reads it (`/home/*/.ssh`).
-    pub pattern: String,
-    pub severity: Severity,
-    pub reason: String,
-    /// Kept as a directory or as a file (how a claim would name it).
-    pub directory: bool,
-    /// `built-in`, or the manifest line that added it.
-    pub origin: String,
-}
+pub use crate::report::{Precious, Severity};
 
 /// (pattern, severity, is a directory, reason)
 const BUILT_IN: &[(&str, Severity, bool, &str)] = &[
@@ -207,7 +168,7 @@ impl Catalogue {
 
 /// A path matching `pattern` (whose components may hold `*`, `?` or
 /// `[...]`) that exists inside `within`, in the live tree.
-pub fn find_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
+pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
     let comps: Vec<&[u8]> = pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     // A manifest's pattern names paths of the root, never a way out of it.
     if comps.iter().any(|c| *c == b"." || *c == b"..") {
@@ -229,7 +190,7 @@ pub fn find_in(root: &crate::source::walk::Root, pattern: &[u8], within: &[u8]) 
             let glob = glob.compile_matcher();
             let dir = if base.is_empty() { b"/".to_vec() } else { base.clone() };
             let Ok(fd) = root.open_dir(&dir) else { continue };
-            let Ok(names) = crate::source::walk::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
+            let Ok(names) = crate::sys::root::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
             for name in names.iter().filter(|n| glob.is_match(std::path::Path::new(OsStr::from_bytes(n)))) {
                 next.push([base.as_slice(), b"/", name].concat());
             }

@@ -14,8 +14,8 @@
 
 use std::collections::HashSet;
 
-use crate::source::walk::Root;
 use crate::sys::root::ReadError;
+use crate::sys::root::Root;
 
 /// The detail of a file copied from the configuration.
 pub const CLEAN: &str = "copied from the configuration at boot (a local edit to it is lost)";

@@ -17,7 +17,7 @@ use std::os::fd::AsFd;
 
 use rustix::io::Errno;
 
-use crate::source::walk::{describe_errno, Root};
+use crate::sys::root::{describe_errno, Root};
 
 /// What tmpfiles creates at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Tmpfiles {
         for dir in DIRS {
             let listed = root
                 .open_dir_in_root(dir.as_bytes())
-                .and_then(|fd| crate::source::walk::list_names(fd.as_fd()).map(|names| (fd, names)));
+                .and_then(|fd| crate::sys::root::list_names(fd.as_fd()).map(|names| (fd, names)));
             let (fd, names) = match listed {
                 Ok(listed) => listed,
                 Err(Errno::NOENT | Errno::NOTDIR) => continue,

@@ -16,7 +16,8 @@ use base64::Engine;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use super::{rfc3339, Filter};
+use super::rfc3339;
+use crate::report::Filter;
 use crate::report::{EntryError, Finding, MissingClaim, Report, Totals};
 
 /// Bumped on any incompatible change of the JSON shape.
@@ -79,7 +80,7 @@ impl Serialize for FindingJson<'_> {
 }
 
 /// The catalogue entry behind a severity.
-struct PreciousJson<'a>(&'a crate::knowledge::Precious);
+struct PreciousJson<'a>(&'a crate::report::Precious);
 
 impl Serialize for PreciousJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -188,7 +189,7 @@ pub fn render_ndjson(out: &mut dyn Write, report: &Report, filter: &Filter, exit
 mod tests {
     use super::*;
     use crate::report::{HardLinks, Verdict};
-    use crate::source::FileKind;
+    use crate::sys::meta::FileKind;
 
     #[test]
     fn saturated_totals_are_flagged_and_noted() {

@@ -11,17 +11,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::claims::matcher::is_ancestor_or_self;
-use crate::knowledge::Severity;
+use crate::config::Module;
+use crate::report::Severity;
 use crate::report::{Report, Verdict};
-use crate::source::FileKind;
-
-/// Which module the block is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Module {
-    Impermanence,
-    Preservation,
-}
+use crate::sys::meta::FileKind;
+use crate::sys::path::is_ancestor_or_self;
 
 /// What to keep: (path, is a directory).
 pub fn items(report: &Report, all: bool) -> Vec<(Vec<u8>, bool)> {

@@ -9,21 +9,12 @@ use std::io::{self, Write};
 
 use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
-use super::{human_size, rfc3339, Filter};
+use super::{human_size, rfc3339};
+use crate::config::Style;
+use crate::report::Filter;
 use crate::report::{Finding, Report, Verdict};
 use crate::sanitize::escape;
-use crate::source::Change;
-
-/// How the table looks.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Style {
-    pub color: bool,
-    /// Fit the terminal's width (wrap long cells); off in pipes.
-    pub fit: bool,
-    /// Sections by verdict, losses first (`--sort path`); otherwise the
-    /// report's own order, whatever the verdict (`--sort size`: largest first).
-    pub by_verdict: bool,
-}
+use crate::sys::meta::Change;
 
 /// Errors listed in full before "... and N more".
 const MAX_ERRORS: usize = 20;

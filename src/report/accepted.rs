@@ -20,9 +20,9 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::{Finding, Verdict};
-use crate::claims::matcher::is_ancestor_or_self;
-use crate::knowledge::Severity;
+use crate::report::Severity;
 use crate::sanitize::escape;
+use crate::sys::path::is_ancestor_or_self;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptedError {
@@ -162,8 +162,8 @@ fn from_report(value: &Value, file: &Path) -> Result<Accepted, AcceptedError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knowledge::Precious;
-    use crate::source::FileKind;
+    use crate::report::Precious;
+    use crate::sys::meta::FileKind;
 
     fn finding(path: &str, verdict: Verdict, severity: Option<Severity>) -> Finding {
         let mut f = Finding::new(path.as_bytes().to_vec(), verdict, FileKind::Dir);

@@ -136,7 +136,7 @@ impl Btrfs {
             (None, Some(device)) => {
                 let dir = PathBuf::from(HELPER_DIR);
                 std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {HELPER_DIR}"))?;
-                let mounts = crate::claims::live::mount_table()?;
+                let mounts = crate::sys::mounts::mount_table()?;
                 if mounts.iter().any(|m| m.mount_point == HELPER_DIR.as_bytes()) {
                     bail!("{HELPER_DIR} is already a mount point: another darlings at work? (if not: umount {HELPER_DIR})");
                 }
@@ -270,7 +270,7 @@ impl Btrfs {
     /// filesystem (the device numbers of the top-level volume's mount)
     /// whose root is the subvolume or lies inside it.
     fn mounted_at(&self) -> Vec<Vec<u8>> {
-        let Ok(mounts) = crate::claims::live::mount_table() else { return Vec::new() };
+        let Ok(mounts) = crate::sys::mounts::mount_table() else { return Vec::new() };
         let top = self.top.as_os_str().as_bytes();
         let Some(dev) =
             mounts.iter().rev().find(|m| m.mount_point == top && m.fstype == "btrfs").map(|m| m.dev.clone())
@@ -479,7 +479,7 @@ impl Btrfs {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
         let mut checks = Vec::new();
-        let same = match (crate::source::walk::Root::open(&root), crate::source::walk::Root::open(&blank)) {
+        let same = match (crate::sys::root::Root::open(&root), crate::sys::root::Root::open(&blank)) {
             (Ok(r), Ok(b)) => {
                 let mut tree = crate::source::tree::ChangeTree::new();
                 let cmp = crate::source::baseline::compare(

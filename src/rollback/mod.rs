@@ -35,11 +35,11 @@ use crate::cli::{
     SourceArgs, SourceKind, StatusArgs, TargetArgs, When,
 };
 use crate::error::ExitCode;
-use crate::knowledge::Severity;
-use crate::render::human_size;
+use crate::report::Severity;
 use crate::report::{Report, Verdict};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError, Pipe};
+use crate::sys::fmt::human_size;
 
 /// The extended attribute, on the root directory of the root, that holds
 /// the audit recorded at shutdown (`darlings record`).
@@ -249,7 +249,7 @@ impl Target {
         if args.device.is_some() || args.mountpoint.is_some() {
             return Ok(Target::Btrfs(btrfs::Btrfs::open(args, writable)?));
         }
-        let mounts = crate::claims::live::Mounts::read(Path::new("/")).context("cannot read mountinfo")?;
+        let mounts = crate::sys::mounts::Mounts::read(Path::new("/")).context("cannot read mountinfo")?;
         match mounts.root() {
             Some(m) if m.fstype == "zfs" => {
                 let mut args = args.clone();

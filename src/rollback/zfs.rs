@@ -187,7 +187,7 @@ impl Zfs {
 
     /// Where the dataset is mounted, from this process's mountinfo.
     fn mount_points(&self) -> Vec<Vec<u8>> {
-        crate::claims::live::mount_table()
+        crate::sys::mounts::mount_table()
             .unwrap_or_default()
             .into_iter()
             .filter(|m| m.fstype == "zfs" && m.source == self.dataset.as_bytes())
@@ -327,8 +327,8 @@ impl Zfs {
                 ExitCode::Incomplete,
                 format!(
                     "the archive has no room: {room_at} has {} available, the root refers to {}",
-                    crate::render::human_size(a),
-                    crate::render::human_size(referenced)
+                    crate::sys::fmt::human_size(a),
+                    crate::sys::fmt::human_size(referenced)
                 ),
             )),
             Some(_) => {}
@@ -406,7 +406,7 @@ impl Zfs {
     /// Mounts the dataset (or a snapshot) read-only at `dir`.
     fn mount_ro(&self, what: &str, dir: &str) -> Result<TempMount> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-        if crate::claims::live::mount_table()
+        if crate::sys::mounts::mount_table()
             .unwrap_or_default()
             .iter()
             .any(|m| m.mount_point == dir.as_bytes())

@@ -37,8 +37,10 @@ use std::sync::{Arc, Mutex};
 use rustix::io::Errno;
 
 use super::tree::ChangeTree;
-use super::walk::{fd_budget, list_names, Op, Root, WalkError};
-use super::{open_subdir, Change, ChangeRecord, FileKind, Meta};
+use super::walk::fd_budget;
+use super::{open_subdir, ChangeRecord};
+use crate::sys::meta::{Change, FileKind, Meta};
+use crate::sys::root::{list_names, Op, Root, WalkError};
 
 /// The root directory's id in [`Dirs`].
 const TOP: u32 = 0;

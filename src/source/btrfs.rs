@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::claims::live::{mount_table, Mount};
+use crate::sys::mounts::{mount_table, Mount};
 
 /// Where the blank snapshot was found.
 pub struct Blank {

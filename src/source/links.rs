@@ -12,8 +12,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
 use super::tree::ChangeTree;
-use super::walk::{self, EntryRef, Root, Visitor, WalkError};
-use super::{FileKind, Meta};
+use super::walk::{self, EntryRef, Visitor};
+use crate::sys::meta::{FileKind, Meta};
+use crate::sys::root::{Root, WalkError};
 
 /// Collects the paths of the wanted inodes.
 struct Finder<'a> {

@@ -25,9 +25,10 @@ use std::sync::Mutex;
 
 use rustix::io::Errno;
 
-use super::walk::{list_names, walk_below, EntryRef, Root, Visitor, WalkError};
-use super::{FileKind, Meta};
-use crate::claims::live::Mounts;
+use super::walk::{walk_below, EntryRef, Visitor};
+use crate::sys::meta::{FileKind, Meta};
+use crate::sys::mounts::Mounts;
+use crate::sys::root::{list_names, Root, WalkError};
 
 /// One entry hidden under a mount point, with its subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +163,7 @@ pub fn find(
             Err(errno) => {
                 found.errors.push(WalkError {
                     path: m.mount_point.clone(),
-                    op: super::walk::Op::Open,
+                    op: crate::sys::root::Op::Open,
                     errno,
                 });
                 continue;
@@ -173,7 +174,7 @@ pub fn find(
             Err(errno) => {
                 found.errors.push(WalkError {
                     path: m.mount_point.clone(),
-                    op: super::walk::Op::Read,
+                    op: crate::sys::root::Op::Read,
                     errno,
                 });
                 continue;
@@ -189,7 +190,7 @@ pub fn find(
             let meta = match clone.stat_at(dir.as_fd(), &name) {
                 Ok(meta) => meta,
                 Err(errno) => {
-                    found.errors.push(WalkError { path, op: super::walk::Op::Stat, errno });
+                    found.errors.push(WalkError { path, op: crate::sys::root::Op::Stat, errno });
                     continue;
                 }
             };

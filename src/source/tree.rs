@@ -15,8 +15,10 @@ use std::sync::OnceLock;
 
 use rustix::io::Errno;
 
-use super::walk::{fd_budget, list_names, walk_below, EntryRef, Op, Root, Visitor, WalkError};
-use super::{open_subdir, Change, ChangeRecord, FileKind, Meta};
+use super::walk::{fd_budget, walk_below, EntryRef, Visitor};
+use super::{open_subdir, ChangeRecord};
+use crate::sys::meta::{Change, FileKind, Meta};
+use crate::sys::root::{list_names, Op, Root, WalkError};
 
 const ROOT: u32 = 0;
 

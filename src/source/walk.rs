@@ -27,194 +27,16 @@
 //! reported with [`Meta::other_fs`] set and never opened.
 
 use std::ffi::CStr;
-use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Mode, OFlags, RawDir, ResolveFlags, StatxFlags, CWD};
+use rustix::fs::{AtFlags, Mode, RawDir, ResolveFlags};
 use rustix::io::Errno;
 
-use super::{FileKind, Meta};
 use crate::progress::Progress;
-use crate::sys::root;
-
-/// The directory the walk starts from, opened once. Every read inside it
-/// goes through [`crate::sys::root`]: confined to the root, whatever the
-/// links and paths of the audited system say.
-pub struct Root {
-    fd: OwnedFd,
-    dev: u64,
-    mnt_id: Option<u64>,
-}
-
-impl Root {
-    /// Opens `path` (symlinks in `path` itself are followed: it names the
-    /// tree, it is not part of it).
-    pub fn open(path: &Path) -> Result<Root, WalkError> {
-        let err = |op, errno| WalkError { path: path.as_os_str().as_encoded_bytes().to_vec(), op, errno };
-        let fd = rustix::fs::openat(
-            CWD,
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| err(Op::Open, e))?;
-        Root::from_fd(fd).map_err(|e| err(Op::Stat, e))
-    }
-
-    /// A root from a directory descriptor already open (a storage root, a
-    /// detached clone of a mount).
-    pub fn from_fd(fd: OwnedFd) -> Result<Root, Errno> {
-        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK)?;
-        Ok(Root {
-            dev: dev_of(&st),
-            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
-            fd,
-        })
-    }
-
-    /// Opens the directory `rel`, resolved inside this root (links followed,
-    /// never out of it), as a root of its own: a storage root to walk.
-    pub fn open_within(&self, rel: &[u8]) -> Result<Root, Errno> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
-        Root::from_fd(root::open_in_root(self.fd(), rel, flags)?)
-    }
-
-    /// Where this root is on this machine, to match the mount table.
-    pub fn host_path(&self) -> std::io::Result<std::path::PathBuf> {
-        root::fd_path(self.fd())
-    }
-
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    /// Stats `rel` (a path relative to the root) following no symlink in
-    /// any component and crossing no mount on the way (`ELOOP`, `EXDEV`;
-    /// `EINVAL` for a `.` or `..` component), telling whether it lies on
-    /// another filesystem than the root (a mount point itself).
-    pub fn stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
-        root::stat_beneath(self.fd(), rel, STATX_MASK).map(|st| self.meta(&st))
-    }
-
-    /// Resolves `rel` inside the root as a chroot would (absolute symlink
-    /// targets and `..` stay inside it), following symlinks, and stats what
-    /// it names.
-    pub fn resolve_stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
-        root::open_in_root(self.fd(), rel, OFlags::PATH)
-            .and_then(|fd| rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK))
-            .map(|st| self.meta(&st))
-    }
-
-    /// The mount id of what `rel` names, resolved like [`Root::resolve_stat`]
-    /// (`None` when the kernel does not say).
-    pub fn resolve_mount_id(&self, rel: &[u8]) -> Result<Option<u64>, Errno> {
-        let fd = root::open_in_root(self.fd(), rel, OFlags::PATH)?;
-        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
-        Ok((st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id))
-    }
-
-    /// Whether `rel` exists inside the root (resolved inside it; a final
-    /// symlink is not followed).
-    pub fn exists(&self, rel: &[u8]) -> Result<bool, Errno> {
-        match root::open_in_root(self.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW) {
-            Ok(_) => Ok(true),
-            Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The target of the symlink at `rel` (no symlink followed on the way).
-    pub fn read_link(&self, rel: &[u8]) -> Result<Vec<u8>, Errno> {
-        root::read_link_beneath(self.fd(), rel)
-    }
-
-    /// Reads the configuration file at `rel`, resolved inside the root: a
-    /// regular file of at most [`root::MAX_CONFIG`] bytes.
-    pub fn read_file(&self, rel: &[u8]) -> std::io::Result<Vec<u8>> {
-        Ok(self.read_config(rel)?)
-    }
-
-    /// [`Root::read_file`], with the reason for a refusal kept apart.
-    pub fn read_config(&self, rel: &[u8]) -> Result<Vec<u8>, root::ReadError> {
-        root::read_config(self.fd(), rel)
-    }
-
-    /// Opens the directory at `path` (as the audited system sees it)
-    /// without following symlinks or crossing mounts.
-    pub fn open_dir(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
-        root::open_beneath(self.fd(), path, DIR_FLAGS, false)
-    }
-
-    /// Opens the directory at `path`, resolved inside the root (a NixOS
-    /// `/etc/tmpfiles.d` is a link into the Nix store).
-    pub fn open_dir_in_root(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
-        root::open_in_root(self.fd(), path, flags)
-    }
-
-    /// Stats `name` in the directory `dir` (opened from this root).
-    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Meta, Errno> {
-        let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, STATX_MASK)?;
-        Ok(self.meta(&st))
-    }
-
-    fn meta(&self, st: &rustix::fs::Statx) -> Meta {
-        let dev = dev_of(st);
-        let mount_known = self.mnt_id.is_some() && st.stx_mask & StatxFlags::MNT_ID.bits() != 0;
-        let other_mount = match self.mnt_id {
-            Some(root_mnt) if mount_known => st.stx_mnt_id != root_mnt,
-            _ => false,
-        };
-        Meta {
-            kind: FileKind::from_mode(u32::from(st.stx_mode)),
-            size: st.stx_size,
-            disk: st.stx_blocks.saturating_mul(512),
-            mtime: st.stx_mtime.tv_sec,
-            mtime_nsec: st.stx_mtime.tv_nsec,
-            uid: st.stx_uid,
-            gid: st.stx_gid,
-            mode: u32::from(st.stx_mode),
-            nlink: st.stx_nlink,
-            ino: st.stx_ino,
-            dev,
-            // ZFS's `.zfs` control directory is not the dataset's content.
-            other_fs: dev != self.dev
-                || other_mount
-                || (st.stx_ino == super::ZFS_CONTROL_INO && kind_is_dir(st)),
-            // A btrfs subvolume's root directory is always inode 256.
-            subvolume: dev != self.dev
-                && mount_known
-                && !other_mount
-                && st.stx_ino == 256
-                && FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir,
-            change: super::Change::Present,
-            known: true,
-            ctime: None,
-        }
-    }
-}
-
-const STATX_MASK: StatxFlags = StatxFlags::TYPE
-    .union(StatxFlags::MODE)
-    .union(StatxFlags::UID)
-    .union(StatxFlags::GID)
-    .union(StatxFlags::NLINK)
-    .union(StatxFlags::INO)
-    .union(StatxFlags::SIZE)
-    .union(StatxFlags::BLOCKS)
-    .union(StatxFlags::MTIME)
-    .union(StatxFlags::MNT_ID);
-
-fn kind_is_dir(st: &rustix::fs::Statx) -> bool {
-    FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir
-}
-
-fn dev_of(st: &rustix::fs::Statx) -> u64 {
-    (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor)
-}
+use crate::sys::meta::{FileKind, Meta};
+use crate::sys::root::{Op, Root, WalkError, DIR_FLAGS, STATX_MASK};
 
 /// One directory entry, as the visitor sees it before any metadata.
 #[derive(Debug, Clone, Copy)]
@@ -261,56 +83,6 @@ pub trait Visitor: Sync {
     /// An entry could not be read; the walk goes on. `dir` is the directory
     /// the failed entry is in (or the failed directory itself).
     fn error(&self, dir: &Self::Dir, error: WalkError);
-}
-
-/// The operation that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Open,
-    Read,
-    Stat,
-    ReadLink,
-}
-
-impl Op {
-    pub fn name(self) -> &'static str {
-        match self {
-            Op::Open => "open directory",
-            Op::Read => "read directory",
-            Op::Stat => "stat",
-            Op::ReadLink => "read link",
-        }
-    }
-}
-
-/// An error on one entry: a value, never an abort.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WalkError {
-    pub path: Vec<u8>,
-    pub op: Op,
-    pub errno: Errno,
-}
-
-impl fmt::Display for WalkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.op.name(),
-            crate::sanitize::escape(&self.path),
-            describe_errno(self.errno)
-        )
-    }
-}
-
-impl std::error::Error for WalkError {}
-
-/// The message of an errno, with "entry vanished" for ENOENT mid-walk.
-pub fn describe_errno(errno: Errno) -> String {
-    if errno == Errno::NOENT {
-        return "vanished during the walk (No such file or directory)".into();
-    }
-    std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string()
 }
 
 /// How many directory descriptors the walk keeps open for children at most:
@@ -556,24 +328,6 @@ fn list<'s, V: Visitor>(
     (entries, bytes)
 }
 
-/// The names in an open directory (`.` and `..` left out), sorted.
-pub fn list_names(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
-    let mut names = Vec::new();
-    DIRENT_BUF.with_borrow_mut(|buf| {
-        let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
-        while let Some(next) = entries.next() {
-            let entry = next?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(name.to_vec());
-            }
-        }
-        Ok::<(), Errno>(())
-    })?;
-    names.sort_unstable();
-    Ok(names)
-}
-
 /// Marks the listing of `node` done and finishes every directory whose last
 /// piece of work this was, walking up the tree; each parent's path is its
 /// child's, truncated.
@@ -597,12 +351,6 @@ fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>, mut path: Vec
         path.truncate(cut.max(1));
     }
 }
-
-const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NOCTTY);
 
 /// Whether the kernel has `openat2` (Linux 5.6+); probed once.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);

@@ -37,7 +37,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::{Change, ChangeRecord, FileKind};
+use super::ChangeRecord;
+use crate::sys::meta::{Change, FileKind};
 
 /// The change of one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,10 @@
-//! Talking to the rest of the system.
+//! The only code that touches the system: reads confined to the audited
+//! root, the mount table, external programs; and the plain facts they
+//! return (entry metadata, paths as bytes).
 
 pub mod command;
+pub mod fmt;
+pub mod meta;
+pub mod mounts;
+pub mod path;
 pub mod root;

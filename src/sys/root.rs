@@ -31,12 +31,15 @@
 //! safe, only slower); resolution inside the root is refused with `ENOSYS`
 //! (a plain `openat` would resolve an absolute link on this machine).
 
+use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Statx, StatxFlags, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags, Statx, StatxFlags, CWD};
+
+use super::meta::{Change, FileKind, Meta, ZFS_CONTROL_INO};
 use rustix::io::Errno;
 
 /// The most a configuration file may hold: 8 MiB. Manifests, tmpfiles.d
@@ -389,6 +392,262 @@ pub fn read_capped(reader: impl Read) -> Result<Vec<u8>, ReadError> {
 /// it against the mount table.
 pub fn fd_path(fd: BorrowedFd<'_>) -> std::io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+}
+
+/// An opened audited root (or blank tree, or storage root), the handle
+/// every confined read starts from. Every read inside it
+/// goes through [`crate::sys::root`]: confined to the root, whatever the
+/// links and paths of the audited system say.
+pub struct Root {
+    fd: OwnedFd,
+    dev: u64,
+    mnt_id: Option<u64>,
+}
+
+impl Root {
+    /// Opens `path` (symlinks in `path` itself are followed: it names the
+    /// tree, it is not part of it).
+    pub fn open(path: &Path) -> Result<Root, WalkError> {
+        let err = |op, errno| WalkError { path: path.as_os_str().as_encoded_bytes().to_vec(), op, errno };
+        let fd = rustix::fs::openat(
+            CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| err(Op::Open, e))?;
+        Root::from_fd(fd).map_err(|e| err(Op::Stat, e))
+    }
+
+    /// A root from a directory descriptor already open (a storage root, a
+    /// detached clone of a mount).
+    pub fn from_fd(fd: OwnedFd) -> Result<Root, Errno> {
+        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK)?;
+        Ok(Root {
+            dev: dev_of(&st),
+            mnt_id: (st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id),
+            fd,
+        })
+    }
+
+    /// Opens the directory `rel`, resolved inside this root (links followed,
+    /// never out of it), as a root of its own: a storage root to walk.
+    pub fn open_within(&self, rel: &[u8]) -> Result<Root, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
+        Root::from_fd(open_in_root(self.fd(), rel, flags)?)
+    }
+
+    /// Where this root is on this machine, to match the mount table.
+    pub fn host_path(&self) -> std::io::Result<std::path::PathBuf> {
+        fd_path(self.fd())
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Stats `rel` (a path relative to the root) following no symlink in
+    /// any component and crossing no mount on the way (`ELOOP`, `EXDEV`;
+    /// `EINVAL` for a `.` or `..` component), telling whether it lies on
+    /// another filesystem than the root (a mount point itself).
+    pub fn stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
+        stat_beneath(self.fd(), rel, STATX_MASK).map(|st| self.meta(&st))
+    }
+
+    /// Resolves `rel` inside the root as a chroot would (absolute symlink
+    /// targets and `..` stay inside it), following symlinks, and stats what
+    /// it names.
+    pub fn resolve_stat(&self, rel: &[u8]) -> Result<Meta, Errno> {
+        open_in_root(self.fd(), rel, OFlags::PATH)
+            .and_then(|fd| rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, STATX_MASK))
+            .map(|st| self.meta(&st))
+    }
+
+    /// The mount id of what `rel` names, resolved like [`Root::resolve_stat`]
+    /// (`None` when the kernel does not say).
+    pub fn resolve_mount_id(&self, rel: &[u8]) -> Result<Option<u64>, Errno> {
+        let fd = open_in_root(self.fd(), rel, OFlags::PATH)?;
+        let st = rustix::fs::statx(&fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?;
+        Ok((st.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(st.stx_mnt_id))
+    }
+
+    /// Whether `rel` exists inside the root (resolved inside it; a final
+    /// symlink is not followed).
+    pub fn exists(&self, rel: &[u8]) -> Result<bool, Errno> {
+        match open_in_root(self.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::NOENT) | Err(Errno::NOTDIR) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The target of the symlink at `rel` (no symlink followed on the way).
+    pub fn read_link(&self, rel: &[u8]) -> Result<Vec<u8>, Errno> {
+        read_link_beneath(self.fd(), rel)
+    }
+
+    /// Reads the configuration file at `rel`, resolved inside the root: a
+    /// regular file of at most [`MAX_CONFIG`] bytes.
+    pub fn read_file(&self, rel: &[u8]) -> std::io::Result<Vec<u8>> {
+        Ok(self.read_config(rel)?)
+    }
+
+    /// [`Root::read_file`], with the reason for a refusal kept apart.
+    pub fn read_config(&self, rel: &[u8]) -> Result<Vec<u8>, ReadError> {
+        read_config(self.fd(), rel)
+    }
+
+    /// Opens the directory at `path` (as the audited system sees it)
+    /// without following symlinks or crossing mounts.
+    pub fn open_dir(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
+        open_beneath(self.fd(), path, DIR_FLAGS, false)
+    }
+
+    /// Opens the directory at `path`, resolved inside the root (a NixOS
+    /// `/etc/tmpfiles.d` is a link into the Nix store).
+    pub fn open_dir_in_root(&self, path: &[u8]) -> Result<OwnedFd, Errno> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOCTTY | OFlags::NONBLOCK;
+        open_in_root(self.fd(), path, flags)
+    }
+
+    /// Stats `name` in the directory `dir` (opened from this root).
+    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Result<Meta, Errno> {
+        let st = rustix::fs::statx(dir, name, AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT, STATX_MASK)?;
+        Ok(self.meta(&st))
+    }
+
+    /// The metadata of a `statx` result, placed relative to this root.
+    pub(crate) fn meta(&self, st: &rustix::fs::Statx) -> Meta {
+        let dev = dev_of(st);
+        let mount_known = self.mnt_id.is_some() && st.stx_mask & StatxFlags::MNT_ID.bits() != 0;
+        let other_mount = match self.mnt_id {
+            Some(root_mnt) if mount_known => st.stx_mnt_id != root_mnt,
+            _ => false,
+        };
+        Meta {
+            kind: FileKind::from_mode(u32::from(st.stx_mode)),
+            size: st.stx_size,
+            disk: st.stx_blocks.saturating_mul(512),
+            mtime: st.stx_mtime.tv_sec,
+            mtime_nsec: st.stx_mtime.tv_nsec,
+            uid: st.stx_uid,
+            gid: st.stx_gid,
+            mode: u32::from(st.stx_mode),
+            nlink: st.stx_nlink,
+            ino: st.stx_ino,
+            dev,
+            // ZFS's `.zfs` control directory is not the dataset's content.
+            other_fs: dev != self.dev || other_mount || (st.stx_ino == ZFS_CONTROL_INO && kind_is_dir(st)),
+            // A btrfs subvolume's root directory is always inode 256.
+            subvolume: dev != self.dev
+                && mount_known
+                && !other_mount
+                && st.stx_ino == 256
+                && FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir,
+            change: Change::Present,
+            known: true,
+            ctime: None,
+        }
+    }
+}
+
+/// How directories of the audited tree are opened: never through a
+/// symlink, never as a controlling terminal.
+pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY);
+
+pub(crate) const STATX_MASK: StatxFlags = StatxFlags::TYPE
+    .union(StatxFlags::MODE)
+    .union(StatxFlags::UID)
+    .union(StatxFlags::GID)
+    .union(StatxFlags::NLINK)
+    .union(StatxFlags::INO)
+    .union(StatxFlags::SIZE)
+    .union(StatxFlags::BLOCKS)
+    .union(StatxFlags::MTIME)
+    .union(StatxFlags::MNT_ID);
+
+fn kind_is_dir(st: &rustix::fs::Statx) -> bool {
+    FileKind::from_mode(u32::from(st.stx_mode)) == FileKind::Dir
+}
+
+fn dev_of(st: &rustix::fs::Statx) -> u64 {
+    (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor)
+}
+
+/// The operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Open,
+    Read,
+    Stat,
+    ReadLink,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Open => "open directory",
+            Op::Read => "read directory",
+            Op::Stat => "stat",
+            Op::ReadLink => "read link",
+        }
+    }
+}
+
+/// An error on one entry: a value, never an abort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    pub path: Vec<u8>,
+    pub op: Op,
+    pub errno: Errno,
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.op.name(),
+            crate::sanitize::escape(&self.path),
+            describe_errno(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+/// The message of an errno, with "entry vanished" for ENOENT mid-walk.
+pub fn describe_errno(errno: Errno) -> String {
+    if errno == Errno::NOENT {
+        return "vanished during the walk (No such file or directory)".into();
+    }
+    std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string()
+}
+
+/// The names in an open directory (`.` and `..` left out), sorted.
+pub fn list_names(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut names = Vec::new();
+    NAMES_BUF.with_borrow_mut(|buf| {
+        let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
+        while let Some(next) = entries.next() {
+            let entry = next?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(name.to_vec());
+            }
+        }
+        Ok::<(), Errno>(())
+    })?;
+    names.sort_unstable();
+    Ok(names)
+}
+
+thread_local! {
+    static NAMES_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(64 * 1024));
 }
 
 #[cfg(test)]
