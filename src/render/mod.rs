@@ -1,4 +1,4 @@
-//! Output formats. Each takes the finished [`Report`] and a writer; none
+//! Output formats. Each takes the finished [`Report`](crate::report::Report) and a writer; none
 //! touches the filesystem.
 
 pub mod explain;

@@ -14,7 +14,7 @@
 //! - `links.rs`: the other names of hard-linked files a change list names.
 //!
 //! This file owns the vocabulary they share: [`FileKind`], [`Change`],
-//! [`Meta`] and the neutral [`ChangeRecord`]; and `open_subdir`, how the
+//! [`Meta`](crate::sys::meta::Meta) and the neutral [`ChangeRecord`]; and `open_subdir`, how the
 //! change sources step from an open directory into a subdirectory.
 
 pub mod baseline;
