@@ -2,7 +2,7 @@
 """Compare `darlings audit` with find, fd and the syscall floor, side by side.
 
 Usage:
-    bench/compare.py TREE [--rounds 7] [--threads 2] [--skip-fd]
+    bench/compare.py TREE [--rounds 7] [--threads 2] [--skip-fd] [--reference OLD_DARLINGS]
 
 Every round runs each command once, in a rotating order, with a warm page
 cache (one untimed warm-up run of each first). Prints the median wall time
@@ -11,6 +11,9 @@ and peak RSS of each command and the ratios the project tracks:
     darlings / find -xdev -printf '%s\\n'    (target <= 0.40)
     darlings / fd -HIu --one-file-system     (target <= 1.00)
     darlings / floor walker                  (target <= 1.15)
+
+    darlings / reference                     (target <= 1.05, with --reference:
+                                              an older binary, same flags)
 
 plus darlings with /home and /var pruned (claimed with --assume-claims),
 against the share of entries pruned. Builds the release binary and the
@@ -63,6 +66,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-fd", action="store_true")
+    ap.add_argument("--reference", help="an older darlings binary, run with the same flags")
     args = ap.parse_args()
     tree = os.path.abspath(args.tree)
     if not os.access(GNU_TIME, os.X_OK):
@@ -82,6 +86,8 @@ def main():
         "floor": [floor, tree, str(args.threads)],
         "find": ["find", tree, "-xdev", "-printf", "%s\n"],
     }
+    if args.reference:
+        commands["reference"] = [os.path.abspath(args.reference)] + common[1:]
     if fd and not args.skip_fd:
         commands["fd"] = [fd, "-HIu", "--one-file-system", "--threads", str(args.threads), ".", tree]
 
@@ -111,6 +117,8 @@ def main():
     print(f"  darlings / find  = {med['darlings'] / med['find']:.3f}   (target <= 0.40)")
     if "fd" in med:
         print(f"  darlings / fd    = {med['darlings'] / med['fd']:.3f}   (target <= 1.00)")
+    if "reference" in med:
+        print(f"  darlings / reference = {med['darlings'] / med['reference']:.3f}   (target <= 1.05)")
     print(f"  darlings / floor = {med['darlings'] / med['floor']:.3f}   (target <= 1.15)")
     print(f"  floor / find     = {med['floor'] / med['find']:.3f}")
     total = count_entries(tree, ".")
