@@ -78,3 +78,69 @@ fn one_path_claimed_twice_from_one_storage_root_is_one_claim() {
     assert_eq!(x.len(), 1, "{x:?}");
     assert_eq!(x[0]["verdict"], "broken");
 }
+
+/// A storage root reached through a symlink in the audited root: `/persist`
+/// a link to `/mnt/persist` (a real mount: the bind mount on `/var/lib/x`
+/// comes from it today), and `/state` a link whose target, read on this
+/// machine, is a directory outside the root. darlings follows neither
+/// (nothing outside the root is looked up or opened, under strace), and
+/// every claim says why it cannot be kept: the link lives on the ephemeral
+/// root and is gone after rollback, so nothing is mounted from it at the
+/// next boot. Plain content under such a claim is counted, as for any
+/// broken claim.
+#[test]
+fn a_storage_root_reached_through_a_symlink_is_not_followed_and_says_why() {
+    require_root!();
+    require_tool!("strace", "strace");
+    let t = common::Tree::new();
+    let outside = tempfile::tempdir().expect("tempdir");
+    let host = outside.path().display().to_string();
+    t.dir(b"/var/lib/x")
+        .file(b"/var/lib/y/plain", b"early")
+        .file(b"/var/lib/w/f", b"w")
+        .dir(b"/mnt/persist")
+        .symlink(b"/persist", b"/mnt/persist")
+        .symlink(b"/state", host.as_bytes())
+        .symlink(b"/etc/foo", b"/persist/etc/foo");
+    let json = json_file(
+        r#"{"/persist": {"directories": ["/var/lib/x", "/var/lib/y"], "files": ["/etc/foo"]},
+            "/state/p": {"directories": ["/var/lib/w"]}}"#,
+    );
+    let script = format!(
+        r#"R='{root}'; H='{host}'
+mkdir -p "$H/p/var/lib/w"; echo outside > "$H/p/var/lib/w/f"
+mount -t tmpfs persist "$R/mnt/persist"
+mkdir -p "$R/mnt/persist/var/lib/x" "$R/mnt/persist/etc"; echo p > "$R/mnt/persist/etc/foo"
+mount --bind "$R/mnt/persist/var/lib/x" "$R/var/lib/x"
+strace -f -y -s 4096 -e trace=%file -o "$H.strace" "$D" audit --root "$R" --format json --no-default-manifest --impermanence '{json}' || true"#,
+        root = t.root().display(),
+        json = json.path().display(),
+    );
+    let out = common::in_mount_namespace(&script);
+    let report = common::parse_json(&out);
+    let f = common::findings(&report);
+    let linked = "is reached through the symlink /persist (to /mnt/persist) on the ephemeral root";
+    for (path, entries) in [("/var/lib/x", 1), ("/var/lib/y", 2), ("/etc/foo", 1)] {
+        let row = &f[path.as_bytes()];
+        assert_eq!(row["verdict"], "broken", "{path}: {row}");
+        assert_eq!(row["entries"], entries, "{path}: {row}");
+        let detail = row["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("its storage root /persist {linked}")), "{path}: {detail}");
+        assert!(detail.contains("erased at rollback"), "{path}: {detail}");
+    }
+    let w = f[&b"/var/lib/w"[..]]["detail"].as_str().unwrap().to_owned();
+    assert!(
+        w.contains(&format!("its storage root /state/p is reached through the symlink /state (to {host})")),
+        "{w}"
+    );
+    assert_eq!(report["exit_code"], 3);
+
+    // Nothing in the directory the link names on this machine was looked up
+    // or opened (its target is read with readlink, and shown).
+    let trace = std::fs::read_to_string(format!("{host}.strace")).expect("strace log");
+    let _ = std::fs::remove_file(format!("{host}.strace"));
+    assert!(trace.contains("openat2("), "strace saw the audit: {trace}");
+    let touched: Vec<&str> =
+        trace.lines().filter(|l| l.contains(host.as_str()) && !l.contains("readlink")).collect();
+    assert!(touched.is_empty(), "outside the root: {touched:#?}");
+}
