@@ -465,7 +465,7 @@ fn shadowed(
     let ignored = |path: &[u8]| {
         matcher.explain(path).decider().is_some_and(|d| matcher.rule(d.rule).kind == RuleKind::Ignore)
     };
-    let found = crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.threads);
+    let found = crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.flat, cfg.threads);
     Some((clone, found))
 }
 
@@ -475,11 +475,12 @@ fn shadowed_row(h: &crate::source::shadowed::Hidden) -> Finding {
     f.size = Some(h.size);
     f.disk = Some(h.disk);
     f.mtime = Some(h.mtime);
-    f.detail = Some(format!(
-        "on the root under the mount point {} ({}): invisible to the running system, erased at rollback",
-        String::from_utf8_lossy(&h.mount_point),
-        h.mount
-    ));
+    let hidden_by = if h.path == h.mount_point {
+        format!("hidden by the file mounted over it ({})", h.mount)
+    } else {
+        format!("under the mount point {} ({})", String::from_utf8_lossy(&h.mount_point), h.mount)
+    };
+    f.detail = Some(format!("on the root {hidden_by}: invisible to the running system, erased at rollback"));
     f
 }
 

@@ -4,6 +4,9 @@
 //! persistent storage or a symlink into it; otherwise whatever lies there is
 //! on the ephemeral root and lost at the next boot: the claim is *broken*.
 //! A claimed path that does not exist is *missing* (nothing to lose).
+//! A declared claim whose storage root is reached through a symlink in the
+//! audited root is broken, with the link named: no link to a storage root
+//! is followed, and one on the ephemeral root is gone after rollback.
 //!
 //! Every command that needs the answer asks [`Checker::check`]: the audit's
 //! classification whenever it meets a claimed path, [`Claims::check_all`]
@@ -13,13 +16,14 @@
 
 use std::collections::BTreeMap;
 
+use rustix::fs::{FileType, OFlags};
 use rustix::io::Errno;
 
 use super::live::{self, LinkTarget};
 use super::matcher::{Matcher, Origin, RuleId, RuleKind};
 use crate::sys::meta::{FileKind, Meta};
 use crate::sys::mounts::Mounts;
-use crate::sys::root::Root;
+use crate::sys::root::{open_beneath, Root};
 
 /// What a claim is, on the live system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,11 @@ impl<'a> Checker<'a> {
         let Some(meta) = meta else { return self.check_path(path, storage).map(|(_, state)| state) };
         if meta.subvolume {
             return Ok(State::Broken { reason: NESTED.into(), enter: false });
+        }
+        if let Some(reason) = storage.and_then(|st| linked_storage(root, st)) {
+            // Plain content is at risk, and counted; a mount or a link is not entered.
+            let enter = !meta.other_fs && meta.kind != FileKind::Symlink;
+            return Ok(State::Broken { reason, enter });
         }
         if meta.other_fs {
             return Ok(self.mounted(path, meta, storage));
@@ -267,6 +276,49 @@ impl<'a> Checker<'a> {
             _ => format!("{plain}; nothing is mounted from {} over it", esc(&source)),
         }
     }
+}
+
+/// Why a claim whose storage root is reached through a symlink in the
+/// audited root (the storage root itself, or a parent of it) cannot be
+/// kept: darlings follows no link to a storage root (every lookup here
+/// follows none, and crosses mounts), and a link on the ephemeral root is
+/// gone after rollback, so nothing can be mounted from it at the next boot.
+/// `None`: no symlink on the way (or the storage root does not exist).
+fn linked_storage(root: &Root, storage: &[u8]) -> Option<String> {
+    let rel = storage.strip_prefix(b"/").unwrap_or(storage);
+    // Opened as it is (a final symlink is the link itself); ELOOP: a
+    // symlink on the way.
+    let is_link = |rel: &[u8]| -> Result<bool, Errno> {
+        let fd = open_beneath(root.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW, true)?;
+        Ok(FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink)
+    };
+    match is_link(rel) {
+        Ok(true) | Err(Errno::LOOP) => {}
+        Ok(false) | Err(_) => return None,
+    }
+    // The first component on the way that is a symlink.
+    let link = (1..=rel.len())
+        .filter(|&i| i == rel.len() || rel[i] == b'/')
+        .map(|i| &rel[..i])
+        .find(|prefix| is_link(prefix).unwrap_or(false))?;
+    let target = root.read_link(link).map_or_else(|e| format!("unreadable: {e}"), |t| esc(&t));
+    let shown = format!("/{}", esc(link));
+    // Where the link itself lies: on the root's own filesystem, or on a mount.
+    let on_root = root.stat(link).is_ok_and(|m| !m.other_fs);
+    Some(if on_root {
+        format!(
+            "its storage root {} is reached through the symlink {shown} (to {target}) on the ephemeral root: \
+             the link is erased at rollback, so nothing is mounted from it at the next boot, and darlings \
+             follows no link to a storage root; declare the storage root by its real path",
+            esc(storage)
+        )
+    } else {
+        format!(
+            "its storage root {} is reached through the symlink {shown} (to {target}), which darlings does \
+             not follow: it cannot tell where this is persisted; declare the storage root by its real path",
+            esc(storage)
+        )
+    })
 }
 
 /// "mount point" or "bind-mounted file".

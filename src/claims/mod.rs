@@ -36,6 +36,12 @@ pub enum RulesError {
     Declared(#[from] nixos::DeclaredError),
     #[error("cannot read {file}: {message}")]
     Json { file: String, message: String },
+    /// One path declared from two storage roots.
+    #[error(
+        "{path}: claimed from two storage roots, {first} and {second}: only one of them can be mounted there; \
+         keep one declaration"
+    )]
+    Conflict { path: String, first: String, second: String },
 }
 
 /// What to read rules from.
@@ -122,6 +128,8 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         }
     }
     let mut declared = Vec::new();
+    // Where each declaration was read: `impermanence "/persist".files[0] in FILE`.
+    let mut origins = Vec::new();
     for (module, file) in claim_files {
         let (shown, text) = match &file {
             ClaimText::Given(file) if file == Path::new("-") => (
@@ -148,7 +156,16 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
             serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let found = nixos::impermanence(&json, &shown)?;
         rules.extend(nixos::rules(&found, module, &shown)?);
+        origins.extend(found.iter().map(|d| format!("{module} {} in {shown}", d.option)));
         declared.extend(found);
+    }
+    if let Some((a, b)) = nixos::conflict(&declared) {
+        let from = |i: usize| format!("{} ({})", declared[i].storage_root(), origins[i]);
+        return Err(RulesError::Conflict {
+            path: String::from_utf8_lossy(&declared[b].path).into_owned(),
+            first: from(a),
+            second: from(b),
+        });
     }
     Ok(Loaded { matcher: Matcher::new(rules), manifests, precious, declared })
 }

@@ -24,6 +24,11 @@
 //! known attribute of the wrong type (`{"/persist": 5}`), a missing path or
 //! a NUL byte in one is an error naming where in the JSON it is. Declared
 //! paths are literal: `/var/lib/app[1]` is not a glob.
+//!
+//! One path declared from two storage roots (in one file or across the
+//! impermanence and preservation files) is an error naming both
+//! declarations ([`conflict`]): only one of them can be mounted there, so
+//! whichever darlings kept, the other would vanish without a word.
 
 use std::collections::HashSet;
 
@@ -40,6 +45,38 @@ pub struct Declared {
     pub storage: String,
     /// Where in the configuration: `"/persist".users.alice.directories[2]`.
     pub option: String,
+}
+
+impl Declared {
+    /// The storage root as a normalised path (`/persist/` is `/persist`).
+    pub fn storage_root(&self) -> String {
+        normalise(&self.storage, "/").unwrap_or_else(|| self.storage.clone())
+    }
+
+    /// What makes two declarations the same claim: one path, one kind,
+    /// one storage root (older impermanence lists users' entries twice).
+    fn key(&self) -> (Vec<u8>, bool, String) {
+        (self.path.clone(), self.directory, self.storage_root())
+    }
+}
+
+/// The first path declared from two storage roots, as the indices in
+/// `declared` of its first declaration and of the one that contradicts it.
+/// At most one storage root can be mounted on a path (impermanence refuses
+/// to build such a configuration: "specified two or more times"), so
+/// keeping either declaration would silently drop the other.
+pub fn conflict(declared: &[Declared]) -> Option<(usize, usize)> {
+    let mut first: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for (i, d) in declared.iter().enumerate() {
+        match first.get(d.path.as_slice()) {
+            Some(&j) if declared[j].storage_root() != d.storage_root() => return Some((j, i)),
+            Some(_) => {}
+            None => {
+                first.insert(&d.path, i);
+            }
+        }
+    }
+    None
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,13 +192,13 @@ pub fn impermanence(json: &Value, file: &str) -> Result<Vec<Declared>, DeclaredE
             let home =
                 opt_str(opts, "home", &at_user, &err)?.map_or_else(|| format!("/home/{user}"), str::to_owned);
             for declared in entries(opts, &at_user, &storage, &home, &err)? {
-                if seen.insert((declared.path.clone(), declared.directory)) {
+                if seen.insert(declared.key()) {
                     out.push(declared);
                 }
             }
         }
         for declared in entries(root, &at_root, &storage, "/", &err)? {
-            if seen.insert((declared.path.clone(), declared.directory)) {
+            if seen.insert(declared.key()) {
                 out.push(declared);
             }
         }
@@ -249,7 +286,7 @@ pub fn rules(declared: &[Declared], module: &str, file: &str) -> Result<Vec<Rule
                 pattern,
                 origin: Origin::Declared {
                     text: format!("{module} {}", d.option),
-                    storage: normalise(&d.storage, "/").unwrap_or_else(|| d.storage.clone()).into_bytes(),
+                    storage: d.storage_root().into_bytes(),
                 },
                 reason: Some(format!("persisted in {}", d.storage)),
             })
@@ -419,6 +456,36 @@ mod tests {
             err(r#"{"/persist": {"users": {"bob": {"home": "/home/b\u0000", "files": [".x"]}}}}"#),
             r#"p.json: "/persist".users.bob.files[0]: ".x": a path holds a NUL byte"#
         );
+    }
+
+    #[test]
+    fn one_path_from_two_storage_roots_is_a_conflict() {
+        let v: Value = serde_json::from_str(
+            r#"{"/persist": {"directories": ["/var/lib/a", "/var/lib/x"],
+                             "users": {"bob": {"home": "/home/bob", "directories": [".ssh"]}}},
+                "/persist/cache": {"directories": ["/var/lib/b", "/var/lib/x/"]}}"#,
+        )
+        .expect("json");
+        let declared = impermanence(&v, "p.json").expect("valid");
+        let (a, b) = conflict(&declared).expect("a conflict");
+        assert_eq!(
+            (declared[a].storage.as_str(), declared[a].option.as_str()),
+            ("/persist", r#""/persist".directories[1]"#)
+        );
+        assert_eq!(
+            (declared[b].storage.as_str(), declared[b].option.as_str()),
+            ("/persist/cache", r#""/persist/cache".directories[1]"#)
+        );
+        // One storage root, however written, twice (the 2023 shape lists users twice): no conflict.
+        let v: Value = serde_json::from_str(
+            r#"{"/persist": {"directories": ["/var/lib/x", {"directory": ".ssh", "dirPath": "/home/bob/.ssh"},
+                                             {"directory": "/var/lib/x", "persistentStoragePath": "/persist/"}],
+                             "users": {"bob": {"home": "/home/bob", "directories": [".ssh"]}}}}"#,
+        )
+        .expect("json");
+        let declared = impermanence(&v, "p.json").expect("valid");
+        assert_eq!(declared.len(), 2, "{declared:?}");
+        assert_eq!(conflict(&declared), None);
     }
 
     #[test]

@@ -311,10 +311,45 @@ impl Btrfs {
         Ok(())
     }
 
+    /// The plan of a rollback: the guards first (mark, blank subvolume,
+    /// the running root), then the steps (move the root aside, snapshot
+    /// the blank one in its place), then retention.
     pub fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
         let old = self.at(&self.old_roots);
+        let mut plan = self.new_plan(&blank)?;
+        if !self.check_blank(&blank, &mut plan)? {
+            return Ok(plan);
+        }
+        let snapshot = Step {
+            action: Action::Run(Cmd::new("btrfs").args(["subvolume", "snapshot"]).arg(&blank).arg(&root)),
+            what: "make the new root: a writable snapshot of the blank one".into(),
+            if_fails: String::new(),
+        };
+        if !root.exists() {
+            plan_recreate(&root, snapshot, &mut plan);
+            return Ok(plan);
+        }
+        if !is_subvolume(&root) {
+            bail!("{} is not a btrfs subvolume", root.display());
+        }
+        self.guard_running_root(&root, &mut plan)?;
+        plan.mounted = self.mounted_at().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+        // The archive: a rename within one subvolume (mv would copy across two).
+        let name = archive_name(&old, now);
+        let archive = old.join(&name);
+        self.old_roots_dir(&old, &mut plan)?;
+        let subvolumes = self.subvolumes()?;
+        self.name_nested(&subvolumes, &archive, &mut plan)?;
+        plan_move_aside(&root, &blank, &archive, snapshot, &mut plan);
+        plan.archive_name = Some(name.clone());
+        self.plan_retention(args, now, &name, &subvolumes, &mut plan)?;
+        Ok(plan)
+    }
+
+    /// A plan with what it is about, refused when the root is not marked.
+    fn new_plan(&self, blank: &Path) -> Result<Plan> {
         let mut plan = Plan {
             backend: "btrfs",
             target: self.describe(),
@@ -337,14 +372,20 @@ impl Btrfs {
                 ),
             ));
         }
-        if !is_subvolume(&blank) {
+        Ok(plan)
+    }
+
+    /// The blank subvolume must exist (false: the plan ends here) and be
+    /// read-only (else it may not be blank any more: refused).
+    fn check_blank(&self, blank: &Path, plan: &mut Plan) -> Result<bool> {
+        if !is_subvolume(blank) {
             plan.refusals.push(Refusal::new(
                 ExitCode::Incomplete,
                 format!("there is no blank subvolume {}", blank.display()),
             ));
-            return Ok(plan);
+            return Ok(false);
         }
-        let (created, readonly) = self.show(&blank)?;
+        let (created, readonly) = self.show(blank)?;
         plan.blank_created = created;
         if !readonly {
             plan.refusals.push(Refusal::new(
@@ -355,30 +396,12 @@ impl Btrfs {
                 ),
             ));
         }
-        let snapshot = Step {
-            action: Action::Run(Cmd::new("btrfs").args(["subvolume", "snapshot"]).arg(&blank).arg(&root)),
-            what: "make the new root: a writable snapshot of the blank one".into(),
-            if_fails: String::new(),
-        };
-        if !root.exists() {
-            plan.notes.push(format!(
-                "{} does not exist (an interrupted rollback?): it is made anew from the blank subvolume; nothing is erased",
-                root.display()
-            ));
-            plan.steps.push(Step {
-                if_fails: format!(
-                    "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again",
-                    root.display()
-                ),
-                ..snapshot
-            });
-            return Ok(plan);
-        }
-        if !is_subvolume(&root) {
-            bail!("{} is not a btrfs subvolume", root.display());
-        }
-        // The running root: `/` is this very subvolume.
-        let root_meta = std::fs::symlink_metadata(&root)?;
+        Ok(true)
+    }
+
+    /// Refuses (unless `--live`) when `/` is this very subvolume.
+    fn guard_running_root(&self, root: &Path, plan: &mut Plan) -> Result<()> {
+        let root_meta = std::fs::symlink_metadata(root)?;
         let slash = std::fs::symlink_metadata("/")?;
         if slash.dev() == root_meta.dev() && slash.ino() == root_meta.ino() {
             plan.refusals.push(
@@ -389,12 +412,12 @@ impl Btrfs {
                 .unless("--live"),
             );
         }
-        plan.mounted = self.mounted_at().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
-        // The archive: a rename within one subvolume (mv would copy across two).
-        let name = archive_name(&old, now);
-        let archive = old.join(&name);
-        self.old_roots_dir(&old, &mut plan)?;
-        let subvolumes = self.subvolumes()?;
+        Ok(())
+    }
+
+    /// Names each subvolume nested in the root: it moves into the archive
+    /// with the old root, and the new root does not have it.
+    fn name_nested(&self, subvolumes: &Subvolumes, archive: &Path, plan: &mut Plan) -> Result<()> {
         for (_, n) in subvolumes.below(self.id_of(&self.subvolume)?) {
             let inner = n.strip_prefix(&format!("{}/", self.subvolume)).unwrap_or(&n);
             plan.children.push(format!(
@@ -402,26 +425,21 @@ impl Btrfs {
                 archive.display()
             ));
         }
-        plan.steps.push(Step {
-            action: Action::Run(Cmd::new("mv").arg("--").arg(&root).arg(&archive)),
-            what: "move the current root aside: it is the archive, the way back".into(),
-            if_fails: "nothing was changed (a rename is all or nothing)".into(),
-        });
-        plan.steps.push(Step {
-            if_fails: format!(
-                "the old root is safe at {a}, but there is no {r}, and the system cannot boot without it. \
-                 Finish with `btrfs subvolume snapshot {b} {r}` (or run `darlings rollback` again), \
-                 or undo with `mv -- {a} {r}`",
-                a = archive.display(),
-                r = root.display(),
-                b = blank.display()
-            ),
-            ..snapshot
-        });
-        plan.archive = Some(format!("{} (the old root, moved aside)", archive.display()));
-        plan.archive_name = Some(name.clone());
-        // Retention.
-        let newest = Archive { name: name.clone(), created: Some(now), size: None, ours: true };
+        Ok(())
+    }
+
+    /// Retention: deletes the archives `--retain` / `--retain-days` let go,
+    /// each one's nested subvolumes first (deepest first, by id).
+    fn plan_retention(
+        &self,
+        args: &RollbackArgs,
+        now: i64,
+        name: &str,
+        subvolumes: &Subvolumes,
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let old = self.at(&self.old_roots);
+        let newest = Archive { name: name.to_owned(), created: Some(now), size: None, ours: true };
         let existing = self.list_archives(false)?;
         for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
             let path = old.join(&gone);
@@ -449,7 +467,7 @@ impl Btrfs {
             });
             plan.pruned.push(path.display().to_string());
         }
-        Ok(plan)
+        Ok(())
     }
 
     pub fn audit_place(&self) -> Result<Option<AuditPlace>> {
@@ -546,6 +564,43 @@ impl Btrfs {
     pub fn archives(&self) -> Result<Vec<Archive>> {
         self.list_archives(true)
     }
+}
+
+/// The root is gone (an interrupted rollback): the plan only makes it anew.
+fn plan_recreate(root: &Path, snapshot: Step, plan: &mut Plan) {
+    plan.notes.push(format!(
+        "{} does not exist (an interrupted rollback?): it is made anew from the blank subvolume; nothing is erased",
+        root.display()
+    ));
+    plan.steps.push(Step {
+        if_fails: format!(
+            "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again",
+            root.display()
+        ),
+        ..snapshot
+    });
+}
+
+/// The erase: move the root aside into `archive` (it is the way back), then
+/// `snapshot` the blank subvolume in its place.
+fn plan_move_aside(root: &Path, blank: &Path, archive: &Path, snapshot: Step, plan: &mut Plan) {
+    plan.steps.push(Step {
+        action: Action::Run(Cmd::new("mv").arg("--").arg(root).arg(archive)),
+        what: "move the current root aside: it is the archive, the way back".into(),
+        if_fails: "nothing was changed (a rename is all or nothing)".into(),
+    });
+    plan.steps.push(Step {
+        if_fails: format!(
+            "the old root is safe at {a}, but there is no {r}, and the system cannot boot without it. \
+             Finish with `btrfs subvolume snapshot {b} {r}` (or run `darlings rollback` again), \
+             or undo with `mv -- {a} {r}`",
+            a = archive.display(),
+            r = root.display(),
+            b = blank.display()
+        ),
+        ..snapshot
+    });
+    plan.archive = Some(format!("{} (the old root, moved aside)", archive.display()));
 }
 
 /// The archive's name in `old`: the time stamp, `-2`, `-3`… when taken.

@@ -93,6 +93,68 @@ fn mark_of(props: &Props) -> Option<String> {
     }
 }
 
+/// Where a rollback keeps the erased state: the precautionary snapshot
+/// `keep`, received into the archive dataset as `target`.
+struct WayBack<'a> {
+    keep: String,
+    target: String,
+    archive: &'a str,
+    /// The archive dataset exists already (else a step makes it).
+    archive_exists: bool,
+}
+
+/// The steps of the erase: snapshot the current state, make the archive
+/// dataset when it is missing, send the snapshot into it (raw when
+/// `encrypted`), roll back to `blank` (`-R` when newer snapshots have
+/// clones).
+fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones: bool, plan: &mut Plan) {
+    let (archive, target, keep) = (way.archive, &way.target, &way.keep);
+    plan.steps.push(Step {
+        action: Action::Run(zfs().arg("snapshot").arg(keep)),
+        what: "snapshot the current state (the way back starts here)".into(),
+        if_fails: "nothing was changed".into(),
+    });
+    if !way.archive_exists {
+        plan.steps.push(Step {
+            action: Action::Run(
+                zfs().args(["create", "-p", "-o", "canmount=off", "-o", "mountpoint=none"]).arg(archive),
+            ),
+            what: "make the archive dataset".into(),
+            if_fails: format!(
+                "nothing was erased; remove the precautionary snapshot with `zfs destroy {keep}`"
+            ),
+        });
+    }
+    let mut send = zfs().arg("send");
+    if encrypted {
+        send = send.arg("-w");
+    }
+    plan.steps.push(Step {
+        action: Action::Pipe(Pipe {
+            first: send.arg(keep),
+            second: zfs().args(["receive", "-u", "-o", "canmount=noauto", "-o", "mountpoint=none"]).arg(target),
+        }),
+        what: if encrypted {
+            "copy it into the archive (raw: it stays encrypted with the root's key)".into()
+        } else {
+            "copy it into the archive".into()
+        },
+        if_fails: format!(
+            "nothing was erased; remove what was made with `zfs destroy -r {target}` (if it exists) and `zfs destroy {keep}`"
+        ),
+    });
+    let mut rollback = zfs().arg("rollback");
+    rollback = rollback.arg(if clones { "-R" } else { "-r" });
+    plan.steps.push(Step {
+        action: Action::Run(rollback.arg(blank)),
+        what: format!("erase: roll {ds} back to its blank snapshot (destroys the newer snapshots)"),
+        if_fails: format!(
+            "nothing was erased (a rollback is all or nothing); the erased-to-be state is archived as {target}; remove it and {keep} if you give up"
+        ),
+    });
+    plan.archive = Some(format!("{target} (zfs send | zfs receive{})", if encrypted { ", raw" } else { "" }));
+}
+
 impl Zfs {
     pub fn new(args: &TargetArgs) -> Result<Zfs> {
         let dataset = args.dataset.clone().unwrap_or_default();
@@ -195,62 +257,18 @@ impl Zfs {
             .collect()
     }
 
+    /// The plan of a rollback: the guards (mark, blank snapshot, newer
+    /// snapshots and clones, the running root, room for the way back),
+    /// then the steps (snapshot, send into the archive, roll back), then
+    /// retention.
     pub fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
         let ds = &self.dataset;
         let blank = format!("{ds}@{}", self.snapshot);
-        let mut plan = Plan {
-            backend: "zfs",
-            target: ds.clone(),
-            confirm: ds.clone(),
-            blank: blank.clone(),
-            ..Plan::default()
-        };
         let props = self.props(ds, &format!("type,referenced,encryption,{MARK}"))?;
-        if props.get("type").is_some_and(|(t, _)| t != "filesystem") {
-            bail!("{ds} is not a filesystem dataset");
-        }
-        plan.marked = mark_of(&props);
-        if plan.marked.is_none() {
-            let inherited = props.get(MARK).filter(|(v, s)| v == "on" && s.starts_with("inherited"));
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                match inherited {
-                    Some((_, s)) => format!("{ds} is not marked as ephemeral itself ({MARK} is {s}, which does not count); mark it with `darlings mark --dataset {ds}`"),
-                    None => format!("{ds} is not marked as ephemeral; mark it once with `darlings mark --dataset {ds}`"),
-                },
-            ));
-        }
-        let snapshots = self.snapshots()?;
-        let Some(at) = snapshots.iter().position(|s| s.name == self.snapshot) else {
-            let names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "there is no snapshot {blank}; {}",
-                    if names.is_empty() {
-                        "the dataset has no snapshots".to_owned()
-                    } else {
-                        format!("the dataset has: {}", names.join(", "))
-                    }
-                ),
-            ));
-            return Ok(plan);
-        };
-        plan.blank_created = Some(snapshots[at].creation);
-        let older: Vec<&str> = snapshots[..at].iter().map(|s| s.name.as_str()).collect();
-        if !older.is_empty() {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "{blank} is not the oldest snapshot ({} older: {}): it may not be the blank state",
-                    older.len(),
-                    older.join(", ")
-                ),
-            ));
-        }
-        let newer = &snapshots[at + 1..];
+        let mut plan = self.new_plan(&blank, &props)?;
+        let Some(newer) = self.guard_snapshots(&blank, &mut plan)? else { return Ok(plan) };
         let clones: Vec<&String> = newer.iter().flat_map(|s| &s.clones).collect();
-        for s in newer {
+        for s in &newer {
             plan.destroyed
                 .push(format!("snapshot {ds}@{} (newer than the blank one; zfs rollback -r)", s.name));
         }
@@ -267,7 +285,97 @@ impl Zfs {
                 );
             }
         }
-        // Children are not rolled back.
+        self.guard_children_and_live(&mut plan)?;
+
+        // The way back.
+        let name = super::stamp(now);
+        let Some(archive) = &self.archive else {
+            plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                "no way back: name the dataset that keeps the erased state with --archive-dataset (e.g. rpool/safe/darlings)",
+            ));
+            return Ok(plan);
+        };
+        let mut way = WayBack {
+            keep: format!("{ds}@darlings-{name}"),
+            target: format!("{archive}/{name}"),
+            archive,
+            archive_exists: false,
+        };
+        way.archive_exists = self.guard_way_back(&way, &name, &newer, &props, &mut plan);
+        let encrypted = props.get("encryption").is_some_and(|(v, _)| v != "off" && v != "-");
+        plan_steps(&way, &blank, ds, encrypted, !clones.is_empty(), &mut plan);
+        plan.archive_name = Some(name.clone());
+        self.plan_retention(args, now, &way, &name, &mut plan)?;
+        Ok(plan)
+    }
+
+    /// A plan with what it is about, refused when the dataset is not
+    /// marked itself; an error when it is not a filesystem.
+    fn new_plan(&self, blank: &str, props: &Props) -> Result<Plan> {
+        let ds = &self.dataset;
+        let mut plan = Plan {
+            backend: "zfs",
+            target: ds.clone(),
+            confirm: ds.clone(),
+            blank: blank.to_owned(),
+            ..Plan::default()
+        };
+        if props.get("type").is_some_and(|(t, _)| t != "filesystem") {
+            bail!("{ds} is not a filesystem dataset");
+        }
+        plan.marked = mark_of(props);
+        if plan.marked.is_none() {
+            let inherited = props.get(MARK).filter(|(v, s)| v == "on" && s.starts_with("inherited"));
+            plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                match inherited {
+                    Some((_, s)) => format!("{ds} is not marked as ephemeral itself ({MARK} is {s}, which does not count); mark it with `darlings mark --dataset {ds}`"),
+                    None => format!("{ds} is not marked as ephemeral; mark it once with `darlings mark --dataset {ds}`"),
+                },
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// The blank snapshot must exist (`None`: the plan ends here) and be
+    /// the oldest; returns the snapshots newer than it.
+    fn guard_snapshots(&self, blank: &str, plan: &mut Plan) -> Result<Option<Vec<Snapshot>>> {
+        let mut snapshots = self.snapshots()?;
+        let Some(at) = snapshots.iter().position(|s| s.name == self.snapshot) else {
+            let names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
+            plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                format!(
+                    "there is no snapshot {blank}; {}",
+                    if names.is_empty() {
+                        "the dataset has no snapshots".to_owned()
+                    } else {
+                        format!("the dataset has: {}", names.join(", "))
+                    }
+                ),
+            ));
+            return Ok(None);
+        };
+        plan.blank_created = Some(snapshots[at].creation);
+        let older: Vec<&str> = snapshots[..at].iter().map(|s| s.name.as_str()).collect();
+        if !older.is_empty() {
+            plan.refusals.push(Refusal::new(
+                ExitCode::Incomplete,
+                format!(
+                    "{blank} is not the oldest snapshot ({} older: {}): it may not be the blank state",
+                    older.len(),
+                    older.join(", ")
+                ),
+            ));
+        }
+        Ok(Some(snapshots.split_off(at + 1)))
+    }
+
+    /// Names the child datasets (not rolled back), and refuses (unless
+    /// `--live`) when the dataset is the running root.
+    fn guard_children_and_live(&self, plan: &mut Plan) -> Result<()> {
+        let ds = &self.dataset;
         for (name, mountpoint) in crate::source::zfs::children(ds.as_bytes())? {
             plan.children.push(format!(
                 "{name} (mountpoint {mountpoint}): a dataset of its own, not rolled back and not in this audit: it keeps its content"
@@ -284,19 +392,22 @@ impl Zfs {
             );
         }
         plan.mounted = mounted.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+        Ok(())
+    }
 
-        // The way back.
-        let name = super::stamp(now);
-        let keep = format!("{ds}@darlings-{name}");
-        let Some(archive) = &self.archive else {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                "no way back: name the dataset that keeps the erased state with --archive-dataset (e.g. rpool/safe/darlings)",
-            ));
-            return Ok(plan);
-        };
-        let target = format!("{archive}/{name}");
-        if self.exists(&target) {
+    /// Refuses when the way back cannot be made: its names are taken, or
+    /// the archive has no room for the root. Returns whether the archive
+    /// dataset exists already.
+    fn guard_way_back(
+        &self,
+        way: &WayBack<'_>,
+        name: &str,
+        newer: &[Snapshot],
+        props: &Props,
+        plan: &mut Plan,
+    ) -> bool {
+        let (archive, target, keep) = (way.archive, &way.target, &way.keep);
+        if self.exists(target) {
             plan.refusals.push(Refusal::new(
                 ExitCode::Incomplete,
                 format!("{target} exists already: try again in a second"),
@@ -311,7 +422,7 @@ impl Zfs {
         let referenced: u64 = props.get("referenced").and_then(|(v, _)| v.parse().ok()).unwrap_or(0);
         let archive_exists = self.exists(archive);
         // The archive, or the nearest dataset above it that exists.
-        let mut room_at = archive.clone();
+        let mut room_at = archive.to_owned();
         while !self.exists(&room_at) {
             match room_at.rsplit_once('/') {
                 Some((up, _)) => room_at = up.to_owned(),
@@ -337,60 +448,22 @@ impl Zfs {
                 format!("cannot tell how much room {room_at} has (does its pool exist?)"),
             )),
         }
-        let encrypted = props.get("encryption").is_some_and(|(v, _)| v != "off" && v != "-");
-        plan.steps.push(Step {
-            action: Action::Run(zfs().arg("snapshot").arg(&keep)),
-            what: "snapshot the current state (the way back starts here)".into(),
-            if_fails: "nothing was changed".into(),
-        });
-        if !archive_exists {
-            plan.steps.push(Step {
-                action: Action::Run(
-                    zfs().args(["create", "-p", "-o", "canmount=off", "-o", "mountpoint=none"]).arg(archive),
-                ),
-                what: "make the archive dataset".into(),
-                if_fails: format!(
-                    "nothing was erased; remove the precautionary snapshot with `zfs destroy {keep}`"
-                ),
-            });
-        }
-        let mut send = zfs().arg("send");
-        if encrypted {
-            send = send.arg("-w");
-        }
-        plan.steps.push(Step {
-            action: Action::Pipe(Pipe {
-                first: send.arg(&keep),
-                second: zfs()
-                    .args(["receive", "-u", "-o", "canmount=noauto", "-o", "mountpoint=none"])
-                    .arg(&target),
-            }),
-            what: if encrypted {
-                "copy it into the archive (raw: it stays encrypted with the root's key)".into()
-            } else {
-                "copy it into the archive".into()
-            },
-            if_fails: format!(
-                "nothing was erased; remove what was made with `zfs destroy -r {target}` (if it exists) and `zfs destroy {keep}`"
-            ),
-        });
-        let mut rollback = zfs().arg("rollback");
-        rollback = rollback.arg(if clones.is_empty() { "-r" } else { "-R" });
-        plan.steps.push(Step {
-            action: Action::Run(rollback.arg(&blank)),
-            what: format!("erase: roll {ds} back to its blank snapshot (destroys the newer snapshots)"),
-            if_fails: format!(
-                "nothing was erased (a rollback is all or nothing); the erased-to-be state is archived as {target}; remove it and {keep} if you give up"
-            ),
-        });
-        plan.archive =
-            Some(format!("{target} (zfs send | zfs receive{})", if encrypted { ", raw" } else { "" }));
-        plan.archive_name = Some(name.clone());
-        // Retention.
-        let newest = Archive { name: name.clone(), created: Some(now), size: None, ours: true };
-        let existing = if archive_exists { self.list_archives()? } else { Vec::new() };
+        archive_exists
+    }
+
+    /// Retention: destroys the archives `--retain` / `--retain-days` let go.
+    fn plan_retention(
+        &self,
+        args: &RollbackArgs,
+        now: i64,
+        way: &WayBack<'_>,
+        name: &str,
+        plan: &mut Plan,
+    ) -> Result<()> {
+        let newest = Archive { name: name.to_owned(), created: Some(now), size: None, ours: true };
+        let existing = if way.archive_exists { self.list_archives()? } else { Vec::new() };
         for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
-            let full = format!("{archive}/{gone}");
+            let full = format!("{}/{gone}", way.archive);
             plan.steps.push(Step {
                 action: Action::Run(zfs().args(["destroy", "-r"]).arg(&full)),
                 what: format!("retention: destroy archive {gone}"),
@@ -400,7 +473,7 @@ impl Zfs {
             });
             plan.pruned.push(full);
         }
-        Ok(plan)
+        Ok(())
     }
 
     /// Mounts the dataset (or a snapshot) read-only at `dir`.
