@@ -53,8 +53,8 @@ recreated\t''
 structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first (the table too: one list, not sections by verdict)'"
+complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -121,8 +121,8 @@ recreated\t''
 structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first (the table too: one list, not sections by verdict)'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -197,8 +197,8 @@ recreated\t''
 structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first (the table too: one list, not sections by verdict)'"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -313,8 +313,8 @@ recreated\t''
 structure\t''
 restored\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise'
-size\t'Largest first (the table too: one list, not sections by verdict)'"
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''

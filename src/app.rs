@@ -165,7 +165,7 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
     }
     let mut report = Report {
         root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
-        source: "stray",
+        source: Report::STRAY,
         flat: cfg.flat,
         totals: Report::compute_totals(&findings, &links),
         findings,

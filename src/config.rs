@@ -133,7 +133,7 @@ impl Audit {
             threads: default_threads(args.threads),
             suggest: None,
             progress: false,
-            style: Style { color: false, fit: false, by_verdict: true },
+            style: Style { color: false, width: None, by_verdict: true },
         })
     }
 
@@ -201,7 +201,11 @@ impl Audit {
                 (module, args.suggest_all, args.suggest_storage.clone())
             }),
             progress,
-            style: Style { color, fit: stdout_tty, by_verdict: args.sort == SortKey::Path },
+            style: Style {
+                color,
+                width: stdout_tty.then(terminal_width),
+                by_verdict: args.sort == SortKey::Path,
+            },
         })
     }
 }
@@ -210,11 +214,20 @@ impl Audit {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Style {
     pub color: bool,
-    /// Fit the terminal's width (wrap long cells); off in pipes.
-    pub fit: bool,
+    /// The width to fit on a terminal (`terminal_width`); `None` off a
+    /// terminal, where lines are as long as their content.
+    pub width: Option<usize>,
     /// Sections by verdict, losses first (`--sort path`); otherwise the
     /// report's own order, whatever the verdict (`--sort size`: largest first).
     pub by_verdict: bool,
+}
+
+/// The width of the terminal on stdout: what it reports, else `COLUMNS`,
+/// else 80 (a pty nobody sized reports 0).
+fn terminal_width() -> usize {
+    crate::sys::terminal::columns(std::io::stdout())
+        .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok().filter(|&c: &usize| c > 0))
+        .unwrap_or(80)
 }
 
 /// Which module the block is for.

@@ -343,6 +343,10 @@ pub struct Report {
 }
 
 impl Report {
+    /// The `source` of `darlings stray`'s report: its findings lie in the
+    /// storage roots, which the boot does not erase.
+    pub const STRAY: &'static str = "stray";
+
     /// The totals of these findings (see [`Totals`]). Severities must be
     /// set first.
     pub fn compute_totals(findings: &[Finding], links: &HardLinks) -> Totals {
@@ -393,12 +397,14 @@ impl Report {
         self.errors.is_empty()
     }
 
+    /// Orders the findings by `key` (see [`SortKey`]).
     pub fn sort(&mut self, key: SortKey) {
         match key {
             SortKey::Path => self.findings.sort_by(|a, b| a.path.cmp(&b.path)),
-            SortKey::Size => self.findings.sort_by(|a, b| {
-                b.size.unwrap_or(0).cmp(&a.size.unwrap_or(0)).then_with(|| a.path.cmp(&b.path))
-            }),
+            // `None` (not walked) sorts below every size, 0 included.
+            SortKey::Size => {
+                self.findings.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)))
+            }
         }
     }
 
@@ -427,10 +433,13 @@ impl Report {
 /// The order of findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum SortKey {
-    /// By path, bytewise
+    /// By path, bytewise (the table: in sections by verdict, losses first,
+    /// critical state first)
     #[default]
     Path,
-    /// Largest first (the table too: one list, not sections by verdict)
+    /// Largest first, whatever the verdict (the table too: one list, no
+    /// sections); equal sizes by path, then rows without a size (kept,
+    /// ignored, structure)
     Size,
 }
 

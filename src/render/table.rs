@@ -1,25 +1,32 @@
 //! `--format table`: the report for people.
 //!
-//! Rows are grouped by verdict, losses first (broken claims lead), each
-//! section in path order; with `--sort size` the rows are simply largest
-//! first, whatever their verdict. Every
-//! file name goes through [`crate::sanitize::escape`], on a terminal or not.
+//! Rows are grouped by verdict, losses first (broken claims lead), critical
+//! state first inside each, then in path order; with `--sort size` the rows
+//! are simply largest first, whatever their verdict. Every file name goes
+//! through [`crate::sanitize::escape`], on a terminal or not.
+//!
+//! On a terminal the table fits its width (see `layout`): the WHY column is
+//! elided first (the full text is in JSON and `explain`), then the least
+//! needed columns are dropped; a path is never cut. Off a terminal lines are
+//! as long as their content. No line ends in a space.
+
+mod layout;
 
 use std::io::{self, Write};
 
-use comfy_table::{Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
+use layout::{Cell, Column, Fit, Grid};
 
 use super::{human_size, rfc3339};
 use crate::config::Style;
 use crate::report::Filter;
-use crate::report::{Finding, Report, Verdict};
+use crate::report::{Finding, Report, Severity, Verdict};
 use crate::sanitize::escape;
 use crate::sys::meta::Change;
 
 /// Errors listed in full before "... and N more".
 const MAX_ERRORS: usize = 20;
 
-fn verdict_cell(f: &Finding, style: Style) -> Cell {
+fn verdict_cell(f: &Finding) -> Cell {
     let mut text = f.verdict.name().to_owned();
     if f.accepted {
         text.push_str(" (accepted)");
@@ -27,76 +34,153 @@ fn verdict_cell(f: &Finding, style: Style) -> Cell {
     if f.unverified {
         text.push_str(" (unverified)");
     }
-    let cell = Cell::new(text);
-    if !style.color {
-        return cell;
-    }
-    match f.verdict {
-        Verdict::Broken => cell.fg(Color::Red).add_attribute(Attribute::Bold),
-        Verdict::Unclaimed | Verdict::Shadowed => cell.fg(Color::Yellow),
-        Verdict::NewIdentity => cell.fg(Color::Magenta),
-        Verdict::Kept | Verdict::Recreated | Verdict::Restored => cell.fg(Color::Green),
-        Verdict::Ignored | Verdict::Structure => cell.fg(Color::DarkGrey),
+    let sgr = match f.verdict {
+        Verdict::Broken => "1;31",
+        Verdict::Unclaimed | Verdict::Shadowed => "33",
+        Verdict::NewIdentity => "35",
+        Verdict::Kept | Verdict::Recreated | Verdict::Restored => "32",
+        Verdict::Ignored | Verdict::Structure => "90",
+    };
+    Cell::styled(text, Some(sgr))
+}
+
+fn severity_cell(f: &Finding) -> Cell {
+    match f.severity() {
+        Some(s) => Cell::styled(
+            s.name(),
+            match s {
+                Severity::Critical => Some("1;31"),
+                Severity::Important => Some("33"),
+                Severity::Info => None,
+            },
+        ),
+        None => Cell::default(),
     }
 }
 
+/// Why this verdict, the most telling part first, since a narrow terminal
+/// cuts the end: the finding's own detail ("plain content on the ephemeral
+/// root"), the rule that decided, the catalogue's reason, a rename.
+/// Severity has a column of its own; empty parts are left out.
 fn why(f: &Finding) -> String {
-    let mut out = String::new();
-    if let Some(p) = &f.precious {
-        out = format!("{}: {} ({})", p.severity.name(), p.reason, p.pattern);
-        if f.rule.is_some() || f.detail.is_some() {
-            out.push_str("; ");
-        }
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(detail) = &f.detail {
+        parts.push(detail.clone());
     }
     if let Some(rule) = &f.rule {
-        out.push_str(&format!("{} {} ({})", rule.kind.name(), rule.pattern, rule.origin));
-        if let Some(reason) = &rule.reason {
-            out.push_str(": ");
-            out.push_str(reason);
+        let mut s = format!("{} {} ({})", rule.kind.name(), rule.pattern, rule.origin);
+        if let Some(reason) = rule.reason.as_deref().filter(|r| !r.trim().is_empty()) {
+            s.push_str(": ");
+            s.push_str(reason);
         }
+        parts.push(s);
     }
-    if let Some(detail) = &f.detail {
-        if !out.is_empty() {
-            out.push_str("; ");
-        }
-        out.push_str(detail);
+    if let Some(p) = &f.precious {
+        parts.push(if p.reason.trim().is_empty() {
+            p.pattern.clone()
+        } else {
+            format!("{} ({})", p.reason, p.pattern)
+        });
     }
-    let mut out = escape(out.as_bytes()).into_owned();
+    let mut parts: Vec<String> =
+        parts.iter().map(|p| escape(p.trim().as_bytes()).into_owned()).filter(|p| !p.is_empty()).collect();
     if let Some(old) = &f.renamed_from {
-        if !out.is_empty() {
-            out.push_str("; ");
-        }
-        out.push_str("renamed from ");
-        out.push_str(&escape(old));
+        parts.push(format!("renamed from {}", escape(old)));
     }
-    out
+    parts.join("; ")
 }
 
-fn new_table(style: Style, header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(comfy_table::presets::NOTHING);
-    if style.color {
-        table.enforce_styling();
+fn write_lines(out: &mut dyn Write, lines: &[String]) -> io::Result<()> {
+    for line in lines {
+        writeln!(out, "{line}")?;
     }
-    table.set_content_arrangement(if style.fit {
-        ContentArrangement::Dynamic
-    } else {
-        ContentArrangement::Disabled
-    });
-    let header: Vec<Cell> = header
-        .iter()
-        .map(|h| if style.color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) })
-        .collect();
-    table.set_header(header);
-    table
+    Ok(())
 }
 
-fn right(table: &mut Table, columns: &[usize]) {
-    for &i in columns {
-        if let Some(c) = table.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
+/// Prose, wrapped at spaces to the terminal's width.
+fn write_prose(out: &mut dyn Write, text: &str, style: Style) -> io::Result<()> {
+    write_lines(out, &layout::wrap(text, style.width))
+}
+
+fn findings_grid(shown: &[&Finding], style: Style) -> Grid {
+    // Sources that compare with the blank state say how each path changed;
+    // the catalogue gives some findings a severity.
+    let changes = shown.iter().any(|f| f.change != Change::Present);
+    let severities = shown.iter().any(|f| f.severity().is_some());
+    let mut columns = vec![Column::new("VERDICT", Fit::Keep)];
+    if severities {
+        columns.push(Column::new("SEVERITY", Fit::Drop(5)));
     }
+    columns.push(Column::new("PATH", Fit::Keep));
+    if changes {
+        columns.push(Column::new("CHANGE", Fit::Drop(2)));
+    }
+    columns.extend([
+        Column::new("TYPE", Fit::Drop(1)),
+        Column::right("ENTRIES", Fit::Drop(3)),
+        Column::right("SIZE", Fit::Drop(6)),
+        Column::new("NEWEST (UTC)", Fit::Drop(0)),
+        Column::new("WHY", Fit::Elide(4)),
+    ]);
+    let mut grid = Grid::new(columns, style.color);
+    for f in shown {
+        let newest = f.mtime.or(f.ctime);
+        let mut row = vec![verdict_cell(f)];
+        if severities {
+            row.push(severity_cell(f));
+        }
+        row.push(Cell::new(escape(&f.path)));
+        if changes {
+            row.push(Cell::new(f.change.name()));
+        }
+        row.extend([
+            Cell::new(f.kind.name()),
+            Cell::new(f.entries.map_or(String::new(), |e| e.to_string())),
+            Cell::new(f.size.map_or(String::new(), human_size)),
+            Cell::new(
+                newest
+                    .map_or(String::new(), |t| rfc3339(t).replace('T', " ").trim_end_matches('Z').to_owned()),
+            ),
+            Cell::new(why(f)),
+        ]);
+        grid.rows.push(row);
+    }
+    grid
+}
+
+fn totals_grid(report: &Report, style: Style) -> Grid {
+    let mut grid = Grid::new(
+        vec![
+            Column::new("TOTAL", Fit::Keep),
+            Column::right("FINDINGS", Fit::Keep),
+            Column::right("ENTRIES", Fit::Keep),
+            Column::right("SIZE", Fit::Keep),
+            Column::right("ON DISK", Fit::Keep),
+        ],
+        style.color,
+    );
+    for (verdict, t) in &report.totals {
+        if t.findings == 0 {
+            continue;
+        }
+        grid.rows.push(vec![
+            Cell::new(verdict.name()),
+            Cell::new(t.findings.to_string()),
+            Cell::new(t.entries.to_string()),
+            Cell::new(human_size(t.bytes)),
+            Cell::new(human_size(t.disk)),
+        ]);
+    }
+    grid
+}
+
+/// An indented list without a header: a path, then what about it.
+fn list_grid(rows: Vec<[String; 2]>, style: Style) -> Grid {
+    let mut grid = Grid::new(vec![Column::new("", Fit::Keep), Column::new("", Fit::Elide(0))], style.color);
+    grid.header = false;
+    grid.indent = 2;
+    grid.rows = rows.into_iter().map(|r| r.map(Cell::new).into()).collect();
+    grid
 }
 
 pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Style) -> io::Result<()> {
@@ -109,100 +193,95 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;
     } else {
-        // Sources that compare with the blank state say how each path changed.
-        let changes = shown.iter().any(|f| f.change != Change::Present);
-        let mut header = vec!["VERDICT", "PATH", "TYPE", "ENTRIES", "SIZE", "NEWEST (UTC)", "RULE / WHY"];
-        if changes {
-            header.insert(2, "CHANGE");
-        }
-        let mut table = new_table(style, &header);
-        for f in &shown {
-            let newest = f.mtime.or(f.ctime);
-            let mut row = vec![
-                verdict_cell(f, style),
-                Cell::new(escape(&f.path)),
-                Cell::new(f.kind.name()),
-                Cell::new(f.entries.map_or(String::new(), |e| e.to_string())),
-                Cell::new(f.size.map_or(String::new(), human_size)),
-                Cell::new(newest.map_or(String::new(), |t| {
-                    rfc3339(t).replace('T', " ").trim_end_matches('Z').to_owned()
-                })),
-                Cell::new(why(f)),
-            ];
-            if changes {
-                row.insert(2, Cell::new(f.change.name()));
-            }
-            table.add_row(row);
-        }
-        right(&mut table, if changes { &[4, 5] } else { &[3, 4] });
-        writeln!(out, "{table}")?;
+        write_lines(out, &findings_grid(&shown, style).lines(style.width))?;
     }
 
     writeln!(out)?;
-    let mut totals = new_table(style, &["TOTAL", "FINDINGS", "ENTRIES", "SIZE", "ON DISK"]);
-    for (verdict, t) in &report.totals {
-        if t.findings == 0 {
-            continue;
-        }
-        totals.add_row(vec![
-            Cell::new(verdict.name()),
-            Cell::new(t.findings),
-            Cell::new(t.entries),
-            Cell::new(human_size(t.bytes)),
-            Cell::new(human_size(t.disk)),
-        ]);
-    }
-    right(&mut totals, &[1, 2, 3, 4]);
-    writeln!(out, "{totals}")?;
+    write_lines(out, &totals_grid(report, style).lines(style.width))?;
 
     if !report.missing_claims.is_empty() {
-        writeln!(out, "\nClaimed paths that do not exist (nothing to lose there):")?;
-        for m in &report.missing_claims {
-            writeln!(
-                out,
-                "  {}  ({} {} from {})",
-                escape(&m.path),
-                m.rule.kind.name(),
-                escape(m.rule.pattern.as_bytes()),
-                escape(m.rule.origin.as_bytes())
-            )?;
-        }
+        writeln!(out)?;
+        write_prose(out, "Claimed paths that do not exist (nothing to lose there):", style)?;
+        let rows = report
+            .missing_claims
+            .iter()
+            .map(|m| {
+                [
+                    escape(&m.path).into_owned(),
+                    format!(
+                        "{} {} from {}",
+                        m.rule.kind.name(),
+                        escape(m.rule.pattern.as_bytes()),
+                        escape(m.rule.origin.as_bytes())
+                    ),
+                ]
+            })
+            .collect();
+        write_lines(out, &list_grid(rows, style).lines(style.width))?;
     }
     if !report.errors.is_empty() {
         let n = report.errors.len();
         let what = if n == 1 { "entry" } else { "entries" };
-        writeln!(out, "\nThe audit is incomplete: {n} {what} could not be read:")?;
-        for e in report.errors.iter().take(MAX_ERRORS) {
-            writeln!(out, "  {} {}: {}", e.operation, escape(&e.path), e.message)?;
-        }
-        if report.errors.len() > MAX_ERRORS {
-            writeln!(
+        writeln!(out)?;
+        write_prose(out, &format!("The audit is incomplete: {n} {what} could not be read:"), style)?;
+        let rows = report
+            .errors
+            .iter()
+            .take(MAX_ERRORS)
+            .map(|e| {
+                [escape(&e.path).into_owned(), format!("{}: {}", e.operation, escape(e.message.as_bytes()))]
+            })
+            .collect();
+        write_lines(out, &list_grid(rows, style).lines(style.width))?;
+        if n > MAX_ERRORS {
+            write_prose(
                 out,
-                "  ... and {} more (--format json lists them all)",
-                report.errors.len() - MAX_ERRORS
+                &format!("  ... and {} more (--format json lists them all)", n - MAX_ERRORS),
+                style,
             )?;
         }
     }
     for note in report.notes() {
-        writeln!(out, "\nNote: {}", escape(note.as_bytes()))?;
+        writeln!(out)?;
+        write_prose(out, &format!("Note: {}", escape(note.as_bytes())), style)?;
     }
-    writeln!(out, "\n{}", summary(report))
+    writeln!(out)?;
+    write_prose(out, &summary(report), style)
 }
 
-/// One sentence: what the next boot erases.
+/// `1 entry`, `2 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The closing sentences: what the next boot erases, or for `stray`, what
+/// lies in the storage roots undeclared.
 pub fn summary(report: &Report) -> String {
     let loss = report.totals.loss();
-    let (entries, bytes, findings) = (loss.entries, loss.bytes, loss.findings);
-    let broken = report.totals.get(&Verdict::Broken).map_or(0, |t| t.findings);
-    let mut s = if findings == 0 {
+    let what = format!(
+        "{} ({}) in {}",
+        count(loss.entries, "entry", "entries"),
+        human_size(loss.bytes),
+        count(loss.findings, "finding", "findings")
+    );
+    let mut s = if report.source == Report::STRAY {
+        // Storage roots survive the boot: what is there is not lost, only
+        // forgotten.
+        if loss.findings == 0 {
+            "Nothing stray: the storage roots hold only what the claims declare.".to_owned()
+        } else {
+            format!(
+                "Stray: {what} in the storage roots, declared by no claim. It survives the boot, \
+                 but no claim mounts or links it into the system any more: declare it again, \
+                 or delete it once you are sure nothing needs it."
+            )
+        }
+    } else if loss.findings == 0 {
         "Nothing on this root will be lost at the next boot.".to_owned()
     } else {
-        format!(
-            "The next boot erases {entries} entries ({}) in {findings} finding{}.",
-            human_size(bytes),
-            if findings == 1 { "" } else { "s" }
-        )
+        format!("The next boot erases {what}.")
     };
+    let broken = report.totals.get(&Verdict::Broken).map_or(0, |t| t.findings);
     if broken > 0 {
         s.push_str(&format!(" {broken} claim{} broken.", if broken == 1 { " is" } else { "s are" }));
     }

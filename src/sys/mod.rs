@@ -1,6 +1,6 @@
 //! The only code that touches the system: reads confined to the audited
-//! root, the mount table, external programs; and the plain facts they
-//! return (entry metadata, paths as bytes).
+//! root, the mount table, external programs, the terminal's width; and the
+//! plain facts they return (entry metadata, paths as bytes).
 
 pub mod command;
 pub mod fmt;
@@ -8,3 +8,4 @@ pub mod meta;
 pub mod mounts;
 pub mod path;
 pub mod root;
+pub mod terminal;
