@@ -72,25 +72,50 @@ let
 
   auditArgs = [ "audit" "--progress" "never" ] ++ cfg.audit.extraArgs;
   textfile = toString cfg.audit.textfileDir;
+  # The rollback's state (the last rollback, or why the initrd refused it),
+  # read on the running system with the rollback's own target.
+  statusArgs = [ "status" "--format" "prometheus" ] ++ targetArgs;
+  # What the textfile carries in place of the status metrics when
+  # `darlings status` fails (its error goes to the unit's log): a gauge to
+  # alert on.
+  statusDown = [
+    "# HELP darlings_status_up 0: darlings status failed, the rollback status metrics are missing (see the darlings-audit unit log)."
+    "# TYPE darlings_status_up gauge"
+    "darlings_status_up 0"
+  ];
   # Written to a temporary name in the same directory, then renamed: the
   # collector never reads half a file. An incomplete audit (2) still reports.
+  # With the rollback, the status metrics go into the same file before the
+  # rename; a failing status never keeps the audit's metrics out, and only
+  # a status that succeeds has its output appended (never half of it).
+  appendStatus = optionalString rollback.enable (concatStringsSep "; " [
+    "if ${lib.escapeShellArgs ([ darlings ] ++ statusArgs)} > \"$t.status\""
+    "then cat \"$t.status\" >> \"$t\""
+    "else printf '%s\\n' ${lib.escapeShellArgs statusDown} >> \"$t\""
+    "fi"
+    "rm -f \"$t.status\""
+  ] + "; ");
   auditScript = concatStringsSep "; " [
     "t=${lib.escapeShellArg "${textfile}/.darlings.prom"}.$$"
     "${lib.escapeShellArgs ([ darlings ] ++ auditArgs ++ [ "--format" "prometheus" ])} > \"$t\""
     "rc=$?"
-    "if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then mv -f \"$t\" ${lib.escapeShellArg "${textfile}/darlings.prom"}; else rm -f \"$t\"; fi"
+    ("if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then ${appendStatus}mv -f \"$t\" "
+      + "${lib.escapeShellArg "${textfile}/darlings.prom"}; else rm -f \"$t\"; fi")
     "exit \"$rc\""
   ];
 
   zfs = rollback.zfs.dataset != null;
   btrfs = rollback.btrfs.device != null;
   pool = builtins.head (lib.splitString "/" rollback.zfs.dataset);
-  rollbackArgs =
-    [ "rollback" "--initrd" "--no-default-manifest" "--manifest" "/etc/darlings/manifest.toml" ]
-    ++ optionals zfs ([ "--dataset" rollback.zfs.dataset "--snapshot" rollback.zfs.snapshot ]
+  # The target, the same for the rollback and its status.
+  targetArgs =
+    optionals zfs ([ "--dataset" rollback.zfs.dataset "--snapshot" rollback.zfs.snapshot ]
       ++ optionals (rollback.zfs.archiveDataset != null) [ "--archive-dataset" rollback.zfs.archiveDataset ])
     ++ optionals btrfs [ "--device" rollback.btrfs.device "--subvolume" rollback.btrfs.subvolume
-      "--blank" rollback.btrfs.blank ]
+      "--blank" rollback.btrfs.blank ];
+  rollbackArgs =
+    [ "rollback" "--initrd" "--no-default-manifest" "--manifest" "/etc/darlings/manifest.toml" ]
+    ++ targetArgs
     ++ optionals (rollback.retain != null) [ "--retain" (toString rollback.retain) ]
     ++ optionals (rollback.retainDays != null) [ "--retain-days" (toString rollback.retainDays) ]
     ++ rollback.extraArgs;

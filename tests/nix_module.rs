@@ -2,37 +2,53 @@
 //! with the real impermanence and preservation modules and small stubs for
 //! the NixOS options they touch (tests/nix/stubs.nix). What NixOS itself
 //! builds from the result is not checked here: no nixpkgs.
+//!
+//! Every option of `services.darlings` and the tests that cover it (here
+//! unless named; `readme_nix` is tests/readme_nix.rs, the README's blocks):
+//!
+//! | option | covered by |
+//! |---|---|
+//! | `enable` | `contradictory_settings_are_refused` (off: nothing written, nothing asserted); every other test (on) |
+//! | `package` | `the_flake_gives_the_package_the_overlay_and_the_module` (the flake's default, a configuration's override); `readme_nix` `flake_zfs`; every argv (its `bin/darlings`) |
+//! | `settings.keep` | `zfs_with_impermanence_and_the_systemd_initrd` (manifest text); `generated_claim_files_round_trip_through_a_plain_audit`; `readme_nix` `impermanence_btrfs` |
+//! | `settings.ignore` | `zfs_with_impermanence_and_the_systemd_initrd`; `generated_claim_files_round_trip_through_a_plain_audit`; `readme_nix` `flake_zfs` |
+//! | `settings.precious` | `zfs_with_impermanence_and_the_systemd_initrd`; `readme_nix` `impermanence_btrfs` |
+//! | `audit.enable` | `preservation_claims_without_record_or_audit` (off: no unit, no timer); `zfs_with_impermanence_and_the_systemd_initrd` (on) |
+//! | `audit.interval` | `zfs_with_impermanence_and_the_systemd_initrd` (set); `btrfs_with_the_scripted_initrd` (default) |
+//! | `audit.textfileDir` | `zfs_with_impermanence_and_the_systemd_initrd` (script text, order); `the_audit_unit_writes_the_textfile_atomically` (run); `btrfs_with_the_scripted_initrd` (unset) |
+//! | `audit.extraArgs` | `zfs_with_impermanence_and_the_systemd_initrd`; `the_audit_unit_writes_the_textfile_atomically` |
+//! | `record.enable` | `zfs_with_impermanence_and_the_systemd_initrd` (the unit); `preservation_claims_without_record_or_audit` (off); `contradictory_settings_are_refused` (the warning) |
+//! | `rollback.enable` | `zfs_with_impermanence_and_the_systemd_initrd`, `btrfs_with_the_scripted_initrd` (on); `preservation_claims_without_record_or_audit` (off); `the_audit_unit_writes_the_textfile_atomically` (off: no status); `contradictory_settings_are_refused` (no target) |
+//! | `rollback.zfs.dataset` | `zfs_with_impermanence_and_the_systemd_initrd`; `contradictory_settings_are_refused` (with btrfs) |
+//! | `rollback.zfs.snapshot` | `rollback_options_reach_the_initrd_and_the_status` (set); `zfs_with_impermanence_and_the_systemd_initrd` (default) |
+//! | `rollback.zfs.archiveDataset` | `zfs_with_impermanence_and_the_systemd_initrd`; `contradictory_settings_are_refused` (missing) |
+//! | `rollback.btrfs.device` | `btrfs_with_the_scripted_initrd`; `contradictory_settings_are_refused` |
+//! | `rollback.btrfs.subvolume` | `rollback_options_reach_the_initrd_and_the_status` (set); `btrfs_with_the_scripted_initrd` (default) |
+//! | `rollback.btrfs.blank` | `rollback_options_reach_the_initrd_and_the_status` (set); `btrfs_with_the_scripted_initrd` (default) |
+//! | `rollback.retain` | `btrfs_with_the_scripted_initrd`; `readme_nix` `impermanence_btrfs` |
+//! | `rollback.retainDays` | `zfs_with_impermanence_and_the_systemd_initrd`; `btrfs_with_the_scripted_initrd` |
+//! | `rollback.after` | `rollback_options_reach_the_initrd_and_the_status` (set); `zfs_with_impermanence_and_the_systemd_initrd`, `btrfs_with_the_scripted_initrd` (defaults) |
+//! | `rollback.extraArgs` | `rollback_options_reach_the_initrd_and_the_status` (the rollback's, not the status's) |
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod nix;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/nix");
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+use nix::{argv, status_argv, strs, REPO, SHARED};
+
 const PKG: &str = "/nix/store/00000000000000000000000000000000-darlings-0.1.0";
 const BIN: &str = "/nix/store/00000000000000000000000000000000-darlings-0.1.0/bin/darlings";
-
-fn nix_available() -> bool {
-    if !common::have("nix-instantiate") {
-        common::unavailable("nix-instantiate (Debian's nix-bin) is not installed");
-        return false;
-    }
-    if !Path::new(SHARED).join("impermanence/nixos.nix").exists() {
-        common::unavailable(
-            "../shared/nix (nixpkgs lib, impermanence, preservation) is not beside the clone",
-        );
-        return false;
-    }
-    true
-}
-
-fn nix(args: &[&str]) -> std::process::Output {
-    Command::new("nix-instantiate").args(args).env("NIX_REMOTE", "").output().expect("run nix-instantiate")
-}
+/// What the textfile holds instead of the status metrics when `darlings
+/// status` fails, as the script's shell words.
+const STATUS_DOWN: &str =
+    "'# HELP darlings_status_up 0: darlings status failed, the rollback status metrics \
+                           are missing (see the darlings-audit unit log).' '# TYPE darlings_status_up gauge' \
+                           'darlings_status_up 0'";
 
 /// Evaluates `expr` over `e` (tests/nix/eval.nix) with the configuration
 /// file `config` (in tests/nix) and an inline module.
@@ -47,60 +63,16 @@ fn eval_with(config: &str, inline: &str, package: &str, expr: &str) -> Value {
   }};
 in {expr}"#
     );
-    let out = nix(&["--readonly-mode", "--eval", "--strict", "--json", "-E", &text]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    nix::eval(&text)
 }
 
 fn eval(config: &str, expr: &str) -> Value {
     eval_with(config, "{ }", PKG, expr)
 }
 
-/// A systemd command line split into its argv (quotes, `\` escapes,
-/// `$$` and `%%`), as systemd reads what the module writes.
-fn argv(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        let Some(&first) = chars.peek() else { break };
-        let mut word = String::new();
-        if first == '"' {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => match chars.next() {
-                        Some('n') => word.push('\n'),
-                        Some(other) => word.push(other),
-                        None => panic!("dangling \\ in {line:?}"),
-                    },
-                    c => word.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ' ' {
-                    break;
-                }
-                word.push(c);
-                chars.next();
-            }
-        }
-        words.push(word.replace("$$", "$").replace("%%", "%"));
-    }
-    words
-}
-
-fn strs(v: &Value) -> Vec<&str> {
-    v.as_array().unwrap_or_else(|| panic!("not a list: {v}")).iter().map(|s| s.as_str().unwrap()).collect()
-}
-
 #[test]
 fn every_nix_file_parses() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let mut files =
@@ -115,14 +87,52 @@ fn every_nix_file_parses() {
     }
     assert!(files.len() >= 7, "{files:?}");
     for file in files {
-        let out = nix(&["--parse", file.to_str().unwrap()]);
+        let out = nix::nix(&["--parse", file.to_str().unwrap()]);
         assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
     }
 }
 
+/// flake.nix, called as Nix calls a flake (only nixpkgs `lib` is real,
+/// tests/nix/flakes.nix): the package of each system built from this
+/// repository with Cargo.lock, the overlay giving the same, and the module
+/// defaulting to the flake's package where a configuration may override it.
+#[test]
+fn the_flake_gives_the_package_the_overlay_and_the_module() {
+    if !nix::available() {
+        return;
+    }
+    let v = nix::eval(&format!(
+        r#"let
+  flakes = import {REPO}/tests/nix/flakes.nix {{ shared = {SHARED}; }};
+  f = flakes.darlings;
+  eval = modules: (import {REPO}/tests/nix/eval.nix {{ shared = {SHARED}; package = null; inherit modules; }}).package;
+  pkg = p: {{ inherit (p) name system; lock = toString p.cargoLock.lockFile; inherit (p.meta) mainProgram platforms; }};
+  final = flakes.nixpkgs.legacyPackages.x86_64-linux;
+in {{
+  packages = builtins.mapAttrs (_: p: pkg p.default) f.packages;
+  overlay = pkg (f.overlays.default final {{ }}).darlings;
+  module = eval [ f.nixosModules.default {{ services.darlings.enable = true; }} ];
+  overridden = eval [ f.nixosModules.default {{ services.darlings.package = {{ type = "derivation"; name = "mine"; outPath = "/nix/store/mine"; }}; }} ];
+}}"#
+    ));
+    let name = format!("darlings-{}", env!("CARGO_PKG_VERSION"));
+    let lock = format!("{REPO}/Cargo.lock");
+    for system in ["x86_64-linux", "aarch64-linux"] {
+        let p = &v["packages"][system];
+        assert_eq!(p["name"], name.as_str(), "{v}");
+        assert_eq!(p["system"], system);
+        assert_eq!(p["lock"], lock.as_str());
+        assert_eq!(p["mainProgram"], "darlings");
+    }
+    assert_eq!(v["packages"].as_object().unwrap().len(), 2);
+    assert_eq!(v["overlay"]["name"], name.as_str());
+    assert_eq!(v["module"], format!("/nix/store/11111111111111111111111111111111-{name}"));
+    assert_eq!(v["overridden"], "/nix/store/mine");
+}
+
 #[test]
 fn zfs_with_impermanence_and_the_systemd_initrd() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let v = eval("impermanence-zfs", "{ inherit (e) failed warnings etc services timers initrd; }");
@@ -181,11 +191,21 @@ file = false
             "-c".to_owned(),
             format!(
                 "t={dir}/.darlings.prom.$$; {BIN} audit --progress never --fail-on critical --format prometheus \
-                 > \"$t\"; rc=$?; if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then mv -f \"$t\" {dir}/darlings.prom; \
+                 > \"$t\"; rc=$?; if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then \
+                 if {BIN} status --format prometheus --dataset rpool/local/root --snapshot blank \
+                 --archive-dataset rpool/safe/darlings/root > \"$t.status\"; \
+                 then cat \"$t.status\" >> \"$t\"; else printf '%s\\n' {STATUS_DOWN} >> \"$t\"; fi; \
+                 rm -f \"$t.status\"; mv -f \"$t\" {dir}/darlings.prom; \
                  else rm -f \"$t\"; fi; exit \"$rc\""
             )
         ]
     );
+    // That is: the audit into the temp file, the status appended to it
+    // only after a usable audit, then the one rename into place.
+    let script = &argv(audit["ExecStart"].as_str().unwrap())[2];
+    let at = |word: &str| script.find(word).unwrap_or_else(|| panic!("{word} in {script}"));
+    assert!(at(" audit ") < at("rc=$?") && at("rc=$?") < at(" status ") && at(" status ") < at("mv -f"));
+    assert_eq!(script.matches("mv -f").count(), 1);
 
     // The record: stopped after ordinary services, before local mounts go.
     let record = &v["services"]["darlings-record"];
@@ -244,7 +264,7 @@ file = false
 
 #[test]
 fn btrfs_with_the_scripted_initrd() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let v = eval("btrfs-scripted", "{ inherit (e) failed etc services timers initrd; }");
@@ -290,9 +310,70 @@ fn btrfs_with_the_scripted_initrd() {
     assert_eq!(v["initrd"]["postResumeCommands"], "");
 }
 
+/// The target options reach the initrd's rollback and the status in the
+/// textfile alike; `after` and `extraArgs` reach the rollback alone.
+#[test]
+fn rollback_options_reach_the_initrd_and_the_status() {
+    if !nix::available() {
+        return;
+    }
+    let v = eval_with(
+        "impermanence-zfs",
+        r#"{ services.darlings.rollback = {
+              zfs.snapshot = "empty";
+              after = [ "zfs-import-tank.service" "dev-sda2.device" ];
+              extraArgs = [ "--destroy-newer" ];
+            }; }"#,
+        PKG,
+        "{ inherit (e) failed services initrd; }",
+    );
+    assert_eq!(v["failed"], json!([]));
+    let rollback = &v["initrd"]["services"]["darlings-rollback"];
+    let tail = [
+        "--dataset",
+        "rpool/local/root",
+        "--snapshot",
+        "empty",
+        "--archive-dataset",
+        "rpool/safe/darlings/root",
+    ];
+    assert_eq!(
+        argv(rollback["serviceConfig"]["ExecStart"].as_str().unwrap())[6..],
+        [&tail[..], &["--retain-days", "30", "--destroy-newer"]].concat()
+    );
+    assert_eq!(strs(&rollback["after"]), ["zfs-import-tank.service", "dev-sda2.device"]);
+    assert_eq!(strs(&rollback["wants"]), ["zfs-import-tank.service", "dev-sda2.device"]);
+    let script = &argv(v["services"]["darlings-audit"]["serviceConfig"]["ExecStart"].as_str().unwrap())[2];
+    assert_eq!(status_argv(script).unwrap(), [&["status", "--format", "prometheus"][..], &tail].concat());
+
+    let v = eval_with(
+        "btrfs-scripted",
+        r#"{ services.darlings = {
+              rollback.btrfs = { subvolume = "@"; blank = "@blank"; };
+              rollback.extraArgs = [ "--force" ];
+              audit.textfileDir = "/run/textfiles";
+            }; }"#,
+        PKG,
+        "{ inherit (e) failed services initrd; }",
+    );
+    assert_eq!(v["failed"], json!([]));
+    let tail = ["--device", "/dev/disk/by-label/nixos", "--subvolume", "@", "--blank", "@blank"];
+    assert_eq!(
+        v["initrd"]["postResumeCommands"].as_str().unwrap().split_whitespace().skip(6).collect::<Vec<_>>(),
+        [&tail[..], &["--retain", "5", "--retain-days", "7", "--force"]].concat()
+    );
+    let script = &argv(v["services"]["darlings-audit"]["serviceConfig"]["ExecStart"].as_str().unwrap())[2];
+    assert!(
+        script.contains(" > \"$t\"; rc=$?;")
+            && script.ends_with("/run/textfiles/darlings.prom; else rm -f \"$t\"; fi; exit \"$rc\""),
+        "{script}"
+    );
+    assert_eq!(status_argv(script).unwrap(), [&["status", "--format", "prometheus"][..], &tail].concat());
+}
+
 #[test]
 fn preservation_claims_without_record_or_audit() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let v = eval("preservation", "{ inherit (e) failed etc services timers initrd; }");
@@ -327,7 +408,7 @@ fn preservation_claims_without_record_or_audit() {
 
 #[test]
 fn contradictory_settings_are_refused() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let failed = |inline: &str| eval_with("btrfs-scripted", inline, PKG, "{ inherit (e) failed warnings; }");
@@ -374,7 +455,7 @@ fn contradictory_settings_are_refused() {
 
 #[test]
 fn a_removed_option_set_still_gives_the_claims() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     // impermanence refuses the configuration by its own assertion; the
@@ -394,21 +475,47 @@ fn a_removed_option_set_still_gives_the_claims() {
 }
 
 /// The audit unit's command line, run for real: the textfile appears whole
-/// under its name, a failed audit leaves the previous one, no temp file stays.
+/// under its name with the audit's metrics and then the rollback's status
+/// metrics; a failing status leaves `darlings_status_up 0` instead (never
+/// half its output) and the audit's metrics all the same; a failed audit
+/// leaves the previous file and runs no status; no temp file stays. The
+/// audit is the real binary; `status` is a stand-in (the real one would
+/// read this machine's disks), which records its argv.
 #[test]
 fn the_audit_unit_writes_the_textfile_atomically() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     let pkg = tempfile::tempdir().unwrap();
+    let p = pkg.path().display();
     std::fs::create_dir(pkg.path().join("bin")).unwrap();
-    std::os::unix::fs::symlink(common::bin(), pkg.path().join("bin/darlings")).unwrap();
+    let stand_in = format!(
+        r#"#!/bin/sh
+if [ "$1" = status ]; then
+  printf '%s\n' "$@" > '{p}/status-argv'
+  if [ -e '{p}/status-fails' ]; then
+    echo 'darlings_half_written 1'
+    echo 'darlings: error: cannot mount the top-level volume' >&2
+    exit 2
+  fi
+  printf '%s\n' '# TYPE darlings_rollback_refused gauge' 'darlings_rollback_refused 1'
+  exit 0
+fi
+exec '{}' "$@"
+"#,
+        common::bin()
+    );
+    let script = pkg.path().join("bin/darlings");
+    std::fs::write(&script, stand_in).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let status_argv = pkg.path().join("status-argv");
+
     let textfiles = tempfile::tempdir().unwrap();
     let t = common::Tree::new();
     t.file(b"/var/lib/app/state", b"s").file(b"/etc/darlings/manifest.toml", b"ignore = [\"/etc\"]\n");
-    let run = |root: &Path| {
+    let run = |root: &Path, more: &str| {
         let inline = format!(
-            r#"{{ services.darlings.audit = {{ textfileDir = "{}"; extraArgs = [ "--root" "{}" ]; }}; }}"#,
+            r#"{{ services.darlings.audit = {{ textfileDir = "{}"; extraArgs = [ "--root" "{}" ]; }}; {more} }}"#,
             textfiles.path().display(),
             root.display()
         );
@@ -422,8 +529,6 @@ fn the_audit_unit_writes_the_textfile_atomically() {
         assert_eq!(argv[..2], ["/bin/sh", "-c"]);
         Command::new(&argv[0]).args(&argv[1..]).output().unwrap()
     };
-    let out = run(t.root());
-    assert_eq!(common::code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
     let listing = || {
         let mut names: Vec<String> = std::fs::read_dir(textfiles.path())
             .unwrap()
@@ -432,15 +537,68 @@ fn the_audit_unit_writes_the_textfile_atomically() {
         names.sort();
         names
     };
+    let textfile = || std::fs::read_to_string(textfiles.path().join("darlings.prom")).unwrap();
+
+    // The rollback is enabled (btrfs): the audit's metrics, then the status's.
+    let out = run(t.root(), "");
+    assert_eq!(common::code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(listing(), ["darlings.prom"]);
-    let prom = std::fs::read_to_string(textfiles.path().join("darlings.prom")).unwrap();
-    assert!(prom.contains("darlings_audit_complete"), "{prom}");
-    assert!(prom.contains(r#"verdict="unclaimed""#), "{prom}");
-    // A failed audit (no such root) keeps the last good file.
-    let out = run(&t.root().join("missing"));
+    let prom = textfile();
+    let (audit, status) =
+        prom.split_once("# TYPE darlings_rollback_refused").unwrap_or_else(|| panic!("{prom}"));
+    assert!(audit.contains("darlings_audit_complete"), "{prom}");
+    assert!(audit.contains(r#"verdict="unclaimed""#), "{prom}");
+    assert_eq!(status, " gauge\ndarlings_rollback_refused 1\n");
+    assert_eq!(
+        std::fs::read_to_string(&status_argv).unwrap().lines().collect::<Vec<_>>(),
+        [
+            "status",
+            "--format",
+            "prometheus",
+            "--device",
+            "/dev/disk/by-label/nixos",
+            "--subvolume",
+            "root",
+            "--blank",
+            "root-blank"
+        ]
+    );
+
+    // A failing status: the audit's metrics all the same, its own code,
+    // and darlings_status_up 0 in place of the status's (half) output.
+    std::fs::write(pkg.path().join("status-fails"), "").unwrap();
+    let out = run(t.root(), "");
+    assert_eq!(common::code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot mount the top-level volume"));
+    assert_eq!(listing(), ["darlings.prom"]);
+    let prom = textfile();
+    let (audit, down) = prom.split_once("# HELP darlings_status_up").unwrap_or_else(|| panic!("{prom}"));
+    assert!(audit.contains("darlings_audit_complete") && audit.contains(r#"verdict="unclaimed""#), "{prom}");
+    let last = format!("darlings_missing_claims{{root=\"{}\"}} 0\n", t.root().display());
+    assert!(audit.ends_with(&last), "{prom}");
+    assert_eq!(
+        down,
+        " 0: darlings status failed, the rollback status metrics are missing \
+         (see the darlings-audit unit log).\n# TYPE darlings_status_up gauge\ndarlings_status_up 0\n"
+    );
+    assert!(!prom.contains("half_written"), "{prom}");
+
+    // A failed audit (no such root) keeps the last good file, asks no status.
+    std::fs::remove_file(&status_argv).unwrap();
+    let out = run(&t.root().join("missing"), "");
     assert_eq!(common::code(&out), 2);
     assert_eq!(listing(), ["darlings.prom"]);
-    assert_eq!(std::fs::read_to_string(textfiles.path().join("darlings.prom")).unwrap(), prom);
+    assert_eq!(textfile(), prom);
+    assert!(!status_argv.exists());
+
+    // Without the rollback, the audit's metrics alone.
+    let out = run(t.root(), "services.darlings.rollback.enable = lib.mkForce false;");
+    assert_eq!(common::code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(listing(), ["darlings.prom"]);
+    let prom = textfile();
+    assert!(prom.contains("darlings_audit_complete"), "{prom}");
+    assert!(!prom.contains("darlings_status_up") && !prom.contains("darlings_rollback_refused"), "{prom}");
+    assert!(!status_argv.exists());
 }
 
 /// What the module writes, placed in a root with real mounts, makes a plain
@@ -448,7 +606,7 @@ fn the_audit_unit_writes_the_textfile_atomically() {
 /// `darlings nix expr impermanence` from the same configuration.
 #[test]
 fn generated_claim_files_round_trip_through_a_plain_audit() {
-    if !nix_available() {
+    if !nix::available() {
         return;
     }
     require_root!();

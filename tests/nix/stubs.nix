@@ -9,6 +9,8 @@ let
   attrs = mkOption { type = types.attrsOf types.anything; default = { }; };
   list = mkOption { type = types.listOf types.anything; default = [ ]; };
   lines = mkOption { type = types.lines; default = ""; };
+  # A package that is never built: only its store path is read.
+  fake = name: { type = "derivation"; inherit name; outPath = "/nix/store/22222222222222222222222222222222-${name}"; };
 in
 {
   options = {
@@ -80,8 +82,14 @@ in
   config.users.users.root = { home = "/root"; group = "root"; };
 
   config._module.args = {
-    # Only lib.nix of impermanence is called through it here.
-    pkgs.callPackage = fn: args: import fn ({ inherit lib; } // args);
+    pkgs = {
+      # Only lib.nix of impermanence is called through it here.
+      callPackage = fn: args: import fn ({ inherit lib; } // args);
+      # What the flake's module and the README's blocks reach for.
+      stdenv.hostPlatform.system = "x86_64-linux";
+      darlings = fake "darlings-0.1.0";
+      coreutils = fake "coreutils-9.5";
+    };
     utils = {
       escapeSystemdPath = s: lib.replaceStrings [ "/" ] [ "-" ] (lib.removePrefix "/" s);
       pathsNeededForBoot = [ "/" "/nix" "/nix/store" "/var" "/var/log" "/var/lib" "/var/lib/nixos" "/etc" "/usr" ];
