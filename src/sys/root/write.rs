@@ -239,9 +239,12 @@ fn sized(
     Err(Errno::RANGE)
 }
 
-/// The extended attributes of an open file, names with values; none where
-/// the filesystem has none.
-fn read_xattrs(fd: BorrowedFd<'_>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Errno> {
+/// Extended attributes: names with values.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The extended attributes of an open file; none where the filesystem has
+/// none.
+fn read_xattrs(fd: BorrowedFd<'_>) -> Result<Xattrs, Errno> {
     let names = match sized(|| rustix::fs::flistxattr_query(fd), |buf| rustix::fs::flistxattr(fd, buf)) {
         Err(Errno::OPNOTSUPP) => return Ok(Vec::new()),
         other => other?,
