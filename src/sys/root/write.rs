@@ -242,6 +242,10 @@ fn sized(
 /// Extended attributes: names with values.
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// Extended attributes the destination does not support: each entry (its
+/// path in the staging directory) with the attribute's name.
+pub type Unsupported = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The extended attributes of an open file; none where the filesystem has
 /// none.
 fn read_xattrs(fd: BorrowedFd<'_>) -> Result<Xattrs, Errno> {
@@ -456,9 +460,8 @@ pub struct Copier<'a> {
     /// Entries made, and bytes copied.
     pub entries: u64,
     pub bytes: u64,
-    /// Extended attributes the destination does not support (`EOPNOTSUPP`):
-    /// the entry and the attribute's name.
-    pub unsupported: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Extended attributes the destination does not support (`EOPNOTSUPP`).
+    pub unsupported: Unsupported,
 }
 
 impl<'a> Copier<'a> {
