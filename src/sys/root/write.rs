@@ -308,6 +308,8 @@ pub struct Staging {
     dir: OwnedFd,
     dev: u64,
     removed: bool,
+    /// Use no `renameat2` flags, as on a filesystem without them (tests).
+    plain_renames: bool,
 }
 
 /// The name under which [`Staging::place`] keeps what it replaces while the
@@ -352,7 +354,7 @@ impl Staging {
                 Err(e) => return Err(on("remove ACL of", &name)(e)),
             }
         }
-        Ok(Staging { parent, name, dir, dev: a.dev, removed: false })
+        Ok(Staging { parent, name, dir, dev: a.dev, removed: false, plain_renames: false })
     }
 
     pub fn dir(&self) -> BorrowedFd<'_> {
@@ -372,11 +374,12 @@ impl Staging {
     pub fn place(&self, entry: &[u8], dest: &[u8], replace: bool) -> Result<Placed, WriteError> {
         let err = on("move into place", dest);
         if replace {
-            match rustix::fs::renameat_with(&self.dir, entry, &self.parent, dest, RenameFlags::EXCHANGE) {
+            match self.rename2(entry, dest, RenameFlags::EXCHANGE) {
                 Ok(()) => return Ok(Placed::Replaced),
                 Err(Errno::NOENT) => {} // gone meanwhile: a plain move
-                // No RENAME_EXCHANGE here (ZFS before 2.2): the old one
-                // first moves aside into the staging directory.
+                // No RENAME_EXCHANGE here (OpenZFS 2.1 takes no renameat2
+                // flag): the old one first moves aside into the staging
+                // directory.
                 Err(Errno::INVAL) => {
                     match rustix::fs::renameat(&self.parent, dest, &self.dir, REPLACED) {
                         Ok(()) => {}
@@ -399,7 +402,7 @@ impl Staging {
 
     fn place_new(&self, entry: &[u8], dest: &[u8]) -> Result<(), WriteError> {
         let err = on("move into place", dest);
-        match rustix::fs::renameat_with(&self.dir, entry, &self.parent, dest, RenameFlags::NOREPLACE) {
+        match self.rename2(entry, dest, RenameFlags::NOREPLACE) {
             // No RENAME_NOREPLACE here: look, then move. Something made in
             // between would be replaced as an entry (rename follows nothing).
             Err(Errno::INVAL) => match attrs_at(self.parent.as_fd(), dest) {
@@ -409,6 +412,14 @@ impl Staging {
             },
             other => other.map_err(err),
         }
+    }
+
+    /// `renameat2` of `entry` here to `dest` in the parent.
+    fn rename2(&self, entry: &[u8], dest: &[u8], flags: RenameFlags) -> Result<(), Errno> {
+        if self.plain_renames {
+            return Err(Errno::INVAL);
+        }
+        rustix::fs::renameat_with(&self.dir, entry, &self.parent, dest, flags)
     }
 
     /// Removes the staging directory and all in it. What cannot be removed
@@ -717,6 +728,7 @@ mod tests {
 
     /// What is at the destination is moved as a name: a symlink's target and
     /// a FIFO are never touched or opened; without `replace`, nothing is.
+    /// The same without `renameat2` flags (OpenZFS 2.1).
     #[test]
     fn placing_replaces_entries_never_what_they_point_to() {
         let t = tempfile::tempdir().expect("tempdir");
@@ -726,8 +738,10 @@ mod tests {
         std::os::unix::fs::symlink(&outside, dest.join("link")).expect("symlink");
         rustix::fs::mkfifoat(open(&dest), "fifo", Mode::from_raw_mode(0o600)).expect("mkfifo");
         std::fs::create_dir_all(dest.join("dir/full")).expect("mkdir");
-        for name in ["link", "fifo", "dir"] {
-            let staging = Staging::create(open(&dest)).expect("staging");
+        for (name, plain) in [("link", false), ("fifo", false), ("dir", false), ("link", true), ("dir", true)]
+        {
+            let mut staging = Staging::create(open(&dest)).expect("staging");
+            staging.plain_renames = plain;
             let made = rustix::fs::openat(
                 staging.dir(),
                 name,
@@ -744,6 +758,14 @@ mod tests {
             );
             staging.remove().expect("the replaced entry is removed");
             assert_eq!(std::fs::read(dest.join(name)).expect("read"), b"restored");
+            if name != "fifo" {
+                // Back to what the next round replaces.
+                std::fs::remove_file(dest.join(name)).expect("rm");
+                match name {
+                    "link" => std::os::unix::fs::symlink(&outside, dest.join(name)).expect("symlink"),
+                    _ => std::fs::create_dir_all(dest.join("dir/full")).expect("mkdir"),
+                }
+            }
         }
         assert_eq!(std::fs::read(&outside).expect("read"), b"outside");
         let names: Vec<_> =
