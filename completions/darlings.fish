@@ -281,8 +281,8 @@ complete -c darlings -n "__fish_darlings_using_subcommand restore" -l blank -d '
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l from -d 'The archive to copy from (a name from `darlings archives`) [default: the newest]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l root -d 'Where the root is mounted [default: /]' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l force -d 'Replace what exists at PATH'
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dry-run -d 'Show the commands and stop'
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l force -d 'Replace what exists at PATH (as an entry: a symlink itself, never what it points to)'
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dry-run -d 'Show what would be made, copied and replaced, and stop'
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F

@@ -259,11 +259,12 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Replace what exists at PATH
+    /// Replace what exists at PATH (as an entry: a symlink itself, never
+    /// what it points to)
     #[arg(long)]
     pub force: bool,
 
-    /// Show the commands and stop
+    /// Show what would be made, copied and replaced, and stop
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -1,80 +1,441 @@
 //! `darlings restore`: one path back from an archive of an old root.
+//!
+//! darlings runs as root, and the root it writes into belongs to the
+//! restored system: any of its users may own a directory on the way
+//! (`/home/alice`) and point it anywhere. So every read and write goes
+//! through the confined primitives of [`crate::sys::root::write`], and
+//! nothing is done by path:
+//!
+//! - **the archive** is opened read-only: its directories down to the
+//!   path without following a symlink or entering a mount (a link on the
+//!   way is refused: restore what it points to), then the entry itself;
+//! - **the root** is walked from its directory descriptor the same way: a
+//!   symlink, a file or a `..` on the way is refused with nothing changed;
+//! - the entry, with the parents the root lacks (owner, mode, times and
+//!   extended attributes from the archive's directories), is **built in a
+//!   private directory** beside the destination, then **moved into place
+//!   by one rename**: the root sees all of it or none. With `--force`,
+//!   what is there (file, directory, symlink, FIFO) trades places with it
+//!   as an entry, never followed or opened, and is removed afterwards.
+//!
+//! The plan is printed first (`--dry-run` stops there). A closed stdout
+//! never stops a restore half way: output fails quietly ([`Out`]; rollback
+//! has no writer shared by every command yet).
 
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use super::{shown, Target};
+use super::{shown, Archive, Target};
 use crate::cli::RestoreArgs;
 use crate::error::ExitCode;
 use crate::sanitize::escape;
-use crate::sys::command::Cmd;
+use crate::sys::fmt::human_size;
+use crate::sys::root::write::{self, Attrs, Copier, Placed, Staging, Unsupported, Way, WriteError};
+use crate::sys::root::{check_relative, kind_name, PathError};
 
 /// `darlings restore`.
 pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
+    let comps = components(&args.path)?;
     let target = Target::open(&args.target, false)?;
     let list = target.archives()?;
-    let archive = match &args.from {
-        Some(name) => list.iter().find(|a| &a.name == name).with_context(|| {
-            format!(
-                "no archive {name}; there are: {}",
-                list.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
-            )
-        })?,
-        None => list.first().context("there are no archives to restore from")?,
-    };
-    let raw = args.path.as_os_str().as_bytes();
-    let rel = match crate::claims::matcher::Pattern::parse(raw) {
-        Ok(crate::claims::matcher::Pattern::Prefix(p)) if p != b"/" => p,
-        _ => bail!("restore takes an absolute path below /, not {}", escape(raw)),
-    };
-    let rel = std::ffi::OsStr::from_bytes(&rel[1..]).to_owned();
+    let archive = pick(&list, args.from.as_deref())?;
     let (tree, _guard) = match &target {
         Target::Zfs(z) => z.open_archive(archive)?,
         Target::Btrfs(b) => (b.archive_path(archive), None),
     };
-    // Never through a symlink of the archive: it would lead out of it.
-    // (Errors are escaped once, where main prints them.)
-    let raw_text = String::from_utf8_lossy(raw);
-    let mut at = tree.clone();
-    let comps: Vec<_> = Path::new(&rel).components().collect();
-    for (i, c) in comps.iter().enumerate() {
-        at.push(c);
-        let meta = std::fs::symlink_metadata(&at)
-            .with_context(|| format!("{raw_text} is not in archive {}", archive.name))?;
-        if meta.file_type().is_symlink() && i + 1 < comps.len() {
-            bail!(
-                "{raw_text} passes through a symlink in the archive ({} -> {}); restore what it points to instead",
-                at.display(),
-                std::fs::read_link(&at).map(|t| t.display().to_string()).unwrap_or_default()
-            );
-        }
-    }
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let dest = root.join(&rel);
-    let exists = std::fs::symlink_metadata(&dest).is_ok();
-    if exists && !args.force {
+    // Declared after the guard: its descriptors close before the unmount.
+    let source = Source::open(&tree, &comps, &archive.name)?;
+    let dest = Dest::open(&root, &comps, args.force)?;
+    let mut out = Out::stdout();
+    show(&mut out, &source, &dest, &archive.name)?;
+    if args.dry_run {
+        out.line("Dry run: nothing was copied.");
+        return Ok(out.code(ExitCode::Clean));
+    }
+    let done = act(&source, dest)?;
+    let mut text = format!("restored {} from archive {}", dest_text(&root, &comps), shown(&archive.name));
+    if done.placed == Placed::Replaced {
+        text.push_str(", in place of what was there");
+    }
+    out.line(&text);
+    if !done.unsupported.is_empty() {
+        let names: Vec<String> = done
+            .unsupported
+            .iter()
+            .map(|(path, name)| format!("{} ({})", escape(path), escape(name)))
+            .collect();
+        out.line(&format!(
+            "note: the root's filesystem does not support these extended attributes; not restored: {}",
+            super::list(&names)
+        ));
+    }
+    if let Err(e) = done.cleanup {
         bail!(
-            "{} exists; nothing was copied (pass --force to copy the archive's version over it)",
-            dest.display()
+            "{text}, but the private directory {} beside it could not be removed entirely: {e}",
+            done.staging
         );
     }
-    let mut cmds = Vec::new();
-    if let Some(parent) = dest.parent().filter(|p| !p.exists()) {
-        cmds.push(Cmd::new("mkdir").arg("-p").arg("--").arg(parent));
+    Ok(out.code(ExitCode::Clean))
+}
+
+/// The archive to copy from: the named one, or the newest.
+fn pick<'a>(list: &'a [Archive], from: Option<&str>) -> Result<&'a Archive> {
+    match from {
+        Some(name) => list.iter().find(|a| a.name == name).with_context(|| {
+            let names: Vec<String> = list.iter().map(|a| shown(&a.name).into_owned()).collect();
+            format!("no archive {}; there are: {}", shown(name), names.join(", "))
+        }),
+        None => list.first().context("there are no archives to restore from"),
     }
-    cmds.push(Cmd::new("cp").arg("-a").arg("-T").arg("--").arg(&at).arg(&dest));
-    for cmd in &cmds {
-        println!("{}", cmd.display());
-        if !args.dry_run {
-            cmd.output()?;
+}
+
+/// The names of `path` below `/` (`/var/lib/app` is `var`, `lib`, `app`):
+/// absolute, without `.`, `..` or empty names (trailing slashes are
+/// dropped). Taken exactly as the root sees it, never interpreted.
+fn components(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let raw = path.as_os_str().as_bytes();
+    let text = escape(raw);
+    if !raw.starts_with(b"/") {
+        bail!("restore takes an absolute path, as the root sees it (like /etc/nixos), not {text}");
+    }
+    let end = raw.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    match check_relative(&raw[..end]) {
+        Ok(b".") => bail!("restore brings back one path below /, not / itself"),
+        Ok(rel) => Ok(rel.split(|&b| b == b'/').map(<[u8]>::to_vec).collect()),
+        Err(PathError::Dot) => {
+            bail!(
+                "{text} has a `.` or `..` component: give the path as the root sees it; nothing was changed"
+            )
+        }
+        Err(e) => bail!("{text} has {e}: give the path as the root sees it; nothing was changed"),
+    }
+}
+
+/// `/a/b` for the first `n` names (the path as the root sees it).
+fn inside(comps: &[Vec<u8>]) -> Vec<u8> {
+    let mut path = Vec::new();
+    for c in comps {
+        path.push(b'/');
+        path.extend_from_slice(c);
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    path
+}
+
+/// The path on this machine, escaped for a terminal: `ROOT/a/b`.
+fn dest_text(root: &Path, comps: &[Vec<u8>]) -> String {
+    let mut path = root.as_os_str().as_bytes().to_vec();
+    while path.len() > 1 && path.ends_with(b"/") {
+        path.pop();
+    }
+    if !comps.is_empty() {
+        if path == b"/" {
+            path.clear();
+        }
+        path.extend_from_slice(&inside(comps));
+    }
+    escape(&path).into_owned()
+}
+
+/// The archive's side: its directories down to the entry's parent, open
+/// read-only (the archive's top first), and what the entry is.
+struct Source {
+    dirs: Vec<OwnedFd>,
+    attrs: Attrs,
+    entries: u64,
+    bytes: u64,
+}
+
+impl Source {
+    fn open(tree: &Path, comps: &[Vec<u8>], name: &str) -> Result<Source> {
+        let path = escape(&inside(comps)).into_owned();
+        let name = shown(name);
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let top = rustix::fs::open(tree, flags, Mode::empty())
+            .with_context(|| format!("cannot open archive {name} at {}", tree.display()))?;
+        let mut dirs = vec![top];
+        let (last, parents) = comps.split_last().context("no path")?;
+        for (i, comp) in parents.iter().enumerate() {
+            let here = escape(&inside(&comps[..=i])).into_owned();
+            let from = dirs[i].as_fd();
+            match write::open_archive_dir(from, comp) {
+                Ok(fd) => dirs.push(fd),
+                Err(Errno::LOOP) => {
+                    let to = rustix::fs::readlinkat(from, comp.as_slice(), Vec::new())
+                        .map(|t| escape(t.as_bytes()).into_owned())
+                        .unwrap_or_default();
+                    bail!(
+                        "{path} passes through a symlink in the archive ({here} -> {to}); restore what it points to instead"
+                    )
+                }
+                Err(Errno::NOENT | Errno::NOTDIR) => bail!("{path} is not in archive {name}"),
+                Err(Errno::XDEV) => bail!("{path} lies under a mount point ({here}) in archive {name}"),
+                Err(e) => bail!("cannot open {here} in archive {name}: {}", io::Error::from(e)),
+            }
+        }
+        let parent = dirs.last().context("no directory")?.as_fd();
+        let attrs = match write::attrs_at(parent, last) {
+            Ok(a) => a,
+            Err(Errno::NOENT) => bail!("{path} is not in archive {name}"),
+            Err(e) => bail!("cannot read {path} in archive {name}: {}", io::Error::from(e)),
+        };
+        let (entries, bytes) = write::measure(parent, last).map_err(|e| anyhow!("archive {name}: {e}"))?;
+        Ok(Source { dirs, attrs, entries, bytes })
+    }
+}
+
+/// The root's side: the deepest directory of the path that exists, open;
+/// the names from `missing` on do not exist; what is at the path now.
+struct Dest {
+    root: PathBuf,
+    comps: Vec<Vec<u8>>,
+    dir: OwnedFd,
+    missing: usize,
+    existing: Option<(Attrs, Option<Vec<u8>>)>,
+}
+
+impl Dest {
+    /// Walks the root down to the path's parent without following a link;
+    /// refuses a symlink or a non-directory on the way, and (without
+    /// `force`) an existing entry.
+    fn open(root: &Path, comps: &[Vec<u8>], force: bool) -> Result<Dest> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let top = rustix::fs::open(root, flags, Mode::empty())
+            .with_context(|| format!("cannot open the root {}", root.display()))?;
+        let (last, parents) = comps.split_last().context("no path")?;
+        let names: Vec<&[u8]> = parents.iter().map(Vec::as_slice).collect();
+        let way = write::walk_dirs(top.as_fd(), &names)
+            .with_context(|| format!("cannot walk the root to {}", dest_text(root, comps)))?;
+        let (dir, missing) = match way {
+            Way::Open { dir, missing } => (dir, missing),
+            Way::Blocked { at, kind: FileType::Symlink, target } => bail!(
+                "{} is a symlink (-> {}): restore never writes through a link, so nothing was changed. \
+                 Restore what it points to, or remove the link first",
+                dest_text(root, &comps[..=at]),
+                escape(&target.unwrap_or_default())
+            ),
+            Way::Blocked { at, kind, .. } => bail!(
+                "{} is a {} on the root, not a directory; nothing was changed",
+                dest_text(root, &comps[..=at]),
+                kind_name(kind)
+            ),
+        };
+        let existing = if missing == parents.len() {
+            match write::attrs_at(dir.as_fd(), last) {
+                Ok(a) => {
+                    let target = (a.kind == FileType::Symlink)
+                        .then(|| rustix::fs::readlinkat(&dir, last.as_slice(), Vec::new()).ok())
+                        .flatten()
+                        .map(|t| t.into_bytes());
+                    Some((a, target))
+                }
+                Err(Errno::NOENT) => None,
+                Err(e) => bail!("cannot look at {}: {}", dest_text(root, comps), io::Error::from(e)),
+            }
+        } else {
+            None
+        };
+        if existing.is_some() && !force {
+            bail!(
+                "{} exists; nothing was copied (pass --force to replace it with the archive's version)",
+                dest_text(root, comps)
+            );
+        }
+        Ok(Dest { root: root.to_owned(), comps: comps.to_vec(), dir, missing, existing })
+    }
+
+    fn text(&self, n: usize) -> String {
+        dest_text(&self.root, &self.comps[..n])
+    }
+}
+
+/// `1000:100 0750`.
+fn owner_mode(a: &Attrs) -> String {
+    format!("{}:{} {:04o}", a.uid, a.gid, a.perm)
+}
+
+/// The plan, for people: what is made, copied and replaced, with the
+/// owners and modes it gets.
+fn show(out: &mut Out, source: &Source, dest: &Dest, archive: &str) -> Result<()> {
+    let n = dest.comps.len();
+    out.line(&format!("Restore {} from archive {}:", dest.text(n), shown(archive)));
+    for i in dest.missing..n - 1 {
+        let a = write::attrs_of(source.dirs[i + 1].as_fd()).context("archive: stat")?;
+        out.line(&format!("  make directory  {}  ({}, as in the archive)", dest.text(i + 1), owner_mode(&a)));
+    }
+    let a = &source.attrs;
+    let what = match a.kind {
+        FileType::Directory => format!(
+            "directory {} ({} entries, {}; {})",
+            dest.text(n),
+            source.entries,
+            human_size(source.bytes),
+            owner_mode(a)
+        ),
+        FileType::RegularFile => format!("file {} ({}; {})", dest.text(n), human_size(a.size), owner_mode(a)),
+        kind => format!("{} {} ({})", kind_name(kind), dest.text(n), owner_mode(a)),
+    };
+    out.line(&format!("  copy {what}"));
+    if let Some((now, target)) = &dest.existing {
+        out.line(&match (now.kind, target) {
+            (FileType::Symlink, Some(t)) => format!(
+                "  replacing the symlink there (-> {}): the link itself; what it points to is left alone",
+                escape(t)
+            ),
+            (FileType::Directory, _) => {
+                "  replacing the directory there: removed once the archive's copy is in place".to_owned()
+            }
+            (kind, _) => format!("  replacing the {} there (never opened)", kind_name(kind)),
+        });
+    }
+    out.line(&format!(
+        "  (made in a private directory in {}, then moved into place by one rename)",
+        dest.text(dest.missing)
+    ));
+    Ok(())
+}
+
+/// What a restore did.
+struct Done {
+    placed: Placed,
+    unsupported: Unsupported,
+    staging: String,
+    cleanup: Result<(), WriteError>,
+}
+
+/// Builds the entry (and the missing parents) in a private directory and
+/// moves it into place. Any failure before the move changes nothing.
+fn act(source: &Source, dest: Dest) -> Result<Done> {
+    let Dest { root, comps, dir, missing, existing } = dest;
+    let text = |n: usize| dest_text(&root, &comps[..n]);
+    let parent = text(missing);
+    let staging = Staging::create(dir).map_err(|e| anyhow!("cannot restore into {parent}: {e}"))?;
+    let staging_text = format!("{}/{}", parent.trim_end_matches('/'), escape(staging.name()));
+    let fail = |what: String, staging: Staging| {
+        let left = match staging.remove() {
+            Ok(()) => String::new(),
+            Err(e) => format!(" (the private directory {staging_text} is left: {e})"),
+        };
+        anyhow!("{what}; nothing was changed{left}")
+    };
+    let unsupported = match build(&staging, source, &comps, missing) {
+        Ok(u) => u,
+        Err(e) => return Err(fail(format!("cannot restore {} ({e})", text(comps.len())), staging)),
+    };
+    let top = &comps[missing];
+    let placed = match staging.place(top, top, existing.is_some()) {
+        Ok(p) => p,
+        Err(e) if e.errno() == Some(Errno::EXIST) => {
+            return Err(fail(format!("{} appeared while darlings restored it", text(missing + 1)), staging));
+        }
+        Err(e) => return Err(fail(format!("cannot move it into {parent}: {e}"), staging)),
+    };
+    Ok(Done { placed, unsupported, staging: staging_text, cleanup: staging.remove() })
+}
+
+/// Makes the missing parents inside the staging directory, copies the
+/// entry into the deepest, then gives the parents the archive's owner,
+/// mode, extended attributes and times (after what they hold). Returns the
+/// extended attributes the root's filesystem refused.
+fn build(
+    staging: &Staging,
+    source: &Source,
+    comps: &[Vec<u8>],
+    missing: usize,
+) -> Result<Unsupported, WriteError> {
+    let mut copier = Copier::new(staging);
+    let n = comps.len();
+    let mut made: Vec<(OwnedFd, Vec<u8>, usize)> = Vec::new();
+    let mut rel = Vec::new();
+    for (i, comp) in comps.iter().enumerate().skip(missing) {
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(comp);
+        let into = made.last().map_or(staging.dir(), |(fd, _, _)| fd.as_fd());
+        if i + 1 == n {
+            copier.copy(source.dirs[i].as_fd(), comp, into, &rel)?;
+        } else {
+            let fd = copier.make_dir(into, comp, &rel)?;
+            made.push((fd, rel.clone(), i));
         }
     }
-    if args.dry_run {
-        println!("Dry run: nothing was copied.");
-    } else {
-        println!("restored {} from archive {}", dest.display(), shown(&archive.name));
+    for (fd, rel, i) in made.iter().rev() {
+        copier.finish_dir(source.dirs[i + 1].as_fd(), fd.as_fd(), rel)?;
     }
-    Ok(ExitCode::Clean)
+    Ok(copier.unsupported)
+}
+
+/// Restore's stdout: a reader that went away (`| head`) or any other
+/// failure to print never stops a restore half way; what is left is not
+/// printed. A failure other than a closed pipe makes the exit code 2.
+struct Out {
+    stdout: Option<io::Stdout>,
+    failed: Option<io::Error>,
+}
+
+impl Out {
+    fn stdout() -> Out {
+        Out { stdout: Some(io::stdout()), failed: None }
+    }
+
+    fn line(&mut self, text: &str) {
+        let Some(stdout) = &self.stdout else { return };
+        let mut lock = stdout.lock();
+        if let Err(e) = writeln!(lock, "{text}").and_then(|()| lock.flush()) {
+            drop(lock);
+            self.stdout = None;
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// `code`, or 2 when printing failed for another reason than a closed
+    /// pipe (said on stderr).
+    fn code(&self, code: ExitCode) -> ExitCode {
+        match &self.failed {
+            Some(e) => {
+                let _ = writeln!(io::stderr(), "darlings: cannot write to stdout: {e}");
+                ExitCode::Incomplete
+            }
+            None => code,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_taken_as_the_root_sees_them() {
+        let ok = |p: &str| components(Path::new(p)).expect(p);
+        assert_eq!(ok("/var/lib/app"), [b"var".to_vec(), b"lib".to_vec(), b"app".to_vec()]);
+        assert_eq!(ok("/etc/nixos/"), [b"etc".to_vec(), b"nixos".to_vec()]);
+        for bad in ["var/lib", "/", "/var/../etc/shadow", "/var/./lib", "/var//lib", ""] {
+            assert!(components(Path::new(bad)).is_err(), "{bad}");
+        }
+        let err = components(Path::new("/var/lib/../../etc")).expect_err("dots").to_string();
+        assert!(err.contains("`..`") && err.contains("nothing was changed"), "{err}");
+    }
+
+    #[test]
+    fn destinations_are_shown_below_the_root() {
+        let c = |p: &str| components(Path::new(p)).expect(p);
+        assert_eq!(dest_text(Path::new("/"), &c("/etc/x")), "/etc/x");
+        assert_eq!(dest_text(Path::new("/mnt/root/"), &c("/etc/x")), "/mnt/root/etc/x");
+        assert_eq!(dest_text(Path::new("/mnt/root"), &[]), "/mnt/root");
+        assert_eq!(dest_text(Path::new("/"), &[]), "/");
+        assert_eq!(dest_text(Path::new("/r"), &c("/a\nb")), "/r/a\\nb");
+    }
 }

@@ -23,6 +23,9 @@
 //!   does the same for a file named on the command line, where a FIFO is
 //!   fine (`--impermanence <(nix eval ...)`).
 //!
+//! Writing inside a root (`restore`) is [`write`]'s: by descriptor, in a
+//! private directory, moved into place by one rename.
+//!
 //! Untrusted relative paths are checked first ([`check_relative`]): a `.`,
 //! `..` or empty component, or a NUL byte, is refused, never interpreted.
 //!
@@ -41,6 +44,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags, Statx, S
 
 use super::meta::{Change, FileKind, Meta, ZFS_CONTROL_INO};
 use rustix::io::Errno;
+
+pub mod write;
 
 /// The most a configuration file may hold: 8 MiB. Manifests, tmpfiles.d
 /// files, `/etc/.clean` and the JSON of a large configuration are a few
