@@ -16,11 +16,12 @@ cd "$(dirname "$0")/.."
 # (nix-bin: the shipped Nix expression is evaluated for real), strace (the
 # confinement tests watch every file darlings touches; they also use
 # util-linux's prlimit), GNU time (the deep-tree tests measure peak memory
-# with /usr/bin/time).
+# with /usr/bin/time), python3 (the restore tests set and read xattrs with
+# it), script (bsdutils, essential: the table tests run on a real pty).
 # tests/vm/build-image.sh installs what the ZFS guest needs (debootstrap,
 # QEMU's libraries) when it builds the image.
 need=()
-for pkg in util-linux mount coreutils btrfs-progs nix-bin strace time; do
+for pkg in util-linux mount coreutils bsdutils btrfs-progs nix-bin strace time python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" != 0 ]; then
