@@ -163,9 +163,10 @@ fn pseudo_filesystems(mounts: &Mounts, notes: &mut Vec<String>) {
 /// (the notes on what the list cannot show are the source's own).
 fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) {
     for f in findings.iter_mut() {
-        // Rows decided before any metadata (kept, ignored) learn their change here.
+        // Rows decided before any metadata (kept, ignored) learn their change
+        // here: a path the list does not name is unchanged (`present`).
         if f.change == Change::Present {
-            f.change = tree.change_of(&f.path).unwrap_or(Change::Modified);
+            f.change = tree.change_now(&f.path);
         }
         if f.change == Change::Renamed {
             f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
