@@ -39,29 +39,23 @@ impl Rules {
     }
 }
 
-/// Where the list of state comes from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub kind: SourceKind,
-    /// A blank tree to compare the root with.
-    pub baseline: Option<PathBuf>,
-    /// A saved `zfs diff -FHt` output to read (`-`: stdin).
-    pub zfs_diff: Option<PathBuf>,
-    pub strip_prefix: Option<PathBuf>,
-    pub snapshot: String,
-    pub dataset: Option<std::ffi::OsString>,
-}
+/// Where the list of state comes from: the source layer's own settings
+/// (the source never reads the command line).
+pub type Source = crate::source::Settings;
 
-impl Source {
-    fn from_args(args: &SourceArgs) -> Source {
-        Source {
-            kind: args.kind,
-            zfs_diff: args.zfs_diff.clone(),
-            baseline: args.baseline.clone(),
-            strip_prefix: args.strip_prefix.clone(),
-            snapshot: args.snapshot.clone(),
-            dataset: args.dataset.clone(),
-        }
+fn source_from_args(args: &SourceArgs) -> Source {
+    Source {
+        kind: match args.kind {
+            SourceKind::Auto => crate::source::Kind::Auto,
+            SourceKind::Walk => crate::source::Kind::Walk,
+            SourceKind::Zfs => crate::source::Kind::Zfs,
+            SourceKind::Btrfs => crate::source::Kind::Btrfs,
+        },
+        zfs_diff: args.zfs_diff.clone(),
+        baseline: args.baseline.clone(),
+        strip_prefix: args.strip_prefix.clone(),
+        snapshot: args.snapshot.clone(),
+        dataset: args.dataset.clone(),
     }
 }
 
@@ -122,7 +116,7 @@ impl Audit {
         stdin_readers(&args.rules, &args.source)?;
         Ok(Audit {
             rules: Rules::from_args(&args.rules),
-            source: Source::from_args(&args.source),
+            source: source_from_args(&args.source),
             format: Format::Json,
             flat: args.flat,
             filter: Filter::default(),
@@ -181,7 +175,7 @@ impl Audit {
         let threads = default_threads(args.threads);
         Ok(Audit {
             rules: Rules::from_args(&args.rules),
-            source: Source::from_args(&args.source),
+            source: source_from_args(&args.source),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
             flat: args.flat,
             filter: Filter {

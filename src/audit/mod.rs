@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! open the root → read rules → check every literal claim (claims::check)
-//!   → choose a source (walk, zfs diff, a blank snapshot, a saved diff)
-//!   → classify what it shows (classify.rs) → rows for claims it never met
+//!   → choose a source (source::choose: walk, zfs diff, a blank snapshot,
+//!     a saved diff) → feed what it shows to the classifier (classify.rs)
+//!   → rows for claims it never met
 //!   → what only a change list knows (restored, renames) → catalogue
 //!   → totals, acceptance, sort
 //! ```
@@ -13,49 +14,29 @@
 //! guards) all come here: no other module repeats a step of it.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use crate::claims::check::{Checker, Claims, State};
 use crate::claims::matcher::RuleKind;
 use crate::claims::{self, Loaded};
 use crate::classify::Classifier;
-use crate::cli::SourceKind;
 use crate::config;
 use crate::knowledge::Catalogue;
 use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
-use crate::sanitize::escape;
-use crate::source::baseline::Blank;
-use crate::source::choose::Way;
 use crate::source::tree::ChangeTree;
-use crate::source::walk::{self};
-use crate::source::zfs;
+use crate::source::Source;
 use crate::sys::meta::{Change, FileKind};
 use crate::sys::mounts::Mounts;
 use crate::sys::root::Root;
 
 /// The audited root, opened, with its canonical path.
-pub struct Target {
-    pub root: Root,
-    pub canonical: PathBuf,
-}
+pub use crate::source::Opened as Target;
 
 pub fn open_root(path: &Path) -> Result<Target> {
-    open_tree(path, "cannot audit")
-}
-
-/// Opens a directory tree; errors start with `what` (what the tree is for).
-fn open_tree(path: &Path, what: &str) -> Result<Target> {
-    let shown = escape(path.as_os_str().as_bytes());
-    let canonical = std::fs::canonicalize(path).with_context(|| format!("{what} {shown}"))?;
-    if !canonical.is_dir() {
-        bail!("{what} {shown}: not a directory");
-    }
-    let root = Root::open(&canonical)
-        .map_err(|e| anyhow::anyhow!("{what} {shown}: {}", crate::sys::root::describe_errno(e.errno)))?;
-    Ok(Target { root, canonical })
+    Ok(Target::open(path, "cannot audit")?)
 }
 
 pub fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> {
@@ -72,9 +53,13 @@ pub struct Audited {
     pub report: Report,
     pub loaded: Loaded,
     pub claims: Claims,
+    /// The audited tree, as opened for the audit (`None`: a saved diff
+    /// read offline).
+    pub live: Option<Target>,
 }
 
-/// [`run`], keeping the rules and the claims' states (for `explain`).
+/// [`run`], keeping the rules, the claims' states and the opened root
+/// (for `explain`).
 pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     // A saved diff is audited offline unless --root says where its tree is.
     let live = match (&cfg.source.zfs_diff, cfg.rules.root_given) {
@@ -100,29 +85,11 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     // the source shows of it.
     let checker = Checker::new(live.as_ref().map(|t| &t.root), &mounts, cfg.rules.assume_claims);
     let claims = Claims::check_all(&loaded.matcher, &checker);
-    let changes = choose_source(cfg, live.as_ref(), &mounts, &mut notes)?;
-    let (diff, diff_source, source_errors, blank_root) = match changes {
-        Some(Changes { tree, source, errors, blank }) => (Some(tree), source, errors, blank),
-        None => (None, "walk", Vec::new(), None),
-    };
-
-    let root = live.as_ref().map(|t| &t.root);
+    let mut source = crate::source::choose::open(&cfg.source, live.as_ref(), &mounts)?;
     let classifier = Classifier::new(&loaded.matcher, &checker, &claims, cfg.flat);
-    let top = classifier.top();
-    let source = match (&diff, &live) {
-        (Some(tree), _) => {
-            tree.walk(top, &classifier, root, cfg.threads);
-            diff_source
-        }
-        (None, Some(target)) => {
-            crate::progress::with_progress(cfg.progress, |progress| {
-                walk::walk(&target.root, top, &classifier, cfg.threads, progress)
-            })
-            .context("cannot start the walk's threads")?;
-            "walk"
-        }
-        (None, None) => bail!("nothing to audit"),
-    };
+    source.feed(classifier.top(), &classifier, cfg.threads, cfg.progress)?;
+    notes.extend_from_slice(source.notes());
+
     let unmet = classifier.unmet_claims();
     let mut collected = classifier.into_collected();
     collected.findings.extend(unmet);
@@ -133,16 +100,17 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
         operation: op,
         path: path.clone(),
     }));
-    collected.errors.extend(source_errors.into_iter().map(entry_error));
+    collected.errors.extend(source.take_errors().into_iter().map(entry_error));
     let duration = clock.elapsed();
 
-    if let Some(tree) = &diff {
-        diff_findings(tree, &mut collected.findings, live.is_none(), &mut notes);
+    let diff = source.changes();
+    if let Some(tree) = diff {
+        diff_findings(tree, &mut collected.findings, live.is_none());
     }
     let catalogue = Catalogue::new(loaded.precious.clone());
-    mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff.as_ref());
+    mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff);
     if let Some(target) = &live {
-        let mut shadowed = shadowed(cfg, target, &mounts, &loaded, blank_root.as_ref(), &mut notes);
+        let mut shadowed = shadowed(cfg, target, &mounts, &loaded, source.blank(), &mut notes);
         if let Some((clone, found)) = &mut shadowed {
             collected.errors.extend(std::mem::take(&mut found.errors).into_iter().map(entry_error));
             let mut rows: Vec<Finding> = found.hidden.iter().map(shadowed_row).collect();
@@ -159,7 +127,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
 
     let mut report = Report {
         root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
-        source,
+        source: source.name(),
         flat: cfg.flat,
         totals: Report::compute_totals(&collected.findings, &collected.links),
         findings: collected.findings,
@@ -173,42 +141,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     report.missing_claims.sort_by(|a, b| a.path.cmp(&b.path));
     accepted.apply(&mut report.findings);
     report.sort(cfg.sort);
-    Ok(Audited { report, loaded, claims })
-}
-
-/// The changes since the blank state, when the source compares with one
-/// (a saved diff, `--baseline`, a ZFS or btrfs snapshot); `None`: walk.
-fn choose_source(
-    cfg: &config::Audit,
-    live: Option<&Target>,
-    mounts: &Mounts,
-    notes: &mut Vec<String>,
-) -> Result<Option<Changes>> {
-    match (&cfg.source.zfs_diff, &cfg.source.baseline, live) {
-        (Some(file), _, _) => {
-            let mut tree = read_diff(file, cfg.source.strip_prefix.as_deref())?;
-            if let Some(target) = live {
-                recover_links(&mut tree, target, cfg, notes);
-            }
-            Ok(Some(Changes { tree, source: "zfs-diff-file", errors: Vec::new(), blank: None }))
-        }
-        (None, Some(blank), Some(target)) => {
-            let blank = open_tree(blank, "cannot read the blank tree (--baseline)")?;
-            let mut tree = ChangeTree::new();
-            let errors = crate::source::baseline::compare(
-                &target.root,
-                &blank.root,
-                Blank::Tree,
-                &mut tree,
-                cfg.threads,
-            )
-            .errors;
-            notes.push(format!("compared with the blank tree {}", blank.canonical.display()));
-            Ok(Some(Changes { tree, source: "baseline", errors, blank: Some(blank.root) }))
-        }
-        (None, None, Some(target)) => snapshot_source(cfg, target, mounts, notes),
-        (None, _, None) => Ok(None),
-    }
+    Ok(Audited { report, loaded, claims, live })
 }
 
 /// On `/`: the pseudo filesystems, never walked, in a note.
@@ -225,177 +158,15 @@ fn pseudo_filesystems(mounts: &Mounts, notes: &mut Vec<String>) {
     }
 }
 
-/// `--source zfs`, or `auto` on a ZFS or btrfs root: the changes since the
-/// blank snapshot (`zfs diff`, or a comparison with the btrfs snapshot).
-/// `None`: walk instead (with a note saying why).
-fn snapshot_source(
-    cfg: &config::Audit,
-    target: &Target,
-    mounts: &Mounts,
-    notes: &mut Vec<String>,
-) -> Result<Option<Changes>> {
-    if cfg.source.kind == SourceKind::Walk {
-        return Ok(None);
-    }
-    let shown = target.canonical.display();
-    if cfg.source.kind == SourceKind::Btrfs {
-        let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") else {
-            bail!("--source btrfs: {shown} is not the mount point of a btrfs subvolume; compare with --baseline DIR");
-        };
-        return match btrfs_source(target, cfg.threads, m, notes)? {
-            Some(found) => Ok(Some(found)),
-            None => {
-                bail!("--source btrfs: no blank snapshot of {shown} was found; name it with --baseline DIR")
-            }
-        };
-    }
-    let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
-    let dataset = match (&cfg.source.dataset, on_zfs) {
-        (Some(d), _) => d.as_bytes().to_vec(),
-        (None, Some(m)) => m.source.clone(),
-        (None, None) => {
-            let fstype =
-                mounts.root().map_or("a directory of a larger filesystem".to_owned(), |m| m.fstype.clone());
-            if cfg.source.kind == SourceKind::Zfs {
-                bail!("--source zfs: {shown} is not the mount point of a ZFS dataset (it is {fstype}); name one with --dataset");
-            }
-            if let Some(m) = mounts.root().filter(|m| m.fstype == "btrfs") {
-                return btrfs_source(target, cfg.threads, m, notes);
-            }
-            notes.push(match fstype.as_str() {
-                "tmpfs" | "ramfs" => {
-                    format!("{shown} is a {fstype}: everything on it is erased, so it was walked")
-                }
-                other => format!("{shown} ({other}) does not look like an ephemeral root: walked"),
-            });
-            return Ok(None);
-        }
-    };
-    let shown_snapshot = format!("{}@{}", String::from_utf8_lossy(&dataset), cfg.source.snapshot);
-    // auto, at the dataset's mount point: the snapshot's own tree may be
-    // far cheaper to compare with than zfs diff (see source/choose.rs).
-    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.source.snapshot);
-    let blank = match (cfg.source.kind, on_zfs) {
-        (SourceKind::Auto, Some(m)) if m.source == dataset => Root::open(&snapdir).ok(),
-        _ => None,
-    };
-    let way = blank.as_ref().and_then(|blank| {
-        crate::source::choose::facts(target.root.fd(), blank.fd(), &dataset, &cfg.source.snapshot)
-            .map(|facts| facts.choose())
-    });
-    if let (Some(blank), Some(Way::Compare(why))) = (blank, &way) {
-        let mut tree = ChangeTree::new();
-        let errors =
-            crate::source::baseline::compare(&target.root, &blank, Blank::Snapshot, &mut tree, cfg.threads)
-                .errors;
-        notes.push(format!("compared {shown_snapshot} with the live dataset by reading both trees: {why}"));
-        zfs_children(&dataset, notes);
-        return Ok(Some(Changes { tree, source: "zfs-snapshot", errors, blank: Some(blank) }));
-    }
-    // zfs prints paths below where the dataset is mounted: the root.
-    let prefix = target.canonical.as_os_str().as_bytes();
-    let mut tree = ChangeTree::new();
-    crate::source::zfs::diff_into(&dataset, &cfg.source.snapshot, prefix, &mut tree)?;
-    recover_links(&mut tree, target, cfg, notes);
-    notes.push(match way {
-        Some(Way::Diff(why)) => format!("compared {shown_snapshot} with the live dataset (zfs diff): {why}"),
-        _ => format!("compared {shown_snapshot} with the live dataset (zfs diff)"),
-    });
-    zfs_children(&dataset, notes);
-    Ok(Some(Changes { tree, source: "zfs", errors: Vec::new(), blank: Root::open(&snapdir).ok() }))
-}
-
-/// What a source that compares with the blank state found.
-struct Changes {
-    tree: ChangeTree,
-    source: &'static str,
-    errors: Vec<crate::sys::root::WalkError>,
-    /// The blank tree, when the source read one.
-    blank: Option<Root>,
-}
-
-/// Names the datasets below `dataset` in a note: not in its changes, and
-/// kept by a rollback.
-fn zfs_children(dataset: &[u8], notes: &mut Vec<String>) {
-    if let Ok(children) = crate::source::zfs::children(dataset) {
-        if !children.is_empty() {
-            let list: Vec<String> =
-                children.iter().map(|(name, mp)| format!("{name} (mountpoint {mp})")).collect();
-            notes.push(format!(
-                "datasets below {} are not in its zfs diff and a rollback keeps them: {}",
-                String::from_utf8_lossy(dataset),
-                list.join(", ")
-            ));
-        }
-    }
-}
-
-/// The other names of hard-linked files a diff lists, from the live tree
-/// (the blank snapshot, where ZFS shows it under `.zfs`, tells which names
-/// are old).
-fn recover_links(tree: &mut ChangeTree, target: &Target, cfg: &config::Audit, notes: &mut Vec<String>) {
-    let snapdir = target.canonical.join(".zfs/snapshot").join(&cfg.source.snapshot);
-    let blank = Root::open(&snapdir).ok();
-    let found = crate::source::links::recover(tree, &target.root, blank.as_ref(), cfg.threads);
-    if found.files > 0 {
-        notes.push(format!(
-            "zfs diff names a file with several hard links under one name only: {} such files, {} other names found in the live tree",
-            found.files, found.names
-        ));
-    }
-}
-
-/// `auto` on a btrfs root: compare with its blank snapshot, found by the
-/// conventional layouts (see `source/btrfs.rs`); walk when there is none.
-fn btrfs_source(
-    target: &Target,
-    threads: usize,
-    mount: &crate::sys::mounts::Mount,
-    notes: &mut Vec<String>,
-) -> Result<Option<Changes>> {
-    let shown = target.canonical.display();
-    let places = crate::source::btrfs::candidates(&mount.fs_root)
-        .iter()
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let blank = match crate::source::btrfs::find_blank(mount) {
-        Ok(Some(blank)) => blank,
-        Ok(None) => {
-            notes.push(format!(
-                "{shown} is btrfs but no blank snapshot was found at {places}: walked; pass --baseline"
-            ));
-            return Ok(None);
-        }
-        Err(e) => {
-            notes.push(format!(
-                "{shown} is btrfs but its snapshots could not be looked at ({e}): walked; pass --baseline"
-            ));
-            return Ok(None);
-        }
-    };
-    let base = open_root(&blank.path)?;
-    let mut tree = ChangeTree::new();
-    let errors =
-        crate::source::baseline::compare(&target.root, &base.root, Blank::Snapshot, &mut tree, threads)
-            .errors;
-    notes.push(format!("compared with the blank snapshot {}", String::from_utf8_lossy(&blank.subvolume)));
-    Ok(Some(Changes { tree, source: "btrfs", errors, blank: Some(base.root) }))
-}
-
-/// Reads a saved `zfs diff -FHt` into a change tree; a malformed line is
-/// an error naming the file and line, and nothing is audited.
-fn read_diff(file: &Path, strip: Option<&Path>) -> Result<ChangeTree> {
-    Ok(zfs::read_saved(file, strip)?)
-}
-
 /// Adds what only a change list knows: removed paths (they come back),
-/// the old names of renamed ones, and what an offline audit cannot say.
-fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, notes: &mut Vec<String>) {
+/// the old names of renamed ones, and what an offline audit cannot say
+/// (the notes on what the list cannot show are the source's own).
+fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) {
     for f in findings.iter_mut() {
-        // Rows decided before any metadata (kept, ignored) learn their change here.
+        // Rows decided before any metadata (kept, ignored) learn their change
+        // here: a path the list does not name is unchanged (`present`).
         if f.change == Change::Present {
-            f.change = tree.change_of(&f.path).unwrap_or(Change::Modified);
+            f.change = tree.change_now(&f.path);
         }
         if f.change == Change::Renamed {
             f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
@@ -414,26 +185,6 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool, 
         f.ctime = ctime;
         f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
         findings.push(f);
-    }
-    if offline {
-        notes.push(
-            "offline: the diff was read without its tree (no --root), so there are no sizes and claims are \
-             checked only against what the diff lists"
-                .into(),
-        );
-    }
-    if tree.link_changes > 0 {
-        notes.push(format!(
-            "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
-             its other names are not in this list",
-            tree.link_changes
-        ));
-    }
-    if tree.delete_queue > 0 {
-        notes.push(format!(
-            "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
-            tree.delete_queue
-        ));
     }
 }
 
@@ -569,12 +320,10 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
         audited.claims.get(&d.at).filter(|c| c.rule == d.rule).map(|c| (d.at.clone(), c.state.clone()))
     });
     let report = audited.report;
-    let exists = if cfg.source.zfs_diff.is_some() && !cfg.rules.root_given {
-        None
-    } else {
-        let target = open_root(&cfg.rules.root)?;
-        Some(target.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false))
-    };
+    let exists = audited
+        .live
+        .as_ref()
+        .map(|t| t.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false));
     let finding = report.findings.iter().find(|f| f.path == path).cloned().or_else(|| {
         report
             .findings

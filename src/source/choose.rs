@@ -1,3 +1,19 @@
+//! The choice of source, in one place: [`open`] reads the settings and the
+//! root's filesystem and returns the [`Source`] to read.
+//!
+//! - `--zfs-diff FILE`: that saved diff (with the live tree behind it when
+//!   `--root` says where it is);
+//! - `--baseline DIR`: the live tree compared with DIR;
+//! - `--source walk`: the walk;
+//! - `--source btrfs`, or `auto` on a btrfs root: the comparison with the
+//!   blank snapshot next to the root subvolume (`btrfs.rs`); `auto` walks,
+//!   with a note, where there is none;
+//! - `--source zfs`, or `auto` on a ZFS dataset's mount point: `zfs diff`,
+//!   or for `auto` the comparison with the snapshot's own tree when that is
+//!   cheaper (below);
+//! - `auto` on anything else (a tmpfs, a plain directory): the walk, with a
+//!   note saying why.
+//!
 //! How `--source auto` reads a ZFS root: `zfs diff` against the blank
 //! snapshot, or a comparison of the live tree with the snapshot's own tree
 //! (`ROOT/.zfs/snapshot/BLANK`, reachable even with `snapdir=hidden` and
@@ -29,7 +45,166 @@ use std::ffi::OsStr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 
+use super::compared::Compared;
+use super::tree::ChangeTree;
+use super::walk::{Visitor, Walk};
+use super::zfs::{SavedDiff, ZfsDiff};
+use super::{Kind, Opened, Settings, Source, SourceError};
 use crate::sys::command::Cmd;
+use crate::sys::mounts::{Mount, Mounts};
+use crate::sys::root::{Root, WalkError};
+
+/// The source an audit reads, as [`open`] chose it.
+pub enum Chosen<'a> {
+    Walk(Walk<'a>),
+    Zfs(ZfsDiff<'a>),
+    Saved(SavedDiff<'a>),
+    Compared(Compared<'a>),
+}
+
+/// Calls `$call` on whichever source `$chosen` holds.
+macro_rules! each {
+    ($chosen:expr, $s:ident => $call:expr) => {
+        match $chosen {
+            Chosen::Walk($s) => $call,
+            Chosen::Zfs($s) => $call,
+            Chosen::Saved($s) => $call,
+            Chosen::Compared($s) => $call,
+        }
+    };
+}
+
+impl Source for Chosen<'_> {
+    fn name(&self) -> &'static str {
+        each!(self, s => s.name())
+    }
+
+    fn feed<V: Visitor>(
+        &mut self,
+        top: V::Dir,
+        visitor: &V,
+        threads: usize,
+        progress: bool,
+    ) -> Result<(), SourceError> {
+        each!(self, s => s.feed(top, visitor, threads, progress))
+    }
+
+    fn take_errors(&mut self) -> Vec<WalkError> {
+        each!(self, s => s.take_errors())
+    }
+
+    fn notes(&self) -> &[String] {
+        each!(self, s => s.notes())
+    }
+
+    fn changes(&self) -> Option<&ChangeTree> {
+        each!(self, s => s.changes())
+    }
+
+    fn blank(&self) -> Option<&Root> {
+        each!(self, s => s.blank())
+    }
+}
+
+/// Chooses the source `settings` ask for. `live`: the audited tree (`None`
+/// only for a saved diff read offline); `mounts`: the mount table, which
+/// tells the root's filesystem. Choosing reads only what the choice needs
+/// (on ZFS `statfs` and `zfs get`; on btrfs where the blank snapshot is,
+/// which may mount the top-level volume read-only, undone before this
+/// returns); the reading itself is [`Source::feed`].
+pub fn open<'a>(
+    settings: &Settings,
+    live: Option<&'a Opened>,
+    mounts: &Mounts,
+) -> Result<Chosen<'a>, SourceError> {
+    match (&settings.zfs_diff, &settings.baseline, live) {
+        (Some(file), _, live) => Ok(Chosen::Saved(SavedDiff::new(file, settings, live))),
+        (None, Some(blank), Some(live)) => Ok(Chosen::Compared(Compared::baseline(live, blank)?)),
+        (None, None, Some(live)) => from_filesystem(settings, live, mounts),
+        (None, _, None) => Err(SourceError::Nothing),
+    }
+}
+
+/// `--source walk`, `zfs`, `btrfs` or `auto`, from the root's filesystem.
+fn from_filesystem<'a>(
+    settings: &Settings,
+    live: &'a Opened,
+    mounts: &Mounts,
+) -> Result<Chosen<'a>, SourceError> {
+    let shown = || live.canonical.display().to_string();
+    let btrfs = mounts.root().filter(|m| m.fstype == "btrfs");
+    let on_zfs = mounts.root().filter(|m| m.fstype == "zfs");
+    match settings.kind {
+        Kind::Walk => return Ok(Chosen::Walk(Walk::new(live, Vec::new()))),
+        Kind::Btrfs => {
+            let Some(m) = btrfs else { return Err(SourceError::NotBtrfs(shown())) };
+            return match btrfs_snapshot(live, m)? {
+                Chosen::Walk(_) => Err(SourceError::NoBtrfsBlank(shown())),
+                found => Ok(found),
+            };
+        }
+        Kind::Auto | Kind::Zfs => {}
+    }
+    let dataset = match (&settings.dataset, on_zfs) {
+        (Some(d), _) => d.as_bytes().to_vec(),
+        (None, Some(m)) => m.source.clone(),
+        (None, None) => {
+            let fstype =
+                mounts.root().map_or("a directory of a larger filesystem".to_owned(), |m| m.fstype.clone());
+            if settings.kind == Kind::Zfs {
+                return Err(SourceError::NotZfs { root: shown(), fstype });
+            }
+            if let Some(m) = btrfs {
+                return btrfs_snapshot(live, m);
+            }
+            let why = match fstype.as_str() {
+                "tmpfs" | "ramfs" => {
+                    format!("{} is a {fstype}: everything on it is erased, so it was walked", shown())
+                }
+                other => format!("{} ({other}) does not look like an ephemeral root: walked", shown()),
+            };
+            return Ok(Chosen::Walk(Walk::new(live, vec![why])));
+        }
+    };
+    // auto, at the dataset's mount point: the snapshot's own tree may be
+    // far cheaper to compare with than zfs diff (see below).
+    let snapdir = live.canonical.join(".zfs/snapshot").join(&settings.snapshot);
+    let blank = match (settings.kind, on_zfs) {
+        (Kind::Auto, Some(m)) if m.source == dataset => Root::open(&snapdir).ok(),
+        _ => None,
+    };
+    let way = blank.as_ref().and_then(|blank| {
+        facts(live.root.fd(), blank.fd(), &dataset, &settings.snapshot).map(|f| f.choose())
+    });
+    match (blank, way) {
+        (Some(blank), Some(Way::Compare(why))) => {
+            Ok(Chosen::Compared(Compared::zfs_snapshot(live, blank, &dataset, &settings.snapshot, &why)))
+        }
+        (_, way) => Ok(Chosen::Zfs(ZfsDiff::new(live, dataset, &settings.snapshot, way))),
+    }
+}
+
+/// A btrfs root: the comparison with its blank snapshot, found in the
+/// conventional places (see `btrfs.rs`); the walk, with a note saying
+/// where it looked, when there is none.
+fn btrfs_snapshot<'a>(live: &'a Opened, mount: &Mount) -> Result<Chosen<'a>, SourceError> {
+    let shown = live.canonical.display();
+    let places = super::btrfs::candidates(&mount.fs_root)
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = match super::btrfs::find_blank(mount) {
+        Ok(Some(blank)) => return Ok(Chosen::Compared(Compared::btrfs(live, &blank)?)),
+        Ok(None) => {
+            format!("{shown} is btrfs but no blank snapshot was found at {places}: walked; pass --baseline")
+        }
+        Err(e) => format!(
+            "{shown} is btrfs but its snapshots could not be looked at ({e}): walked; pass --baseline"
+        ),
+    };
+    Ok(Chosen::Walk(Walk::new(live, vec![note])))
+}
 
 /// What `zfs diff` costs per changed object, in entries the comparison
 /// reads in the same time (`bench/zfs-guest.sh`: about 12 ms per object
@@ -119,6 +294,39 @@ fn written(dataset: &[u8], snapshot: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(kind: Kind) -> Settings {
+        Settings {
+            kind,
+            baseline: None,
+            zfs_diff: None,
+            strip_prefix: None,
+            snapshot: "blank".into(),
+            dataset: None,
+        }
+    }
+
+    /// The choice on a plain directory (no mount of its own), by settings.
+    #[test]
+    fn the_choice_by_settings_on_a_plain_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Opened::open(dir.path(), "cannot audit").expect("open");
+        let mounts = Mounts::default();
+        let name = |s: &Settings, live| open(s, live, &mounts).map(|c| c.name());
+        assert_eq!(name(&settings(Kind::Walk), Some(&live)).ok(), Some("walk"));
+        let auto = open(&settings(Kind::Auto), Some(&live), &mounts).expect("auto");
+        assert_eq!(auto.name(), "walk");
+        assert!(auto.notes()[0]
+            .ends_with("(a directory of a larger filesystem) does not look like an ephemeral root: walked"));
+        assert!(matches!(name(&settings(Kind::Zfs), Some(&live)), Err(SourceError::NotZfs { .. })));
+        assert!(matches!(name(&settings(Kind::Btrfs), Some(&live)), Err(SourceError::NotBtrfs(_))));
+        let baseline = Settings { baseline: Some(dir.path().to_owned()), ..settings(Kind::Zfs) };
+        assert_eq!(name(&baseline, Some(&live)).ok(), Some("baseline"), "--baseline wins over --source");
+        let saved = Settings { zfs_diff: Some("-".into()), ..settings(Kind::Walk) };
+        assert_eq!(name(&saved, None).ok(), Some("zfs-diff-file"), "offline");
+        assert_eq!(name(&saved, Some(&live)).ok(), Some("zfs-diff-file"));
+        assert!(matches!(name(&settings(Kind::Auto), None), Err(SourceError::Nothing)));
+    }
 
     fn facts(live: u64, blank: u64, blank_bytes: u64, written: Option<u64>) -> Facts {
         Facts { live_objects: live, blank_objects: blank, blank_bytes, written }

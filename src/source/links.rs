@@ -57,6 +57,19 @@ pub struct Recovered {
     pub names: usize,
 }
 
+impl Recovered {
+    /// What was found, for the report's notes (`None`: no such file).
+    pub fn note(&self) -> Option<String> {
+        (self.files > 0).then(|| {
+            format!(
+                "zfs diff names a file with several hard links under one name only: {} such files, {} other \
+                 names found in the live tree",
+                self.files, self.names
+            )
+        })
+    }
+}
+
 /// Adds to `tree` the other names of the multiply-linked files it lists.
 /// `blank` is the blank snapshot's directory, when reachable.
 pub fn recover(tree: &mut ChangeTree, live: &Root, blank: Option<&Root>, threads: usize) -> Recovered {

@@ -289,6 +289,40 @@ impl ChangeTree {
 
     /// How the list says `path` changed (`None`: not named by it).
     pub fn change_of(&self, path: &[u8]) -> Option<Change> {
+        match self.locate(path) {
+            Ok((n, live)) => match self.nodes[n as usize].change {
+                None if live => Some(Change::Created),
+                change => change,
+            },
+            // Below a created subtree, whatever the live tree holds is created.
+            Err(live) => live.then_some(Change::Created),
+        }
+    }
+
+    /// How `path`, which exists now, differs from the blank state: as the
+    /// list names it; `Modified` for a directory the list names only as
+    /// the parent of changes (what it holds changed); `Present` for a path
+    /// the list does not name: unchanged since the blank state.
+    pub fn change_now(&self, path: &[u8]) -> Change {
+        match self.locate(path) {
+            Ok((n, live)) => {
+                let node = &self.nodes[n as usize];
+                match node.change {
+                    Some(change) => change,
+                    None if live => Change::Created,
+                    None if !node.children.is_empty() => Change::Modified,
+                    None => Change::Present,
+                }
+            }
+            Err(true) => Change::Created,
+            Err(false) => Change::Present,
+        }
+    }
+
+    /// The node of `path`, and whether the walk lists it from the live
+    /// tree (it lies in a created subtree). `Err`: the list has no node
+    /// for it; whether it lies in a created subtree.
+    fn locate(&self, path: &[u8]) -> Result<(u32, bool), bool> {
         let mut at = ROOT;
         let mut live = self.nodes[ROOT as usize].subtree;
         for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
@@ -297,14 +331,10 @@ impl ChangeTree {
                     at = c;
                     live = self.lists_live(c, live);
                 }
-                // Below a created subtree, whatever the live tree holds is created.
-                None => return live.then_some(Change::Created),
+                None => return Err(live),
             }
         }
-        match self.nodes[at as usize].change {
-            None if live => Some(Change::Created),
-            change => change,
-        }
+        Ok((at, live))
     }
 
     /// The old name of a path renamed to `new`.
@@ -658,6 +688,23 @@ mod tests {
         assert!(removed.contains(&("/old".into(), 3)));
         assert!(removed.contains(&("/etc/gone".into(), 1)));
         assert_eq!(removed.len(), 2);
+    }
+
+    #[test]
+    fn a_path_the_list_does_not_name_is_present_now() {
+        // /var and /var/cache are named only as parents of a change.
+        let mut t = tree(&["1.0\t+\tF\t/var/cache/new", "1.0\tM\tF\t/etc/changed"]);
+        t.add_created(b"/srv", FileKind::Dir);
+        t.mark_subtree(b"/srv");
+        let now = |p: &[u8]| t.change_now(p);
+        assert_eq!(now(b"/etc/changed"), Change::Modified);
+        assert_eq!(now(b"/var/cache/new"), Change::Created);
+        assert_eq!(now(b"/var/cache"), Change::Modified, "what it holds changed");
+        assert_eq!(now(b"/etc/unchanged"), Change::Present);
+        assert_eq!(now(b"/var/lib/app"), Change::Present);
+        assert_eq!(now(b"/srv/inside/x"), Change::Created, "below a created subtree");
+        assert_eq!(t.change_of(b"/var/cache"), None, "not named itself");
+        assert_eq!(ChangeTree::new().change_now(b"/"), Change::Present, "nothing changed");
     }
 
     #[test]

@@ -25,6 +25,9 @@
 //! The walk never writes, never follows a symlink and never crosses a mount
 //! point: an entry whose device or mount id differs from the root's is
 //! reported with [`Meta::other_fs`] set and never opened.
+//!
+//! [`Walk`] is this walk as a [`Source`] (report `source`: `walk`), with
+//! progress on stderr when asked for.
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -34,6 +37,8 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, Mode, RawDir, ResolveFlags};
 use rustix::io::Errno;
 
+use super::tree::ChangeTree;
+use super::{Opened, Source, SourceError};
 use crate::progress::Progress;
 use crate::sys::meta::{FileKind, Meta};
 use crate::sys::root::{Op, Root, WalkError, DIR_FLAGS, STATX_MASK};
@@ -83,6 +88,55 @@ pub trait Visitor: Sync {
     /// An entry could not be read; the walk goes on. `dir` is the directory
     /// the failed entry is in (or the failed directory itself).
     fn error(&self, dir: &Self::Dir, error: WalkError);
+}
+
+/// The walk as a [`Source`]: every entry of the live tree, on its own
+/// filesystem (report `source`: `walk`).
+pub struct Walk<'a> {
+    live: &'a Opened,
+    /// Why the walk was chosen, when `auto` chose it.
+    notes: Vec<String>,
+}
+
+impl<'a> Walk<'a> {
+    pub fn new(live: &'a Opened, notes: Vec<String>) -> Walk<'a> {
+        Walk { live, notes }
+    }
+}
+
+impl Source for Walk<'_> {
+    fn name(&self) -> &'static str {
+        "walk"
+    }
+
+    fn feed<V: Visitor>(
+        &mut self,
+        top: V::Dir,
+        visitor: &V,
+        threads: usize,
+        progress: bool,
+    ) -> Result<(), SourceError> {
+        crate::progress::with_progress(progress, |progress| {
+            walk(&self.live.root, top, visitor, threads, progress)
+        })
+        .map_err(SourceError::Threads)
+    }
+
+    fn take_errors(&mut self) -> Vec<WalkError> {
+        Vec::new()
+    }
+
+    fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    fn changes(&self) -> Option<&ChangeTree> {
+        None
+    }
+
+    fn blank(&self) -> Option<&Root> {
+        None
+    }
 }
 
 /// How many directory descriptors the walk keeps open for children at most:

@@ -1,19 +1,209 @@
-//! The zfs source: runs `zfs diff -FHt DATASET@SNAPSHOT` (never `-h`), or
-//! reads one saved to a file, and streams its lines into a [`ChangeTree`]
-//! (the command through the project's one command runner). Known `zfs`
-//! failures become clear messages; a line that cannot be read stops the
-//! audit, naming where it is.
+//! The zfs sources: [`ZfsDiff`] runs `zfs diff -FHt DATASET@SNAPSHOT`
+//! (never `-h`; report `source`: `zfs`), [`SavedDiff`] reads one saved to a
+//! file (`zfs-diff-file`); both stream its lines into a [`ChangeTree`]
+//! (the command through the project's one command runner) and walk that
+//! with the classifier. Known `zfs` failures become clear messages; a line
+//! that cannot be read stops the audit, naming where it is.
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io::BufRead;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::choose::Way;
 use super::tree::ChangeTree;
+use super::walk::Visitor;
 use super::zfs_diff::{DiffLine, Parser};
+use super::{links, Opened, Settings, Source, SourceError};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError};
+use crate::sys::root::{Root, WalkError};
+
+/// `zfs diff` of the dataset mounted at the audited root against its blank
+/// snapshot.
+pub struct ZfsDiff<'a> {
+    live: &'a Opened,
+    dataset: Vec<u8>,
+    snapshot: String,
+    /// Why `auto` chose `zfs diff` over reading both trees, when it weighed them.
+    way: Option<Way>,
+    tree: ChangeTree,
+    notes: Vec<String>,
+    /// The snapshot's tree under `.zfs/snapshot`, once fed, when ZFS shows it.
+    blank: Option<Root>,
+}
+
+impl<'a> ZfsDiff<'a> {
+    pub fn new(live: &'a Opened, dataset: Vec<u8>, snapshot: &str, way: Option<Way>) -> ZfsDiff<'a> {
+        ZfsDiff {
+            live,
+            dataset,
+            snapshot: snapshot.to_owned(),
+            way,
+            tree: ChangeTree::new(),
+            notes: Vec::new(),
+            blank: None,
+        }
+    }
+}
+
+impl Source for ZfsDiff<'_> {
+    fn name(&self) -> &'static str {
+        "zfs"
+    }
+
+    fn feed<V: Visitor>(
+        &mut self,
+        top: V::Dir,
+        visitor: &V,
+        threads: usize,
+        _progress: bool,
+    ) -> Result<(), SourceError> {
+        // zfs prints paths below where the dataset is mounted: the root.
+        let prefix = self.live.canonical.as_os_str().as_bytes();
+        diff_into(&self.dataset, &self.snapshot, prefix, &mut self.tree)?;
+        self.blank = Root::open(&snapshot_dir(self.live, &self.snapshot)).ok();
+        let found = links::recover(&mut self.tree, &self.live.root, self.blank.as_ref(), threads);
+        self.notes.extend(found.note());
+        let shown = format!("{}@{}", String::from_utf8_lossy(&self.dataset), self.snapshot);
+        self.notes.push(match &self.way {
+            Some(Way::Diff(why)) => format!("compared {shown} with the live dataset (zfs diff): {why}"),
+            _ => format!("compared {shown} with the live dataset (zfs diff)"),
+        });
+        self.notes.extend(children_note(&self.dataset));
+        self.notes.extend(blind_spots(&self.tree));
+        self.tree.walk(top, visitor, Some(&self.live.root), threads);
+        Ok(())
+    }
+
+    fn take_errors(&mut self) -> Vec<WalkError> {
+        Vec::new()
+    }
+
+    fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    fn changes(&self) -> Option<&ChangeTree> {
+        Some(&self.tree)
+    }
+
+    fn blank(&self) -> Option<&Root> {
+        self.blank.as_ref()
+    }
+}
+
+/// A saved `zfs diff -FHt`, with the live tree behind it where `--root`
+/// says it is mounted (sizes, claims, other names of hard links), or
+/// offline without.
+pub struct SavedDiff<'a> {
+    file: PathBuf,
+    strip: Option<PathBuf>,
+    live: Option<&'a Opened>,
+    /// The blank snapshot's name: where the live tree shows it (under
+    /// `.zfs/snapshot`), it tells which names of a hard link are old.
+    snapshot: String,
+    tree: ChangeTree,
+    notes: Vec<String>,
+}
+
+impl<'a> SavedDiff<'a> {
+    pub fn new(file: &Path, settings: &Settings, live: Option<&'a Opened>) -> SavedDiff<'a> {
+        SavedDiff {
+            file: file.to_owned(),
+            strip: settings.strip_prefix.clone(),
+            live,
+            snapshot: settings.snapshot.clone(),
+            tree: ChangeTree::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl Source for SavedDiff<'_> {
+    fn name(&self) -> &'static str {
+        "zfs-diff-file"
+    }
+
+    fn feed<V: Visitor>(
+        &mut self,
+        top: V::Dir,
+        visitor: &V,
+        threads: usize,
+        _progress: bool,
+    ) -> Result<(), SourceError> {
+        self.tree = read_saved(&self.file, self.strip.as_deref())?;
+        match self.live {
+            Some(live) => {
+                let blank = Root::open(&snapshot_dir(live, &self.snapshot)).ok();
+                let found = links::recover(&mut self.tree, &live.root, blank.as_ref(), threads);
+                self.notes.extend(found.note());
+            }
+            None => self.notes.push(
+                "offline: the diff was read without its tree (no --root), so there are no sizes and claims \
+                 are checked only against what the diff lists"
+                    .into(),
+            ),
+        }
+        self.notes.extend(blind_spots(&self.tree));
+        self.tree.walk(top, visitor, self.live.map(|l| &l.root), threads);
+        Ok(())
+    }
+
+    fn take_errors(&mut self) -> Vec<WalkError> {
+        Vec::new()
+    }
+
+    fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    fn changes(&self) -> Option<&ChangeTree> {
+        Some(&self.tree)
+    }
+
+    fn blank(&self) -> Option<&Root> {
+        None
+    }
+}
+
+/// Where ZFS shows the snapshot `snapshot` of the dataset mounted at `live`.
+fn snapshot_dir(live: &Opened, snapshot: &str) -> PathBuf {
+    live.canonical.join(".zfs/snapshot").join(snapshot)
+}
+
+/// What a diff cannot show, in notes: other names of hard-linked files,
+/// objects unlinked but still open.
+fn blind_spots(tree: &ChangeTree) -> Vec<String> {
+    let mut notes = Vec::new();
+    if tree.link_changes > 0 {
+        notes.push(format!(
+            "zfs diff names a file with several hard links under one name only ({} link-count changes seen): \
+             its other names are not in this list",
+            tree.link_changes
+        ));
+    }
+    if tree.delete_queue > 0 {
+        notes.push(format!(
+            "{} objects were unlinked but still open when diffed (on_delete_queue): not listed",
+            tree.delete_queue
+        ));
+    }
+    notes
+}
+
+/// Names the datasets below `dataset` in a note: not in its changes, and
+/// kept by a rollback. `None` when there are none (or `zfs` cannot say).
+pub fn children_note(dataset: &[u8]) -> Option<String> {
+    let children = children(dataset).ok().filter(|c| !c.is_empty())?;
+    let list: Vec<String> = children.iter().map(|(name, mp)| format!("{name} (mountpoint {mp})")).collect();
+    Some(format!(
+        "datasets below {} are not in its zfs diff and a rollback keeps them: {}",
+        String::from_utf8_lossy(dataset),
+        list.join(", ")
+    ))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZfsError {
