@@ -28,12 +28,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Audit(args)) => audit(&args),
         Some(Command::Stray(args)) => stray(&args),
         Some(Command::Explain(args)) => explain(&args),
-        Some(Command::Rollback(args)) => crate::rollback::rollback(&args),
-        Some(Command::Mark(args)) => crate::rollback::mark(&args),
-        Some(Command::Archives(args)) => crate::rollback::archives(&args),
+        Some(Command::Rollback(args)) => Ok(crate::rollback::rollback(&args)?),
+        Some(Command::Mark(args)) => Ok(crate::rollback::mark(&args)?),
+        Some(Command::Archives(args)) => Ok(crate::rollback::archives(&args)?),
         Some(Command::Restore(args)) => crate::rollback::restore(&args),
-        Some(Command::Record(args)) => crate::rollback::record(&args),
-        Some(Command::Status(args)) => crate::rollback::status(&args),
+        Some(Command::Record(args)) => Ok(crate::rollback::record(&args)?),
+        Some(Command::Status(args)) => Ok(crate::rollback::status(&args)?),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command();
             write_stdout(|out| {
