@@ -40,11 +40,21 @@ pub fn escape(name: &[u8]) -> Cow<'_, str> {
 }
 
 /// Text for a terminal that is meant to be shown as it is: returned
-/// unchanged unless it holds a control, bidi or invisible-format character,
-/// then [`escape`]d whole. Backslashes alone are harmless to a terminal, so
-/// escaped names and [`shell_quote`]d commands inside it stay exactly as
-/// they were composed (copy-pasteable).
+/// unchanged unless a line of it holds a control, bidi or invisible-format
+/// character, then each such line is [`escape`]d whole (newlines stay
+/// newlines). Backslashes alone are harmless to a terminal, so escaped
+/// names and [`shell_quote`]d commands inside it stay exactly as they were
+/// composed (copy-pasteable).
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && (c.is_control() || is_format(c))) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(one_line).collect::<Vec<_>>().join("\n"))
+}
+
+/// [`terminal_safe`] for text that must stay on one line: a newline in it
+/// is escaped too (and then the whole text).
+pub fn one_line(text: &str) -> Cow<'_, str> {
     if text.chars().any(|c| c.is_control() || is_format(c)) {
         escape(text.as_bytes())
     } else {
@@ -131,7 +141,7 @@ fn push_char(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, is_format, shell_quote, shell_words, terminal_safe};
+    use super::{escape, is_format, one_line, shell_quote, shell_words, terminal_safe};
 
     #[test]
     fn plain_names_are_borrowed() {
@@ -157,8 +167,10 @@ mod tests {
     fn text_already_safe_is_left_as_composed() {
         let text = "Finish with `mv -- $'a\\nb' 'c d'`";
         assert_eq!(terminal_safe(text), text);
-        assert_eq!(terminal_safe("raw\nline"), "raw\\nline");
-        assert_eq!(terminal_safe("\x1b[31m"), "\\x1B[31m");
+        assert_eq!(terminal_safe("two\nlines \\ kept"), "two\nlines \\ kept");
+        assert_eq!(terminal_safe("ok \\ line\nraw\x1b[31m \\"), "ok \\ line\nraw\\x1B[31m \\\\");
+        assert_eq!(one_line("raw\nline"), "raw\\nline");
+        assert_eq!(one_line("plain \\ text"), "plain \\ text");
     }
 
     #[test]
