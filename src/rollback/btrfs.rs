@@ -781,16 +781,29 @@ fn plan_move_aside(
     ));
 }
 
-/// The archive's name in `old`: the time stamp, `-2`, `-3`… when taken.
+/// The archive's name in `old`: the time stamp, or with `-2`, `-3`… when
+/// rollbacks come in the same second: always above every number taken, so
+/// that names sort by age even after retention freed a lower one.
 fn archive_name(old: &Path, now: i64) -> String {
     let base = super::stamp(now);
-    let mut name = base.clone();
-    let mut n = 1;
-    while std::fs::symlink_metadata(old.join(&name)).is_ok() {
-        n += 1;
-        name = format!("{base}-{n}");
+    let taken = std::fs::read_dir(old)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name == base)
+                        .then_some(1)
+                        .or_else(|| name.strip_prefix(&format!("{base}-"))?.parse().ok())
+                })
+                .max()
+        })
+        .ok()
+        .flatten();
+    match taken {
+        None => base,
+        Some(n) => format!("{base}-{}", n + 1),
     }
-    name
 }
 
 #[cfg(test)]

@@ -437,8 +437,15 @@ impl Target {
     }
 }
 
+/// Sorts archives newest first: by time, then by the `-N` that tells
+/// apart rollbacks of the same second (`-10` after `-9`), then by name.
 pub fn newest_first(list: &mut [Archive]) {
-    list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.name.cmp(&a.name)));
+    let n = |a: &Archive| -> u64 {
+        a.name.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).filter(|_| a.ours).unwrap_or(1)
+    };
+    list.sort_by(|a, b| {
+        b.created.cmp(&a.created).then_with(|| n(b).cmp(&n(a))).then_with(|| b.name.cmp(&a.name))
+    });
 }
 
 /// A stamp for archive names: `20261126T164900Z` (UTC, sorts by time).
@@ -554,6 +561,28 @@ mod tests {
         assert_eq!(parse_stamp("20261326T140710Z"), None);
         assert_eq!(parse_stamp("2026112xT140710Z"), None);
         assert!(stamp(1_700_000_000) < stamp(1_795_702_030));
+    }
+
+    #[test]
+    fn archives_of_one_second_sort_by_their_number() {
+        let a = |name: &str| Archive {
+            name: name.into(),
+            created: parse_stamp(&name[..16]),
+            ours: true,
+            ..Archive::default()
+        };
+        let mut list = vec![
+            a("20261126T140710Z-9"),
+            a("20261126T140710Z"),
+            a("20261126T140710Z-10"),
+            a("20261126T140711Z"),
+        ];
+        newest_first(&mut list);
+        let names: Vec<&str> = list.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["20261126T140711Z", "20261126T140710Z-10", "20261126T140710Z-9", "20261126T140710Z"]
+        );
     }
 
     #[test]
