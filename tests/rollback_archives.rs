@@ -73,7 +73,10 @@ ls m/old_roots > "$OUT/after-third"
     // Unmounted, it goes.
     let third = r.text("third.out");
     assert_eq!(r.code("third"), 0, "{third}");
-    assert!(third.contains(&format!("  prunes:     {}/m/old_roots/{a1} (retention)", work.display())), "{third}");
+    assert!(
+        third.contains(&format!("  prunes:     {}/m/old_roots/{a1} (retention)", work.display())),
+        "{third}"
+    );
     let after = r.lines("after-third");
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(!after.contains(&a1));
@@ -113,7 +116,8 @@ btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
     let three = r.text("three.out");
     assert_eq!(three.matches("  prunes:     ").count(), 1, "only the empty one: {three}");
     let listed = r.json("archives.json");
-    let holds: Vec<bool> = listed.as_array().unwrap().iter().map(|a| a["holds_data"].as_bool().unwrap()).collect();
+    let holds: Vec<bool> =
+        listed.as_array().unwrap().iter().map(|a| a["holds_data"].as_bool().unwrap()).collect();
     assert_eq!(holds, [false, true], "newest first: {listed}");
     assert_eq!(r.text("ro").trim(), "ro=true");
     assert_eq!(r.text("writable-ro").trim(), "ro=false", "--writable-archive: {}", r.text("writable.out"));

@@ -93,7 +93,8 @@ impl<W: Write> Write for Out<W> {
 /// A line on stderr that cannot panic (`eprintln!` does when stderr is
 /// closed); stderr is where a command says what stdout could not.
 pub fn warn(text: &str) {
-    let _ = writeln!(io::stderr().lock(), "darlings: {text}");
+    // One write: a console shared with other programs keeps the line whole.
+    let _ = io::stderr().lock().write_all(format!("darlings: {text}\n").as_bytes());
 }
 
 #[cfg(test)]
