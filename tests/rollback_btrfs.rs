@@ -248,6 +248,10 @@ prompt() {
 prompt no-input ''
 prompt wrong-name 'rpool/local/root\n'
 prompt empty-line '\n'
+# The right name, but the plan went to a reader that was gone: nobody saw it.
+before=$(state)
+printf 'root\n' | script -q -e -c "{ sleep 0.3; $D rollback --mountpoint m; echo \$? > $OUT/unseen.code; } | true" /dev/null > "$OUT/unseen.out" 2>&1
+if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/unseen.state"
 prompt typed 'root\n'
 tree m/root > "$OUT/after-typed.tree"
 tree m/root-blank > "$OUT/blank.tree"
@@ -261,6 +265,11 @@ check yes $D rollback --mountpoint m --yes
         assert!(out.contains("Type the name of the target (root)"), "{name}: {out}");
         assert!(out.contains("the name was not typed"), "{name}: {out}");
     }
+    let unseen = r.text("unseen.out");
+    assert_eq!(r.code("unseen"), 2, "{unseen}");
+    assert_eq!(r.text("unseen.state").trim(), "same", "{unseen}");
+    assert!(!unseen.contains("Type the name"), "not even asked: {unseen}");
+    assert!(unseen.contains("refused, nothing was changed: the plan could not be shown in full"), "{unseen}");
     let typed = r.text("typed.out");
     assert_eq!(r.code("typed"), 0, "{typed}");
     assert_eq!(r.text("typed.state").trim(), "changed");

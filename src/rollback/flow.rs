@@ -79,6 +79,7 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     }
     screen.flush();
     let lost = screen.out.describe_loss();
+    let recorded = done.last.is_some();
     if let Some(mut last) = done.last.take() {
         last.output_lost.clone_from(&lost);
         if let Err(e) = backend.record_outcome(&last) {
@@ -86,7 +87,8 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
         }
     }
     if let Some(lost) = lost {
-        warn(&format!("{lost}: the rest of the output was not printed; `darlings status` has the outcome"));
+        let rest = if recorded { "; `darlings status` has the outcome" } else { "" };
+        warn(&format!("{lost}: the rest of the output was not printed{rest}"));
     }
     // In the initrd a refusal or a failure leaves the root as it is and the
     // boot goes on.
@@ -287,6 +289,9 @@ fn act(
     if !args.yes && !args.initrd {
         if let Some(why) = not_confirmed(plan, screen) {
             screen.say(&format!("\nRefused, nothing was changed: {why}\n"));
+            if screen.out.lost().is_some() {
+                warn(&format!("refused, nothing was changed: {why}"));
+            }
             done.not_confirmed = Some(why);
             return ExitCode::Incomplete;
         }
