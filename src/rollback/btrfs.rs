@@ -394,6 +394,7 @@ impl Btrfs {
             if_fails: by_hand,
         });
         plan.pruned.push(shown_path(&path));
+        plan.pruned_names.push(gone.to_owned());
         Ok(())
     }
 }
@@ -604,13 +605,14 @@ impl Backend for Btrfs {
             let archive = self.at(&self.old_roots).join(name);
             checks
                 .push((format!("the old root is kept at {}", shown_path(&archive)), is_subvolume(&archive)));
-            if plan.steps.iter().any(|s| s.what.starts_with(READ_ONLY)) {
+            if plan.archive_read_only {
                 let ro = self.show(&archive).is_ok_and(|(_, ro)| ro);
                 checks.push((format!("{} is read-only", shown_path(&archive)), ro));
             }
         }
-        for p in &plan.pruned_paths() {
-            checks.push((format!("{} was pruned", shown_path(p)), std::fs::symlink_metadata(p).is_err()));
+        for name in &plan.pruned_names {
+            let p = self.at(&self.old_roots).join(name);
+            checks.push((format!("{} was pruned", shown_path(&p)), std::fs::symlink_metadata(&p).is_err()));
         }
         checks
     }
@@ -699,23 +701,6 @@ impl Backend for Btrfs {
     }
 }
 
-/// The `what` of the step that makes the archive read-only.
-const READ_ONLY: &str = "make the archive read-only";
-
-impl Plan {
-    /// The pruned archives' paths (btrfs: `pruned` holds them escaped).
-    fn pruned_paths(&self) -> Vec<PathBuf> {
-        self.steps
-            .iter()
-            .filter(|s| s.what.starts_with("retention: delete archive"))
-            .filter_map(|s| match &s.action {
-                Action::Run(cmd) => cmd.argv().last().map(PathBuf::from),
-                Action::Pipe(_) => None,
-            })
-            .collect()
-    }
-}
-
 /// The root is gone (an interrupted rollback): the plan only makes it anew.
 fn plan_recreate(root: &Path, snapshot: Step, plan: &mut Plan) {
     plan.notes.push(format!(
@@ -760,6 +745,7 @@ fn plan_move_aside(
         ),
         ..snapshot
     });
+    plan.archive_read_only = read_only;
     if read_only {
         let cmd = set_ro(archive, true);
         plan.steps.push(Step {
@@ -769,9 +755,8 @@ fn plan_move_aside(
                 cmd.display()
             ),
             action: Action::Run(cmd),
-            what: format!(
-                "{READ_ONLY}: the way back cannot change under you (--writable-archive keeps it writable)"
-            ),
+            what: "make the archive read-only: the way back cannot change under you (--writable-archive keeps it writable)"
+                .into(),
         });
     }
     plan.archive = Some(format!(

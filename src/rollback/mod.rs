@@ -42,7 +42,7 @@ pub use flow::rollback;
 pub use guard::{
     guard, loss_refusals, Blank, Facts, Mark, Override, Overrides, Problem, Recorded, Refusal, RootState,
 };
-pub use outcome::{kmsg_record, LastRollback, Outcome};
+pub use outcome::{LastRollback, Outcome};
 pub use restore::restore;
 pub use retention::{retain, Kept, Retention};
 pub use status::{archives, mark, read_record, record, status};
@@ -239,9 +239,14 @@ pub struct Plan {
     /// Where the erased state is kept, and the new archive's name.
     pub archive: Option<String>,
     pub archive_name: Option<String>,
-    /// Old archives the retention removes, and those it keeps (with why).
+    /// Old archives the retention removes (for people), and those it
+    /// keeps (with why).
     pub pruned: Vec<String>,
     pub retained: Vec<String>,
+    /// The names of the archives the retention removes, as they are.
+    pub pruned_names: Vec<String>,
+    /// The new archive is made read-only by a step of the plan.
+    pub archive_read_only: bool,
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
     /// What the questions found; [`guard`] turns it into `refusals`.

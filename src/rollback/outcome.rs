@@ -135,7 +135,7 @@ const KMSG_MAX: usize = 976;
 
 /// One kernel-log record: `<4>darlings: TEXT\n`, on one line (controls
 /// escaped, newlines too), cut to what the kernel accepts in one write.
-pub fn kmsg_record(text: &str) -> Vec<u8> {
+pub(crate) fn kmsg_record(text: &str) -> Vec<u8> {
     let mut record = format!("<4>darlings: {}", crate::sanitize::one_line(text));
     if record.len() > KMSG_MAX {
         let mut cut = KMSG_MAX - 3;

@@ -495,6 +495,7 @@ impl Backend for Zfs {
                         action: Action::Run(cmd),
                     });
                     plan.pruned.push(full);
+                    plan.pruned_names.push(a.name.clone());
                 }
             }
         }
@@ -543,8 +544,9 @@ impl Backend for Zfs {
             let kept = format!("{archive}/{name}@darlings-{name}");
             checks.push((format!("the erased state is kept as {kept}"), self.exists(&kept)));
         }
-        for p in &plan.pruned {
-            checks.push((format!("{p} was pruned"), !self.exists(p)));
+        for (p, name) in plan.pruned.iter().zip(&plan.pruned_names) {
+            let full = self.archive.as_ref().map(|a| format!("{a}/{name}")).unwrap_or_default();
+            checks.push((format!("{p} was pruned"), !self.exists(&full)));
         }
         checks
     }
