@@ -103,9 +103,11 @@ check writable $D rollback --mountpoint m --yes --writable-archive
 A=$(ls m/old_roots | sort -V | tail -1)
 btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
 "#);
-    for name in ["one", "two", "three", "writable"] {
+    for name in ["one", "two", "three"] {
         assert_eq!(r.code(name), 0, "{name}: {}", r.text(&format!("{name}.out")));
     }
+    assert_eq!(r.lines("after-three").len(), 2, "the data and the newest: {:?}", r.lines("after-three"));
+    assert_eq!(r.text("data"), "state\n", "the archive with data is kept");
     let two = r.text("two.out");
     assert!(two.contains("the root holds nothing its blank state does not"), "{two}");
     assert!(two.contains("(one of the newest 1 that hold data (--retain 1))"), "the plan says why: {two}");
@@ -120,6 +122,7 @@ btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
         listed.as_array().unwrap().iter().map(|a| a["holds_data"].as_bool().unwrap()).collect();
     assert_eq!(holds, [false, true], "newest first: {listed}");
     assert_eq!(r.text("ro").trim(), "ro=true");
+    assert_eq!(r.code("writable"), 0, "{}", r.text("writable.out"));
     assert_eq!(r.text("writable-ro").trim(), "ro=false", "--writable-archive: {}", r.text("writable.out"));
     assert!(!r.text("writable.out").contains("property set"), "{}", r.text("writable.out"));
 }

@@ -128,6 +128,7 @@ mkdir -p r/root/.ssh && echo userkey > r/root/.ssh/id_ed25519
 shutdown
 check late $D rollback --initrd --device "$LOOP"
 prom late
+true
 "#
     ));
     // The clean system: recorded with its claims checked, then erased.
