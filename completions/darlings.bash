@@ -962,7 +962,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__rollback)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --initrd --format --threads --help"
+            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --writable-archive --initrd --format --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1083,7 +1083,7 @@ _darlings() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "text json prometheus" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -248,6 +248,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l force -d 
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l live -d 'Allow erasing the running root (dangerous: its programs keep running on files that vanish; normally the initrd does this before mounting)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-newer -d 'Consent to destroying snapshots newer than the blank one (zfs rollback -r)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-clones -d 'Consent to destroying clones of those snapshots (zfs rollback -R)'
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l writable-archive -d 'btrfs: leave the old root (the archive) writable instead of making it read-only'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l initrd -d 'Run from the initrd: claims are assumed (nothing persistent is mounted), the audit recorded at shutdown (`darlings record`) decides, and a refusal leaves the root as it is, logs why and exits 0; no --yes needed'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
@@ -346,9 +347,10 @@ complete -c darlings -n "__fish_darlings_using_subcommand status" -l mountpoint 
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l format -d 'Output format' -r -f -a "text\t''
-json\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand status" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand status" -l format -d 'Output format' -r -f -a "text\t'Lines for people'
+json\t'One JSON object: the mark, the last rollback, the record, the archives'
+prometheus\t'node_exporter textfile metrics (`darlings_rollback_*`, `darlings_archives*`)'"
+complete -c darlings -n "__fish_darlings_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -f -a "expr" -d 'Print the builtins-only `--apply` expression for a module\'s value'
 complete -c darlings -n "__fish_darlings_using_subcommand nix; and not __fish_seen_subcommand_from expr help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

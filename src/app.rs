@@ -21,6 +21,7 @@ use crate::report::Report;
 use crate::sanitize::escape;
 use crate::source::walk;
 use crate::sys::mounts::Mounts;
+use crate::sys::output::Out;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -28,12 +29,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Audit(args)) => audit(&args),
         Some(Command::Stray(args)) => stray(&args),
         Some(Command::Explain(args)) => explain(&args),
-        Some(Command::Rollback(args)) => crate::rollback::rollback(&args),
-        Some(Command::Mark(args)) => crate::rollback::mark(&args),
-        Some(Command::Archives(args)) => crate::rollback::archives(&args),
+        Some(Command::Rollback(args)) => Ok(crate::rollback::rollback(&args)?),
+        Some(Command::Mark(args)) => Ok(crate::rollback::mark(&args)?),
+        Some(Command::Archives(args)) => Ok(crate::rollback::archives(&args)?),
         Some(Command::Restore(args)) => crate::rollback::restore(&args),
-        Some(Command::Record(args)) => crate::rollback::record(&args),
-        Some(Command::Status(args)) => crate::rollback::status(&args),
+        Some(Command::Record(args)) => Ok(crate::rollback::record(&args)?),
+        Some(Command::Status(args)) => Ok(crate::rollback::status(&args)?),
         Some(Command::Completions { shell }) => {
             let mut cmd = Cli::command();
             write_stdout(|out| {
@@ -54,14 +55,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Writes to stdout; a reader that went away (`darlings | head`) is not an error.
+/// Writes to stdout through the one writer ([`Out`]): a reader that went
+/// away (`darlings | head`) is not an error, any other write failure is.
 fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    match f(&mut out).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
+    let mut out = Out::new(BufWriter::new(io::stdout().lock()));
+    // Out never fails a write: what failed is kept for `finish`.
+    let _ = f(&mut out);
+    out.finish().context("cannot write to stdout")
 }
 
 fn audit(args: &AuditArgs) -> Result<ExitCode> {

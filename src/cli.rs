@@ -107,14 +107,19 @@ Guards (each refusal changes nothing and exits non-zero):
   newer snapshots are destroyed only with --destroy-newer, clones only with --destroy-clones;
   the running root is refused unless --live;
   without a terminal --yes is required; on a terminal, type the target's name;
-  broken claims or critical unclaimed state refuse unless --force.
+  broken claims or critical unclaimed state refuse unless --force
+  (a directory by itself holds nothing to lose: only what is in it counts);
+  retention never prunes an archive that is mounted, nor counts one that holds no data.
 
 Exit codes:
   0  rolled back (or, with --dry-run, the plan would be allowed)
   1  refused: the audit found critical unclaimed state
   3  refused: a declared claim is broken
   2  refused by another guard, or failed (the message says how to recover)
-  With --initrd a refusal exits 0: the root is left as it is and the boot goes on.";
+  With --initrd every outcome exits 0: the root is left as it is and the boot goes on;
+  `darlings status` (also --format prometheus) shows the refusal.
+  Once the plan is accepted a closed stdout never stops a step: the run ends,
+  its outcome goes to `darlings status`, and the exit code says whether all was done.";
 
 /// Which ephemeral root: a ZFS dataset, or a btrfs subvolume. Without
 /// --dataset, --device or --mountpoint, the dataset or subvolume mounted
@@ -199,6 +204,11 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "D")]
     pub retain_days: Option<u32>,
 
+    /// btrfs: leave the old root (the archive) writable instead of making
+    /// it read-only
+    #[arg(long)]
+    pub writable_archive: bool,
+
     /// Run from the initrd: claims are assumed (nothing persistent is
     /// mounted), the audit recorded at shutdown (`darlings record`) decides,
     /// and a refusal leaves the root as it is, logs why and exits 0; no
@@ -281,8 +291,20 @@ pub struct StatusArgs {
     pub target: TargetArgs,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-    pub format: PlanFormat,
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+/// How `status` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum StatusFormat {
+    /// Lines for people
+    #[default]
+    Text,
+    /// One JSON object: the mark, the last rollback, the record, the archives
+    Json,
+    /// node_exporter textfile metrics (`darlings_rollback_*`, `darlings_archives*`)
+    Prometheus,
 }
 
 /// Where the rules come from and which tree they apply to.

@@ -5,6 +5,14 @@
 //! reorder what is shown, bytes that are not UTF-8. Everything meant for a
 //! person (the table, error messages, progress) goes through [`escape`];
 //! machine formats (JSON, Prometheus) have their own exact encodings.
+//!
+//! A command shown to a person (a plan's commands, a recovery command in a
+//! failure message, what `status` recorded) is quoted by [`shell_quote`],
+//! the one quoting of the project: pasted into bash, it runs exactly the
+//! argv darlings meant, whatever bytes the names hold. Text composed of
+//! escaped names and quoted commands is already safe; [`terminal_safe`]
+//! leaves it alone and escapes only what is not (text read back from a
+//! record, a child's stderr).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -29,6 +37,75 @@ pub fn escape(name: &[u8]) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Text for a terminal that is meant to be shown as it is: returned
+/// unchanged unless a line of it holds a control, bidi or invisible-format
+/// character, then each such line is [`escape`]d whole (newlines stay
+/// newlines). Backslashes alone are harmless to a terminal, so escaped
+/// names and [`shell_quote`]d commands inside it stay exactly as they were
+/// composed (copy-pasteable).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && (c.is_control() || is_format(c))) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(one_line).collect::<Vec<_>>().join("\n"))
+}
+
+/// [`terminal_safe`] for text that must stay on one line: a newline in it
+/// is escaped too (and then the whole text).
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if text.chars().any(|c| c.is_control() || is_format(c)) {
+        escape(text.as_bytes())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// One argument as bash reads it back exactly: bare when it holds only
+/// characters no shell treats specially; in `'…'` when it holds other
+/// printable text; in bash's `$'…'` with `\xNN` escapes (and `\n`,
+/// `\t`, `\r`) when it holds a control or invisible character or bytes
+/// that are not UTF-8, so no name reaches a terminal raw.
+pub fn shell_quote(arg: &[u8]) -> String {
+    let text = std::str::from_utf8(arg).ok();
+    if let Some(s) = text {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,%".contains(&b)) {
+            return s.to_owned();
+        }
+        if !s.chars().any(|c| c.is_control() || is_format(c)) {
+            return format!("'{}'", s.replace('\'', r"'\''"));
+        }
+    }
+    let mut out = String::from("$'");
+    for chunk in arg.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() || is_format(c) => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "\\x{b:02X}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A command line for people: each argument [`shell_quote`]d.
+pub fn shell_words<S: AsRef<[u8]>>(argv: &[S]) -> String {
+    argv.iter().map(|a| shell_quote(a.as_ref())).collect::<Vec<_>>().join(" ")
 }
 
 fn needs_escape(c: char) -> bool {
@@ -64,7 +141,7 @@ fn push_char(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, is_format, one_line, shell_quote, shell_words, terminal_safe};
 
     #[test]
     fn plain_names_are_borrowed() {
@@ -84,6 +161,44 @@ mod tests {
     fn invalid_utf8_is_hex() {
         assert_eq!(escape(b"caf\xe9.txt"), "caf\\xE9.txt");
         assert_eq!(escape(b"trunc-\xe2\x82.txt"), "trunc-\\xE2\\x82.txt");
+    }
+
+    #[test]
+    fn text_already_safe_is_left_as_composed() {
+        let text = "Finish with `mv -- $'a\\nb' 'c d'`";
+        assert_eq!(terminal_safe(text), text);
+        assert_eq!(terminal_safe("two\nlines \\ kept"), "two\nlines \\ kept");
+        assert_eq!(terminal_safe("ok \\ line\nraw\x1b[31m \\"), "ok \\ line\nraw\\x1B[31m \\\\");
+        assert_eq!(one_line("raw\nline"), "raw\\nline");
+        assert_eq!(one_line("plain \\ text"), "plain \\ text");
+    }
+
+    #[test]
+    fn quoted_arguments_read_back_exactly_in_bash() {
+        let nasty: [&[u8]; 11] = [
+            b"plain/path-1.2",
+            b"",
+            b"my top; rm -rf ~",
+            b"it's",
+            b"$(reboot) `x` \"q\" \\ *?[a]",
+            b"new\nline\ttab\rcr",
+            b"\x1b[31mred\x7f",
+            "bidi\u{202E}txt caf\u{e9}".as_bytes(),
+            b"bad\xff\xfe utf8 \\x41",
+            b"~/home",
+            b"'\n'",
+        ];
+        let words: Vec<String> = nasty.iter().map(|a| shell_quote(a)).collect();
+        for w in &words {
+            assert!(!w.chars().any(|c| c.is_control() || is_format(c)), "{w:?}");
+        }
+        // bash prints each argument NUL-terminated: exactly the bytes given.
+        let script = format!("printf '%s\\0' {}", words.join(" "));
+        let out = std::process::Command::new("bash").arg("-c").arg(&script).output().expect("bash");
+        let back: Vec<&[u8]> = out.stdout.split(|b| *b == 0).collect();
+        assert_eq!(&back[..nasty.len()], &nasty[..], "{script}");
+        assert_eq!(shell_words(&["mv", "--", "a b"]), "mv -- 'a b'");
+        assert_eq!(shell_quote(b"a\nb"), "$'a\\nb'");
     }
 
     #[test]

@@ -5,99 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod rollback_common;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
+use rollback_common::run;
 use serde_json::Value;
-
-/// The filesystem every test starts from: `root` (a lived-in state with
-/// a nested subvolume and an odd name) beside its read-only `root-blank`.
-/// `state` prints everything a refusal must leave alone.
-const SETUP: &str = r#"
-set -u
-cd "$WORK"
-truncate -s 300M fs.img
-mkfs.btrfs -q fs.img >/dev/null
-mkdir m && mount -o loop fs.img m
-LOOP=$(findmnt -n -o SOURCE --target m)
-btrfs -q subvolume create m/root
-mkdir -p m/root/etc m/root/var/lib
-echo orig > m/root/etc/blank.conf
-btrfs -q subvolume snapshot -r m/root m/root-blank
-mkdir -p m/root/var/lib/app m/root/home/u
-echo state > m/root/var/lib/app/db
-printf x > "m/root/home/u/$(printf 'odd\nname')"
-echo changed >> m/root/etc/blank.conf
-btrfs -q subvolume create m/root/var/lib/machines
-echo inside > m/root/var/lib/machines/m1
-state() { (cd m && find . -printf '%p|%y|%s|%m|%i|%T@\n' | LC_ALL=C sort; btrfs subvolume list -a -u .); }
-tree() { (cd "$1" && find . -printf '%p|%y|%s|%m\n' | LC_ALL=C sort); }
-# Runs darlings as NAME, keeping its output, exit code, and whether the filesystem changed.
-check() {
-  name=$1; shift
-  before=$(state)
-  "$@" > "$OUT/$name.out" 2>&1 < /dev/null
-  echo $? > "$OUT/$name.code"
-  if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/$name.state"
-}
-"#;
-
-struct Run {
-    _work: tempfile::TempDir,
-    out: PathBuf,
-}
-
-impl Run {
-    fn text(&self, name: &str) -> String {
-        std::fs::read_to_string(self.out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn code(&self, name: &str) -> i32 {
-        self.text(&format!("{name}.code")).trim().parse().expect("a code")
-    }
-
-    /// A refusal: its exit code, its message, and nothing changed.
-    fn refused(&self, name: &str, code: i32, says: &str) {
-        let out = self.text(&format!("{name}.out"));
-        assert_eq!(self.code(name), code, "{name}: {out}");
-        assert_eq!(
-            self.text(&format!("{name}.state")).trim(),
-            "same",
-            "{name} changed the filesystem: {out}"
-        );
-        assert!(out.contains(says), "{name} does not say {says:?}:\n{out}");
-        assert!(out.contains("Refused, nothing was changed"), "{name}:\n{out}");
-    }
-
-    fn lines(&self, name: &str) -> Vec<String> {
-        self.text(name).lines().map(str::to_owned).collect()
-    }
-}
-
-/// Runs SETUP then `body` in bash, in a private mount namespace; `$D` is
-/// darlings, `$OUT` collects what the checks read.
-fn run(body: &str) -> Run {
-    let work = tempfile::tempdir().expect("tempdir");
-    let out = work.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let script = format!("{SETUP}\n{body}\n");
-    let result = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "bash", "-c", &script])
-        .env("D", common::bin())
-        .env("WORK", work.path())
-        .env("OUT", &out)
-        .stdin(Stdio::null())
-        .output()
-        .expect("unshare");
-    assert!(
-        result.status.success(),
-        "scenario failed:\n{}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
-    Run { _work: work, out }
-}
 
 #[test]
 fn full_cycle_erases_keeps_the_old_root_restores_and_prunes() {
@@ -153,9 +64,12 @@ grep -c " /run/darlings" /proc/self/mountinfo > "$OUT/helper-mounts" || true
     // The plan was shown, ran, and was verified.
     let out = r.text("rollback.out");
     assert_eq!(r.code("rollback"), 0, "{out}");
-    for says in
-        ["Rollback plan (btrfs)", "/var/lib/machines (nested subvolume)", "[3/3] btrfs subvolume snapshot"]
-    {
+    for says in [
+        "Rollback plan (btrfs)",
+        "/var/lib/machines (nested subvolume)",
+        "[3/4] btrfs subvolume snapshot",
+        "[4/4] btrfs property set -ts",
+    ] {
         assert!(out.contains(says), "{says}:\n{out}");
     }
     assert!(out.contains("ok   ") && !out.contains("FAIL"), "{out}");
@@ -176,7 +90,7 @@ grep -c " /run/darlings" /proc/self/mountinfo > "$OUT/helper-mounts" || true
     assert!(listed[0]["size"].as_u64().unwrap() > 0);
     let status = r.text("status.txt");
     assert!(status.contains("marked:         yes") && status.contains(&archives[0]), "{status}");
-    assert!(status.contains("rolled back"), "{status}");
+    assert!(status.contains("erased; erased state kept in"), "{status}");
 
     // Restore: copied back; never over what exists without --force.
     assert_eq!(r.code("restore"), 0, "{}", r.text("restore.out"));
@@ -264,10 +178,14 @@ check unmarked-again $D rollback --mountpoint m --yes --force --live
         .iter()
         .map(|c| serde_json::from_value(c["argv"][0].clone()).unwrap())
         .collect();
-    assert_eq!(argv.len(), 3, "{argv:?}");
+    assert_eq!(argv.len(), 4, "{argv:?}");
     assert_eq!(argv[1][0], "mv");
     assert!(argv[1][2].ends_with("/m/root") && argv[1][3].contains("/m/old_roots/"), "{argv:?}");
     assert_eq!(argv[2][..3], ["btrfs", "subvolume", "snapshot"]);
+    // The old root is made read-only, by its path.
+    assert_eq!(argv[3][..4], ["btrfs", "property", "set", "-ts"]);
+    assert_eq!(argv[3][4], argv[1][3]);
+    assert_eq!(argv[3][5..], ["ro", "true"]);
     assert_eq!(plan["exit_code"], 0);
     assert!(plan["loss"]["unclaimed_entries"].as_u64().unwrap() >= 3, "{plan}");
 
@@ -330,6 +248,10 @@ prompt() {
 prompt no-input ''
 prompt wrong-name 'rpool/local/root\n'
 prompt empty-line '\n'
+# The right name, but the plan went to a reader that was gone: nobody saw it.
+before=$(state)
+printf 'root\n' | script -q -e -c "{ sleep 0.3; $D rollback --mountpoint m; echo \$? > $OUT/unseen.code; } | true" /dev/null > "$OUT/unseen.out" 2>&1
+if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/unseen.state"
 prompt typed 'root\n'
 tree m/root > "$OUT/after-typed.tree"
 tree m/root-blank > "$OUT/blank.tree"
@@ -343,6 +265,11 @@ check yes $D rollback --mountpoint m --yes
         assert!(out.contains("Type the name of the target (root)"), "{name}: {out}");
         assert!(out.contains("the name was not typed"), "{name}: {out}");
     }
+    let unseen = r.text("unseen.out");
+    assert_eq!(r.code("unseen"), 2, "{unseen}");
+    assert_eq!(r.text("unseen.state").trim(), "same", "{unseen}");
+    assert!(!unseen.contains("Type the name"), "not even asked: {unseen}");
+    assert!(unseen.contains("refused, nothing was changed: the plan could not be shown in full"), "{unseen}");
     let typed = r.text("typed.out");
     assert_eq!(r.code("typed"), 0, "{typed}");
     assert_eq!(r.text("typed.state").trim(), "changed");
@@ -396,10 +323,17 @@ $D status --mountpoint m > "$OUT/status.txt"
     // No record: refused, exit 0 (the boot goes on), nothing changed, and status tells why.
     r.refused("initrd-no-record", 0, "no audit was recorded at shutdown");
     let status = r.text("status-refused.txt");
-    assert!(status.contains("refused, the root was left as it is: no audit was recorded"), "{status}");
-    // A record with a critical loss: refused the same way.
+    assert!(
+        status.contains("refused (initrd)") && status.contains("no audit was recorded at shutdown"),
+        "{status}"
+    );
+    // A record with a critical loss: refused the same way, for the record's reason.
     assert!(r.text("record-critical.out").contains("\"critical\":1"), "{}", r.text("record-critical.out"));
-    r.refused("initrd-critical", 0, "the audit recorded at shutdown found 1 critical losses");
+    r.refused(
+        "initrd-critical",
+        0,
+        "refuses: critical state is unclaimed: /etc/ssh/ssh_host_ed25519_key (pass --force to go ahead anyway)",
+    );
     // A clean record: erased, without --yes.
     let out = r.text("initrd.out");
     assert_eq!(r.code("initrd"), 0, "{out}");
@@ -408,7 +342,7 @@ $D status --mountpoint m > "$OUT/status.txt"
     assert_eq!(r.text("after.tree"), r.text("blank.tree"));
     let status = r.text("status.txt");
     assert!(
-        status.contains("rolled back") && status.contains("recorded audit: none"),
+        status.contains("erased (initrd)") && status.contains("recorded audit: none"),
         "the record went with the old root: {status}"
     );
 }

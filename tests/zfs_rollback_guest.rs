@@ -64,15 +64,22 @@ fn every_guard_refuses_and_leaves_the_pool_alone() {
         &["tank/local/root is not marked as ephemeral", "darlings mark --dataset tank/local/root"],
     );
     r.refused("inherited", 2, &["inherited from tank/local", "does not count"]);
-    r.refused("no-snapshot", 2, &["there is no snapshot tank/local/root@nope", "the dataset has: blank"]);
+    r.refused("no-snapshot", 2, &["there is no snapshot tank/local/root@nope; there are: blank"]);
     r.refused("no-archive", 2, &["no way back", "--archive-dataset"]);
-    r.refused("newer", 2, &["tank/local/root@later", "pass --destroy-newer"]);
+    r.refused(
+        "newer",
+        2,
+        &[
+            "1 snapshots newer than the blank one would be destroyed: tank/local/root@later",
+            "pass --destroy-newer",
+        ],
+    );
     r.refused("clones", 2, &["clone tank/clone", "pass --destroy-clones"]);
     r.refused("no-room", 2, &["the archive has no room: tank/small has"]);
     r.refused("broken", 3, &["declared claims are broken", "/var/lib/app"]);
     r.refused("critical", 1, &["critical state is unclaimed: /etc/ssh/ssh_host_ed25519_key", "pass --force"]);
     r.refused("no-terminal", 2, &["pass --yes"]);
-    r.refused("not-oldest", 2, &["tank/local/two@blank is not the oldest snapshot", "first"]);
+    r.refused("not-oldest", 2, &["the blank snapshot is not the oldest (1 older: first)"]);
     r.refused("initrd-no-record", 0, &["no audit was recorded at shutdown"]);
     // The running root, from a chroot whose / is the dataset.
     let live = r.text("live.out");
@@ -161,7 +168,7 @@ fn rollback_erases_archives_by_send_receive_and_restores() {
     assert!(archives[0]["size"].as_u64().unwrap() > 300_000, "{archives}");
     let status = r.text("status.txt");
     assert!(status.contains("marked:         yes (darlings:ephemeral=on)"), "{status}");
-    assert!(status.contains("rolled back tank/local/root to tank/local/root@blank"), "{status}");
+    assert!(status.contains(" erased; erased state kept in tank/safe/darlings/"), "{status}");
 
     assert_eq!(r.code("restore"), 0, "{}", r.out("restore"));
     assert_eq!(r.text("restored"), "state\n");
@@ -201,7 +208,7 @@ fn the_initrd_mode_never_blocks_the_boot_and_follows_the_record() {
     let Some(r) = results() else { return };
     // Without a recorded audit: refused, exit 0, nothing changed, and status says why.
     let status = r.text("status-refused.txt");
-    assert!(status.contains("refused, the root was left as it is"), "{status}");
+    assert!(status.contains(" refused (initrd)"), "{status}");
     assert!(status.contains("no audit was recorded at shutdown"), "{status}");
     let record = r.out("record");
     assert!(record.contains("\"broken\":0") && record.contains("\"critical\":0"), "{record}");
@@ -217,4 +224,70 @@ fn the_initrd_mode_never_blocks_the_boot_and_follows_the_record() {
     );
     assert_eq!(r.text("after-initrd.tree"), r.text("blank.tree"));
     assert_eq!(r.text("mounts-left-initrd").trim(), "0");
+}
+
+#[test]
+fn retention_keeps_an_archive_mounted_by_hand() {
+    let Some(r) = results() else { return };
+    assert_eq!(
+        r.text("marchive.code").trim(),
+        "0",
+        "mounting the archive by hand: {}",
+        r.text("marchive.out")
+    );
+    let mounted = r.text("mounted-archive").trim().to_owned();
+    let name = mounted.rsplit('/').next().unwrap();
+    let out = r.out("retain-mounted");
+    assert_eq!(r.code("retain-mounted"), 0, "{out}");
+    assert!(
+        out.contains(&format!("  keeps:      {name} (mounted at /mnt/marchive: never pruned while mounted)")),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("destroy -r {mounted}")), "{out}");
+    let after = r.lines("after-retain-mounted.txt");
+    assert!(after.contains(&mounted), "not destroyed: {after:?}");
+    assert_eq!(after.len(), 4, "the parent, the mounted one, the new one, the hand-made one: {after:?}");
+    assert!(!r.text("marchive.ls").trim().is_empty(), "the mount still shows the archive");
+    let listed: Value = serde_json::from_str(&r.text("archives-mounted.json")).unwrap();
+    let entry = listed.as_array().unwrap().iter().find(|a| a["name"] == name).unwrap();
+    assert_eq!(entry["mounted"][0], "/mnt/marchive", "{listed}");
+    // status as data, after that rollback.
+    let status: Value = serde_json::from_str(&r.text("status.json")).unwrap();
+    assert_eq!(status["marked"], true, "{status}");
+    assert_eq!(status["last_rollback"]["outcome"], "erased", "{status}");
+    assert_eq!(status["archives"].as_array().unwrap().len(), 3, "{status}");
+}
+
+fn sample(prom: &str, name: &str, label: &str) -> Option<f64> {
+    prom.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+#[test]
+fn the_initrd_erases_with_the_claims_of_the_record_and_refuses_critical_state() {
+    let Some(r) = results() else { return };
+    let record: Value = serde_json::from_str(r.out("record-claims").trim()).unwrap();
+    assert_eq!(record["decision"]["erase"], true, "{record}");
+    assert_eq!(record["claims_verified"], true, "{record}");
+    let out = r.out("initrd-claims");
+    assert_eq!(r.code("initrd-claims"), 0, "{out}");
+    assert!(!r.same("initrd-claims"), "erased: {out}");
+    assert!(out.contains("the claims are the 2 declared at shutdown (kept in the record)"), "{out}");
+    assert_eq!(r.text("after-initrd-claims.tree"), r.text("blank.tree"));
+    let prom = r.text("initrd-claims.prom");
+    assert_eq!(sample(&prom, "darlings_rollback_last_outcome", "outcome=\"erased\""), Some(1.0), "{prom}");
+
+    let critical: Value = serde_json::from_str(r.out("record-critical").trim()).unwrap();
+    assert_eq!(critical["decision"]["erase"], false, "{critical}");
+    r.refused("initrd-critical", 0, &["critical state is unclaimed: /etc/ssh/ssh_host_ed25519_key"]);
+    let prom = r.text("initrd-critical.prom");
+    assert_eq!(sample(&prom, "darlings_rollback_last_outcome", "outcome=\"refused\""), Some(1.0), "{prom}");
+    assert_eq!(sample(&prom, "darlings_rollback_last_initrd", ""), Some(1.0), "{prom}");
+    let status: Value = serde_json::from_str(&r.text("initrd-critical.json")).unwrap();
+    assert_eq!(status["last_rollback"]["outcome"], "refused", "{status}");
+    assert!(status["last_rollback"]["reasons"].to_string().contains("ssh_host_ed25519_key"), "{status}");
+    assert_eq!(r.text("mounts-left-claims").trim(), "0", "darlings' own mounts are undone");
 }

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use crate::report::{Report, Total};
 
 /// Escapes a label value: backslash, double quote and newline.
-fn label(value: &[u8]) -> String {
+pub fn label(value: &[u8]) -> String {
     let text = String::from_utf8_lossy(value);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -2,8 +2,9 @@
 //! volume (`--subvolume root`), next to a read-only blank one
 //! (`--blank root-blank`). A rollback moves the root aside into
 //! `--old-roots` (`old_roots/<stamp>`: the old root *is* the archive, with
-//! any nested subvolumes inside it) and makes a fresh writable snapshot of
-//! the blank one in its place.
+//! any nested subvolumes inside it), makes a fresh writable snapshot of the
+//! blank one in its place, and makes the archive read-only (unless
+//! `--writable-archive`), so the way back cannot change under you.
 //!
 //! The top-level volume is reached where `--mountpoint` says it is mounted,
 //! or mounted from `--device` at `/run/darlings/btrfs-top` for as long as
@@ -11,30 +12,39 @@
 //! commands a real run would; a mount already there means another darlings
 //! is at work, and is refused).
 //!
-//! The ephemeral mark is the extended attribute `user.darlings.ephemeral`
-//! on the top-level volume's root directory: the subvolume paths it lists,
-//! one per line, are marked. It lives outside every subvolume a rollback
-//! touches. The last rollback's outcome is kept beside it in
-//! `user.darlings.last-rollback`.
+//! Kept in extended attributes of the top-level volume's root directory,
+//! outside every subvolume a rollback touches: the ephemeral mark
+//! (`user.darlings.ephemeral`, the marked subvolume paths one per line),
+//! the last rollback (`user.darlings.last-rollback`) and whether each
+//! archive holds data (`user.darlings.archives`, read by retention).
+//!
+//! The mount table says where a subvolume is mounted: its root field is the
+//! subvolume's path *now* (it follows a rename), so a root mounted for
+//! maintenance shows up, after a rollback, as a mount of the archive.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-
-use super::{Action, Archive, AuditPlace, Plan, Refusal, Step};
+use super::{
+    retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark,
+    Plan, Problem, Result, Retention, RootState, Step,
+};
 use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
-use crate::error::ExitCode;
+use crate::sanitize::{escape, shell_words};
 use crate::sys::command::Cmd;
 
 pub const HELPER_DIR: &str = "/run/darlings/btrfs-top";
 pub const MARK_XATTR: &str = "user.darlings.ephemeral";
 pub const OUTCOME_XATTR: &str = "user.darlings.last-rollback";
+pub const ARCHIVES_XATTR: &str = "user.darlings.archives";
 
 /// The inode number of every subvolume's root directory.
 const SUBVOLUME_INO: u64 = 256;
+/// The top-level volume's subvolume id.
+const TOP_ID: u64 = 5;
 
 /// The subvolumes of a filesystem: id, parent id, path (for people only:
 /// the listing cannot carry every name exactly).
@@ -75,6 +85,16 @@ impl Subvolumes {
         found.sort_by_key(|(depth, ..)| std::cmp::Reverse(*depth));
         found.into_iter().map(|(_, id, path)| (id, path)).collect()
     }
+
+    /// The subvolumes right below the top-level volume, for messages that
+    /// list what exists (escaped).
+    fn top_names(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, parent, _)| *parent == TOP_ID)
+            .map(|(_, _, p)| shown(p).into_owned())
+            .collect()
+    }
 }
 
 pub struct Btrfs {
@@ -99,20 +119,51 @@ impl Drop for TopMount {
     }
 }
 
-/// A path inside the top-level volume: relative, no `..`, not empty.
+/// A path inside the top-level volume: relative, no `..`, not empty, no
+/// newline (the mark lists paths one per line).
 fn inside(flag: &str, rel: &str) -> Result<()> {
     let p = Path::new(rel);
     if rel.is_empty()
+        || rel.contains('\n')
         || p.is_absolute()
         || p.components().any(|c| !matches!(c, std::path::Component::Normal(_)))
     {
-        bail!("{flag} {rel:?}: give a path relative to the top-level volume, like `root`");
+        return Err(Error::Target(format!(
+            "{flag} {}: give a path relative to the top-level volume, like `root`",
+            crate::sanitize::shell_quote(rel.as_bytes())
+        )));
     }
     Ok(())
 }
 
 fn is_subvolume(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.ino() == SUBVOLUME_INO)
+}
+
+fn get_xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 65536];
+    match rustix::fs::getxattr(path, name, &mut buf[..]) {
+        Ok(n) => {
+            buf.truncate(n);
+            Ok(Some(buf))
+        }
+        Err(rustix::io::Errno::NODATA) => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot read {name} of {}", shown_path(path)), e)),
+    }
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    rustix::fs::setxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .map_err(|e| Error::io(format!("cannot write {name} of {}", shown_path(path)), e))
+}
+
+fn btrfs() -> Cmd {
+    Cmd::new("btrfs")
+}
+
+/// `btrfs property set -ts PATH ro VALUE`.
+fn set_ro(path: &Path, ro: bool) -> Cmd {
+    btrfs().args(["property", "set", "-ts"]).arg(path).args(["ro", if ro { "true" } else { "false" }])
 }
 
 impl Btrfs {
@@ -122,23 +173,27 @@ impl Btrfs {
         inside("--old-roots", &args.old_roots)?;
         let (top, helper) = match (&args.mountpoint, &args.device) {
             (Some(dir), _) => {
-                let top =
-                    std::fs::canonicalize(dir).with_context(|| format!("--mountpoint {}", dir.display()))?;
-                let id = Cmd::new("btrfs").args(["inspect-internal", "rootid"]).arg(&top).output()?;
-                if String::from_utf8_lossy(&id).trim() != "5" {
-                    bail!(
+                let top = std::fs::canonicalize(dir)
+                    .map_err(|e| Error::io(format!("--mountpoint {}", shown_path(dir)), e))?;
+                let id = btrfs().args(["inspect-internal", "rootid"]).arg(&top).output()?;
+                if String::from_utf8_lossy(&id).trim() != TOP_ID.to_string() {
+                    return Err(Error::Target(format!(
                         "--mountpoint {}: not the top-level volume of a btrfs (mount it with -o subvolid=5)",
-                        top.display()
-                    );
+                        shown_path(&top)
+                    )));
                 }
                 (top, None)
             }
             (None, Some(device)) => {
                 let dir = PathBuf::from(HELPER_DIR);
-                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {HELPER_DIR}"))?;
-                let mounts = crate::sys::mounts::mount_table()?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io(format!("cannot create {HELPER_DIR}"), e))?;
+                let mounts =
+                    crate::sys::mounts::mount_table().map_err(|e| Error::io("cannot read mountinfo", e))?;
                 if mounts.iter().any(|m| m.mount_point == HELPER_DIR.as_bytes()) {
-                    bail!("{HELPER_DIR} is already a mount point: another darlings at work? (if not: umount {HELPER_DIR})");
+                    return Err(Error::Target(format!(
+                        "{HELPER_DIR} is already a mount point: another darlings at work? (if not: umount {HELPER_DIR})"
+                    )));
                 }
                 let mut flags = rustix::mount::MountFlags::NOSUID
                     | rustix::mount::MountFlags::NODEV
@@ -146,12 +201,18 @@ impl Btrfs {
                 if !writable {
                     flags |= rustix::mount::MountFlags::RDONLY;
                 }
-                rustix::mount::mount(device, &dir, "btrfs", flags, c"subvolid=5").with_context(|| {
-                    format!("cannot mount the top-level volume of {} at {HELPER_DIR}", device.display())
+                rustix::mount::mount(device, &dir, "btrfs", flags, c"subvolid=5").map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot mount the top-level volume of {} at {HELPER_DIR}",
+                            shown_path(device)
+                        ),
+                        e,
+                    )
                 })?;
                 (dir.clone(), Some(TopMount { dir }))
             }
-            (None, None) => bail!("btrfs: give --device or --mountpoint"),
+            (None, None) => return Err(Error::Target("btrfs: give --device or --mountpoint".into())),
         };
         Ok(Btrfs {
             top,
@@ -163,13 +224,6 @@ impl Btrfs {
         })
     }
 
-    pub fn describe(&self) -> String {
-        match &self.device {
-            Some(d) => format!("btrfs subvolume {} of {}", self.subvolume, d.display()),
-            None => format!("btrfs subvolume {} of the filesystem at {}", self.subvolume, self.top.display()),
-        }
-    }
-
     fn at(&self, rel: &str) -> PathBuf {
         self.top.join(rel)
     }
@@ -178,69 +232,25 @@ impl Btrfs {
         self.at(&self.old_roots).join(&archive.name)
     }
 
-    fn marks(&self) -> Result<Vec<String>> {
-        let mut buf = vec![0u8; 65536];
-        match rustix::fs::getxattr(&self.top, MARK_XATTR, &mut buf[..]) {
-            Ok(n) => Ok(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_owned).collect()),
-            Err(rustix::io::Errno::NODATA) => Ok(Vec::new()),
-            Err(e) => Err(std::io::Error::from(e)).context(format!("cannot read {MARK_XATTR}")),
-        }
-    }
-
-    pub fn marked(&self) -> Result<Option<String>> {
-        Ok(self
-            .marks()?
-            .iter()
-            .any(|m| m == &self.subvolume)
-            .then(|| format!("yes ({MARK_XATTR} of the top-level volume lists {})", self.subvolume)))
-    }
-
-    pub fn mark(&self, on: bool) -> Result<String> {
-        let mut marks = self.marks()?;
-        marks.retain(|m| m != &self.subvolume);
-        if on {
-            if !is_subvolume(&self.at(&self.subvolume)) && !is_subvolume(&self.at(&self.blank)) {
-                bail!("{} has neither a subvolume {} nor {}", self.describe(), self.subvolume, self.blank);
-            }
-            marks.push(self.subvolume.clone());
-        }
-        let value = marks.join("\n");
-        let result = if marks.is_empty() {
-            rustix::fs::removexattr(&self.top, MARK_XATTR).or_else(|e| match e {
-                rustix::io::Errno::NODATA => Ok(()),
-                e => Err(e),
-            })
-        } else {
-            rustix::fs::setxattr(&self.top, MARK_XATTR, value.as_bytes(), rustix::fs::XattrFlags::empty())
+    /// The flags that name this filesystem, as a command line shows them.
+    fn target_flags(&self) -> Vec<Vec<u8>> {
+        let (flag, path) = match &self.device {
+            Some(d) => ("--device", d),
+            None => ("--mountpoint", &self.top),
         };
-        result.map_err(std::io::Error::from).with_context(|| format!("cannot write {MARK_XATTR}"))?;
-        Ok(if on {
-            format!("marked {} as ephemeral: `darlings rollback` may erase it", self.describe())
-        } else {
-            format!("{} is no longer marked as ephemeral", self.describe())
-        })
+        vec![flag.into(), path.as_os_str().as_bytes().to_vec()]
     }
 
-    pub fn record_outcome(&self, text: &str) -> Result<()> {
-        rustix::fs::setxattr(&self.top, OUTCOME_XATTR, text.as_bytes(), rustix::fs::XattrFlags::empty())
-            .map_err(std::io::Error::from)
-            .with_context(|| format!("cannot write {OUTCOME_XATTR}"))
-    }
-
-    pub fn last_outcome(&self) -> Option<String> {
-        let mut buf = vec![0u8; 65536];
-        let n = rustix::fs::getxattr(&self.top, OUTCOME_XATTR, &mut buf[..]).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-
-    pub fn read_record(&self) -> Result<Option<super::Record>> {
-        super::read_record(&self.at(&self.subvolume))
+    fn marks(&self) -> Result<Vec<String>> {
+        Ok(get_xattr(&self.top, MARK_XATTR)?
+            .map(|v| String::from_utf8_lossy(&v).lines().map(str::to_owned).collect())
+            .unwrap_or_default())
     }
 
     /// `btrfs subvolume show`: (creation time, read-only). The creation
     /// time is the subvolume's birth time (btrfs reports its otime there).
     fn show(&self, path: &Path) -> Result<(Option<i64>, bool)> {
-        let out = Cmd::new("btrfs").args(["subvolume", "show"]).arg(path).output()?;
+        let out = btrfs().args(["subvolume", "show"]).arg(path).output()?;
         let text = String::from_utf8_lossy(&out);
         let readonly = text
             .lines()
@@ -256,20 +266,23 @@ impl Btrfs {
 
     /// Every subvolume of the filesystem (`btrfs subvolume list -p`).
     fn subvolumes(&self) -> Result<Subvolumes> {
-        let out = Cmd::new("btrfs").args(["subvolume", "list", "-p"]).arg(&self.top).output()?;
+        let out = btrfs().args(["subvolume", "list", "-p"]).arg(&self.top).output()?;
         Ok(Subvolumes::parse(&String::from_utf8_lossy(&out)))
     }
 
     /// The subvolume id of the subvolume at `rel`.
     fn id_of(&self, rel: &str) -> Result<u64> {
-        let out = Cmd::new("btrfs").args(["inspect-internal", "rootid"]).arg(self.at(rel)).output()?;
-        String::from_utf8_lossy(&out).trim().parse().with_context(|| format!("no subvolume id for {rel}"))
+        let out = btrfs().args(["inspect-internal", "rootid"]).arg(self.at(rel)).output()?;
+        String::from_utf8_lossy(&out)
+            .trim()
+            .parse()
+            .map_err(|_| Error::Target(format!("no subvolume id for {}", shown(rel))))
     }
 
-    /// Where the root subvolume is mounted: mountinfo entries of the same
-    /// filesystem (the device numbers of the top-level volume's mount)
-    /// whose root is the subvolume or lies inside it.
-    fn mounted_at(&self) -> Vec<Vec<u8>> {
+    /// Where `rel` (a path of the top-level volume) or anything below it is
+    /// mounted: mountinfo entries of this filesystem (the device numbers of
+    /// the top-level volume's mount) whose root field lies there.
+    fn mounted_below(&self, rel: &str) -> Vec<Vec<u8>> {
         let Ok(mounts) = crate::sys::mounts::mount_table() else { return Vec::new() };
         let top = self.top.as_os_str().as_bytes();
         let Some(dev) =
@@ -277,11 +290,12 @@ impl Btrfs {
         else {
             return Vec::new();
         };
-        let sub = format!("/{}", self.subvolume);
+        let sub = format!("/{rel}");
         mounts
             .into_iter()
             .filter(|m| {
                 m.dev == dev
+                    && m.mount_point != top
                     && (m.fs_root == sub.as_bytes()
                         || m.fs_root.strip_prefix(sub.as_bytes()).is_some_and(|r| r.starts_with(b"/")))
             })
@@ -292,16 +306,12 @@ impl Btrfs {
     /// Checks the directory that keeps old roots (a plain directory of the
     /// top-level volume), or plans to make it.
     fn old_roots_dir(&self, old: &Path, plan: &mut Plan) -> Result<()> {
+        let top_dev =
+            std::fs::symlink_metadata(&self.top).map_err(|e| Error::io(shown_path(&self.top), e))?.dev();
         match std::fs::symlink_metadata(old) {
-            Ok(m) if m.is_dir() && m.dev() == std::fs::symlink_metadata(&self.top)?.dev() && m.ino() != SUBVOLUME_INO => {}
-            Ok(m) if m.is_dir() => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{} is a subvolume of its own: moving the root into it would copy it; make it a plain directory", old.display()),
-            )),
-            Ok(_) => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{} exists and is not a directory", old.display()),
-            )),
+            Ok(m) if m.is_dir() && m.dev() == top_dev && m.ino() != SUBVOLUME_INO => {}
+            Ok(m) if m.is_dir() => plan.facts.problems.push(Problem::OldRootsSubvolume(shown_path(old))),
+            Ok(_) => plan.facts.problems.push(Problem::OldRootsNotDirectory(shown_path(old))),
             Err(_) => plan.steps.push(Step {
                 action: Action::Run(Cmd::new("mkdir").arg("--").arg(old)),
                 what: "make the directory that keeps old roots".into(),
@@ -311,108 +321,11 @@ impl Btrfs {
         Ok(())
     }
 
-    /// The plan of a rollback: the guards first (mark, blank subvolume,
-    /// the running root), then the steps (move the root aside, snapshot
-    /// the blank one in its place), then retention.
-    pub fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
-        let root = self.at(&self.subvolume);
-        let blank = self.at(&self.blank);
-        let old = self.at(&self.old_roots);
-        let mut plan = self.new_plan(&blank)?;
-        if !self.check_blank(&blank, &mut plan)? {
-            return Ok(plan);
-        }
-        let snapshot = Step {
-            action: Action::Run(Cmd::new("btrfs").args(["subvolume", "snapshot"]).arg(&blank).arg(&root)),
-            what: "make the new root: a writable snapshot of the blank one".into(),
-            if_fails: String::new(),
-        };
-        if !root.exists() {
-            plan_recreate(&root, snapshot, &mut plan);
-            return Ok(plan);
-        }
-        if !is_subvolume(&root) {
-            bail!("{} is not a btrfs subvolume", root.display());
-        }
-        self.guard_running_root(&root, &mut plan)?;
-        plan.mounted = self.mounted_at().iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
-        // The archive: a rename within one subvolume (mv would copy across two).
-        let name = archive_name(&old, now);
-        let archive = old.join(&name);
-        self.old_roots_dir(&old, &mut plan)?;
-        let subvolumes = self.subvolumes()?;
-        self.name_nested(&subvolumes, &archive, &mut plan)?;
-        plan_move_aside(&root, &blank, &archive, snapshot, &mut plan);
-        plan.archive_name = Some(name.clone());
-        self.plan_retention(args, now, &name, &subvolumes, &mut plan)?;
-        Ok(plan)
-    }
-
-    /// A plan with what it is about, refused when the root is not marked.
-    fn new_plan(&self, blank: &Path) -> Result<Plan> {
-        let mut plan = Plan {
-            backend: "btrfs",
-            target: self.describe(),
-            confirm: self.subvolume.clone(),
-            blank: blank.display().to_string(),
-            marked: self.marked()?,
-            ..Plan::default()
-        };
-        if plan.marked.is_none() {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "{} is not marked as ephemeral; mark it once with `darlings mark {} --subvolume {}`",
-                    self.subvolume,
-                    match &self.device {
-                        Some(d) => format!("--device {}", d.display()),
-                        None => format!("--mountpoint {}", self.top.display()),
-                    },
-                    self.subvolume
-                ),
-            ));
-        }
-        Ok(plan)
-    }
-
-    /// The blank subvolume must exist (false: the plan ends here) and be
-    /// read-only (else it may not be blank any more: refused).
-    fn check_blank(&self, blank: &Path, plan: &mut Plan) -> Result<bool> {
-        if !is_subvolume(blank) {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("there is no blank subvolume {}", blank.display()),
-            ));
-            return Ok(false);
-        }
-        let (created, readonly) = self.show(blank)?;
-        plan.blank_created = created;
-        if !readonly {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "the blank subvolume is writable, so it may not be blank any more; check it, then `btrfs property set -ts {} ro true`",
-                    blank.display()
-                ),
-            ));
-        }
-        Ok(true)
-    }
-
-    /// Refuses (unless `--live`) when `/` is this very subvolume.
-    fn guard_running_root(&self, root: &Path, plan: &mut Plan) -> Result<()> {
-        let root_meta = std::fs::symlink_metadata(root)?;
-        let slash = std::fs::symlink_metadata("/")?;
-        if slash.dev() == root_meta.dev() && slash.ino() == root_meta.ino() {
-            plan.refusals.push(
-                Refusal::new(
-                    ExitCode::Incomplete,
-                    format!("{} is the running root (/): erasing it under running programs is dangerous; do it from the initrd", self.subvolume),
-                )
-                .unless("--live"),
-            );
-        }
-        Ok(())
+    /// Whether `/` is this very subvolume.
+    fn is_running_root(root: &Path) -> Result<bool> {
+        let root_meta = std::fs::symlink_metadata(root).map_err(|e| Error::io(shown_path(root), e))?;
+        let slash = std::fs::symlink_metadata("/").map_err(|e| Error::io("/", e))?;
+        Ok(slash.dev() == root_meta.dev() && slash.ino() == root_meta.ino())
     }
 
     /// Names each subvolume nested in the root: it moves into the archive
@@ -421,66 +334,235 @@ impl Btrfs {
         for (_, n) in subvolumes.below(self.id_of(&self.subvolume)?) {
             let inner = n.strip_prefix(&format!("{}/", self.subvolume)).unwrap_or(&n);
             plan.children.push(format!(
-                "/{inner} (nested subvolume): moves with the old root into {}; the new root does not have it",
-                archive.display()
+                "/{} (nested subvolume): moves with the old root into {}; the new root does not have it",
+                shown(inner),
+                shown_path(archive)
             ));
         }
         Ok(())
     }
 
-    /// Retention: deletes the archives `--retain` / `--retain-days` let go,
-    /// each one's nested subvolumes first (deepest first, by id).
-    fn plan_retention(
-        &self,
-        args: &RollbackArgs,
-        now: i64,
-        name: &str,
-        subvolumes: &Subvolumes,
-        plan: &mut Plan,
-    ) -> Result<()> {
-        let old = self.at(&self.old_roots);
-        let newest = Archive { name: name.to_owned(), created: Some(now), size: None, ours: true };
-        let existing = self.list_archives(false)?;
-        for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
-            let path = old.join(&gone);
-            let rel = format!("{}/{gone}", self.old_roots);
-            for (id, n) in subvolumes.below(self.id_of(&rel)?) {
-                plan.steps.push(Step {
-                    // By id: a name from the listing may not survive it (a newline in it).
-                    action: Action::Run(
-                        Cmd::new("btrfs")
-                            .args(["subvolume", "delete", "--subvolid"])
-                            .arg(id.to_string())
-                            .arg(&self.top),
-                    ),
-                    what: format!("retention: delete {n}, a subvolume nested in archive {gone}"),
-                    if_fails: format!("the rollback is done; pruning {gone} stopped half way: delete what is left of {} by hand", path.display()),
-                });
-            }
+    /// What each archive holds, as recorded when it was made.
+    fn ledger(&self) -> BTreeMap<String, bool> {
+        get_xattr(&self.top, ARCHIVES_XATTR)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default()
+    }
+
+    /// The steps that delete one archive: nested subvolumes first (by id,
+    /// deepest first: a name with a newline cannot be given by path), after
+    /// making it writable (nothing can be deleted inside a read-only one).
+    fn prune_steps(&self, gone: &str, subvolumes: &Subvolumes, plan: &mut Plan) -> Result<()> {
+        let path = self.at(&self.old_roots).join(gone);
+        let rel = format!("{}/{gone}", self.old_roots);
+        let nested = subvolumes.below(self.id_of(&rel)?);
+        let delete = btrfs().args(["subvolume", "delete"]).arg(&path);
+        let by_hand = format!(
+            "the rollback is done; archive {} was not pruned: delete what is left of it with `{}` (after `{}`)",
+            shown(gone),
+            delete.display(),
+            set_ro(&path, false).display()
+        );
+        if !nested.is_empty() {
             plan.steps.push(Step {
-                action: Action::Run(Cmd::new("btrfs").args(["subvolume", "delete"]).arg(&path)),
-                what: format!("retention: delete archive {gone}"),
-                if_fails: format!(
-                    "the rollback is done; archive {gone} was not pruned: `btrfs subvolume delete {}`",
-                    path.display()
+                action: Action::Run(set_ro(&path, false)),
+                what: format!(
+                    "retention: make archive {} writable to delete what is nested in it",
+                    shown(gone)
                 ),
+                if_fails: by_hand.clone(),
             });
-            plan.pruned.push(path.display().to_string());
+        }
+        for (id, n) in nested {
+            plan.steps.push(Step {
+                action: Action::Run(
+                    btrfs().args(["subvolume", "delete", "--subvolid"]).arg(id.to_string()).arg(&self.top),
+                ),
+                what: format!(
+                    "retention: delete {}, a subvolume nested in archive {}",
+                    shown(&n),
+                    shown(gone)
+                ),
+                if_fails: by_hand.clone(),
+            });
+        }
+        plan.steps.push(Step {
+            action: Action::Run(delete),
+            what: format!("retention: delete archive {}", shown(gone)),
+            if_fails: by_hand,
+        });
+        plan.pruned.push(shown_path(&path));
+        plan.pruned_names.push(gone.to_owned());
+        Ok(())
+    }
+}
+
+impl Backend for Btrfs {
+    fn name(&self) -> String {
+        match &self.device {
+            Some(d) => format!("btrfs subvolume {} of {}", shown(&self.subvolume), shown_path(d)),
+            None => format!(
+                "btrfs subvolume {} of the filesystem at {}",
+                shown(&self.subvolume),
+                shown_path(&self.top)
+            ),
+        }
+    }
+
+    fn marked(&self) -> Result<Option<String>> {
+        Ok(self
+            .marks()?
+            .iter()
+            .any(|m| m == &self.subvolume)
+            .then(|| format!("yes ({MARK_XATTR} of the top-level volume lists {})", shown(&self.subvolume))))
+    }
+
+    fn mark(&self, on: bool) -> Result<String> {
+        let mut marks = self.marks()?;
+        let was = marks.iter().any(|m| m == &self.subvolume);
+        let exists = is_subvolume(&self.at(&self.subvolume));
+        if on && !exists {
+            return Err(Error::Target(format!(
+                "there is no subvolume {} in {}: mark the root subvolume (there are: {})",
+                shown(&self.subvolume),
+                shown_path(&self.top),
+                super::list(&self.subvolumes()?.top_names())
+            )));
+        }
+        if !on && !was {
+            return Err(Error::Target(format!("{} is not marked as ephemeral", self.name())));
+        }
+        marks.retain(|m| m != &self.subvolume);
+        if on {
+            marks.push(self.subvolume.clone());
+        }
+        if marks.is_empty() {
+            rustix::fs::removexattr(&self.top, MARK_XATTR)
+                .or_else(|e| if e == rustix::io::Errno::NODATA { Ok(()) } else { Err(e) })
+                .map_err(|e| Error::io(format!("cannot write {MARK_XATTR}"), e))?;
+        } else {
+            set_xattr(&self.top, MARK_XATTR, marks.join("\n").as_bytes())?;
+        }
+        Ok(if on {
+            format!("marked {} as ephemeral: `darlings rollback` may erase it", self.name())
+        } else {
+            format!("{} is no longer marked as ephemeral", self.name())
+        })
+    }
+
+    /// The plan of a rollback: what the guards need to know (mark, blank
+    /// subvolume, the running root, the old roots' directory), then the
+    /// steps (move the root aside, snapshot the blank one in its place,
+    /// make the archive read-only).
+    fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
+        let root = self.at(&self.subvolume);
+        let blank = self.at(&self.blank);
+        let old = self.at(&self.old_roots);
+        let mut plan = Plan {
+            backend: "btrfs",
+            target: self.name(),
+            confirm: self.subvolume.clone(),
+            blank: shown_path(&blank),
+            ..Plan::default()
+        };
+        plan.facts.target = shown(&self.subvolume).into_owned();
+        let hint = [
+            vec![b"darlings".to_vec(), b"mark".to_vec()],
+            self.target_flags(),
+            vec![b"--subvolume".to_vec(), self.subvolume.as_bytes().to_vec()],
+        ]
+        .concat();
+        plan.facts.mark = match self.marked()? {
+            Some(how) => Mark::Marked(how),
+            None => Mark::Unmarked { hint: shell_words(&hint) },
+        };
+        let subvolumes = self.subvolumes()?;
+        if !is_subvolume(&blank) {
+            plan.facts.blank = Blank::Missing {
+                what: format!("blank subvolume {}", shown(&self.blank)),
+                existing: subvolumes.top_names(),
+            };
+            return Ok(plan);
+        }
+        let (created, readonly) = self.show(&blank)?;
+        plan.blank_created = created;
+        plan.facts.blank = Blank::Present {
+            writable: (!readonly).then(|| set_ro(&blank, true).display()),
+            older: Vec::new(),
+        };
+        let snapshot = Step {
+            action: Action::Run(btrfs().args(["subvolume", "snapshot"]).arg(&blank).arg(&root)),
+            what: "make the new root: a writable snapshot of the blank one".into(),
+            if_fails: String::new(),
+        };
+        if std::fs::symlink_metadata(&root).is_err() {
+            if matches!(plan.facts.mark, Mark::Marked(_)) {
+                plan.facts.root = RootState::Missing;
+                plan_recreate(&root, snapshot, &mut plan);
+            } else {
+                plan.facts.root = RootState::NoSuch {
+                    what: format!("subvolume {} in {}", shown(&self.subvolume), shown_path(&self.top)),
+                    existing: subvolumes.top_names(),
+                };
+            }
+            return Ok(plan);
+        }
+        if !is_subvolume(&root) {
+            return Err(Error::Target(format!("{} is not a btrfs subvolume", shown_path(&root))));
+        }
+        plan.facts.running_root = Self::is_running_root(&root)?;
+        plan.mounted = self.mounted_below(&self.subvolume).iter().map(|m| escape(m).into_owned()).collect();
+        // The archive: a rename within one subvolume (mv would copy across two).
+        let name = archive_name(&old, now);
+        let archive = old.join(&name);
+        self.old_roots_dir(&old, &mut plan)?;
+        self.name_nested(&subvolumes, &archive, &mut plan)?;
+        plan_move_aside(&root, &blank, &archive, !args.writable_archive, &mut plan, snapshot);
+        plan.archive_name = Some(name);
+        Ok(plan)
+    }
+
+    /// Retention: deletes the archives `--retain` / `--retain-days` let go,
+    /// never one that is mounted; says what it keeps and why.
+    fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()> {
+        let rules = Retention { count: args.retain, days: args.retain_days };
+        let Some(name) = plan.archive_name.clone().filter(|_| rules.asked()) else { return Ok(()) };
+        let newest = Archive {
+            name,
+            created: Some(now),
+            ours: true,
+            holds: plan.facts.loss.as_ref().map(|l| !l.holds_nothing),
+            ..Archive::default()
+        };
+        let existing = self.list_archives(false)?;
+        let subvolumes = self.subvolumes()?;
+        for (a, kept) in retain(&existing, &newest, rules, now) {
+            match kept {
+                Kept::Keep(why) => plan.retained.push(format!("{} ({why})", shown(&a.name))),
+                Kept::Prune => self.prune_steps(&a.name, &subvolumes, plan)?,
+            }
         }
         Ok(())
     }
 
-    pub fn audit_place(&self) -> Result<Option<AuditPlace>> {
+    fn audit_place(&self) -> Result<Option<AuditPlace>> {
         let root = self.at(&self.subvolume);
         if !root.exists() {
             return Ok(None);
         }
         // Where the system runs it, claims can be checked; else they are assumed.
-        let mounted = self.mounted_at();
+        let mounted = self.mounted_below(&self.subvolume);
+        let sub = format!("/{}", self.subvolume);
+        let whole = crate::sys::mounts::mount_table().unwrap_or_default();
+        let of_root =
+            |m: &&Vec<u8>| whole.iter().any(|w| &w.mount_point == *m && w.fs_root == sub.as_bytes());
         let place = mounted
             .iter()
+            .filter(of_root)
             .find(|m| m.as_slice() == b"/")
-            .or_else(|| mounted.first())
+            .or_else(|| mounted.iter().find(of_root))
             .map(|m| PathBuf::from(OsStr::from_bytes(m)));
         Ok(Some(AuditPlace {
             verified: place.is_some(),
@@ -493,7 +575,11 @@ impl Btrfs {
         }))
     }
 
-    pub fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {
+    fn read_record(&self) -> Result<Option<super::Record>> {
+        super::read_record(&self.at(&self.subvolume))
+    }
+
+    fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
         let mut checks = Vec::new();
@@ -512,17 +598,62 @@ impl Btrfs {
             _ => false,
         };
         checks.push((
-            format!("{} is a subvolume equal to {}", root.display(), blank.display()),
+            format!("{} is a subvolume equal to {}", shown_path(&root), shown_path(&blank)),
             is_subvolume(&root) && same,
         ));
         if let Some(name) = &plan.archive_name {
             let archive = self.at(&self.old_roots).join(name);
-            checks.push((format!("the old root is kept at {}", archive.display()), is_subvolume(&archive)));
+            checks
+                .push((format!("the old root is kept at {}", shown_path(&archive)), is_subvolume(&archive)));
+            if plan.archive_read_only {
+                let ro = self.show(&archive).is_ok_and(|(_, ro)| ro);
+                checks.push((format!("{} is read-only", shown_path(&archive)), ro));
+            }
         }
-        for p in &plan.pruned {
-            checks.push((format!("{p} was pruned"), !Path::new(p).exists()));
+        for name in &plan.pruned_names {
+            let p = self.at(&self.old_roots).join(name);
+            checks.push((format!("{} was pruned", shown_path(&p)), std::fs::symlink_metadata(&p).is_err()));
         }
         checks
+    }
+
+    fn mounts_after(&self, plan: &Plan) -> Vec<String> {
+        let Some(name) = &plan.archive_name else { return Vec::new() };
+        let rel = format!("{}/{name}", self.old_roots);
+        self.mounted_below(&rel)
+            .into_iter()
+            .map(|m| {
+                format!(
+                    "{} still shows the old root: it is the archive {} now, not the new root; unmount it when done (`{}`)",
+                    escape(&m),
+                    shown(&rel),
+                    shell_words(&[b"umount".as_slice(), &m])
+                )
+            })
+            .collect()
+    }
+
+    fn note_archive(&self, plan: &Plan) -> Result<()> {
+        let Some(name) = &plan.archive_name else { return Ok(()) };
+        let Some(holds) = plan.facts.loss.as_ref().map(|l| !l.holds_nothing) else { return Ok(()) };
+        let old = self.at(&self.old_roots);
+        let mut ledger = self.ledger();
+        ledger.insert(name.clone(), holds);
+        ledger.retain(|n, _| is_subvolume(&old.join(n)));
+        let text = serde_json::to_string(&ledger).unwrap_or_default();
+        set_xattr(&self.top, ARCHIVES_XATTR, text.as_bytes())
+    }
+
+    fn record_outcome(&self, last: &LastRollback) -> Result<()> {
+        set_xattr(&self.top, OUTCOME_XATTR, last.encode().as_bytes())
+    }
+
+    fn last_outcome(&self) -> Option<Result<LastRollback, String>> {
+        match get_xattr(&self.top, OUTCOME_XATTR) {
+            Ok(Some(v)) => Some(LastRollback::decode(&v)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.to_string())),
+        }
     }
 
     fn list_archives(&self, sizes: bool) -> Result<Vec<Archive>> {
@@ -530,11 +661,12 @@ impl Btrfs {
         let entries = match std::fs::read_dir(&old) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("cannot list {}", old.display())),
+            Err(e) => return Err(Error::io(format!("cannot list {}", shown_path(&old)), e)),
         };
+        let ledger = self.ledger();
         let mut list = Vec::new();
         for entry in entries {
-            let entry = entry?;
+            let entry = entry.map_err(|e| Error::io(format!("cannot list {}", shown_path(&old)), e))?;
             let path = entry.path();
             if !is_subvolume(&path) {
                 continue;
@@ -551,18 +683,21 @@ impl Btrfs {
             } else {
                 None
             };
+            let mounted = self
+                .mounted_below(&format!("{}/{name}", self.old_roots))
+                .into_iter()
+                .map(|m| String::from_utf8_lossy(&m).into_owned())
+                .collect();
             list.push(Archive {
                 created: parsed.or_else(|| std::fs::symlink_metadata(&path).ok().map(|m| m.mtime())),
                 ours: parsed.is_some(),
+                holds: ledger.get(&name).copied(),
+                mounted,
                 name,
                 size,
             });
         }
         Ok(list)
-    }
-
-    pub fn archives(&self) -> Result<Vec<Archive>> {
-        self.list_archives(true)
     }
 }
 
@@ -570,20 +705,30 @@ impl Btrfs {
 fn plan_recreate(root: &Path, snapshot: Step, plan: &mut Plan) {
     plan.notes.push(format!(
         "{} does not exist (an interrupted rollback?): it is made anew from the blank subvolume; nothing is erased",
-        root.display()
+        shown_path(root)
     ));
     plan.steps.push(Step {
         if_fails: format!(
-            "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again",
-            root.display()
+            "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again, or `{}`",
+            shown_path(root),
+            snapshot.action.display()
         ),
         ..snapshot
     });
 }
 
-/// The erase: move the root aside into `archive` (it is the way back), then
-/// `snapshot` the blank subvolume in its place.
-fn plan_move_aside(root: &Path, blank: &Path, archive: &Path, snapshot: Step, plan: &mut Plan) {
+/// The erase: move the root aside into `archive` (it is the way back),
+/// `snapshot` the blank subvolume in its place, then make the archive
+/// read-only (`read_only`).
+fn plan_move_aside(
+    root: &Path,
+    blank: &Path,
+    archive: &Path,
+    read_only: bool,
+    plan: &mut Plan,
+    snapshot: Step,
+) {
+    let undo = Cmd::new("mv").arg("--").arg(archive).arg(root);
     plan.steps.push(Step {
         action: Action::Run(Cmd::new("mv").arg("--").arg(root).arg(archive)),
         what: "move the current root aside: it is the archive, the way back".into(),
@@ -592,27 +737,58 @@ fn plan_move_aside(root: &Path, blank: &Path, archive: &Path, snapshot: Step, pl
     plan.steps.push(Step {
         if_fails: format!(
             "the old root is safe at {a}, but there is no {r}, and the system cannot boot without it. \
-             Finish with `btrfs subvolume snapshot {b} {r}` (or run `darlings rollback` again), \
-             or undo with `mv -- {a} {r}`",
-            a = archive.display(),
-            r = root.display(),
-            b = blank.display()
+             Finish with `{finish}` (or run `darlings rollback` again), or undo with `{undo}`",
+            a = shown_path(archive),
+            r = shown_path(root),
+            finish = btrfs().args(["subvolume", "snapshot"]).arg(blank).arg(root).display(),
+            undo = undo.display(),
         ),
         ..snapshot
     });
-    plan.archive = Some(format!("{} (the old root, moved aside)", archive.display()));
+    plan.archive_read_only = read_only;
+    if read_only {
+        let cmd = set_ro(archive, true);
+        plan.steps.push(Step {
+            if_fails: format!(
+                "the rollback is done, but the archive {} is still writable: `{}`",
+                shown_path(archive),
+                cmd.display()
+            ),
+            action: Action::Run(cmd),
+            what: "make the archive read-only: the way back cannot change under you (--writable-archive keeps it writable)"
+                .into(),
+        });
+    }
+    plan.archive = Some(format!(
+        "{} (the old root, moved aside{})",
+        shown_path(archive),
+        if read_only { ", read-only" } else { "" }
+    ));
 }
 
-/// The archive's name in `old`: the time stamp, `-2`, `-3`… when taken.
+/// The archive's name in `old`: the time stamp, or with `-2`, `-3`… when
+/// rollbacks come in the same second: always above every number taken, so
+/// that names sort by age even after retention freed a lower one.
 fn archive_name(old: &Path, now: i64) -> String {
     let base = super::stamp(now);
-    let mut name = base.clone();
-    let mut n = 1;
-    while std::fs::symlink_metadata(old.join(&name)).is_ok() {
-        n += 1;
-        name = format!("{base}-{n}");
+    let taken = std::fs::read_dir(old)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name == base)
+                        .then_some(1)
+                        .or_else(|| name.strip_prefix(&format!("{base}-"))?.parse().ok())
+                })
+                .max()
+        })
+        .ok()
+        .flatten();
+    match taken {
+        None => base,
+        Some(n) => format!("{base}-{}", n + 1),
     }
-    name
 }
 
 #[cfg(test)]
@@ -635,5 +811,6 @@ mod tests {
         assert!(below.contains(&258) && below.contains(&261));
         assert!(list.below(257).is_empty());
         assert_eq!(list.below(258), vec![(260, "root/var/lib/machines/odd".to_owned())]);
+        assert_eq!(list.top_names(), ["root", "root-blank"]);
     }
 }

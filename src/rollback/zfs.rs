@@ -4,12 +4,15 @@
 //! the archive dataset (`--archive-dataset rpool/safe/darlings`) as
 //! `ARCHIVE/<stamp>`: `zfs send` (raw, `-w`, when the root is encrypted)
 //! piped into `zfs receive -u`, never mounted on its own
-//! (`canmount=noauto`, `mountpoint=none`).
+//! (`canmount=noauto`, `mountpoint=none`). A received snapshot cannot be
+//! changed, so the way back is read-only as it is.
 //!
-//! The ephemeral mark is the user property `darlings:ephemeral=on`, set on
-//! the dataset itself (an inherited value does not count: a mark on
-//! `rpool/local` must not mark `rpool/local/nix`). The last rollback's
-//! outcome is the property `darlings:last-rollback`.
+//! User properties keep what darlings needs to know: the ephemeral mark
+//! `darlings:ephemeral=on`, set on the dataset itself (an inherited value
+//! does not count: a mark on `rpool/local` must not mark
+//! `rpool/local/nix`); the last rollback, `darlings:last-rollback`; and on
+//! each archive whether it holds data, `darlings:holds` (read by
+//! retention).
 //!
 //! Child datasets are not rolled back with their parent (and `zfs diff` of
 //! the root does not list them): the plan names each, as kept.
@@ -18,15 +21,17 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-
-use super::{Action, Archive, AuditPlace, Plan, Refusal, Step};
+use super::{
+    retain, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark, Plan, Problem,
+    Result, Retention, Step,
+};
 use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
-use crate::error::ExitCode;
+use crate::sanitize::{escape, shell_words};
 use crate::sys::command::{Cmd, Pipe};
 
 pub const MARK: &str = "darlings:ephemeral";
 pub const OUTCOME: &str = "darlings:last-rollback";
+pub const HOLDS: &str = "darlings:holds";
 /// Where an unmounted root is mounted read-only for its audit.
 pub const AUDIT_DIR: &str = "/run/darlings/zfs-root";
 /// Where an archive's snapshot is mounted read-only for `restore`.
@@ -68,7 +73,10 @@ fn valid_name(flag: &str, name: &str) -> Result<()> {
         && !name.contains("//")
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:/".contains(&b));
     if !ok {
-        bail!("{flag} {name:?} is not a ZFS dataset name (like rpool/local/root)");
+        return Err(Error::Target(format!(
+            "{flag} {} is not a ZFS dataset name (like rpool/local/root)",
+            crate::sanitize::shell_quote(name.as_bytes())
+        )));
     }
     Ok(())
 }
@@ -109,6 +117,7 @@ struct WayBack<'a> {
 /// clones).
 fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones: bool, plan: &mut Plan) {
     let (archive, target, keep) = (way.archive, &way.target, &way.keep);
+    let destroy_keep = zfs().arg("destroy").arg(keep).display();
     plan.steps.push(Step {
         action: Action::Run(zfs().arg("snapshot").arg(keep)),
         what: "snapshot the current state (the way back starts here)".into(),
@@ -120,9 +129,7 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
                 zfs().args(["create", "-p", "-o", "canmount=off", "-o", "mountpoint=none"]).arg(archive),
             ),
             what: "make the archive dataset".into(),
-            if_fails: format!(
-                "nothing was erased; remove the precautionary snapshot with `zfs destroy {keep}`"
-            ),
+            if_fails: format!("nothing was erased; remove the precautionary snapshot with `{destroy_keep}`"),
         });
     }
     let mut send = zfs().arg("send");
@@ -132,7 +139,9 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
     plan.steps.push(Step {
         action: Action::Pipe(Pipe {
             first: send.arg(keep),
-            second: zfs().args(["receive", "-u", "-o", "canmount=noauto", "-o", "mountpoint=none"]).arg(target),
+            second: zfs()
+                .args(["receive", "-u", "-o", "canmount=noauto", "-o", "mountpoint=none"])
+                .arg(target),
         }),
         what: if encrypted {
             "copy it into the archive (raw: it stays encrypted with the root's key)".into()
@@ -140,16 +149,17 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
             "copy it into the archive".into()
         },
         if_fails: format!(
-            "nothing was erased; remove what was made with `zfs destroy -r {target}` (if it exists) and `zfs destroy {keep}`"
+            "nothing was erased; remove what was made with `{}` (if it exists) and `{destroy_keep}`",
+            zfs().args(["destroy", "-r"]).arg(target).display()
         ),
     });
-    let mut rollback = zfs().arg("rollback");
-    rollback = rollback.arg(if clones { "-R" } else { "-r" });
+    let rollback = zfs().arg("rollback").arg(if clones { "-R" } else { "-r" });
     plan.steps.push(Step {
         action: Action::Run(rollback.arg(blank)),
         what: format!("erase: roll {ds} back to its blank snapshot (destroys the newer snapshots)"),
         if_fails: format!(
-            "nothing was erased (a rollback is all or nothing); the erased-to-be state is archived as {target}; remove it and {keep} if you give up"
+            "nothing was erased (a rollback is all or nothing); the erased-to-be state is archived as {target}; remove it with `{}` and `{destroy_keep}` if you give up",
+            zfs().args(["destroy", "-r"]).arg(target).display()
         ),
     });
     plan.archive = Some(format!("{target} (zfs send | zfs receive{})", if encrypted { ", raw" } else { "" }));
@@ -160,15 +170,22 @@ impl Zfs {
         let dataset = args.dataset.clone().unwrap_or_default();
         valid_name("--dataset", &dataset)?;
         if dataset.contains('@') {
-            bail!("--dataset {dataset}: a dataset, not a snapshot (the snapshot is --snapshot)");
+            return Err(Error::Target(format!(
+                "--dataset {dataset}: a dataset, not a snapshot (the snapshot is --snapshot)"
+            )));
         }
         if args.snapshot.is_empty() || args.snapshot.contains(['@', '/']) {
-            bail!("--snapshot {:?}: the short name of the blank snapshot, like `blank`", args.snapshot);
+            return Err(Error::Target(format!(
+                "--snapshot {}: the short name of the blank snapshot, like `blank`",
+                crate::sanitize::shell_quote(args.snapshot.as_bytes())
+            )));
         }
         if let Some(a) = &args.archive_dataset {
             valid_name("--archive-dataset", a)?;
             if a == &dataset || a.starts_with(&format!("{dataset}/")) {
-                bail!("--archive-dataset {a} is inside the root dataset: it would be erased with it");
+                return Err(Error::Target(format!(
+                    "--archive-dataset {a} is inside the root dataset: it would be erased with it"
+                )));
             }
         }
         Ok(Zfs { dataset, snapshot: args.snapshot.clone(), archive: args.archive_dataset.clone() })
@@ -179,7 +196,7 @@ impl Zfs {
         let out = zfs()
             .args(["get", "-Hp", "-o", "property,value,source", names, dataset])
             .output()
-            .map_err(|e| anyhow::anyhow!(crate::source::zfs::explain(e)))?;
+            .map_err(crate::source::zfs::explain)?;
         Ok(rows(&out)
             .into_iter()
             .filter(|r| r.len() >= 3)
@@ -189,34 +206,6 @@ impl Zfs {
 
     fn exists(&self, dataset: &str) -> bool {
         zfs().args(["list", "-H", "-o", "name"]).arg(dataset).output().is_ok()
-    }
-
-    pub fn marked(&self) -> Result<Option<String>> {
-        Ok(mark_of(&self.props(&self.dataset, MARK)?))
-    }
-
-    pub fn mark(&self, on: bool) -> Result<String> {
-        let cmd = if on {
-            zfs().arg("set").arg(format!("{MARK}=on")).arg(&self.dataset)
-        } else {
-            zfs().arg("inherit").arg(MARK).arg(&self.dataset)
-        };
-        cmd.output().map_err(|e| anyhow::anyhow!(crate::source::zfs::explain(e)))?;
-        Ok(if on {
-            format!("marked {} as ephemeral ({MARK}=on): `darlings rollback` may erase it", self.dataset)
-        } else {
-            format!("{} is no longer marked as ephemeral", self.dataset)
-        })
-    }
-
-    pub fn record_outcome(&self, text: &str) -> Result<()> {
-        zfs().arg("set").arg(format!("{OUTCOME}={text}")).arg(&self.dataset).output()?;
-        Ok(())
-    }
-
-    pub fn last_outcome(&self) -> Option<String> {
-        let props = self.props(&self.dataset, OUTCOME).ok()?;
-        props.get(OUTCOME).map(|(v, _)| v.clone()).filter(|v| v != "-")
     }
 
     fn snapshots(&self) -> Result<Vec<Snapshot>> {
@@ -235,7 +224,7 @@ impl Zfs {
             ])
             .arg(&self.dataset)
             .output()
-            .map_err(|e| anyhow::anyhow!(crate::source::zfs::explain(e)))?;
+            .map_err(crate::source::zfs::explain)?;
         Ok(rows(&out)
             .into_iter()
             .filter(|r| r.len() >= 3)
@@ -247,7 +236,25 @@ impl Zfs {
             .collect())
     }
 
-    /// Where the dataset is mounted, from this process's mountinfo.
+    /// Where `dataset`, a snapshot of it or a dataset below it is mounted,
+    /// from this process's mountinfo.
+    fn mounted_below(dataset: &str) -> Vec<Vec<u8>> {
+        let d = dataset.as_bytes();
+        crate::sys::mounts::mount_table()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| {
+                m.fstype == "zfs"
+                    && (m.source == d
+                        || m.source
+                            .strip_prefix(d)
+                            .is_some_and(|r| r.starts_with(b"/") || r.starts_with(b"@")))
+            })
+            .map(|m| m.mount_point)
+            .collect()
+    }
+
+    /// Where the dataset itself is mounted.
     fn mount_points(&self) -> Vec<Vec<u8>> {
         crate::sys::mounts::mount_table()
             .unwrap_or_default()
@@ -257,63 +264,13 @@ impl Zfs {
             .collect()
     }
 
-    /// The plan of a rollback: the guards (mark, blank snapshot, newer
-    /// snapshots and clones, the running root, room for the way back),
-    /// then the steps (snapshot, send into the archive, roll back), then
-    /// retention.
-    pub fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
-        let ds = &self.dataset;
-        let blank = format!("{ds}@{}", self.snapshot);
-        let props = self.props(ds, &format!("type,referenced,encryption,{MARK}"))?;
-        let mut plan = self.new_plan(&blank, &props)?;
-        let Some(newer) = self.guard_snapshots(&blank, &mut plan)? else { return Ok(plan) };
-        let clones: Vec<&String> = newer.iter().flat_map(|s| &s.clones).collect();
-        for s in &newer {
-            plan.destroyed
-                .push(format!("snapshot {ds}@{} (newer than the blank one; zfs rollback -r)", s.name));
-        }
-        for c in &clones {
-            plan.destroyed.push(format!("clone {c} (of a newer snapshot; zfs rollback -R)"));
-        }
-        for (n, what, flag) in [
-            (newer.len(), format!("snapshots newer than {blank}"), "--destroy-newer"),
-            (clones.len(), "clones of newer snapshots".to_owned(), "--destroy-clones"),
-        ] {
-            if n > 0 {
-                plan.refusals.push(
-                    Refusal::new(ExitCode::Incomplete, format!("{n} {what} would be destroyed")).unless(flag),
-                );
-            }
-        }
-        self.guard_children_and_live(&mut plan)?;
-
-        // The way back.
-        let name = super::stamp(now);
-        let Some(archive) = &self.archive else {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                "no way back: name the dataset that keeps the erased state with --archive-dataset (e.g. rpool/safe/darlings)",
-            ));
-            return Ok(plan);
-        };
-        let mut way = WayBack {
-            keep: format!("{ds}@darlings-{name}"),
-            target: format!("{archive}/{name}"),
-            archive,
-            archive_exists: false,
-        };
-        way.archive_exists = self.guard_way_back(&way, &name, &newer, &props, &mut plan);
-        let encrypted = props.get("encryption").is_some_and(|(v, _)| v != "off" && v != "-");
-        plan_steps(&way, &blank, ds, encrypted, !clones.is_empty(), &mut plan);
-        plan.archive_name = Some(name.clone());
-        self.plan_retention(args, now, &way, &name, &mut plan)?;
-        Ok(plan)
-    }
-
-    /// A plan with what it is about, refused when the dataset is not
-    /// marked itself; an error when it is not a filesystem.
+    /// A plan with what it is about and how the dataset is marked; an
+    /// error when it is not a filesystem.
     fn new_plan(&self, blank: &str, props: &Props) -> Result<Plan> {
         let ds = &self.dataset;
+        if props.get("type").is_some_and(|(t, _)| t != "filesystem") {
+            return Err(Error::Target(format!("{ds} is not a filesystem dataset")));
+        }
         let mut plan = Plan {
             backend: "zfs",
             target: ds.clone(),
@@ -321,84 +278,57 @@ impl Zfs {
             blank: blank.to_owned(),
             ..Plan::default()
         };
-        if props.get("type").is_some_and(|(t, _)| t != "filesystem") {
-            bail!("{ds} is not a filesystem dataset");
-        }
-        plan.marked = mark_of(props);
-        if plan.marked.is_none() {
-            let inherited = props.get(MARK).filter(|(v, s)| v == "on" && s.starts_with("inherited"));
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                match inherited {
-                    Some((_, s)) => format!("{ds} is not marked as ephemeral itself ({MARK} is {s}, which does not count); mark it with `darlings mark --dataset {ds}`"),
-                    None => format!("{ds} is not marked as ephemeral; mark it once with `darlings mark --dataset {ds}`"),
-                },
-            ));
-        }
+        plan.facts.target = ds.clone();
+        let hint = shell_words(&["darlings", "mark", "--dataset", ds]);
+        plan.facts.mark = match (mark_of(props), props.get(MARK)) {
+            (Some(how), _) => Mark::Marked(how),
+            (None, Some((v, s))) if v == "on" && s.starts_with("inherited") => {
+                Mark::Inherited { source: s.clone(), hint }
+            }
+            (None, _) => Mark::Unmarked { hint },
+        };
         Ok(plan)
     }
 
     /// The blank snapshot must exist (`None`: the plan ends here) and be
     /// the oldest; returns the snapshots newer than it.
-    fn guard_snapshots(&self, blank: &str, plan: &mut Plan) -> Result<Option<Vec<Snapshot>>> {
+    fn blank_and_newer(&self, blank: &str, plan: &mut Plan) -> Result<Option<Vec<Snapshot>>> {
         let mut snapshots = self.snapshots()?;
         let Some(at) = snapshots.iter().position(|s| s.name == self.snapshot) else {
-            let names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "there is no snapshot {blank}; {}",
-                    if names.is_empty() {
-                        "the dataset has no snapshots".to_owned()
-                    } else {
-                        format!("the dataset has: {}", names.join(", "))
-                    }
-                ),
-            ));
+            plan.facts.blank = Blank::Missing {
+                what: format!("snapshot {blank}"),
+                existing: snapshots.iter().map(|s| s.name.clone()).collect(),
+            };
             return Ok(None);
         };
         plan.blank_created = Some(snapshots[at].creation);
-        let older: Vec<&str> = snapshots[..at].iter().map(|s| s.name.as_str()).collect();
-        if !older.is_empty() {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "{blank} is not the oldest snapshot ({} older: {}): it may not be the blank state",
-                    older.len(),
-                    older.join(", ")
-                ),
-            ));
-        }
+        plan.facts.blank = Blank::Present {
+            writable: None,
+            older: snapshots[..at].iter().map(|s| s.name.clone()).collect(),
+        };
         Ok(Some(snapshots.split_off(at + 1)))
     }
 
-    /// Names the child datasets (not rolled back), and refuses (unless
-    /// `--live`) when the dataset is the running root.
-    fn guard_children_and_live(&self, plan: &mut Plan) -> Result<()> {
-        let ds = &self.dataset;
-        for (name, mountpoint) in crate::source::zfs::children(ds.as_bytes())? {
+    /// Names the child datasets (not rolled back), and whether the dataset
+    /// is the running root.
+    fn children_and_live(&self, plan: &mut Plan) -> Result<()> {
+        for (name, mountpoint) in crate::source::zfs::children(self.dataset.as_bytes())? {
             plan.children.push(format!(
-                "{name} (mountpoint {mountpoint}): a dataset of its own, not rolled back and not in this audit: it keeps its content"
+                "{} (mountpoint {}): a dataset of its own, not rolled back and not in this audit: it keeps its content",
+                escape(name.as_bytes()),
+                escape(mountpoint.as_bytes())
             ));
         }
         let mounted = self.mount_points();
-        if mounted.iter().any(|m| m.as_slice() == b"/") {
-            plan.refusals.push(
-                Refusal::new(
-                    ExitCode::Incomplete,
-                    format!("{ds} is the running root (/): zfs would erase it under running programs, silently; do it from the initrd"),
-                )
-                .unless("--live"),
-            );
-        }
-        plan.mounted = mounted.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+        plan.facts.running_root = mounted.iter().any(|m| m.as_slice() == b"/");
+        plan.mounted = mounted.iter().map(|m| escape(m).into_owned()).collect();
         Ok(())
     }
 
-    /// Refuses when the way back cannot be made: its names are taken, or
-    /// the archive has no room for the root. Returns whether the archive
-    /// dataset exists already.
-    fn guard_way_back(
+    /// What stands in the way of keeping the erased state: its names are
+    /// taken, or the archive has no room for the root. Returns whether the
+    /// archive dataset exists already.
+    fn way_back_problems(
         &self,
         way: &WayBack<'_>,
         name: &str,
@@ -406,23 +336,16 @@ impl Zfs {
         props: &Props,
         plan: &mut Plan,
     ) -> bool {
-        let (archive, target, keep) = (way.archive, &way.target, &way.keep);
-        if self.exists(target) {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{target} exists already: try again in a second"),
-            ));
+        if self.exists(&way.target) {
+            plan.facts.problems.push(Problem::Taken(way.target.clone()));
         }
         if newer.iter().any(|s| s.name == format!("darlings-{name}")) {
-            plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("{keep} exists already: try again in a second"),
-            ));
+            plan.facts.problems.push(Problem::Taken(way.keep.clone()));
         }
         let referenced: u64 = props.get("referenced").and_then(|(v, _)| v.parse().ok()).unwrap_or(0);
-        let archive_exists = self.exists(archive);
+        let archive_exists = self.exists(way.archive);
         // The archive, or the nearest dataset above it that exists.
-        let mut room_at = archive.to_owned();
+        let mut room_at = way.archive.to_owned();
         while !self.exists(&room_at) {
             match room_at.rsplit_once('/') {
                 Some((up, _)) => room_at = up.to_owned(),
@@ -434,57 +357,26 @@ impl Zfs {
             .ok()
             .and_then(|p| p.get("available").and_then(|(v, _)| v.parse().ok()));
         match available {
-            Some(a) if a < referenced => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!(
-                    "the archive has no room: {room_at} has {} available, the root refers to {}",
-                    crate::sys::fmt::human_size(a),
-                    crate::sys::fmt::human_size(referenced)
-                ),
-            )),
+            Some(a) if a < referenced => {
+                plan.facts.problems.push(Problem::NoRoom { at: room_at, available: a, needed: referenced });
+            }
             Some(_) => {}
-            None => plan.refusals.push(Refusal::new(
-                ExitCode::Incomplete,
-                format!("cannot tell how much room {room_at} has (does its pool exist?)"),
-            )),
+            None => plan.facts.problems.push(Problem::RoomUnknown(room_at)),
         }
         archive_exists
     }
 
-    /// Retention: destroys the archives `--retain` / `--retain-days` let go.
-    fn plan_retention(
-        &self,
-        args: &RollbackArgs,
-        now: i64,
-        way: &WayBack<'_>,
-        name: &str,
-        plan: &mut Plan,
-    ) -> Result<()> {
-        let newest = Archive { name: name.to_owned(), created: Some(now), size: None, ours: true };
-        let existing = if way.archive_exists { self.list_archives()? } else { Vec::new() };
-        for gone in super::prune(&existing, &newest, args.retain, args.retain_days, now) {
-            let full = format!("{}/{gone}", way.archive);
-            plan.steps.push(Step {
-                action: Action::Run(zfs().args(["destroy", "-r"]).arg(&full)),
-                what: format!("retention: destroy archive {gone}"),
-                if_fails: format!(
-                    "the rollback is done; archive {gone} was not pruned: `zfs destroy -r {full}`"
-                ),
-            });
-            plan.pruned.push(full);
-        }
-        Ok(())
-    }
-
     /// Mounts the dataset (or a snapshot) read-only at `dir`.
     fn mount_ro(&self, what: &str, dir: &str) -> Result<TempMount> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {dir}"), e))?;
         if crate::sys::mounts::mount_table()
             .unwrap_or_default()
             .iter()
             .any(|m| m.mount_point == dir.as_bytes())
         {
-            bail!("{dir} is already a mount point: another darlings at work? (if not: umount {dir})");
+            return Err(Error::Target(format!(
+                "{dir} is already a mount point: another darlings at work? (if not: umount {dir})"
+            )));
         }
         let base = what.split('@').next().unwrap_or(what);
         let legacy = self.props(base, "mountpoint")?.get("mountpoint").is_some_and(|(v, _)| v == "legacy");
@@ -495,7 +387,122 @@ impl Zfs {
         Ok(TempMount { dir: PathBuf::from(dir) })
     }
 
-    pub fn audit_place(&self) -> Result<Option<AuditPlace>> {
+    /// Mounts an archive's snapshot read-only for `restore`.
+    pub fn open_archive(&self, archive: &Archive) -> Result<(PathBuf, Option<Box<dyn std::any::Any>>)> {
+        let Some(parent) = &self.archive else {
+            return Err(Error::Target("name the archive dataset with --archive-dataset".into()));
+        };
+        let snap = format!("{parent}/{}@darlings-{}", archive.name, archive.name);
+        let guard = self.mount_ro(&snap, RESTORE_DIR)?;
+        Ok((PathBuf::from(RESTORE_DIR), Some(Box::new(guard))))
+    }
+}
+
+impl Backend for Zfs {
+    fn name(&self) -> String {
+        self.dataset.clone()
+    }
+
+    fn marked(&self) -> Result<Option<String>> {
+        Ok(mark_of(&self.props(&self.dataset, MARK)?))
+    }
+
+    fn mark(&self, on: bool) -> Result<String> {
+        let cmd = if on {
+            zfs().arg("set").arg(format!("{MARK}=on")).arg(&self.dataset)
+        } else {
+            zfs().arg("inherit").arg(MARK).arg(&self.dataset)
+        };
+        cmd.output().map_err(crate::source::zfs::explain)?;
+        Ok(if on {
+            format!("marked {} as ephemeral ({MARK}=on): `darlings rollback` may erase it", self.dataset)
+        } else {
+            format!("{} is no longer marked as ephemeral", self.dataset)
+        })
+    }
+
+    /// The plan of a rollback: what the guards need to know (mark, blank
+    /// snapshot, newer snapshots and clones, the running root, room for
+    /// the way back), then the steps (snapshot, send into the archive,
+    /// roll back).
+    fn plan(&self, _args: &RollbackArgs, now: i64) -> Result<Plan> {
+        let ds = &self.dataset;
+        let blank = format!("{ds}@{}", self.snapshot);
+        let props = self.props(ds, &format!("type,referenced,encryption,{MARK}"))?;
+        let mut plan = self.new_plan(&blank, &props)?;
+        let Some(newer) = self.blank_and_newer(&blank, &mut plan)? else { return Ok(plan) };
+        let clones: Vec<String> = newer.iter().flat_map(|s| s.clones.clone()).collect();
+        for s in &newer {
+            plan.destroyed
+                .push(format!("snapshot {ds}@{} (newer than the blank one; zfs rollback -r)", s.name));
+            plan.facts.newer.push(format!("{ds}@{}", s.name));
+        }
+        for c in &clones {
+            plan.destroyed.push(format!("clone {c} (of a newer snapshot; zfs rollback -R)"));
+        }
+        plan.facts.clones.clone_from(&clones);
+        self.children_and_live(&mut plan)?;
+
+        // The way back.
+        let name = super::stamp(now);
+        let Some(archive) = &self.archive else {
+            plan.facts.problems.push(Problem::NoArchiveDataset);
+            return Ok(plan);
+        };
+        let mut way = WayBack {
+            keep: format!("{ds}@darlings-{name}"),
+            target: format!("{archive}/{name}"),
+            archive,
+            archive_exists: false,
+        };
+        way.archive_exists = self.way_back_problems(&way, &name, &newer, &props, &mut plan);
+        let encrypted = props.get("encryption").is_some_and(|(v, _)| v != "off" && v != "-");
+        plan_steps(&way, &blank, ds, encrypted, !clones.is_empty(), &mut plan);
+        plan.archive_name = Some(name);
+        Ok(plan)
+    }
+
+    /// Retention: destroys the archives `--retain` / `--retain-days` let
+    /// go, never one that is mounted; says what it keeps and why.
+    fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()> {
+        let rules = Retention { count: args.retain, days: args.retain_days };
+        let (Some(name), Some(archive)) =
+            (plan.archive_name.clone().filter(|_| rules.asked()), &self.archive)
+        else {
+            return Ok(());
+        };
+        let newest = Archive {
+            name,
+            created: Some(now),
+            ours: true,
+            holds: plan.facts.loss.as_ref().map(|l| !l.holds_nothing),
+            ..Archive::default()
+        };
+        let existing = if self.exists(archive) { self.list_archives(false)? } else { Vec::new() };
+        for (a, kept) in retain(&existing, &newest, rules, now) {
+            match kept {
+                Kept::Keep(why) => plan.retained.push(format!("{} ({why})", escape(a.name.as_bytes()))),
+                Kept::Prune => {
+                    let full = format!("{archive}/{}", a.name);
+                    let cmd = zfs().args(["destroy", "-r"]).arg(&full);
+                    plan.steps.push(Step {
+                        what: format!("retention: destroy archive {}", escape(a.name.as_bytes())),
+                        if_fails: format!(
+                            "the rollback is done; archive {} was not pruned: `{}`",
+                            escape(a.name.as_bytes()),
+                            cmd.display()
+                        ),
+                        action: Action::Run(cmd),
+                    });
+                    plan.pruned.push(full);
+                    plan.pruned_names.push(a.name.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn audit_place(&self) -> Result<Option<AuditPlace>> {
         let mounted = self.mount_points();
         let common = |root: PathBuf, verified: bool, guard: Option<TempMount>| AuditPlace {
             root,
@@ -513,7 +520,7 @@ impl Zfs {
         Ok(Some(common(PathBuf::from(AUDIT_DIR), false, Some(guard))))
     }
 
-    pub fn read_record(&self) -> Result<Option<super::Record>> {
+    fn read_record(&self) -> Result<Option<super::Record>> {
         let mounted = self.mount_points();
         if let Some(m) = mounted.first() {
             return super::read_record(std::path::Path::new(OsStr::from_bytes(m)));
@@ -522,7 +529,7 @@ impl Zfs {
         super::read_record(std::path::Path::new(AUDIT_DIR))
     }
 
-    pub fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {
+    fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {
         let blank = format!("{}@{}", self.dataset, self.snapshot);
         let written = self
             .props(&self.dataset, &format!("written@{}", self.snapshot))
@@ -537,24 +544,75 @@ impl Zfs {
             let kept = format!("{archive}/{name}@darlings-{name}");
             checks.push((format!("the erased state is kept as {kept}"), self.exists(&kept)));
         }
-        for p in &plan.pruned {
-            checks.push((format!("{p} was pruned"), !self.exists(p)));
+        for (p, name) in plan.pruned.iter().zip(&plan.pruned_names) {
+            let full = self.archive.as_ref().map(|a| format!("{a}/{name}")).unwrap_or_default();
+            checks.push((format!("{p} was pruned"), !self.exists(&full)));
         }
         checks
     }
 
-    fn list_archives(&self) -> Result<Vec<Archive>> {
+    fn mounts_after(&self, plan: &Plan) -> Vec<String> {
+        if plan.archive_name.is_none() {
+            return Vec::new();
+        }
+        self.mount_points()
+            .into_iter()
+            .map(|m| {
+                format!(
+                    "{} is still mounted at {}: it shows the blank root now; programs that had files open there keep the erased ones until they close them",
+                    self.dataset,
+                    escape(&m)
+                )
+            })
+            .collect()
+    }
+
+    fn note_archive(&self, plan: &Plan) -> Result<()> {
+        let (Some(name), Some(archive)) = (&plan.archive_name, &self.archive) else { return Ok(()) };
+        let Some(holds) = plan.facts.loss.as_ref().map(|l| !l.holds_nothing) else { return Ok(()) };
+        zfs()
+            .arg("set")
+            .arg(format!("{HOLDS}={}", if holds { "yes" } else { "no" }))
+            .arg(format!("{archive}/{name}"))
+            .output()?;
+        Ok(())
+    }
+
+    fn record_outcome(&self, last: &LastRollback) -> Result<()> {
+        zfs().arg("set").arg(format!("{OUTCOME}={}", last.encode())).arg(&self.dataset).output()?;
+        Ok(())
+    }
+
+    fn last_outcome(&self) -> Option<Result<LastRollback, String>> {
+        let props = match self.props(&self.dataset, OUTCOME) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let (v, _) = props.get(OUTCOME).filter(|(v, _)| v != "-")?;
+        Some(LastRollback::decode(v.as_bytes()))
+    }
+
+    fn list_archives(&self, _sizes: bool) -> Result<Vec<Archive>> {
         let Some(archive) = &self.archive else {
-            bail!("name the archive dataset with --archive-dataset");
+            return Err(Error::Target("name the archive dataset with --archive-dataset".into()));
         };
         let out = zfs()
-            .args(["list", "-Hp", "-o", "name,creation,used", "-t", "filesystem", "-d", "1"])
+            .args([
+                "list",
+                "-Hp",
+                "-o",
+                &format!("name,creation,used,{HOLDS}"),
+                "-t",
+                "filesystem",
+                "-d",
+                "1",
+            ])
             .arg(archive)
             .output()
-            .map_err(|e| anyhow::anyhow!(crate::source::zfs::explain(e)))?;
+            .map_err(crate::source::zfs::explain)?;
         Ok(rows(&out)
             .into_iter()
-            .filter(|r| r.len() >= 3 && r[0] != *archive)
+            .filter(|r| r.len() >= 4 && r[0] != *archive)
             .map(|r| {
                 let name = r[0].rsplit('/').next().unwrap_or(&r[0]).to_owned();
                 let parsed = super::parse_stamp(&name);
@@ -562,23 +620,18 @@ impl Zfs {
                     created: parsed.or_else(|| r[1].parse().ok()),
                     size: r[2].parse().ok(),
                     ours: parsed.is_some(),
+                    holds: match r[3].as_str() {
+                        "yes" => Some(true),
+                        "no" => Some(false),
+                        _ => None,
+                    },
+                    mounted: Self::mounted_below(&r[0])
+                        .into_iter()
+                        .map(|m| String::from_utf8_lossy(&m).into_owned())
+                        .collect(),
                     name,
                 }
             })
             .collect())
-    }
-
-    pub fn archives(&self) -> Result<Vec<Archive>> {
-        self.list_archives()
-    }
-
-    /// Mounts an archive's snapshot read-only for `restore`.
-    pub fn open_archive(&self, archive: &Archive) -> Result<(PathBuf, Option<Box<dyn std::any::Any>>)> {
-        let Some(parent) = &self.archive else {
-            bail!("name the archive dataset with --archive-dataset");
-        };
-        let snap = format!("{parent}/{}@darlings-{}", archive.name, archive.name);
-        let guard = self.mount_ro(&snap, RESTORE_DIR)?;
-        Ok((PathBuf::from(RESTORE_DIR), Some(Box::new(guard))))
     }
 }

@@ -65,28 +65,12 @@ impl Cmd {
         &self.argv
     }
 
-    /// The command for people: arguments quoted where a shell would need it;
-    /// one holding control or invisible characters (or bytes that are not
-    /// UTF-8) is escaped the project's way inside bash's `$'…'`, so no file
-    /// name reaches a terminal raw.
+    /// The command for people, quoted by the project's one quoting
+    /// ([`crate::sanitize::shell_quote`]): pasted into bash it runs this
+    /// very argv, and no file name reaches a terminal raw.
     pub fn display(&self) -> String {
-        self.argv
-            .iter()
-            .map(|a| {
-                let s = a.to_string_lossy();
-                let escaped = crate::sanitize::escape(a.as_encoded_bytes());
-                if escaped != s {
-                    format!("$'{}'", escaped.replace('\'', "\\'"))
-                } else if !s.is_empty()
-                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,%".contains(&b))
-                {
-                    s.into_owned()
-                } else {
-                    format!("'{}'", s.replace('\'', r"'\''"))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
+        let words: Vec<&[u8]> = self.argv.iter().map(|a| a.as_encoded_bytes()).collect();
+        crate::sanitize::shell_words(&words)
     }
 
     fn spawn(&self) -> Result<Child, CommandError> {

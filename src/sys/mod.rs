@@ -6,6 +6,7 @@ pub mod command;
 pub mod fmt;
 pub mod meta;
 pub mod mounts;
+pub mod output;
 pub mod path;
 pub mod root;
 pub mod terminal;

@@ -2,9 +2,10 @@
 # Runs inside the ZFS guest after zfs-guest.sh: `darlings rollback` on real
 # ZFS. A pool of its own (tank) with tank/local/root@blank mounted at
 # /mnt/troot, a child dataset, lived-in changes; then every guard, the
-# archive by send/receive (plain and raw-encrypted), restore, retention, the
-# running root in a chroot, and the initrd mode with and without a recorded
-# audit. Results go to $OUT/rollback for tests/zfs_guest.rs.
+# archive by send/receive (plain and raw-encrypted), restore, retention (an
+# archive mounted by hand is kept), the running root in a chroot, and the
+# initrd mode with and without a recorded audit, and with the claims the
+# record carries. Results go to $OUT/rollback for tests/zfs_rollback_guest.rs.
 set -uo pipefail
 D=$IN/darlings
 O=$OUT/rollback
@@ -109,6 +110,20 @@ sleep 1
 run retain "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes --retain 2
 zfs list -H -o name -d 1 "$AR" > "$O/after-retention.txt"
 
+say "mounted archive"
+# The oldest darlings archive left, mounted by hand: retention keeps it.
+M=$(zfs list -H -o name -s creation -d 1 "$AR" | grep -v -e "^$AR\$" -e kept-by-hand | head -1)
+echo "$M" > "$O/mounted-archive"
+mkdir -p /mnt/marchive
+mount -t zfs -o ro,zfsutil "$M" /mnt/marchive > "$O/marchive.out" 2>&1; echo $? > "$O/marchive.code"
+echo more > "$R/etc/more"
+run retain-mounted "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes --retain 1
+zfs list -H -o name -d 1 "$AR" > "$O/after-retain-mounted.txt"
+"$D" archives --dataset "$DS" --archive-dataset "$AR" --format json > "$O/archives-mounted.json" 2>&1
+ls /mnt/marchive > "$O/marchive.ls" 2>&1
+umount /mnt/marchive
+"$D" status --dataset "$DS" --archive-dataset "$AR" --format json > "$O/status.json" 2>&1
+
 say "encrypted"
 echo "darlings-test-key" > /scratch/key
 zfs create -o encryption=on -o keyformat=passphrase -o keylocation=file:///scratch/key -o mountpoint=legacy tank/local/enc
@@ -133,4 +148,40 @@ run initrd "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
 mount -t zfs "$DS" "$R"
 tree "$R" > "$O/after-initrd.tree"
 grep -c darlings /proc/self/mountinfo > "$O/mounts-left-initrd"
+
+say "initrd with the claims of the record"
+# An impermanence system: claims realised by bind mounts from a persist dataset.
+zfs create -o mountpoint=legacy tank/safe/persist
+mkdir -p /mnt/persist && mount -t zfs tank/safe/persist /mnt/persist
+mkdir -p /mnt/persist/home/alice/.ssh /mnt/persist/var/lib/nixos
+echo key > /mnt/persist/home/alice/.ssh/id_ed25519
+cat > /scratch/persistence.json <<'J'
+{"/persist": {"directories": ["/var/lib/nixos"], "users": {"alice": {"home": "/home/alice", "directories": [".ssh"]}}}}
+J
+zboot() {
+  mkdir -p "$R/home/alice/.ssh" "$R/var/lib/nixos" "$R/persist"
+  mount --bind /mnt/persist "$R/persist"
+  mount --bind /mnt/persist/home/alice/.ssh "$R/home/alice/.ssh"
+  mount --bind /mnt/persist/var/lib/nixos "$R/var/lib/nixos"
+}
+zshutdown() { umount "$R/var/lib/nixos" "$R/home/alice/.ssh" "$R/persist"; sync; umount "$R"; }
+zrecord() {
+  "$D" record --root "$R" --no-default-manifest --impermanence /scratch/persistence.json > "$O/$1.out" 2>&1
+  echo $? > "$O/$1.code"
+}
+zboot
+zrecord record-claims
+zshutdown
+run initrd-claims "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+"$D" status --dataset "$DS" --archive-dataset "$AR" --format prometheus > "$O/initrd-claims.prom" 2>&1
+mount -t zfs "$DS" "$R"
+tree "$R" > "$O/after-initrd-claims.tree"
+zboot
+mkdir -p "$R/etc/ssh" && echo hostkey > "$R/etc/ssh/ssh_host_ed25519_key"
+zrecord record-critical
+zshutdown
+run initrd-critical "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+"$D" status --dataset "$DS" --archive-dataset "$AR" --format prometheus > "$O/initrd-critical.prom" 2>&1
+"$D" status --dataset "$DS" --archive-dataset "$AR" --format json > "$O/initrd-critical.json" 2>&1
+grep -c darlings /proc/self/mountinfo > "$O/mounts-left-claims"
 say "done"

@@ -1,0 +1,128 @@
+//! The way back on real btrfs: retention never prunes an archive that is
+//! mounted (the mount table names its subvolume), never prunes the only
+//! archive that holds data because the newest is an empty blank, and says
+//! in the plan what it keeps and why; after a rollback, a mount of the old
+//! root is named (it shows the archive now); the archive is read-only
+//! unless `--writable-archive`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod rollback_common;
+
+use rollback_common::run;
+
+#[test]
+fn a_mounted_archive_is_never_pruned_and_its_mount_is_named() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+# The root mounted for maintenance, with a mount inside it.
+mkdir r && mount -o subvol=root "$LOOP" r
+mkdir -p r/srv/sub && mount -t tmpfs tmpfs r/srv/sub && echo inside > r/srv/sub/f
+mountinfo() { awk -v p="$WORK/r" '$5 == p { print $4 }' /proc/self/mountinfo; }
+check first $D rollback --mountpoint m --yes --retain 1
+ls m/old_roots > "$OUT/after-first"
+mountinfo > "$OUT/r-after-first"
+# The mount shows the archive now, and it is read-only.
+{ echo x > r/etc/written-after; } 2> "$OUT/write-after.err"; echo $? > "$OUT/write-after.code"
+echo more > m/root/etc/more
+check second $D rollback --mountpoint m --yes --retain 1
+ls m/old_roots > "$OUT/after-second"
+mountinfo > "$OUT/r-after-second"
+cat r/etc/blank.conf r/srv/sub/f > "$OUT/still-there" 2>&1
+$D archives --mountpoint m --format json > "$OUT/archives.json"
+umount r/srv/sub && umount r
+echo again > m/root/etc/again
+check third $D rollback --mountpoint m --yes --retain 1
+ls m/old_roots > "$OUT/after-third"
+"#);
+    let first = r.text("first.out");
+    assert_eq!(r.code("first"), 0, "{first}");
+    let a1 = r.lines("after-first").remove(0);
+    let work = r.path("").parent().unwrap().to_owned();
+    let mp = work.join("r").display().to_string();
+    assert!(first.contains(&format!("  mounted:    {mp}\n")), "the plan names the mount: {first}");
+    assert!(
+        first.contains(&format!(
+            "warning: {mp} still shows the old root: it is the archive old_roots/{a1} now, not the new root; unmount it when done (`umount {mp}`)"
+        )),
+        "{first}"
+    );
+    assert_eq!(r.text("r-after-first").trim(), format!("/old_roots/{a1}"), "the mount follows the archive");
+    assert_ne!(r.code("write-after"), 0, "the archive is read-only, even through the old mount");
+    assert!(r.text("write-after.err").contains("Read-only file system"), "{}", r.text("write-after.err"));
+
+    // Mounted: kept, and the plan says why; the mount and its submount live on.
+    let second = r.text("second.out");
+    assert_eq!(r.code("second"), 0, "{second}");
+    assert!(
+        second.contains(&format!("  keeps:      {a1} (mounted at {mp}: never pruned while mounted)")),
+        "{second}"
+    );
+    assert!(!second.contains("prunes:"), "{second}");
+    let after = r.lines("after-second");
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&a1), "{after:?}");
+    assert_eq!(r.text("r-after-second").trim(), format!("/old_roots/{a1}"), "not //deleted");
+    assert_eq!(r.text("still-there"), "orig\nchanged\ninside\n");
+    let listed = r.json("archives.json");
+    let mounted = listed.as_array().unwrap().iter().find(|a| a["name"] == a1.as_str()).unwrap();
+    assert_eq!(mounted["mounted"][0], mp.as_str(), "{listed}");
+
+    // Unmounted, it goes.
+    let third = r.text("third.out");
+    assert_eq!(r.code("third"), 0, "{third}");
+    assert!(
+        third.contains(&format!("  prunes:     {}/m/old_roots/{a1} (retention)", work.display())),
+        "{third}"
+    );
+    let after = r.lines("after-third");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(!after.contains(&a1));
+}
+
+#[test]
+fn an_empty_archive_never_pushes_out_the_one_with_data() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+check one $D rollback --mountpoint m --yes --retain 1
+A1=$(ls m/old_roots)
+# Right away again: the root is its blank state, the archive holds nothing.
+check two $D rollback --mountpoint m --yes --retain 1
+ls m/old_roots > "$OUT/after-two"
+check three $D rollback --mountpoint m --yes --retain 1
+ls m/old_roots > "$OUT/after-three"
+cat "m/old_roots/$A1/var/lib/app/db" > "$OUT/data" 2>&1
+$D archives --mountpoint m --format json > "$OUT/archives.json"
+btrfs property get -ts "m/old_roots/$A1" ro > "$OUT/ro"
+echo x > m/root/etc/x
+check writable $D rollback --mountpoint m --yes --writable-archive
+A=$(ls m/old_roots | sort -V | tail -1)
+btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
+"#);
+    for name in ["one", "two", "three"] {
+        assert_eq!(r.code(name), 0, "{name}: {}", r.text(&format!("{name}.out")));
+    }
+    assert_eq!(r.lines("after-three").len(), 2, "the data and the newest: {:?}", r.lines("after-three"));
+    assert_eq!(r.text("data"), "state\n", "the archive with data is kept");
+    let two = r.text("two.out");
+    assert!(two.contains("the root holds nothing its blank state does not"), "{two}");
+    assert!(two.contains("(one of the newest 1 that hold data (--retain 1))"), "the plan says why: {two}");
+    assert_eq!(r.lines("after-two").len(), 2, "both stay: {:?}", r.lines("after-two"));
+    let after = r.lines("after-three");
+    assert_eq!(after.len(), 2, "the data and the newest: {after:?}");
+    assert_eq!(r.text("data"), "state\n", "the archive with data is kept");
+    let three = r.text("three.out");
+    assert_eq!(three.matches("  prunes:     ").count(), 1, "only the empty one: {three}");
+    let listed = r.json("archives.json");
+    let holds: Vec<bool> =
+        listed.as_array().unwrap().iter().map(|a| a["holds_data"].as_bool().unwrap()).collect();
+    assert_eq!(holds, [false, true], "newest first: {listed}");
+    assert_eq!(r.text("ro").trim(), "ro=true");
+    assert_eq!(r.code("writable"), 0, "{}", r.text("writable.out"));
+    assert_eq!(r.text("writable-ro").trim(), "ro=false", "--writable-archive: {}", r.text("writable.out"));
+    assert!(!r.text("writable.out").contains("property set"), "{}", r.text("writable.out"));
+}
