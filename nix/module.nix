@@ -120,23 +120,6 @@ let
     ++ optionals (rollback.retainDays != null) [ "--retain-days" (toString rollback.retainDays) ]
     ++ rollback.extraArgs;
 
-  # The rollback's own metrics (`darlings status --format prometheus`):
-  # the last rollback's outcome, refusals, the archives. Written once after
-  # boot, through a temporary name like the audit's textfile, so that an
-  # initrd refusal (which exits 0) shows up in monitoring.
-  targetArgs =
-    optionals zfs ([ "--dataset" rollback.zfs.dataset "--snapshot" rollback.zfs.snapshot ]
-      ++ optionals (rollback.zfs.archiveDataset != null) [ "--archive-dataset" rollback.zfs.archiveDataset ])
-    ++ optionals btrfs [ "--device" rollback.btrfs.device "--subvolume" rollback.btrfs.subvolume
-      "--blank" rollback.btrfs.blank ];
-  statusScript = concatStringsSep "; " [
-    "t=${lib.escapeShellArg "${textfile}/.darlings-rollback.prom"}.$$"
-    "${lib.escapeShellArgs ([ darlings "status" "--format" "prometheus" ] ++ targetArgs)} > \"$t\""
-    "rc=$?"
-    "if [ \"$rc\" -eq 0 ] && [ -s \"$t\" ]; then mv -f \"$t\" ${lib.escapeShellArg "${textfile}/darlings-rollback.prom"}; else rm -f \"$t\"; fi"
-    "exit \"$rc\""
-  ];
-
   # The initrd reads the same manifest and claim files at the same paths.
   initrdFiles = { "/etc/darlings/manifest.toml" = manifest; }
     // builtins.listToAttrs (map (c: { name = claimPath c; value = claimJson c; }) claimFiles);
@@ -294,22 +277,12 @@ in
       systemd.timers.darlings-audit = {
         description = "Audit what the next boot erases, ${cfg.audit.interval}";
         wantedBy = [ "timers.target" ];
+        # Also soon after boot: the textfile then shows what the initrd's
+        # rollback did (a refusal exits 0 there) without waiting an interval.
         timerConfig = {
           OnCalendar = cfg.audit.interval;
+          OnBootSec = "2min";
           Persistent = true;
-        };
-      };
-    })
-
-    (mkIf (rollback.enable && cfg.audit.textfileDir != null) {
-      systemd.services.darlings-rollback-status = {
-        description = "Export what the initrd's rollback did, for monitoring";
-        wantedBy = [ "multi-user.target" ];
-        after = [ "local-fs.target" ];
-        path = systemPath;
-        serviceConfig = {
-          Type = "oneshot";
-          ExecStart = execLine [ "/bin/sh" "-c" statusScript ];
         };
       };
     })
