@@ -57,13 +57,15 @@ pub struct Known {
     pub says: Says,
 }
 
-/// The rules naming one path, in the order they are consulted (at most
-/// [`Hits::MAX`]; a path is rarely named by more than one).
+/// The rules naming one path, in the order they are consulted: at most
+/// [`Hits::MAX`], one for each source that can name a path (an identity, a
+/// tmpfiles line, a built-in file, an `/etc/.clean` line; a second line of
+/// `.clean` naming the same path says the same as the first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hits([Option<Known>; Hits::MAX]);
 
 impl Hits {
-    pub const MAX: usize = 3;
+    pub const MAX: usize = 4;
     pub const NONE: Hits = Hits([None; Hits::MAX]);
 
     pub fn new(known: &[Known]) -> Hits {
