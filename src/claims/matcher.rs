@@ -350,7 +350,12 @@ impl Matcher {
                 }
             }
         }
-        let globs = set.build().unwrap_or_else(|_| GlobSet::empty());
+        // Nothing to compile without globs (a set of literal paths).
+        let globs = if glob_rules.is_empty() {
+            GlobSet::empty()
+        } else {
+            set.build().unwrap_or_else(|_| GlobSet::empty())
+        };
         Matcher { rules, trie, globs, glob_rules, glob_prefixes, keep_glob_prefixes }
     }
 

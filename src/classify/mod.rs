@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::claims::check::{Checker, Claims, State};
-use crate::claims::matcher::{Cursor, Matcher, RuleId};
-use crate::knowledge::{recreated, Knowledge, Known};
+use crate::claims::matcher::{Cursor, Matcher, RuleId, RuleKind};
+use crate::knowledge::{recreated, Hits, Knowledge, Known};
 use crate::report::{EntryError, Finding, RuleRef, Verdict};
 use crate::source::walk::{EntryRef, Visitor};
 use crate::sys::meta::{Change, FileKind, Meta};
@@ -287,16 +287,20 @@ impl Visitor for Classifier<'_> {
         } else {
             self.matcher.step(&parent.cursor, entry.path, entry.name)
         };
-        let fresh = cursor.decided.filter(|d| parent.cursor.decided != Some(*d));
-        if let Some(d) = fresh.filter(|d| self.matcher.rule(d.rule).kind == crate::report::RuleKind::Keep) {
-            self.seen[d.rule as usize].store(true, Ordering::Relaxed);
+        // The rule that applies from this entry on (not its parent's).
+        let fresh = cursor
+            .decided
+            .filter(|d| parent.cursor.decided != Some(*d))
+            .map(|d| (d.rule, self.matcher.rule(d.rule).kind));
+        if let Some((rule, RuleKind::Keep)) = fresh {
+            self.seen[rule as usize].store(true, Ordering::Relaxed);
         }
         let before = judge::before_stat(
             parent.mode,
-            fresh.map(|d| (d.rule, self.matcher.rule(d.rule).kind)),
+            fresh,
             self.checker.assumed(),
             || may_be_dir(entry) && self.matcher.keep_below(&cursor, entry.path),
-            || if parent.knows { self.knowledge.of_path(entry.path) } else { crate::knowledge::Hits::NONE },
+            || if parent.knows { self.knowledge.of_path(entry.path) } else { Hits::NONE },
         );
         if let Some(early) = before.row {
             let mut f =

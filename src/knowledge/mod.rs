@@ -29,6 +29,7 @@ pub mod recreated;
 pub mod tmpfiles;
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 pub use catalogue::{Catalogue, Precious, Severity};
 
@@ -84,18 +85,55 @@ impl Hits {
 /// A file of the knowledge that could not be read: (path, operation, why).
 pub type Problem = (Vec<u8>, &'static str, String);
 
+/// Rules compiled into a matcher, with what each says.
+#[derive(Debug)]
+struct Compiled {
+    matcher: Matcher,
+    says: Vec<Says>,
+}
+
+impl Compiled {
+    fn new(rules: Vec<(Rule, Says)>) -> Compiled {
+        let (rules, says) = rules.into_iter().unzip();
+        Compiled { matcher: Matcher::new(rules), says }
+    }
+
+    fn len(&self) -> RuleId {
+        self.says.len() as RuleId
+    }
+}
+
+/// The built-in rules: identities and the files NixOS recreates, in that
+/// order, and the rules on link targets. Compiled once per process.
+#[derive(Debug)]
+struct BuiltIn {
+    paths: Compiled,
+    targets: Compiled,
+    /// Directories holding a path a rule of `paths` names.
+    dirs: HashSet<Vec<u8>>,
+}
+
+fn built_in_rules() -> &'static BuiltIn {
+    static BUILT_IN: OnceLock<BuiltIn> = OnceLock::new();
+    BUILT_IN.get_or_init(|| {
+        let mut paths = identity::rules();
+        paths.extend(recreated::rules());
+        let dirs = paths.iter().map(|(r, _)| holder(&r.pattern)).collect();
+        BuiltIn { paths: Compiled::new(paths), targets: Compiled::new(recreated::link_rules()), dirs }
+    })
+}
+
 /// The compiled knowledge of one audited root.
+///
+/// A [`KnownId`] numbers the built-in path rules, then the built-in
+/// target rules, then the rules read from the root.
 #[derive(Debug)]
 pub struct Knowledge {
-    /// Rules on paths: identities, what NixOS recreates, tmpfiles objects,
-    /// in the order they are consulted.
-    paths: Matcher,
-    /// What each rule of `paths` says.
-    path_says: Vec<Says>,
-    /// Rules on a symlink's target.
-    targets: Matcher,
-    target_says: Vec<Says>,
-    /// Directories holding a path a rule of `paths` names.
+    built_in: &'static BuiltIn,
+    /// Read from the root: tmpfiles objects, then `/etc/.clean` lines (all
+    /// literal paths).
+    read: Compiled,
+    /// Directories holding a path a rule names.
     dirs: HashSet<Vec<u8>>,
     problems: Vec<Problem>,
 }
@@ -123,24 +161,13 @@ impl Knowledge {
         Knowledge::compile(tmpfiles.rules(), clean, problems)
     }
 
-    /// Identities first, then tmpfiles objects, activation's and services'
-    /// files, and `/etc/.clean`: the order the judge consults them in.
     fn compile(tmpfiles: Vec<(Rule, Says)>, clean: Vec<(Rule, Says)>, problems: Vec<Problem>) -> Knowledge {
-        let mut all = identity::rules();
-        all.extend(tmpfiles);
-        all.extend(recreated::rules());
-        all.extend(clean);
-        let dirs = all.iter().map(|(r, _)| holder(&r.pattern)).collect();
-        let (rules, path_says) = all.into_iter().unzip();
-        let (targets, target_says): (Vec<Rule>, Vec<Says>) = recreated::link_rules().into_iter().unzip();
-        Knowledge {
-            paths: Matcher::new(rules),
-            path_says,
-            targets: Matcher::new(targets),
-            target_says,
-            dirs,
-            problems,
-        }
+        let built_in = built_in_rules();
+        let mut read = tmpfiles;
+        read.extend(clean);
+        let mut dirs = built_in.dirs.clone();
+        dirs.extend(read.iter().map(|(r, _)| holder(&r.pattern)));
+        Knowledge { built_in, read: Compiled::new(read), dirs, problems }
     }
 
     /// The files that could not be read, for the report.
@@ -154,29 +181,57 @@ impl Knowledge {
         self.dirs.contains(dir)
     }
 
-    /// The rules naming `path` exactly, in the order they are consulted.
+    /// The first id of the rules read from the root.
+    fn read_base(&self) -> RuleId {
+        self.built_in.paths.len() + self.built_in.targets.len()
+    }
+
+    /// The rules naming `path` exactly, in the order they are consulted:
+    /// identities, tmpfiles objects, the files NixOS recreates, then
+    /// `/etc/.clean` (each source in its own order).
     pub fn of_path(&self, path: &[u8]) -> Hits {
-        let named = self.paths.named(path);
-        let known: Vec<Known> =
-            named.iter().map(|&id| Known { rule: KnownId(id), says: self.path_says[id as usize] }).collect();
+        let built_in = &self.built_in.paths;
+        let base = self.read_base();
+        let mut known: Vec<(u8, Known)> = built_in
+            .matcher
+            .named(path)
+            .into_iter()
+            .map(|id| {
+                let says = built_in.says[id as usize];
+                (if matches!(says, Says::Identity(_)) { 0 } else { 2 }, Known { rule: KnownId(id), says })
+            })
+            .chain(self.read.matcher.named(path).into_iter().map(|id| {
+                let says = self.read.says[id as usize];
+                (
+                    if matches!(says, Says::Tmpfiles(_)) { 1 } else { 3 },
+                    Known { rule: KnownId(base + id), says },
+                )
+            }))
+            .collect();
+        known.sort_by_key(|(order, _)| *order);
+        let known: Vec<Known> = known.into_iter().map(|(_, k)| k).collect();
         Hits::new(&known)
     }
 
     /// The rule a symlink's target matches (a link recreated from the
     /// configuration), through the same matcher's decision.
     pub fn of_target(&self, target: &[u8]) -> Option<Known> {
-        let decider = self.targets.explain(target).decider()?.rule;
-        let says = self.target_says[decider as usize];
-        Some(Known { rule: KnownId(self.path_says.len() as u32 + decider), says })
+        let targets = &self.built_in.targets;
+        let decider = targets.matcher.explain(target).decider()?.rule;
+        let says = targets.says[decider as usize];
+        Some(Known { rule: KnownId(self.built_in.paths.len() + decider), says })
     }
 
     /// The rule `id` names.
     pub fn rule(&self, id: KnownId) -> &Rule {
-        let paths = self.path_says.len() as RuleId;
+        let paths = self.built_in.paths.len();
+        let base = self.read_base();
         if id.0 < paths {
-            self.paths.rule(id.0)
+            self.built_in.paths.matcher.rule(id.0)
+        } else if id.0 < base {
+            self.built_in.targets.matcher.rule(id.0 - paths)
         } else {
-            self.targets.rule(id.0 - paths)
+            self.read.matcher.rule(id.0 - base)
         }
     }
 }
@@ -272,7 +327,7 @@ mod tests {
     #[test]
     fn every_knowledge_glob_has_wildcards_in_its_last_component_only() {
         let k = Knowledge::built_in();
-        for rule in k.paths.rules().iter().filter(|r| r.pattern.is_glob()) {
+        for rule in k.built_in.paths.matcher.rules().iter().filter(|r| r.pattern.is_glob()) {
             let text = rule.pattern.text();
             let parent = &text[..text.rfind('/').expect("absolute")];
             assert_eq!(parent.as_bytes(), rule.pattern.literal_prefix(), "{text}");
