@@ -19,9 +19,11 @@
 //!   walk, `zfs diff`, the comparison with a blank tree, the choice between
 //!   them on ZFS, what lies hidden under mount points).
 //! - [`claims`]: rules, manifests, declared claims, and the one claim checker.
-//! - [`knowledge`]: what NixOS recreates, identities, the catalogue of
-//!   precious state (its globs are the matcher's patterns).
-//! - [`classify`]: the walk's visitor; a verdict per entry, grouped rows.
+//! - [`knowledge`]: what NixOS recreates, identities, tmpfiles objects,
+//!   the catalogue of precious state: rules of the matcher, each with its
+//!   origin, in the one glob dialect.
+//! - [`classify`]: the walk's visitor: a pure judge (one entry → verdict,
+//!   detail, rule) and a grouper (subtrees folded into rows).
 //! - [`report`]: findings, totals (computed once), acceptance, exit codes,
 //!   and the words they are made of (verdicts, rule kinds and origins,
 //!   severities, what is shown).

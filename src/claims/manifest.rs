@@ -167,7 +167,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     // File order (the document's keys come sorted): the last tie-breaker.
     rules.sort_by_key(|r| match r.origin {
         Origin::Manifest { line, .. } => line,
-        Origin::Flag(_) | Origin::Declared { .. } => 0,
+        _ => 0,
     });
     claim_files.sort_by_key(|c| c.line);
     Ok(Manifest { rules, precious, claim_files })

@@ -2,8 +2,9 @@
 //!
 //! # Patterns
 //!
-//! A pattern a person writes (`--keep`, `--ignore`, manifests, the
-//! catalogue) is an absolute path. Without any of `* ? [ {` it is a
+//! A pattern a person writes (`--keep`, `--ignore`, manifests), and every
+//! pattern of darlings' own knowledge (the catalogue, what NixOS recreates,
+//! identities), is an absolute path. Without any of `* ? [ {` it is a
 //! *prefix*: it names the path and everything under it. Otherwise it is a
 //! *glob* (`*` and `?` never cross `/`, `**` does, `\` escapes) and it too
 //! names every path it matches and everything under those. A path declared
@@ -33,6 +34,12 @@
 //! The walk decides incrementally with a [`Cursor`] per directory (a trie
 //! node for prefix rules, the decision inherited from the parent);
 //! [`Matcher::explain`] decides from scratch. They agree (tested).
+//!
+//! # One glob dialect
+//!
+//! Every glob darlings reads — rules, manifests, the catalogue, its
+//! knowledge — is compiled once, by [`glob`], with the same options; a
+//! [`Matcher`] reuses the compiled glob of each [`Pattern`].
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -75,12 +82,14 @@ impl Rule {
 pub enum Pattern {
     /// A literal absolute path: itself and everything under it.
     Prefix(Vec<u8>),
-    Glob(Glob),
+    Glob(Box<Glob>),
 }
 
 #[derive(Debug, Clone)]
 pub struct Glob {
     text: String,
+    /// Compiled once, by [`glob`].
+    glob: globset::Glob,
     /// The leading components without wildcards (`/home` for `/home/*/.cache`).
     literal_prefix: Vec<u8>,
     /// Bytes that are not wildcards: the glob's specificity.
@@ -105,6 +114,24 @@ pub enum PatternError {
 }
 
 const GLOB_META: &[u8] = b"*?[{";
+
+/// Compiles a glob in darlings' one dialect: `*` and `?` never cross `/`,
+/// `**` does, `[...]` and `{a,b}` as usual, `\` escapes. Every glob of
+/// every rule, manifest, catalogue entry and piece of knowledge is compiled
+/// here (a path component of a pattern is a glob of this dialect too).
+pub fn glob(text: &str) -> Result<globset::Glob, PatternError> {
+    GlobBuilder::new(text)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| PatternError::Glob(e.kind().to_string()))
+}
+
+/// Whether one component of a pattern holds a wildcard (it is then a glob
+/// of [`glob`]'s dialect; otherwise it names itself).
+pub fn is_wild(component: &[u8]) -> bool {
+    component.iter().any(|b| GLOB_META.contains(b) || *b == b'\\')
+}
 
 /// An absolute path with repeated and trailing `/` dropped; empty,
 /// relative, NUL and `.` / `..` refused.
@@ -141,14 +168,10 @@ impl Pattern {
             return Ok(Pattern::Prefix(norm));
         }
         let text = String::from_utf8(norm).map_err(|_| PatternError::NotUtf8)?;
-        let glob = GlobBuilder::new(&text)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| PatternError::Glob(e.kind().to_string()))?;
+        let glob = glob(&text)?;
         let mut literal_prefix = Vec::new();
         for comp in text.split('/').filter(|c| !c.is_empty()) {
-            if comp.bytes().any(|b| GLOB_META.contains(&b) || b == b'\\') {
+            if is_wild(comp.as_bytes()) {
                 break;
             }
             literal_prefix.push(b'/');
@@ -158,7 +181,13 @@ impl Pattern {
             literal_prefix.push(b'/');
         }
         let literal_len = text.bytes().filter(|b| !GLOB_META.contains(b) && !b"]}".contains(b)).count();
-        Ok(Pattern::Glob(Glob { matcher: glob.compile_matcher(), text, literal_prefix, literal_len }))
+        Ok(Pattern::Glob(Box::new(Glob {
+            matcher: glob.compile_matcher(),
+            glob,
+            text,
+            literal_prefix,
+            literal_len,
+        })))
     }
 
     /// A literal path, whatever bytes it holds: a path declared by a NixOS
@@ -270,6 +299,8 @@ pub struct Matcher {
     trie: Vec<TrieNode>,
     globs: GlobSet,
     glob_rules: Vec<RuleId>,
+    /// The literal prefix of every glob rule (nothing outside them matches).
+    glob_prefixes: Vec<Vec<u8>>,
     keep_glob_prefixes: Vec<Vec<u8>>,
 }
 
@@ -282,6 +313,7 @@ impl Matcher {
         let mut trie = vec![TrieNode::default()];
         let mut set = GlobSetBuilder::new();
         let mut glob_rules = Vec::new();
+        let mut glob_prefixes = Vec::new();
         let mut keep_glob_prefixes = Vec::new();
         for (id, rule) in rules.iter().enumerate() {
             let id = id as RuleId;
@@ -309,21 +341,22 @@ impl Matcher {
                     trie[node].here.push(id);
                 }
                 Pattern::Glob(g) => {
-                    // The pattern was validated by Pattern::parse with the same options.
-                    if let Ok(glob) =
-                        GlobBuilder::new(&g.text).literal_separator(true).backslash_escape(true).build()
-                    {
-                        set.add(glob);
-                        glob_rules.push(id);
-                        if rule.kind == RuleKind::Keep {
-                            keep_glob_prefixes.push(g.literal_prefix.clone());
-                        }
+                    set.add(g.glob.clone());
+                    glob_rules.push(id);
+                    glob_prefixes.push(g.literal_prefix.clone());
+                    if rule.kind == RuleKind::Keep {
+                        keep_glob_prefixes.push(g.literal_prefix.clone());
                     }
                 }
             }
         }
-        let globs = set.build().unwrap_or_else(|_| GlobSet::empty());
-        Matcher { rules, trie, globs, glob_rules, keep_glob_prefixes }
+        // Nothing to compile without globs (a set of literal paths).
+        let globs = if glob_rules.is_empty() {
+            GlobSet::empty()
+        } else {
+            set.build().unwrap_or_else(|_| GlobSet::empty())
+        };
+        Matcher { rules, trie, globs, glob_rules, glob_prefixes, keep_glob_prefixes }
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -414,6 +447,32 @@ impl Matcher {
     /// rule matches (`u32::MAX` when none does).
     fn first_match_depth(&self, rule: RuleId, path: &[u8]) -> u32 {
         self.rule(rule).pattern.match_point(path).map_or(u32::MAX, |(d, _)| d)
+    }
+
+    /// Every rule whose pattern names `path` itself — its match point is
+    /// `path`, not an ancestor — in the order the rules were given. Costs
+    /// a trie descent, and a glob match only when a glob's literal prefix
+    /// holds `path`.
+    pub fn named(&self, path: &[u8]) -> Vec<RuleId> {
+        let mut found = Vec::new();
+        let mut node = Some(0usize);
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            node = node.and_then(|n| self.trie[n].children.get(comp)).map(|&n| n as usize);
+        }
+        if let Some(n) = node {
+            found.extend_from_slice(&self.trie[n].here);
+        }
+        if self.glob_prefixes.iter().any(|p| is_ancestor_or_self(p, path)) {
+            let depth = depth_of(path);
+            for i in self.globs.matches(Path::new(OsStr::from_bytes(path))) {
+                let rule = self.glob_rules[i];
+                if self.first_match_depth(rule, path) == depth {
+                    found.push(rule);
+                }
+            }
+            found.sort_unstable();
+        }
+        found
     }
 
     /// Every rule that applies to `path`, decided from scratch.
@@ -622,6 +681,38 @@ mod tests {
         let e = m.explain(b"/var/log/x");
         let got: Vec<(u32, Vec<u8>)> = e.matches.iter().map(|x| (x.rule, x.at.clone())).collect();
         assert_eq!(got, vec![(2, b"/var/log".to_vec()), (1, b"/var/log".to_vec()), (0, b"/".to_vec())]);
+    }
+
+    #[test]
+    fn named_lists_the_rules_naming_exactly_a_path_in_given_order() {
+        let m = Matcher::new(vec![
+            rule(RuleKind::Ignore, "/etc/ssh/ssh_host_*"),
+            rule(RuleKind::Keep, "/etc/ssh/ssh_host_rsa_key"),
+            rule(RuleKind::Ignore, "/etc"),
+            rule(RuleKind::Keep, "/var/lib/nixos/*"),
+            rule(RuleKind::Ignore, "/srv/**"),
+        ]);
+        assert_eq!(m.named(b"/etc/ssh/ssh_host_rsa_key"), vec![0, 1]);
+        assert_eq!(m.named(b"/etc/ssh/ssh_host_ed25519_key"), vec![0]);
+        assert_eq!(m.named(b"/etc/ssh/sshd_config"), Vec::<RuleId>::new());
+        assert_eq!(m.named(b"/etc"), vec![2]);
+        assert_eq!(m.named(b"/etc/hosts"), Vec::<RuleId>::new(), "covered by /etc, not named by it");
+        assert_eq!(m.named(b"/var/lib/nixos/uid-map"), vec![3]);
+        assert_eq!(m.named(b"/var/lib/nixos/a/b"), Vec::<RuleId>::new(), "`*` does not cross /");
+        assert_eq!(m.named(b"/srv/a"), vec![4]);
+        assert_eq!(m.named(b"/srv/a/b"), Vec::<RuleId>::new(), "named at /srv/a already");
+        assert_eq!(m.named(b"/"), Vec::<RuleId>::new());
+    }
+
+    #[test]
+    fn one_glob_dialect() {
+        let g = |text: &str, path: &str| glob(text).expect("valid").compile_matcher().is_match(path);
+        assert!(g("/a/*/c", "/a/b/c") && !g("/a/*", "/a/b/c"), "* stays in a component");
+        assert!(g("/a/**", "/a/b/c"));
+        assert!(g("/srv/{x,y}", "/srv/y") && !g("/srv/{x,y}", "/srv/z"));
+        assert!(g("/opt/\\*lit", "/opt/*lit") && !g("/opt/\\*lit", "/opt/xlit"), "\\ escapes");
+        assert!(matches!(glob("/x/[a"), Err(PatternError::Glob(_))));
+        assert!(is_wild(b"{a,b}") && is_wild(b"x\\y") && is_wild(b"a*") && !is_wild(b"plain"));
     }
 
     #[test]

@@ -5,9 +5,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use globset::GlobBuilder;
-
-use crate::claims::matcher::Pattern;
+use crate::claims::matcher::{glob, is_wild, Pattern};
 use crate::sys::path::is_ancestor_or_self;
 
 pub use crate::report::{Precious, Severity};
@@ -166,33 +164,30 @@ impl Catalogue {
     }
 }
 
-/// A path matching `pattern` (whose components may hold `*`, `?` or
-/// `[...]`) that exists inside `within`, in the live tree.
+/// A path matching `pattern` (a catalogue pattern, in the glob dialect of
+/// `--keep`) that exists inside `within`, in the live tree. Each wild
+/// component is matched, as a glob of that same dialect, against the names
+/// of the directories reached so far; a candidate counts only when the
+/// whole pattern names it.
 pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
-    let comps: Vec<&[u8]> = pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
-    // A manifest's pattern names paths of the root, never a way out of it.
-    if comps.iter().any(|c| *c == b"." || *c == b"..") {
-        return None;
-    }
+    // Normalised; a `.` or `..` component (never a way out of the root) is refused.
+    let pattern = Pattern::parse(pattern).ok()?;
+    let text = pattern.text().into_owned().into_bytes();
     let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
-    for comp in comps {
-        let wild = comp.iter().any(|b| b"*?[".contains(b));
+    for comp in text.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
         let mut next = Vec::new();
-        for base in &frontier {
-            if !wild {
-                next.push([base.as_slice(), b"/", comp].concat());
-                continue;
-            }
-            let Ok(glob) = GlobBuilder::new(&String::from_utf8_lossy(comp)).literal_separator(true).build()
-            else {
-                return None;
-            };
-            let glob = glob.compile_matcher();
-            let dir = if base.is_empty() { b"/".to_vec() } else { base.clone() };
-            let Ok(fd) = root.open_dir(&dir) else { continue };
-            let Ok(names) = crate::sys::root::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
-            for name in names.iter().filter(|n| glob.is_match(std::path::Path::new(OsStr::from_bytes(n)))) {
-                next.push([base.as_slice(), b"/", name].concat());
+        if !is_wild(comp) {
+            next.extend(frontier.iter().map(|base| [base.as_slice(), b"/", comp].concat()));
+        } else {
+            let glob = glob(&String::from_utf8_lossy(comp)).ok()?.compile_matcher();
+            for base in &frontier {
+                let dir = if base.is_empty() { b"/".to_vec() } else { base.clone() };
+                let Ok(fd) = root.open_dir(&dir) else { continue };
+                let Ok(names) = crate::sys::root::list_names(std::os::fd::AsFd::as_fd(&fd)) else { continue };
+                for name in names.iter().filter(|n| glob.is_match(std::path::Path::new(OsStr::from_bytes(n))))
+                {
+                    next.push([base.as_slice(), b"/", name].concat());
+                }
             }
         }
         // Bounded: a pattern is a handful of components over small directories.
@@ -200,7 +195,9 @@ pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> 
         frontier = next;
     }
     frontier.into_iter().find(|p| {
-        is_ancestor_or_self(within, p) && root.exists(p.strip_prefix(b"/").unwrap_or(p)).unwrap_or(false)
+        pattern.match_point(p).is_some_and(|(_, at)| at == p.as_slice())
+            && is_ancestor_or_self(within, p)
+            && root.exists(p.strip_prefix(b"/").unwrap_or(p)).unwrap_or(false)
     })
 }
 
@@ -289,5 +286,25 @@ mod tests {
         let holds = |p: &str| (p == "/srv/{a,b}").then(|| b"/srv/a".to_vec());
         let got = c.lookup(b"/srv", true, &holds).map(|(p, at)| (p.pattern.clone(), at));
         assert_eq!(got, Some(("/srv/{a,b}".into(), b"/srv/a".to_vec())));
+    }
+
+    #[test]
+    fn find_in_reads_globs_in_the_keep_dialect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for d in ["srv/b/upload", "home/alice/.ssh", "opt/*lit", "opt/xlit", "data/yz"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        let root = crate::sys::root::Root::open(dir.path()).expect("open");
+        let find = |pattern: &str, within: &str| {
+            find_in(&root, pattern.as_bytes(), within.as_bytes())
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+        };
+        assert_eq!(find("/srv/{a,b}", "/srv").as_deref(), Some("/srv/b"), "braces as --keep reads them");
+        assert_eq!(find("/home/*/.ssh", "/home").as_deref(), Some("/home/alice/.ssh"));
+        assert_eq!(find("/home/*/.ssh", "/srv"), None, "only inside `within`");
+        assert_eq!(find("/opt/\\*lit", "/opt").as_deref(), Some("/opt/*lit"), "an escaped star is literal");
+        assert_eq!(find("/data/[xy]z", "/").as_deref(), Some("/data/yz"));
+        assert_eq!(find("/srv/c", "/"), None);
+        assert_eq!(find("/srv/../home/*/.ssh", "/"), None, "never a way out of the root");
     }
 }

@@ -6,43 +6,39 @@
 //! files on persistent storage end up owned by other uids. They get the
 //! verdict `new-identity`, a loss, instead of `unclaimed`.
 //!
-//! The walk asks only inside the few directories listed here: a directory
-//! learns once, when it is entered, whether any of its entries can be one.
+//! Each is a rule of kind `identity` (origin `built-in: …`) whose pattern
+//! is the matcher's [`Pattern`]: a path, or a glob with wildcards in its
+//! last component only, so the walk asks only in the directories holding
+//! them (see [`super::Knowledge`]).
 
-use globset::{Glob, GlobMatcher};
-use std::sync::OnceLock;
+use crate::claims::matcher::{Origin, Pattern, Rule, RuleKind};
 
-/// (directory, file-name pattern, what changes)
-const IDENTITIES: &[(&str, &str, &str)] = &[
-    ("/etc", "machine-id", "a new machine id: a new journal directory, a new DHCP identity"),
-    ("/etc/ssh", "ssh_host_*", "new SSH host keys: clients see another host"),
-    ("/var/lib/nixos", "*", "uid and gid maps rebuilt: ids may change"),
-    ("/var/lib/systemd", "random-seed", "a new random seed"),
-    (
-        "/var/lib/NetworkManager",
-        "secret_key",
-        "a new NetworkManager secret: new stable IPv6 addresses and MACs",
-    ),
+use super::Says;
+
+/// The origin of every identity rule.
+pub const ORIGIN: &str = "identities systemd and NixOS recreate at boot";
+
+/// (pattern, what changes)
+const IDENTITIES: &[(&str, &str)] = &[
+    ("/etc/machine-id", "a new machine id: a new journal directory, a new DHCP identity"),
+    ("/etc/ssh/ssh_host_*", "new SSH host keys: clients see another host"),
+    ("/var/lib/nixos/*", "uid and gid maps rebuilt: ids may change"),
+    ("/var/lib/systemd/random-seed", "a new random seed"),
+    ("/var/lib/NetworkManager/secret_key", "a new NetworkManager secret: new stable IPv6 addresses and MACs"),
 ];
 
-fn matchers() -> &'static [Option<GlobMatcher>] {
-    static M: OnceLock<Vec<Option<GlobMatcher>>> = OnceLock::new();
-    M.get_or_init(|| {
-        IDENTITIES.iter().map(|(_, name, _)| Glob::new(name).ok().map(|g| g.compile_matcher())).collect()
-    })
-}
-
-/// Which identity directory `dir` is, if any.
-pub fn directory(dir: &[u8]) -> Option<u8> {
-    IDENTITIES.iter().position(|(d, _, _)| d.as_bytes() == dir).map(|i| i as u8)
-}
-
-/// What changes when `name` in identity directory `dir` is recreated.
-pub fn reason(dir: u8, name: &[u8]) -> Option<&'static str> {
-    let (_, _, why) = IDENTITIES.get(usize::from(dir))?;
-    let matcher = matchers().get(usize::from(dir))?.as_ref()?;
-    let name = std::str::from_utf8(name).ok()?;
-    matcher.is_match(name).then_some(*why)
+/// The identity rules, with what each says.
+pub fn rules() -> Vec<(Rule, Says)> {
+    IDENTITIES
+        .iter()
+        .filter_map(|&(pattern, why)| {
+            // Every built-in pattern parses (tested): nothing is dropped.
+            let pattern = Pattern::parse(pattern.as_bytes()).ok()?;
+            let rule =
+                Rule { kind: RuleKind::Identity, pattern, origin: Origin::BuiltIn(ORIGIN), reason: None };
+            Some((rule, Says::Identity(why)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -50,13 +46,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identities_by_directory_and_name() {
-        let etc = directory(b"/etc").expect("/etc");
-        assert!(reason(etc, b"machine-id").is_some());
-        assert!(reason(etc, b"hostname").is_none());
-        let ssh = directory(b"/etc/ssh").expect("/etc/ssh");
-        assert!(reason(ssh, b"ssh_host_ed25519_key").is_some());
-        assert!(reason(ssh, b"sshd_config").is_none());
-        assert!(directory(b"/etc/nixos").is_none());
+    fn every_identity_pattern_parses_as_a_keep_rule_would() {
+        let rules = rules();
+        assert_eq!(rules.len(), IDENTITIES.len());
+        let globs: Vec<String> =
+            rules.iter().filter(|(r, _)| r.pattern.is_glob()).map(|(r, _)| r.pattern.text().into()).collect();
+        assert_eq!(globs, ["/etc/ssh/ssh_host_*", "/var/lib/nixos/*"]);
+        assert!(rules.iter().all(|(r, s)| r.kind == RuleKind::Identity && matches!(s, Says::Identity(_))));
     }
 }

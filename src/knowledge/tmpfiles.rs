@@ -12,12 +12,15 @@
 //! glob, is left out (it cannot be resolved here). The object comes back
 //! at boot; what was written into it does not.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::os::fd::AsFd;
 
 use rustix::io::Errno;
 
+use crate::claims::matcher::{Origin, Pattern, Rule, RuleKind};
 use crate::sys::root::{describe_errno, Root};
+
+use super::Says;
 
 /// What tmpfiles creates at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +31,24 @@ pub enum Object {
     Copy,
 }
 
-/// The objects of every effective tmpfiles.d line, by path.
+/// The detail of an object systemd-tmpfiles creates.
+pub const CREATED: &str = "created by systemd-tmpfiles at every boot";
+
+/// One effective line: the object, and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub path: Vec<u8>,
+    pub object: Object,
+    /// The configuration file, as the audited system names it.
+    pub file: Vec<u8>,
+    /// 1-based.
+    pub line: usize,
+}
+
+/// The effective tmpfiles.d lines of a root.
 #[derive(Debug, Default)]
 pub struct Tmpfiles {
-    objects: HashMap<Vec<u8>, Object>,
-    /// Directories holding an object (the walk only looks there).
-    parents: HashSet<Vec<u8>>,
+    lines: Vec<Line>,
     /// Configuration that could not be read: (path, why).
     problems: Vec<(Vec<u8>, String)>,
 }
@@ -50,8 +65,8 @@ impl Tmpfiles {
     /// with what it says unknown, nothing is taken as recreated from it.
     pub fn read(root: &Root) -> Tmpfiles {
         let mut t = Tmpfiles::default();
-        // File name → text; the first directory that has a name wins.
-        let mut files: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        // File name → (its path, text); the first directory that has a name wins.
+        let mut files: BTreeMap<Vec<u8>, (Vec<u8>, Vec<u8>)> = BTreeMap::new();
         for dir in DIRS {
             let listed = root
                 .open_dir_in_root(dir.as_bytes())
@@ -68,31 +83,21 @@ impl Tmpfiles {
                 if files.contains_key(&name) {
                     continue;
                 }
+                let rel = [dir.as_bytes(), b"/", &name].concat();
+                let shown = [b"/", rel.as_slice()].concat();
                 // A link to /dev/null masks the name (tmpfiles.d(5)).
                 if crate::sys::root::read_link_beneath(fd.as_fd(), &name).is_ok_and(|to| to == b"/dev/null") {
-                    files.insert(name, Vec::new());
+                    files.insert(name, (shown, Vec::new()));
                     continue;
                 }
-                let rel = [dir.as_bytes(), b"/", &name].concat();
                 let text = root.read_config(&rel).unwrap_or_else(|e| {
-                    t.problems.push(([b"/", rel.as_slice()].concat(), e.to_string()));
+                    t.problems.push((shown.clone(), e.to_string()));
                     Vec::new()
                 });
-                files.insert(name, text);
+                files.insert(name, (shown, text));
             }
         }
-        for text in files.values() {
-            for line in text.split(|&b| b == b'\n') {
-                if let Some((path, object)) = parse_line(line) {
-                    // The lexically first file's line wins for a path.
-                    t.objects.entry(path).or_insert(object);
-                }
-            }
-        }
-        for path in t.objects.keys() {
-            let cut = path.iter().rposition(|&b| b == b'/').unwrap_or(0);
-            t.parents.insert(if cut == 0 { b"/".to_vec() } else { path[..cut].to_vec() });
-        }
+        t.lines = effective(files.into_values());
         t
     }
 
@@ -102,14 +107,43 @@ impl Tmpfiles {
         &self.problems
     }
 
-    /// Whether the directory `dir` holds any object.
-    pub fn holds(&self, dir: &[u8]) -> bool {
-        self.parents.contains(dir)
+    pub fn lines(&self) -> &[Line] {
+        &self.lines
     }
 
-    pub fn object(&self, path: &[u8]) -> Option<Object> {
-        self.objects.get(path).copied()
+    /// One rule of kind `recreated` per object, its origin the file and
+    /// line that creates it.
+    pub fn rules(&self) -> Vec<(Rule, Says)> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                // A literal path: tmpfiles lines with globs are left out.
+                let pattern = Pattern::literal(&l.path).ok()?;
+                let origin = Origin::RootFile { path: l.file.clone(), line: l.line };
+                Some((
+                    Rule { kind: RuleKind::Recreated, pattern, origin, reason: None },
+                    Says::Tmpfiles(l.object),
+                ))
+            })
+            .collect()
     }
+}
+
+/// The lines of `files` (path, text), in the order given: the first line
+/// for a path wins (files come in lexical order of their names).
+fn effective(files: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> Vec<Line> {
+    let mut seen = HashSet::new();
+    let mut lines = Vec::new();
+    for (file, text) in files {
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            if let Some((path, object)) = parse_line(line) {
+                if seen.insert(path.clone()) {
+                    lines.push(Line { path, object, file: file.clone(), line: i + 1 });
+                }
+            }
+        }
+    }
+    lines
 }
 
 /// Splits a line into fields: whitespace-separated, `"..."` quoting with
@@ -242,5 +276,26 @@ mod tests {
         assert_eq!(parse("# d /commented"), None);
         assert_eq!(parse("d? /x"), None, "an unknown modifier");
         assert_eq!(parse("d relative"), None);
+    }
+
+    #[test]
+    fn the_first_line_for_a_path_wins_and_keeps_its_origin() {
+        let files = vec![
+            (b"/etc/tmpfiles.d/a.conf".to_vec(), b"# a\nd /var/lib/x\n\nf /var/lib/x 0600\n".to_vec()),
+            (b"/usr/lib/tmpfiles.d/b.conf".to_vec(), b"L /var/lib/x\nL+ /etc/localtime\n".to_vec()),
+        ];
+        let lines = effective(files.into_iter());
+        let got: Vec<(&[u8], Object, &[u8], usize)> =
+            lines.iter().map(|l| (&l.path[..], l.object, &l.file[..], l.line)).collect();
+        assert_eq!(
+            got,
+            [
+                (&b"/var/lib/x"[..], Object::Directory, &b"/etc/tmpfiles.d/a.conf"[..], 2),
+                (b"/etc/localtime", Object::Symlink, b"/usr/lib/tmpfiles.d/b.conf", 2),
+            ]
+        );
+        let t = Tmpfiles { lines, problems: Vec::new() };
+        let origins: Vec<String> = t.rules().iter().map(|(r, _)| r.origin.to_string()).collect();
+        assert_eq!(origins, ["/etc/tmpfiles.d/a.conf:2", "/usr/lib/tmpfiles.d/b.conf:2"]);
     }
 }

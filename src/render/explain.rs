@@ -1,5 +1,8 @@
 //! `darlings explain PATH`: the audit's finding for one path, and every
-//! rule that applies to it, as sentences or as one JSON object.
+//! keep or ignore rule that applies to it, as sentences or as one JSON
+//! object. The finding is the audit's own row, so its rule — a person's
+//! rule, or a rule of darlings' knowledge (`recreated`, `identity`) — is
+//! the one the classifier's judge named.
 
 use std::io::{self, Write};
 
@@ -8,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::json::{path_fields, FindingJson, SCHEMA_VERSION};
 use crate::audit::Explained;
 use crate::claims::check::State;
-use crate::report::Finding;
+use crate::report::{Finding, RuleKind};
 use crate::sanitize::escape;
 
 /// The claim's state in one word and its detail.
@@ -59,32 +62,54 @@ pub fn render_text(out: &mut dyn Write, e: &Explained) -> io::Result<()> {
         }
         None => writeln!(out, "  verdict: none ({})", no_finding(e))?,
     }
-    if e.rules.is_empty() {
-        writeln!(out, "  no rule applies")?;
-    } else {
-        writeln!(out, "  rules that apply, most specific first:")?;
-        for (i, (rule, at)) in e.rules.iter().enumerate() {
-            let mut line = format!(
-                "  {} {} {}  ({}), matches at {}",
-                if i == 0 { "*" } else { " " },
+    let knowledge = e.finding.as_ref().and_then(|f| f.rule.as_ref()).filter(|r| is_knowledge(r.kind));
+    match (e.rules.is_empty(), knowledge) {
+        // The audit's own rule: what darlings knows of the path decided it.
+        (true, Some(rule)) => {
+            let line = format!(
+                "  no keep or ignore rule applies; decided by: {} {}  ({})",
                 rule.kind.name(),
                 rule.pattern,
-                rule.origin,
-                String::from_utf8_lossy(at)
+                rule.origin
             );
-            if let Some(reason) = &rule.reason {
-                line.push_str(&format!(": {reason}"));
-            }
             writeln!(out, "{}", escape(line.as_bytes()))?;
         }
-        let (rule, _) = &e.rules[0];
-        let why = e.why.map(|w| format!(", because {w}")).unwrap_or_default();
-        let decider = format!("  decided by: {} {}{why}", rule.kind.name(), rule.pattern);
-        writeln!(out, "{}", escape(decider.as_bytes()))?;
+        (true, None) => writeln!(out, "  no rule applies")?,
+        (false, _) => rules_text(out, e)?,
     }
     if let Some((at, state)) = &e.claim {
         let (word, detail) = state_words(state);
         writeln!(out, "  claim on {}: {word}: {}", escape(at), escape(detail.as_bytes()))?;
+    }
+    Ok(())
+}
+
+/// A rule of darlings' knowledge, not a person's keep or ignore rule.
+fn is_knowledge(kind: RuleKind) -> bool {
+    matches!(kind, RuleKind::Recreated | RuleKind::Identity)
+}
+
+/// The keep and ignore rules that apply, the decider first, and why it wins.
+fn rules_text(out: &mut dyn Write, e: &Explained) -> io::Result<()> {
+    writeln!(out, "  rules that apply, most specific first:")?;
+    for (i, (rule, at)) in e.rules.iter().enumerate() {
+        let mut line = format!(
+            "  {} {} {}  ({}), matches at {}",
+            if i == 0 { "*" } else { " " },
+            rule.kind.name(),
+            rule.pattern,
+            rule.origin,
+            String::from_utf8_lossy(at)
+        );
+        if let Some(reason) = &rule.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        writeln!(out, "{}", escape(line.as_bytes()))?;
+    }
+    if let Some((rule, _)) = e.rules.first() {
+        let why = e.why.map(|w| format!(", because {w}")).unwrap_or_default();
+        let decider = format!("  decided by: {} {}{why}", rule.kind.name(), rule.pattern);
+        writeln!(out, "{}", escape(decider.as_bytes()))?;
     }
     Ok(())
 }

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 /// What a rule says about the paths it matches.
+///
+/// `keep` and `ignore` rules are a person's (`--keep`, `--ignore`,
+/// manifests, declared claims); `recreated` and `identity` rules are
+/// darlings' knowledge of the system (built in, or read from the audited
+/// root's `/etc/.clean` and `tmpfiles.d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleKind {
@@ -13,6 +18,11 @@ pub enum RuleKind {
     Keep,
     /// Fine to lose.
     Ignore,
+    /// Recreated identically at boot (NixOS activation, a service,
+    /// systemd-tmpfiles): not a loss.
+    Recreated,
+    /// Recreated at boot with a new value (machine id, host keys): a loss.
+    Identity,
 }
 
 impl RuleKind {
@@ -20,6 +30,8 @@ impl RuleKind {
         match self {
             RuleKind::Keep => "keep",
             RuleKind::Ignore => "ignore",
+            RuleKind::Recreated => "recreated",
+            RuleKind::Identity => "identity",
         }
     }
 }
@@ -34,6 +46,12 @@ pub enum Origin {
     /// A NixOS module's declaration: `impermanence "/persist".directories[3]`,
     /// with the storage root the path must be persisted in.
     Declared { text: String, storage: Vec<u8> },
+    /// darlings' own knowledge, named by what it knows:
+    /// `built-in: NixOS activation`.
+    BuiltIn(&'static str),
+    /// A line of a file read inside the audited root, named as the audited
+    /// system sees it: `/etc/tmpfiles.d/foo.conf:12`, `/etc/.clean:3`.
+    RootFile { path: Vec<u8>, line: usize },
 }
 
 impl fmt::Display for Origin {
@@ -42,6 +60,8 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => f.write_str(flag),
             Origin::Manifest { file, line } => write!(f, "{}:{line}", file.display()),
             Origin::Declared { text, .. } => f.write_str(text),
+            Origin::BuiltIn(what) => write!(f, "built-in: {what}"),
+            Origin::RootFile { path, line } => write!(f, "{}:{line}", String::from_utf8_lossy(path)),
         }
     }
 }
@@ -51,8 +71,30 @@ impl fmt::Display for Origin {
 pub struct RuleRef {
     pub kind: RuleKind,
     pub pattern: String,
-    /// `--keep`, `--ignore`, or `FILE:LINE`.
+    /// `--keep`, `--ignore`, `FILE:LINE`, a declaration, or `built-in: …`.
     pub origin: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_read_as_people_write_them() {
+        assert_eq!(Origin::Flag("--keep").to_string(), "--keep");
+        assert_eq!(Origin::Manifest { file: "/etc/m.toml".into(), line: 3 }.to_string(), "/etc/m.toml:3");
+        assert_eq!(Origin::BuiltIn("NixOS activation").to_string(), "built-in: NixOS activation");
+        let file = Origin::RootFile { path: b"/etc/tmpfiles.d/a b\xff.conf".to_vec(), line: 12 };
+        assert_eq!(file.to_string(), "/etc/tmpfiles.d/a b\u{fffd}.conf:12");
+    }
+
+    #[test]
+    fn kinds_are_named_alike_in_words_and_json() {
+        for kind in [RuleKind::Keep, RuleKind::Ignore, RuleKind::Recreated, RuleKind::Identity] {
+            let json = serde_json::to_value(kind).expect("serialises");
+            assert_eq!(json, serde_json::Value::from(kind.name()));
+        }
+    }
 }
