@@ -36,6 +36,7 @@ use crate::cli::RestoreArgs;
 use crate::error::ExitCode;
 use crate::sanitize::escape;
 use crate::sys::fmt::human_size;
+use crate::sys::output::Out;
 use crate::sys::root::write::{self, Attrs, Copier, Placed, Staging, Unsupported, Way, WriteError};
 use crate::sys::root::{check_relative, kind_name, PathError};
 
@@ -56,25 +57,28 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     let mut out = Out::stdout();
     show(&mut out, &source, &dest, &archive.name)?;
     if args.dry_run {
-        out.line("Dry run: nothing was copied.");
-        return Ok(out.code(ExitCode::Clean));
+        line(&mut out, "Dry run: nothing was copied.");
+        return finish(out);
     }
     let done = act(&source, dest)?;
     let mut text = format!("restored {} from archive {}", dest_text(&root, &comps), shown(&archive.name));
     if done.placed == Placed::Replaced {
         text.push_str(", in place of what was there");
     }
-    out.line(&text);
+    line(&mut out, &text);
     if !done.unsupported.is_empty() {
         let names: Vec<String> = done
             .unsupported
             .iter()
             .map(|(path, name)| format!("{} ({})", escape(path), escape(name)))
             .collect();
-        out.line(&format!(
-            "note: the root's filesystem does not support these extended attributes; not restored: {}",
-            super::list(&names)
-        ));
+        line(
+            &mut out,
+            &format!(
+                "note: the root's filesystem does not support these extended attributes; not restored: {}",
+                super::list(&names)
+            ),
+        );
     }
     if let Err(e) = done.cleanup {
         bail!(
@@ -82,7 +86,7 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
             done.staging
         );
     }
-    Ok(out.code(ExitCode::Clean))
+    finish(out)
 }
 
 /// The archive to copy from: the named one, or the newest.
@@ -267,10 +271,13 @@ fn owner_mode(a: &Attrs) -> String {
 /// owners and modes it gets.
 fn show(out: &mut Out, source: &Source, dest: &Dest, archive: &str) -> Result<()> {
     let n = dest.comps.len();
-    out.line(&format!("Restore {} from archive {}:", dest.text(n), shown(archive)));
+    line(out, &format!("Restore {} from archive {}:", dest.text(n), shown(archive)));
     for i in dest.missing..n - 1 {
         let a = write::attrs_of(source.dirs[i + 1].as_fd()).context("archive: stat")?;
-        out.line(&format!("  make directory  {}  ({}, as in the archive)", dest.text(i + 1), owner_mode(&a)));
+        line(
+            out,
+            &format!("  make directory  {}  ({}, as in the archive)", dest.text(i + 1), owner_mode(&a)),
+        );
     }
     let a = &source.attrs;
     let what = match a.kind {
@@ -284,23 +291,29 @@ fn show(out: &mut Out, source: &Source, dest: &Dest, archive: &str) -> Result<()
         FileType::RegularFile => format!("file {} ({}; {})", dest.text(n), human_size(a.size), owner_mode(a)),
         kind => format!("{} {} ({})", kind_name(kind), dest.text(n), owner_mode(a)),
     };
-    out.line(&format!("  copy {what}"));
+    line(out, &format!("  copy {what}"));
     if let Some((now, target)) = &dest.existing {
-        out.line(&match (now.kind, target) {
-            (FileType::Symlink, Some(t)) => format!(
-                "  replacing the symlink there (-> {}): the link itself; what it points to is left alone",
-                escape(t)
-            ),
-            (FileType::Directory, _) => {
-                "  replacing the directory there: removed once the archive's copy is in place".to_owned()
-            }
-            (kind, _) => format!("  replacing the {} there (never opened)", kind_name(kind)),
-        });
+        line(
+            out,
+            &match (now.kind, target) {
+                (FileType::Symlink, Some(t)) => format!(
+                    "  replacing the symlink there (-> {}): the link itself; what it points to is left alone",
+                    escape(t)
+                ),
+                (FileType::Directory, _) => {
+                    "  replacing the directory there: removed once the archive's copy is in place".to_owned()
+                }
+                (kind, _) => format!("  replacing the {} there (never opened)", kind_name(kind)),
+            },
+        );
     }
-    out.line(&format!(
-        "  (made in a private directory in {}, then moved into place by one rename)",
-        dest.text(dest.missing)
-    ));
+    line(
+        out,
+        &format!(
+            "  (made in a private directory in {}, then moved into place by one rename)",
+            dest.text(dest.missing)
+        ),
+    );
     Ok(())
 }
 
@@ -375,42 +388,17 @@ fn build(
     Ok(copier.unsupported)
 }
 
-/// Restore's stdout: a reader that went away (`| head`) or any other
-/// failure to print never stops a restore half way; what is left is not
-/// printed. A failure other than a closed pipe makes the exit code 2.
-struct Out {
-    stdout: Option<io::Stdout>,
-    failed: Option<io::Error>,
+/// One line of restore's output; a reader that went away (`| head`) or any
+/// other failure to print never stops a restore half way ([`Out`]).
+fn line(out: &mut Out, text: &str) {
+    let _ = writeln!(out, "{text}");
 }
 
-impl Out {
-    fn stdout() -> Out {
-        Out { stdout: Some(io::stdout()), failed: None }
-    }
-
-    fn line(&mut self, text: &str) {
-        let Some(stdout) = &self.stdout else { return };
-        let mut lock = stdout.lock();
-        if let Err(e) = writeln!(lock, "{text}").and_then(|()| lock.flush()) {
-            drop(lock);
-            self.stdout = None;
-            if e.kind() != io::ErrorKind::BrokenPipe {
-                self.failed = Some(e);
-            }
-        }
-    }
-
-    /// `code`, or 2 when printing failed for another reason than a closed
-    /// pipe (said on stderr).
-    fn code(&self, code: ExitCode) -> ExitCode {
-        match &self.failed {
-            Some(e) => {
-                let _ = writeln!(io::stderr(), "darlings: cannot write to stdout: {e}");
-                ExitCode::Incomplete
-            }
-            None => code,
-        }
-    }
+/// The restore's exit: done, or 2 when printing failed for another reason
+/// than a closed pipe (the copy itself has finished either way).
+fn finish(out: Out) -> Result<ExitCode> {
+    out.finish().context("the restore finished, but its report could not be written to stdout")?;
+    Ok(ExitCode::Clean)
 }
 
 #[cfg(test)]
