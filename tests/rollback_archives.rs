@@ -97,6 +97,11 @@ check three $D rollback --mountpoint m --yes --retain 1
 ls m/old_roots > "$OUT/after-three"
 cat "m/old_roots/$A1/var/lib/app/db" > "$OUT/data" 2>&1
 $D archives --mountpoint m --format json > "$OUT/archives.json"
+# restore's default archive is the newest holding data, not the empty newest.
+mkdir into
+check restore $D restore --mountpoint m --root into /var/lib/app/db
+cat into/var/lib/app/db > "$OUT/restored" 2>&1
+check restore-none $D restore --mountpoint m --root into /var/lib/nothing-here
 btrfs property get -ts "m/old_roots/$A1" ro > "$OUT/ro"
 echo x > m/root/etc/x
 check writable $D rollback --mountpoint m --yes --writable-archive
@@ -121,6 +126,11 @@ btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
     let holds: Vec<bool> =
         listed.as_array().unwrap().iter().map(|a| a["holds_data"].as_bool().unwrap()).collect();
     assert_eq!(holds, [false, true], "newest first: {listed}");
+    assert_eq!(r.code("restore"), 0, "{}", r.text("restore.out"));
+    assert_eq!(r.text("restored"), "state\n", "from the archive with data: {}", r.text("restore.out"));
+    let none = r.text("restore-none.out");
+    assert_eq!(r.code("restore-none"), 2, "{none}");
+    assert!(none.contains("is not in archive") && none.contains("the newest archive holding data"), "{none}");
     assert_eq!(r.text("ro").trim(), "ro=true");
     assert_eq!(r.code("writable"), 0, "{}", r.text("writable.out"));
     assert_eq!(r.text("writable-ro").trim(), "ro=false", "--writable-archive: {}", r.text("writable.out"));

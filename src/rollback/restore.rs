@@ -52,7 +52,13 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     };
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     // Declared after the guard: its descriptors close before the unmount.
-    let source = Source::open(&tree, &comps, &archive.name)?;
+    let source = Source::open(&tree, &comps, &archive.name).map_err(|e| {
+        if e.is::<NotInArchive>() {
+            anyhow!("{e}{}", older_hint(&list, archive, args.from.as_deref()))
+        } else {
+            e
+        }
+    })?;
     let dest = Dest::open(&root, &comps, args.force)?;
     let mut out = Out::stdout();
     show(&mut out, &source, &dest, &archive.name)?;
@@ -89,14 +95,47 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     finish(out)
 }
 
-/// The archive to copy from: the named one, or the newest.
+/// The archive to copy from: the named one, or the newest that holds data
+/// (an archive recorded as holding nothing its blank state lacks — the
+/// second of two rollbacks in a row — has nothing to bring back).
 fn pick<'a>(list: &'a [Archive], from: Option<&str>) -> Result<&'a Archive> {
     match from {
         Some(name) => list.iter().find(|a| a.name == name).with_context(|| {
             let names: Vec<String> = list.iter().map(|a| shown(&a.name).into_owned()).collect();
             format!("no archive {}; there are: {}", shown(name), names.join(", "))
         }),
-        None => list.first().context("there are no archives to restore from"),
+        None => list.iter().find(|a| a.holds != Some(false)).with_context(|| {
+            if list.is_empty() {
+                "there are no archives to restore from".to_owned()
+            } else {
+                format!(
+                    "every archive is recorded as holding nothing its blank state lacks ({}); give one with --from to look anyway",
+                    list.iter().map(|a| shown(&a.name).into_owned()).collect::<Vec<_>>().join(", ")
+                )
+            }
+        }),
+    }
+}
+
+/// What to say when the path is not in the archive chosen by default: the
+/// older archives it may be in.
+fn older_hint(list: &[Archive], chosen: &Archive, from: Option<&str>) -> String {
+    if from.is_some() {
+        return String::new();
+    }
+    let older: Vec<String> = list
+        .iter()
+        .skip_while(|a| a.name != chosen.name)
+        .skip(1)
+        .map(|a| shown(&a.name).into_owned())
+        .collect();
+    if older.is_empty() {
+        " (the newest archive holding data; there is no older one)".to_owned()
+    } else {
+        format!(
+            " (the newest archive holding data); older archives: {} — give one with --from",
+            older.join(", ")
+        )
     }
 }
 
@@ -150,6 +189,18 @@ fn dest_text(root: &Path, comps: &[Vec<u8>]) -> String {
     escape(&path).into_owned()
 }
 
+/// The path is not in the archive (other errors are refusals).
+#[derive(Debug)]
+struct NotInArchive(String);
+
+impl std::fmt::Display for NotInArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotInArchive {}
+
 /// The archive's side: its directories down to the entry's parent, open
 /// read-only (the archive's top first), and what the entry is.
 struct Source {
@@ -181,7 +232,9 @@ impl Source {
                         "{path} passes through a symlink in the archive ({here} -> {to}); restore what it points to instead"
                     )
                 }
-                Err(Errno::NOENT | Errno::NOTDIR) => bail!("{path} is not in archive {name}"),
+                Err(Errno::NOENT | Errno::NOTDIR) => {
+                    return Err(NotInArchive(format!("{path} is not in archive {name}")).into())
+                }
                 Err(Errno::XDEV) => bail!("{path} lies under a mount point ({here}) in archive {name}"),
                 Err(e) => bail!("cannot open {here} in archive {name}: {}", io::Error::from(e)),
             }
@@ -189,7 +242,7 @@ impl Source {
         let parent = dirs.last().context("no directory")?.as_fd();
         let attrs = match write::attrs_at(parent, last) {
             Ok(a) => a,
-            Err(Errno::NOENT) => bail!("{path} is not in archive {name}"),
+            Err(Errno::NOENT) => return Err(NotInArchive(format!("{path} is not in archive {name}")).into()),
             Err(e) => bail!("cannot read {path} in archive {name}: {}", io::Error::from(e)),
         };
         let (entries, bytes) = write::measure(parent, last).map_err(|e| anyhow!("archive {name}: {e}"))?;
