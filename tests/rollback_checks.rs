@@ -72,6 +72,64 @@ tree m/root > "$OUT/root.tree"; tree m/root-blank > "$OUT/blank.tree"
     assert!(reasons[1].contains(&format!("Finish with `{finish}`")), "{reasons:?}");
 }
 
+/// With `--device`, darlings mounts the top-level volume itself and the
+/// mount is gone when anyone reads a recovery command: the command mounts
+/// it first. A run after an interrupted one also makes that one's archive
+/// read-only.
+#[test]
+fn recovery_commands_reach_a_top_level_volume_darlings_mounted_itself() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+REAL=$(command -v btrfs)
+mkdir fake
+cat > fake/btrfs <<EOF
+#!/bin/sh
+if [ "\$1 \$2" = "subvolume snapshot" ]; then echo 'no space left' >&2; exit 1; fi
+exec $REAL "\$@"
+EOF
+chmod +x fake/btrfs
+PATH="$PWD/fake:$PATH" $D rollback --device "$LOOP" --yes > "$OUT/failed.out" 2>&1
+echo $? > "$OUT/failed.code"
+findmnt -n /run/darlings/btrfs-top > /dev/null; echo $? > "$OUT/mounted-after-failure"
+sed -n 's/.*Finish with `\([^`]*\)`.*/\1/p' "$OUT/failed.out" > "$OUT/finish.cmd"
+sed -n 's/.*or undo with `\([^`]*\)`.*/\1/p' "$OUT/failed.out" > "$OUT/undo.cmd"
+bash -c "$(cat "$OUT/finish.cmd")" > "$OUT/pasted.out" 2>&1; echo $? > "$OUT/pasted.code"
+ls m > "$OUT/after-paste"
+findmnt -n /run/darlings/btrfs-top > /dev/null; echo $? > "$OUT/mounted-after-paste"
+# Interrupted again; this time darlings itself finishes the job.
+echo more > m/root/etc/more
+PATH="$PWD/fake:$PATH" $D rollback --device "$LOOP" --yes > /dev/null 2>&1
+A=$(ls m/old_roots | sort -V | tail -1)
+btrfs property get -ts "m/old_roots/$A" ro > "$OUT/ro-interrupted"
+check again $D rollback --device "$LOOP" --yes
+btrfs property get -ts "m/old_roots/$A" ro > "$OUT/ro-after"
+ls m > "$OUT/after-again"
+"#);
+    let out = r.text("failed.out");
+    assert_eq!(r.code("failed"), 2, "{out}");
+    assert_eq!(r.text("mounted-after-failure").trim(), "1", "darlings' own mount is undone: {out}");
+    let mount = "mkdir -p /run/darlings/btrfs-top && mount -o subvolid=5 ";
+    let finish = r.text("finish.cmd");
+    assert!(finish.starts_with(mount), "{finish}");
+    assert!(finish.trim().ends_with("&& umount /run/darlings/btrfs-top"), "{finish}");
+    assert!(r.text("undo.cmd").starts_with(mount), "{}", r.text("undo.cmd"));
+    assert_eq!(r.code("pasted"), 0, "{finish}: {}", r.text("pasted.out"));
+    assert!(r.lines("after-paste").contains(&"root".to_owned()), "pasted, it made the root");
+    assert_eq!(r.text("mounted-after-paste").trim(), "1", "and unmounted it again");
+
+    assert_eq!(r.text("ro-interrupted").trim(), "ro=false", "the interrupted run never got that far");
+    let again = r.text("again.out");
+    assert_eq!(r.code("again"), 0, "{again}");
+    assert!(
+        again.contains("read-only: the interrupted rollback that made it did not get that far"),
+        "{again}"
+    );
+    assert_eq!(r.text("ro-after").trim(), "ro=true", "{again}");
+    assert!(r.lines("after-again").contains(&"root".to_owned()));
+}
+
 #[test]
 fn names_that_do_not_exist_are_said_not_to() {
     require_root!();

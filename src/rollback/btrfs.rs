@@ -119,6 +119,24 @@ impl Drop for TopMount {
     }
 }
 
+/// How a command given to a person reaches the top-level volume. Where
+/// darlings mounted it itself (`--device`), the mount is gone by the time
+/// anyone reads the command (after a failed step, in `status` after a
+/// reboot): the command then mounts it first, and unmounts it after.
+struct Reach {
+    mount: Option<(String, String)>,
+}
+
+impl Reach {
+    /// `cmd` as a person runs it, from a shell, now or after a reboot.
+    fn by_hand(&self, cmd: &Cmd) -> String {
+        match &self.mount {
+            None => cmd.display(),
+            Some((mount, umount)) => format!("{mount} && {} && {umount}", cmd.display()),
+        }
+    }
+}
+
 /// A path inside the top-level volume: relative, no `..`, not empty, no
 /// newline (the mark lists paths one per line).
 fn inside(flag: &str, rel: &str) -> Result<()> {
@@ -222,6 +240,57 @@ impl Btrfs {
             old_roots: args.old_roots.clone(),
             _helper: helper,
         })
+    }
+
+    /// After an interrupted rollback: its archive (the newest darlings made)
+    /// never reached the step that makes it read-only; that step is
+    /// planned now.
+    fn plan_seal_newest(&self, plan: &mut Plan) -> Result<()> {
+        let mut list = self.list_archives(false)?;
+        super::newest_first(&mut list);
+        let Some(newest) = list.iter().find(|a| a.ours) else {
+            return Ok(());
+        };
+        let path = self.at(&self.old_roots).join(&newest.name);
+        if self.show(&path)?.1 {
+            return Ok(());
+        }
+        let ro = set_ro(&path, true);
+        plan.steps.push(Step {
+            if_fails: format!(
+                "the root is back, but the archive {} is still writable: `{}`",
+                shown_path(&path),
+                self.reach().by_hand(&ro)
+            ),
+            action: Action::Run(ro),
+            what: format!(
+                "make archive {} read-only: the interrupted rollback that made it did not get that far",
+                shown(&newest.name)
+            ),
+        });
+        Ok(())
+    }
+
+    fn reach(&self) -> Reach {
+        let mount = match (&self._helper, &self.device) {
+            (Some(top), Some(device)) => {
+                let dir = top.dir.as_os_str().as_bytes();
+                let mount = format!(
+                    "{} && {}",
+                    shell_words(&[b"mkdir".as_slice(), b"-p", dir]),
+                    shell_words(&[
+                        b"mount".as_slice(),
+                        b"-o",
+                        b"subvolid=5",
+                        device.as_os_str().as_bytes(),
+                        dir
+                    ])
+                );
+                Some((mount, shell_words(&[b"umount".as_slice(), dir])))
+            }
+            _ => None,
+        };
+        Reach { mount }
     }
 
     fn at(&self, rel: &str) -> PathBuf {
@@ -359,11 +428,12 @@ impl Btrfs {
         let rel = format!("{}/{gone}", self.old_roots);
         let nested = subvolumes.below(self.id_of(&rel)?);
         let delete = btrfs().args(["subvolume", "delete"]).arg(&path);
+        let reach = self.reach();
         let by_hand = format!(
             "the rollback is done; archive {} was not pruned: delete what is left of it with `{}` (after `{}`)",
             shown(gone),
-            delete.display(),
-            set_ro(&path, false).display()
+            reach.by_hand(&delete),
+            reach.by_hand(&set_ro(&path, false))
         );
         if !nested.is_empty() {
             plan.steps.push(Step {
@@ -489,7 +559,7 @@ impl Backend for Btrfs {
         let (created, readonly) = self.show(&blank)?;
         plan.blank_created = created;
         plan.facts.blank = Blank::Present {
-            writable: (!readonly).then(|| set_ro(&blank, true).display()),
+            writable: (!readonly).then(|| self.reach().by_hand(&set_ro(&blank, true))),
             older: Vec::new(),
         };
         let snapshot = Step {
@@ -500,7 +570,10 @@ impl Backend for Btrfs {
         if std::fs::symlink_metadata(&root).is_err() {
             if matches!(plan.facts.mark, Mark::Marked(_)) {
                 plan.facts.root = RootState::Missing;
-                plan_recreate(&root, snapshot, &mut plan);
+                plan_recreate(&root, snapshot, &self.reach(), &mut plan);
+                if !args.writable_archive {
+                    self.plan_seal_newest(&mut plan)?;
+                }
             } else {
                 plan.facts.root = RootState::NoSuch {
                     what: format!("subvolume {} in {}", shown(&self.subvolume), shown_path(&self.top)),
@@ -519,7 +592,9 @@ impl Backend for Btrfs {
         let archive = old.join(&name);
         self.old_roots_dir(&old, &mut plan)?;
         self.name_nested(&subvolumes, &archive, &mut plan)?;
-        plan_move_aside(&root, &blank, &archive, !args.writable_archive, &mut plan, snapshot);
+        let erase =
+            Erase { root: &root, blank: &blank, archive: &archive, read_only: !args.writable_archive };
+        plan_move_aside(&erase, &self.reach(), &mut plan, snapshot);
         plan.archive_name = Some(name);
         Ok(plan)
     }
@@ -702,7 +777,7 @@ impl Backend for Btrfs {
 }
 
 /// The root is gone (an interrupted rollback): the plan only makes it anew.
-fn plan_recreate(root: &Path, snapshot: Step, plan: &mut Plan) {
+fn plan_recreate(root: &Path, snapshot: Step, reach: &Reach, plan: &mut Plan) {
     plan.notes.push(format!(
         "{} does not exist (an interrupted rollback?): it is made anew from the blank subvolume; nothing is erased",
         shown_path(root)
@@ -711,58 +786,62 @@ fn plan_recreate(root: &Path, snapshot: Step, plan: &mut Plan) {
         if_fails: format!(
             "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again, or `{}`",
             shown_path(root),
-            snapshot.action.display()
+            match &snapshot.action {
+                Action::Run(cmd) => reach.by_hand(cmd),
+                other => other.display(),
+            }
         ),
         ..snapshot
     });
 }
 
-/// The erase: move the root aside into `archive` (it is the way back),
-/// `snapshot` the blank subvolume in its place, then make the archive
-/// read-only (`read_only`).
-fn plan_move_aside(
-    root: &Path,
-    blank: &Path,
-    archive: &Path,
+/// The paths of an erase, and whether the archive ends read-only.
+struct Erase<'a> {
+    root: &'a Path,
+    blank: &'a Path,
+    archive: &'a Path,
     read_only: bool,
-    plan: &mut Plan,
-    snapshot: Step,
-) {
-    let undo = Cmd::new("mv").arg("--").arg(archive).arg(root);
+}
+
+/// The erase: move the root aside into the archive (it is the way back),
+/// `snapshot` the blank subvolume in its place, then make the archive
+/// read-only (unless `--writable-archive`).
+fn plan_move_aside(e: &Erase<'_>, reach: &Reach, plan: &mut Plan, snapshot: Step) {
+    let undo = Cmd::new("mv").arg("--").arg(e.archive).arg(e.root);
     plan.steps.push(Step {
-        action: Action::Run(Cmd::new("mv").arg("--").arg(root).arg(archive)),
+        action: Action::Run(Cmd::new("mv").arg("--").arg(e.root).arg(e.archive)),
         what: "move the current root aside: it is the archive, the way back".into(),
         if_fails: "nothing was changed (a rename is all or nothing)".into(),
     });
+    let ro = set_ro(e.archive, true);
     plan.steps.push(Step {
         if_fails: format!(
-            "the old root is safe at {a}, but there is no {r}, and the system cannot boot without it. \
+            "the old root is safe at {a} (still writable), but there is no {r}, and the system cannot boot without it. \
              Finish with `{finish}` (or run `darlings rollback` again), or undo with `{undo}`",
-            a = shown_path(archive),
-            r = shown_path(root),
-            finish = btrfs().args(["subvolume", "snapshot"]).arg(blank).arg(root).display(),
-            undo = undo.display(),
+            a = shown_path(e.archive),
+            r = shown_path(e.root),
+            finish = reach.by_hand(&btrfs().args(["subvolume", "snapshot"]).arg(e.blank).arg(e.root)),
+            undo = reach.by_hand(&undo),
         ),
         ..snapshot
     });
-    plan.archive_read_only = read_only;
-    if read_only {
-        let cmd = set_ro(archive, true);
+    plan.archive_read_only = e.read_only;
+    if e.read_only {
         plan.steps.push(Step {
             if_fails: format!(
                 "the rollback is done, but the archive {} is still writable: `{}`",
-                shown_path(archive),
-                cmd.display()
+                shown_path(e.archive),
+                reach.by_hand(&ro)
             ),
-            action: Action::Run(cmd),
+            action: Action::Run(ro),
             what: "make the archive read-only: the way back cannot change under you (--writable-archive keeps it writable)"
                 .into(),
         });
     }
     plan.archive = Some(format!(
         "{} (the old root, moved aside{})",
-        shown_path(archive),
-        if read_only { ", read-only" } else { "" }
+        shown_path(e.archive),
+        if e.read_only { ", read-only" } else { "" }
     ));
 }
 
