@@ -169,3 +169,28 @@ fn explain_names_the_same_rule() {
         "{text}"
     );
 }
+
+/// The table says each piece of knowledge once: a built-in rule is named
+/// by the detail it gives ("written anew at boot by the service that owns
+/// it"), not again as `recreated … (built-in: …)`; a rule read from a file
+/// names its file and line.
+#[test]
+fn the_table_says_knowledge_once() {
+    let t = tree();
+    let root = t.root().to_str().unwrap();
+    let out = common::run(["audit", "--root", root, "--no-default-manifest", "--flat", "--format", "table"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |path: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(path) || l.split_whitespace().nth(2) == Some(path))
+            .unwrap_or_else(|| panic!("no row for {path}:\n{text}"))
+            .to_owned()
+    };
+    let resolv = line("/etc/resolv.conf");
+    assert!(resolv.ends_with("written anew at boot by the service that owns it"), "{resolv}");
+    let id = line("/etc/machine-id");
+    assert!(id.contains("recreated at boot with a new machine id") && !id.contains("built-in"), "{id}");
+    assert_eq!(id.matches("/etc/machine-id").count(), 2, "the path and the catalogue's pattern only: {id}");
+    let app = line("/var/lib/app");
+    assert!(app.ends_with("recreated /var/lib/app (/etc/tmpfiles.d/app.conf:2)"), "{app}");
+}

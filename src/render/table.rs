@@ -60,14 +60,23 @@ fn severity_cell(f: &Finding) -> Cell {
 
 /// Why this verdict, the most telling part first, since a narrow terminal
 /// cuts the end: the finding's own detail ("plain content on the ephemeral
-/// root"), the rule that decided, the catalogue's reason, a rename.
+/// root"), the rule that decided (for darlings' own knowledge, which the
+/// detail already says, only the file it was read from), the catalogue's
+/// reason, a rename.
 /// Severity has a column of its own; empty parts are left out.
 fn why(f: &Finding) -> String {
     let mut parts: Vec<String> = Vec::new();
     if let Some(detail) = &f.detail {
         parts.push(detail.clone());
     }
-    if let Some(rule) = &f.rule {
+    // Knowledge says itself in the detail ("recreated by NixOS activation"):
+    // only a file it was read from is added (JSON and explain have it all).
+    let knowledge = f.rule.as_ref().filter(|r| r.is_knowledge() && f.detail.is_some());
+    if let Some(rule) = knowledge {
+        if !rule.is_built_in() {
+            parts.push(format!("from {}", rule.origin));
+        }
+    } else if let Some(rule) = &f.rule {
         let mut s = format!("{} {} ({})", rule.kind.name(), rule.pattern, rule.origin);
         if let Some(reason) = rule.reason.as_deref().filter(|r| !r.trim().is_empty()) {
             s.push_str(": ");

@@ -36,6 +36,9 @@ impl RuleKind {
     }
 }
 
+/// How a built-in origin starts: `built-in: NixOS activation`.
+const BUILT_IN: &str = "built-in: ";
+
 /// Where a rule was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -60,7 +63,7 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => f.write_str(flag),
             Origin::Manifest { file, line } => write!(f, "{}:{line}", file.display()),
             Origin::Declared { text, .. } => f.write_str(text),
-            Origin::BuiltIn(what) => write!(f, "built-in: {what}"),
+            Origin::BuiltIn(what) => write!(f, "{BUILT_IN}{what}"),
             Origin::RootFile { path, line } => write!(f, "{}:{line}", String::from_utf8_lossy(path)),
         }
     }
@@ -75,6 +78,18 @@ pub struct RuleRef {
     pub origin: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl RuleRef {
+    /// darlings' own knowledge (`recreated`, `identity`), not a person's rule.
+    pub fn is_knowledge(&self) -> bool {
+        matches!(self.kind, RuleKind::Recreated | RuleKind::Identity)
+    }
+
+    /// Written into darlings itself, not read from a file.
+    pub fn is_built_in(&self) -> bool {
+        self.origin.starts_with(BUILT_IN)
+    }
 }
 
 #[cfg(test)]
