@@ -136,3 +136,52 @@ btrfs property get -ts "m/old_roots/$A" ro > "$OUT/writable-ro"
     assert_eq!(r.text("writable-ro").trim(), "ro=false", "--writable-archive: {}", r.text("writable.out"));
     assert!(!r.text("writable.out").contains("property set"), "{}", r.text("writable.out"));
 }
+
+/// A user who may make a subvolume on the root names it so that the
+/// listing shows a forged line naming another subvolume as nested in the
+/// root (`x\nID <persist> gen 1 parent <root> … path y`). Neither the plan
+/// nor retention may take it at its word: `persist` survives every prune.
+#[test]
+fn a_forged_subvolume_listing_never_deletes_a_subvolume_outside_the_archive() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+btrfs -q subvolume create m/persist
+echo precious > m/persist/keep
+P=$(btrfs inspect-internal rootid m/persist)
+R=$(btrfs inspect-internal rootid m/root)
+chown 1000 m/root/home/u
+setpriv --reuid=1000 --regid=1000 --clear-groups \
+  btrfs -q subvolume create "m/root/home/u/x
+ID $P gen 1 parent $R top level $R path y"
+btrfs subvolume list -p m > "$OUT/listing"
+$D mark --mountpoint m > /dev/null
+check first $D rollback --mountpoint m --yes --force
+echo one > m/root/etc/one
+check second $D rollback --mountpoint m --yes --force
+echo two > m/root/etc/two
+check third $D rollback --mountpoint m --yes --force --retain 1
+ls m/old_roots > "$OUT/archives"
+cat m/persist/keep > "$OUT/keep" 2>&1
+btrfs subvolume list m | grep -c 'path persist$' > "$OUT/persist"
+"#);
+    assert!(
+        r.text("listing").lines().any(|l| l.ends_with(" path y")),
+        "the forged line: {}",
+        r.text("listing")
+    );
+    for name in ["first", "second", "third"] {
+        assert_eq!(r.code(name), 0, "{name}: {}", r.text(&format!("{name}.out")));
+    }
+    let first = r.text("first.out");
+    assert!(!first.contains("/y (nested subvolume)"), "no forged child in the plan: {first}");
+    assert!(first.contains("/home/u/x\\nID "), "the real child, escaped whole: {first}");
+    let third = r.text("third.out");
+    assert!(third.contains("retention: delete archive"), "the first archive is pruned: {third}");
+    assert!(
+        third.contains("retention: delete home/u/x\\nID ") || third.contains("/home/u/x\\nID "),
+        "{third}"
+    );
+    assert_eq!(r.text("persist").trim(), "1", "persist is still a subvolume: {third}");
+    assert_eq!(r.text("keep"), "precious\n", "{third}");
+}

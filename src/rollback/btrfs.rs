@@ -46,8 +46,10 @@ const SUBVOLUME_INO: u64 = 256;
 /// The top-level volume's subvolume id.
 const TOP_ID: u64 = 5;
 
-/// The subvolumes of a filesystem: id, parent id, path (for people only:
-/// the listing cannot carry every name exactly).
+/// The subvolumes of a filesystem as `btrfs subvolume list -p` shows
+/// them: id, parent id, path. Names are printed raw, so a name holding a
+/// newline can forge lines: this proposes, [`Btrfs::nested_below`] checks
+/// with the kernel before anything is deleted.
 struct Subvolumes(Vec<(u64, u64, String)>);
 
 impl Subvolumes {
@@ -397,14 +399,50 @@ impl Btrfs {
         Ok(slash.dev() == root_meta.dev() && slash.ino() == root_meta.ino())
     }
 
+    /// The subvolumes nested below the subvolume at `rel`, deepest first
+    /// (the order to delete them in), each with its exact path in the
+    /// top-level volume. The listing is text in which a name may hold a
+    /// newline and so forge a line (`…\nID 257 gen 1 parent 256 … path y`):
+    /// it only proposes ids. Each is kept only if the kernel's own answers
+    /// agree: `subvolid-resolve` gives its real path (the whole output is
+    /// one path), which must lie below `rel`, and the subvolume at that
+    /// path must have that id. A forged id names a subvolume elsewhere and
+    /// is dropped; ids are never reused, so the one checked is the one
+    /// deleted.
+    fn nested_below(&self, subvolumes: &Subvolumes, rel: &str) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut prefix = rel.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut nested = Vec::new();
+        for (id, _) in subvolumes.below(self.id_of(rel)?) {
+            let mut out = btrfs()
+                .args(["inspect-internal", "subvolid-resolve"])
+                .arg(id.to_string())
+                .arg(&self.top)
+                .output()?;
+            if out.last() == Some(&b'\n') {
+                out.pop();
+            }
+            if !out.starts_with(&prefix) || out.len() == prefix.len() {
+                continue;
+            }
+            let at = self.top.join(OsStr::from_bytes(&out));
+            let real = btrfs().args(["inspect-internal", "rootid"]).arg(&at).output();
+            if real.is_ok_and(|r| String::from_utf8_lossy(&r).trim() == id.to_string()) {
+                nested.push((id, out));
+            }
+        }
+        nested.sort_by_key(|(_, path)| std::cmp::Reverse(path.iter().filter(|&&b| b == b'/').count()));
+        Ok(nested)
+    }
+
     /// Names each subvolume nested in the root: it moves into the archive
     /// with the old root, and the new root does not have it.
     fn name_nested(&self, subvolumes: &Subvolumes, archive: &Path, plan: &mut Plan) -> Result<()> {
-        for (_, n) in subvolumes.below(self.id_of(&self.subvolume)?) {
-            let inner = n.strip_prefix(&format!("{}/", self.subvolume)).unwrap_or(&n);
+        let skip = self.subvolume.len() + 1;
+        for (_, path) in self.nested_below(subvolumes, &self.subvolume)? {
             plan.children.push(format!(
                 "/{} (nested subvolume): moves with the old root into {}; the new root does not have it",
-                shown(inner),
+                escape(&path[skip..]),
                 shown_path(archive)
             ));
         }
@@ -426,7 +464,7 @@ impl Btrfs {
     fn prune_steps(&self, gone: &str, subvolumes: &Subvolumes, plan: &mut Plan) -> Result<()> {
         let path = self.at(&self.old_roots).join(gone);
         let rel = format!("{}/{gone}", self.old_roots);
-        let nested = subvolumes.below(self.id_of(&rel)?);
+        let nested = self.nested_below(subvolumes, &rel)?;
         let delete = btrfs().args(["subvolume", "delete"]).arg(&path);
         let reach = self.reach();
         let by_hand = format!(
@@ -452,7 +490,7 @@ impl Btrfs {
                 ),
                 what: format!(
                     "retention: delete {}, a subvolume nested in archive {}",
-                    shown(&n),
+                    escape(&n),
                     shown(gone)
                 ),
                 if_fails: by_hand.clone(),
