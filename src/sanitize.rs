@@ -39,6 +39,12 @@ pub fn escape(name: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`] for a path of this machine (a file named on the command
+/// line), for messages.
+pub fn escape_path(path: &std::path::Path) -> Cow<'_, str> {
+    escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+}
+
 /// Text for a terminal that is meant to be shown as it is: returned
 /// unchanged unless a line of it holds a control, bidi or invisible-format
 /// character, then each such line is [`escape`]d whole (newlines stay
