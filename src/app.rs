@@ -43,9 +43,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::Clean)
         }
-        Some(Command::Nix { what: crate::cli::NixCommand::Expr { module: _ } }) => {
-            // One expression serves both modules: it only drops what throws.
-            write_stdout(|out| out.write_all(crate::claims::NIX_CLEAN.as_bytes()))?;
+        Some(Command::Nix { what: crate::cli::NixCommand::Expr { module } }) => {
+            // One function serves both modules (it only drops what throws),
+            // headed by how to use it for the one asked for.
+            let module = match module {
+                crate::cli::NixModule::Impermanence => "impermanence",
+                crate::cli::NixModule::Preservation => "preservation",
+            };
+            write_stdout(|out| out.write_all(crate::claims::nix_expr(module).as_bytes()))?;
             Ok(ExitCode::Clean)
         }
         Some(Command::Man) => {

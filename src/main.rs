@@ -8,7 +8,7 @@ fn main() -> std::process::ExitCode {
     match darlings::app::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("darlings: error: {}", darlings::sanitize::escape(format!("{err:#}").as_bytes()));
+            eprintln!("darlings: error: {}", darlings::sanitize::terminal_safe(&format!("{err:#}")));
             ExitCode::Incomplete.into()
         }
     }

@@ -384,12 +384,27 @@ impl Report {
         }
     }
 
-    /// The report's notes, then what the totals need said.
+    /// The report's notes, then what the totals and the findings' times
+    /// need said.
     pub fn notes(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
         self.notes
             .iter()
             .map(|n| std::borrow::Cow::Borrowed(n.as_str()))
             .chain(self.totals.note().map(Into::into))
+            .chain(self.times_note().map(Into::into))
+    }
+
+    /// How many findings have a time RFC 3339 cannot write (shown as `null`
+    /// in JSON), when some do.
+    fn times_note(&self) -> Option<String> {
+        let outside = |t: Option<i64>| t.is_some_and(|t| !crate::sys::fmt::RFC3339_RANGE.contains(&t));
+        let n = self.findings.iter().filter(|f| outside(f.mtime) || outside(f.ctime)).count();
+        (n > 0).then(|| {
+            format!(
+                "{n} finding{} a modification or change time before year 0000 or after 9999, which RFC 3339 cannot write: no date is given (null in JSON)",
+                if n == 1 { " has" } else { "s have" }
+            )
+        })
     }
 
     /// Every entry was read.

@@ -39,6 +39,12 @@ pub fn escape(name: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`] for a path of this machine (a file named on the command
+/// line), for messages.
+pub fn escape_path(path: &std::path::Path) -> Cow<'_, str> {
+    escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+}
+
 /// Text for a terminal that is meant to be shown as it is: returned
 /// unchanged unless a line of it holds a control, bidi or invisible-format
 /// character, then each such line is [`escape`]d whole (newlines stay
@@ -46,7 +52,7 @@ pub fn escape(name: &[u8]) -> Cow<'_, str> {
 /// names and [`shell_quote`]d commands inside it stay exactly as they were
 /// composed (copy-pasteable).
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && (c.is_control() || is_format(c))) {
+    if !text.chars().any(|c| c != '\n' && unsafe_char(c)) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(text.split('\n').map(one_line).collect::<Vec<_>>().join("\n"))
@@ -55,7 +61,7 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 /// [`terminal_safe`] for text that must stay on one line: a newline in it
 /// is escaped too (and then the whole text).
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    if text.chars().any(|c| c.is_control() || is_format(c)) {
+    if text.chars().any(unsafe_char) {
         escape(text.as_bytes())
     } else {
         Cow::Borrowed(text)
@@ -73,7 +79,7 @@ pub fn shell_quote(arg: &[u8]) -> String {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,%".contains(&b)) {
             return s.to_owned();
         }
-        if !s.chars().any(|c| c.is_control() || is_format(c)) {
+        if !s.chars().any(unsafe_char) {
             return format!("'{}'", s.replace('\'', r"'\''"));
         }
     }
@@ -86,7 +92,7 @@ pub fn shell_quote(arg: &[u8]) -> String {
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
                 '\r' => out.push_str("\\r"),
-                c if c.is_control() || is_format(c) => {
+                c if unsafe_char(c) => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
                         let _ = write!(out, "\\x{b:02X}");
@@ -109,7 +115,15 @@ pub fn shell_words<S: AsRef<[u8]>>(argv: &[S]) -> String {
 }
 
 fn needs_escape(c: char) -> bool {
-    c == '\\' || c.is_control() || is_format(c)
+    c == '\\' || unsafe_char(c)
+}
+
+/// Whether `c` must never reach a terminal raw: a control character (C0,
+/// DEL, C1) or an invisible format character (bidi, zero-width). The one
+/// definition of it: [`escape`], [`shell_quote`] and the Nix snippet of
+/// `--suggest` ask here.
+pub fn unsafe_char(c: char) -> bool {
+    c.is_control() || is_format(c)
 }
 
 /// Invisible characters that change how the text around them is shown.
@@ -132,7 +146,7 @@ fn push_char(out: &mut String, c: char) {
         c if (c as u32) < 0x80 && c.is_control() => {
             let _ = write!(out, "\\x{:02X}", c as u32);
         }
-        c if c.is_control() || is_format(c) => {
+        c if unsafe_char(c) => {
             let _ = write!(out, "\\u{{{:04X}}}", c as u32);
         }
         c => out.push(c),
@@ -141,7 +155,7 @@ fn push_char(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, is_format, one_line, shell_quote, shell_words, terminal_safe};
+    use super::{escape, one_line, shell_quote, shell_words, terminal_safe, unsafe_char};
 
     #[test]
     fn plain_names_are_borrowed() {
@@ -190,7 +204,7 @@ mod tests {
         ];
         let words: Vec<String> = nasty.iter().map(|a| shell_quote(a)).collect();
         for w in &words {
-            assert!(!w.chars().any(|c| c.is_control() || is_format(c)), "{w:?}");
+            assert!(!w.chars().any(unsafe_char), "{w:?}");
         }
         // bash prints each argument NUL-terminated: exactly the bytes given.
         let script = format!("printf '%s\\0' {}", words.join(" "));

@@ -34,16 +34,17 @@ use toml::Spanned;
 
 use super::matcher::{Origin, Pattern, Rule, RuleKind};
 use crate::report::{Precious, Severity};
+use crate::sanitize::escape_path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifest {}", file.display())]
+    #[error("cannot read manifest {}", escape_path(file))]
     Read {
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: {message}", file.display())]
+    #[error("{}:{line}:{column}: {message}", escape_path(file))]
     Invalid { file: PathBuf, line: usize, column: usize, message: String },
 }
 

@@ -23,6 +23,21 @@ use crate::sys::root::Root;
 /// module's value (see `nix/clean.nix`).
 pub const NIX_CLEAN: &str = include_str!("nix/clean.nix");
 
+/// What `darlings nix expr MODULE` prints: [`NIX_CLEAN`], headed by the
+/// command that reads `module`'s value (`impermanence` or `preservation`)
+/// with it.
+pub fn nix_expr(module: &str) -> String {
+    let option = if module == "preservation" { "preservation.preserveAt" } else { "environment.persistence" };
+    format!(
+        "# The claims of {module}, for darlings:\n\
+         #   nix eval --json .#nixosConfigurations.HOST.config.{option} \\\n\
+         #     --apply \"$(darlings nix expr {module})\" > {module}.json\n\
+         #   darlings audit --{module} {module}.json\n\
+         #\n\
+         {NIX_CLEAN}"
+    )
+}
+
 /// Where the default manifest lives inside the audited root.
 pub const DEFAULT_MANIFEST: &str = "/etc/darlings/manifest.toml";
 
@@ -34,7 +49,7 @@ pub enum RulesError {
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]
     Declared(#[from] nixos::DeclaredError),
-    #[error("cannot read {file}: {message}")]
+    #[error("cannot read {}: {message}", crate::sanitize::escape(file.as_bytes()))]
     Json { file: String, message: String },
     /// One path declared from two storage roots.
     #[error(

@@ -80,7 +80,7 @@ pub fn conflict(declared: &[Declared]) -> Option<(usize, usize)> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {at}: {message}")]
+#[error("{}: {at}: {message}", crate::sanitize::escape(file.as_bytes()))]
 pub struct DeclaredError {
     pub file: String,
     pub at: String,

@@ -36,6 +36,24 @@ pub use catalogue::{Catalogue, Precious, Severity};
 use crate::claims::matcher::{Matcher, Pattern, Rule, RuleId};
 use crate::sys::root::Root;
 
+/// Places no system keeps across a boot, whatever its root: runtime and
+/// temporary directories (`/tmp`, `/run` and its old names `/var/run`,
+/// `/var/lock`) and the kernel's pseudo filesystems (`/dev`, `/proc`,
+/// `/sys`). Persisting them would be a mistake, so `--suggest` never
+/// proposes a claim in them. `/var/tmp` is not one of them: it is meant
+/// to survive reboots.
+pub const VOLATILE: [&str; 7] = ["/dev", "/proc", "/run", "/sys", "/tmp", "/var/lock", "/var/run"];
+
+/// Whether `path` is, or lies inside, a [`VOLATILE`] place.
+pub fn volatile(path: &[u8]) -> bool {
+    VOLATILE.iter().any(|v| crate::sys::path::is_ancestor_or_self(v.as_bytes(), path))
+}
+
+/// Files systemd reads before the initrd hands over to the system
+/// (`/etc/machine-id`): preservation must set them up in the initrd
+/// (`inInitrd = true`), see its option `files.*.inInitrd`.
+pub const READ_IN_INITRD: [&str; 1] = ["/etc/machine-id"];
+
 /// What one rule of the knowledge says of the path it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Says {

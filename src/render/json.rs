@@ -59,8 +59,8 @@ impl Serialize for FindingJson<'_> {
         m.serialize_entry("entries", &f.entries)?;
         m.serialize_entry("size", &f.size)?;
         m.serialize_entry("disk", &f.disk)?;
-        m.serialize_entry("mtime", &f.mtime.map(rfc3339))?;
-        m.serialize_entry("ctime", &f.ctime.map(rfc3339))?;
+        m.serialize_entry("mtime", &f.mtime.and_then(rfc3339))?;
+        m.serialize_entry("ctime", &f.ctime.and_then(rfc3339))?;
         match &f.renamed_from {
             Some(old) => path_entry(&mut m, "renamed_from", old)?,
             None => m.serialize_entry("renamed_from", &None::<&str>)?,

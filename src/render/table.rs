@@ -146,10 +146,10 @@ fn findings_grid(shown: &[&Finding], style: Style) -> Grid {
             Cell::new(f.kind.name()),
             Cell::new(f.entries.map_or(String::new(), |e| e.to_string())),
             Cell::new(f.size.map_or(String::new(), human_size)),
-            Cell::new(
-                newest
-                    .map_or(String::new(), |t| rfc3339(t).replace('T', " ").trim_end_matches('Z').to_owned()),
-            ),
+            Cell::new(newest.map_or(String::new(), |t| match rfc3339(t) {
+                Some(text) => text.replace('T', " ").trim_end_matches('Z').to_owned(),
+                None => "out of range".to_owned(),
+            })),
             Cell::new(why(f)),
         ]);
         grid.rows.push(row);

@@ -21,26 +21,26 @@ use serde_json::Value;
 
 use super::{Finding, Verdict};
 use crate::report::Severity;
-use crate::sanitize::escape;
+use crate::sanitize::{escape, escape_path};
 use crate::sys::path::is_ancestor_or_self;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptedError {
-    #[error("cannot read accepted list {}", file.display())]
+    #[error("cannot read accepted list {}", escape_path(file))]
     Read {
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not valid JSON: {message}", file.display())]
+    #[error("{}: not valid JSON: {message}", escape_path(file))]
     Json { file: PathBuf, message: String },
     /// A finding of a previous report, by index (and path when known).
-    #[error("{}: {at}: {message}", file.display())]
+    #[error("{}: {at}: {message}", escape_path(file))]
     Finding { file: PathBuf, at: String, message: String },
-    #[error("{}: {message}", file.display())]
+    #[error("{}: {message}", escape_path(file))]
     Report { file: PathBuf, message: String },
     /// A line of a list of paths (1-based).
-    #[error("{}:{line}: not an absolute path: {text}", file.display())]
+    #[error("{}:{line}: not an absolute path: {text}", escape_path(file))]
     Line { file: PathBuf, line: usize, text: String },
 }
 

@@ -144,7 +144,7 @@ fn prepare(backend: &dyn Backend, args: &RollbackArgs, now: i64) -> Result<Plan>
 fn note_record(r: &super::Record, plan: &mut Plan) {
     plan.notes.push(format!(
         "audit recorded at shutdown ({}): {} unclaimed entries ({}), {} broken claims, {} critical{}; it {}",
-        crate::sys::fmt::rfc3339(r.time),
+        crate::sys::fmt::time_text(r.time),
         r.counts.unclaimed_entries,
         crate::sys::fmt::human_size(r.counts.unclaimed_bytes),
         r.counts.broken,

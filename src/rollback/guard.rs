@@ -294,7 +294,7 @@ pub fn guard(f: &Facts, given: Overrides) -> Vec<Refusal> {
                     code,
                     format!(
                         "the audit recorded at shutdown ({}) refuses: {}",
-                        crate::sys::fmt::rfc3339(r.time),
+                        crate::sys::fmt::time_text(r.time),
                         r.decision.reasons.join("; ")
                     ),
                 )

@@ -110,7 +110,7 @@ impl LastRollback {
 
     /// For people, one paragraph, safe for a terminal.
     pub fn summary(&self) -> String {
-        let mut text = format!("{} {}", crate::sys::fmt::rfc3339(self.time), self.outcome.name());
+        let mut text = format!("{} {}", crate::sys::fmt::time_text(self.time), self.outcome.name());
         if self.initrd {
             text.push_str(" (initrd)");
         }

@@ -8,7 +8,7 @@ use super::flow::Done;
 use super::{age, Plan};
 use crate::error::ExitCode;
 use crate::sanitize::terminal_safe;
-use crate::sys::fmt::{human_size, rfc3339};
+use crate::sys::fmt::{human_size, rfc3339, time_text};
 
 /// The plan as text, every line ending in a newline.
 pub fn plan_text(plan: &Plan, now: i64) -> String {
@@ -21,7 +21,7 @@ fn write_plan(out: &mut String, plan: &Plan, now: i64) -> std::fmt::Result {
     writeln!(out, "Rollback plan ({})", plan.backend)?;
     writeln!(out, "  target:     {}", plan.target)?;
     let made =
-        plan.blank_created.map_or(String::new(), |t| format!(", made {} ({})", rfc3339(t), age(t, now)));
+        plan.blank_created.map_or(String::new(), |t| format!(", made {} ({})", time_text(t), age(t, now)));
     writeln!(out, "  blank:      {}{made}", plan.blank)?;
     let marked = match &plan.facts.mark {
         super::Mark::Marked(how) => how.as_str(),
@@ -94,7 +94,7 @@ pub fn plan_json(plan: &Plan, done: &Done, dry_run: bool, code: ExitCode) -> ser
         "backend": plan.backend,
         "target": plan.target,
         "blank": plan.blank,
-        "blank_created": plan.blank_created.map(rfc3339),
+        "blank_created": plan.blank_created.and_then(rfc3339),
         "marked": match &plan.facts.mark { super::Mark::Marked(how) => Some(how), _ => None },
         "mounted": plan.mounted,
         "loss": plan.facts.loss,

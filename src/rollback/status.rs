@@ -13,7 +13,7 @@ use super::{age, now, Archive, Error, LastRollback, Loss, Outcome, Record, Resul
 use crate::cli::{ArchivesArgs, MarkArgs, PlanFormat, RecordArgs, StatusArgs, StatusFormat};
 use crate::error::ExitCode;
 use crate::sanitize::{escape, terminal_safe};
-use crate::sys::fmt::{human_size, rfc3339};
+use crate::sys::fmt::{human_size, rfc3339, time_text};
 use crate::sys::output::Out;
 
 /// Writes `text` to stdout through the one writer: a closed pipe is fine,
@@ -35,7 +35,7 @@ pub fn mark(args: &MarkArgs) -> Result<ExitCode> {
 fn archive_json(a: &Archive) -> serde_json::Value {
     serde_json::json!({
         "name": a.name,
-        "created": a.created.map(rfc3339),
+        "created": a.created.and_then(rfc3339),
         "size": a.size,
         "darlings": a.ours,
         "holds_data": a.holds,
@@ -173,7 +173,7 @@ fn status_text(s: &Status, now: i64) -> String {
     match &s.record {
         Ok(Some(r)) => out.push_str(&format!(
             "recorded audit: {}: {} unclaimed entries ({}), {} broken claims, {} critical; {}\n",
-            rfc3339(r.time),
+            time_text(r.time),
             r.counts.unclaimed_entries,
             human_size(r.counts.unclaimed_bytes),
             r.counts.broken,

@@ -38,8 +38,9 @@ use rustix::io::Errno;
 
 use super::tree::ChangeTree;
 use super::walk::fd_budget;
-use super::{open_subdir, ChangeRecord};
+use super::ChangeRecord;
 use crate::sys::meta::{Change, FileKind, Meta};
+use crate::sys::root::open_dir_at;
 use crate::sys::root::{list_names, Op, Root, WalkError};
 
 /// The root directory's id in [`Dirs`].
@@ -267,7 +268,7 @@ impl<'a> Ctx<'a> {
     fn open(&self, live: bool, task: &Task<'_>) -> Result<OwnedFd, Errno> {
         let parent = task.parent.as_ref().and_then(|h| if live { h.live.as_ref() } else { h.blank.as_ref() });
         match parent {
-            Some(fd) if task.id != TOP => open_subdir(fd.as_fd(), &task.name),
+            Some(fd) if task.id != TOP => open_dir_at(fd.as_fd(), &task.name),
             _ => {
                 let path = self.dirs().path(task.id, b"");
                 (if live { self.live } else { self.blank }).open_dir(&path)

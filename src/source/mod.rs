@@ -29,8 +29,9 @@
 //! ([`FileKind`](crate::sys::meta::FileKind), [`Change`],
 //! [`Meta`](crate::sys::meta::Meta)) lives in `sys/meta.rs`. This file
 //! owns the trait, the settings, the errors, the opened tree a source
-//! reads ([`Opened`]), the change record, and `open_subdir`, how the
-//! change sources step from an open directory into a subdirectory.
+//! reads ([`Opened`]) and the change record. Every source steps from an
+//! open directory into a subdirectory the same way,
+//! [`open_dir_at`](crate::sys::root::open_dir_at).
 
 pub mod baseline;
 pub mod btrfs;
@@ -45,15 +46,11 @@ pub mod zfs_diff;
 
 use std::borrow::Cow;
 use std::ffi::OsString;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sys::meta::{Change, FileKind};
 use crate::sys::root::{Root, WalkError};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::io::Errno;
 
 use tree::ChangeTree;
 use walk::Visitor;
@@ -204,27 +201,4 @@ pub struct ChangeRecord<'a> {
     /// A change of the link count of a non-directory (`+1`, `-1`), when
     /// the source reports one.
     pub links: Option<i64>,
-}
-
-/// The kernel has no `openat2` (before Linux 5.6); learnt once.
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
-
-/// Opens the subdirectory `name` (one component) of `dir` the way the walk
-/// opens directories: never through a symlink, never onto another mount.
-/// Stepping down from an open directory keeps the cost of a deep tree
-/// linear, and reaches paths longer than `PATH_MAX`.
-pub(crate) fn open_subdir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Errno> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::BENEATH;
-        match rustix::fs::openat2(dir, name, flags, Mode::empty(), resolve) {
-            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // A rename raced the lookup: the plain open below tries again.
-            Err(Errno::AGAIN) => {}
-            other => return other,
-        }
-    }
-    // Old kernels: one component with O_NOFOLLOW cannot pass a symlink; the
-    // caller has stat'ed it as a directory of this filesystem.
-    rustix::fs::openat(dir, name, flags, Mode::empty())
 }

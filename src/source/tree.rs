@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 use rustix::io::Errno;
 
 use super::walk::{fd_budget, walk_below, EntryRef, Visitor};
-use super::{open_subdir, ChangeRecord};
+use super::ChangeRecord;
 use crate::sys::meta::{Change, FileKind, Meta};
+use crate::sys::root::open_dir_at;
 use crate::sys::root::{list_names, Op, Root, WalkError};
 
 const ROOT: u32 = 0;
@@ -447,7 +448,7 @@ impl ChangeTree {
                 // No threads to be had: listed here, one directory at a time.
             }
             let fd = live.map(|root| match &top.fd {
-                Some(parent) => open_subdir(parent.as_fd(), name),
+                Some(parent) => open_dir_at(parent.as_fd(), name),
                 None => root.open_dir(&walk.path),
             });
             // The last subdirectory is open: its parent's descriptor can go.

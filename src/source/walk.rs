@@ -31,17 +31,17 @@
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Mode, RawDir, ResolveFlags};
+use rustix::fs::{AtFlags, RawDir};
 use rustix::io::Errno;
 
 use super::tree::ChangeTree;
 use super::{Opened, Source, SourceError};
 use crate::progress::Progress;
 use crate::sys::meta::{FileKind, Meta};
-use crate::sys::root::{Op, Root, WalkError, DIR_FLAGS, STATX_MASK};
+use crate::sys::root::{open_dir_at, Op, Root, WalkError, STATX_MASK};
 
 /// One directory entry, as the visitor sees it before any metadata.
 #[derive(Debug, Clone, Copy)]
@@ -261,7 +261,7 @@ fn process<'s, V: Visitor>(
     path: Vec<u8>,
 ) {
     let opened = match &parent_fd {
-        Some(parent) => open_dir(parent.fd.as_fd(), last_component(&path)),
+        Some(parent) => open_dir_at(parent.fd.as_fd(), last_component(&path)),
         None => open_from_root(ctx.root.fd(), &path),
     };
     drop(parent_fd);
@@ -406,25 +406,6 @@ fn complete<V: Visitor>(ctx: &Ctx<'_, V>, node: Arc<Node<V::Dir>>, mut path: Vec
     }
 }
 
-/// Whether the kernel has `openat2` (Linux 5.6+); probed once.
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
-
-/// Opens the directory `rel` below `dirfd` without following any symlink
-/// and without crossing any mount point.
-fn open_dir(dirfd: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, Errno> {
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
-        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::BENEATH;
-        match rustix::fs::openat2(dirfd, rel, DIR_FLAGS, Mode::empty(), resolve) {
-            Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            // EAGAIN: a rename raced the lookup; the plain open below retries it.
-            Err(Errno::AGAIN) => {}
-            other => return other,
-        }
-    }
-    // Old kernels: the walk has already checked each component with statx.
-    rustix::fs::openat(dirfd, rel, DIR_FLAGS, Mode::empty())
-}
-
 /// Longest relative path handed to one open (PATH_MAX is 4096 with its NUL).
 const CHUNK: usize = 4000;
 
@@ -445,7 +426,7 @@ fn open_from_root(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errno> {
             (&rest[..cut], &rest[cut + 1..])
         };
         let from = current.as_ref().map_or(root, |fd| fd.as_fd());
-        let fd = open_dir(from, head)?;
+        let fd = open_dir_at(from, head)?;
         current = Some(fd);
         if tail.is_empty() {
             break;

@@ -213,8 +213,10 @@ pub enum ZfsError {
     Known { message: &'static str, command: String, stderr: String },
     #[error(transparent)]
     Command(#[from] CommandError),
-    #[error("cannot read zfs diff {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    /// The cause is part of the message (not a `source`: it would be
+    /// printed twice in a chain).
+    #[error("cannot read zfs diff {file}: {error}")]
+    Read { file: String, error: std::io::Error },
     /// A saved diff's line: `FILE:LINE: what is wrong`.
     #[error("{file}:{line}: {message}")]
     Line { file: String, line: u64, message: String },
@@ -322,8 +324,8 @@ pub fn diff_into(
 /// naming the file and line, and nothing is audited.
 pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsError> {
     let stdin = file == Path::new("-");
-    let shown = if stdin { "<stdin>".to_owned() } else { file.display().to_string() };
-    let read_err = |source| ZfsError::Read { file: shown.clone(), source };
+    let shown = if stdin { "<stdin>".to_owned() } else { crate::sanitize::escape_path(file).into_owned() };
+    let read_err = |error| ZfsError::Read { file: shown.clone(), error };
     let mut reader: Box<dyn BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
     } else {
@@ -351,7 +353,7 @@ pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsEr
             } else {
                 ""
             };
-            let strip = strip.map_or(String::new(), |p| p.display().to_string());
+            let strip = strip.map_or(String::new(), |p| crate::sanitize::escape_path(p).into_owned());
             at(format!("{} is not below --strip-prefix {strip}{hint}", escape(path)))
         };
         add_below(&mut tree, parsed, prefix).map_err(|p| outside(&p))?;

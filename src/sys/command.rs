@@ -9,12 +9,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("cannot run {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The cause is part of the message, not a `source`: a chain
+    /// (`{:#}`) would print it twice.
+    #[error("cannot run {program}: {error}")]
+    Spawn { program: String, error: std::io::Error },
     #[error("`{command}` failed ({status}){}", stderr_suffix(stderr))]
     Failed { command: String, status: String, stderr: String },
     #[error("reading the output of `{command}`: {message}")]
@@ -84,9 +82,9 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| CommandError::Spawn {
+            .map_err(|error| CommandError::Spawn {
                 program: self.argv[0].to_string_lossy().into_owned(),
-                source,
+                error,
             })
     }
 
@@ -229,6 +227,15 @@ fn describe(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_that_cannot_run_says_why_once() {
+        let e = Cmd::new("/nonexistent/darlings-program").output().expect_err("cannot run");
+        // As main prints it: the whole chain.
+        let text = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(text.matches("(os error 2)").count(), 1, "{text}");
+        assert!(text.starts_with("cannot run /nonexistent/darlings-program: No such file"), "{text}");
+    }
 
     #[test]
     fn lines_stream_and_stderr_is_kept() {

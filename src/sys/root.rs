@@ -23,6 +23,13 @@
 //!   does the same for a file named on the command line, where a FIFO is
 //!   fine (`--impermanence <(nix eval ...)`).
 //!
+//! Reading leaves the tree as it was, access times included: every open
+//! for reading asks for `O_NOATIME` ([`no_atime`]), so an audit does not
+//! touch the atime of each directory it lists and file it reads on a
+//! filesystem mounted `strictatime` (or `relatime`, once a day). The kernel
+//! grants it to the owner and to `CAP_FOWNER` (root); anyone else reads as
+//! before.
+//!
 //! Writing inside a root (`restore`) is [`write`]'s: by descriptor, in a
 //! private directory, moved into place by one rename.
 //!
@@ -112,10 +119,41 @@ fn checked(path: &[u8]) -> Result<&[u8], Errno> {
 pub fn open_in_root(root: BorrowedFd<'_>, rel: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
     let rel = checked(rel)?;
     let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    match openat2(root, rel, flags | OFlags::CLOEXEC, resolve) {
+    no_atime(flags | OFlags::CLOEXEC, |flags| match openat2(root, rel, flags, resolve) {
         Some(result) => result,
         None => Err(Errno::NOSYS),
+    })
+}
+
+/// Opens with `open(flags)`, and `O_NOATIME` added when `flags` read
+/// (not `O_PATH`, which reads nothing and refuses it): what darlings reads
+/// keeps its access time. `O_NOATIME` is the owner's or `CAP_FOWNER`'s
+/// (`EPERM` for anyone else): then the open is made without it.
+pub(crate) fn no_atime(
+    flags: OFlags,
+    open: impl Fn(OFlags) -> Result<OwnedFd, Errno>,
+) -> Result<OwnedFd, Errno> {
+    if flags.contains(OFlags::PATH) {
+        return open(flags);
     }
+    match open(flags | OFlags::NOATIME) {
+        Err(Errno::PERM) => open(flags),
+        other => other,
+    }
+}
+
+/// Opens the directory `rel` below `dir` the way the walks do: never
+/// through a symlink, never onto another mount, keeping its access time
+/// ([`no_atime`]). `rel` is a name read from a directory, or several
+/// (never `.` or `..`). Without `openat2`, or when lookups keep racing
+/// renames, a plain `openat` with `O_NOFOLLOW`: the walks have stat'ed
+/// every component as a directory of this filesystem.
+pub fn open_dir_at(dir: BorrowedFd<'_>, rel: &[u8]) -> Result<OwnedFd, Errno> {
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::BENEATH;
+    no_atime(DIR_FLAGS, |flags| match openat2(dir, rel, flags, resolve) {
+        Some(Err(Errno::AGAIN)) | None => rustix::fs::openat(dir, rel, flags, Mode::empty()),
+        Some(result) => result,
+    })
 }
 
 /// Opens `rel` below `root` following no symlink in any component (a final
@@ -129,7 +167,16 @@ pub fn open_beneath(
     cross_mounts: bool,
 ) -> Result<OwnedFd, Errno> {
     let rel = checked(rel)?;
-    let flags = flags | OFlags::CLOEXEC;
+    no_atime(flags | OFlags::CLOEXEC, |flags| open_beneath_as(root, rel, flags, cross_mounts))
+}
+
+/// [`open_beneath`] of a checked path, with exactly `flags`.
+fn open_beneath_as(
+    root: BorrowedFd<'_>,
+    rel: &[u8],
+    flags: OFlags,
+    cross_mounts: bool,
+) -> Result<OwnedFd, Errno> {
     let mut resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
     if !cross_mounts {
         resolve |= ResolveFlags::NO_XDEV;
@@ -414,13 +461,9 @@ impl Root {
     /// tree, it is not part of it).
     pub fn open(path: &Path) -> Result<Root, WalkError> {
         let err = |op, errno| WalkError { path: path.as_os_str().as_encoded_bytes().to_vec(), op, errno };
-        let fd = rustix::fs::openat(
-            CWD,
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| err(Op::Open, e))?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = no_atime(flags, |flags| rustix::fs::openat(CWD, path, flags, Mode::empty()))
+            .map_err(|e| err(Op::Open, e))?;
         Root::from_fd(fd).map_err(|e| err(Op::Stat, e))
     }
 
@@ -558,7 +601,7 @@ impl Root {
 
 /// How directories of the audited tree are opened: never through a
 /// symlink, never as a controlling terminal.
-pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
+const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
     .union(OFlags::CLOEXEC)

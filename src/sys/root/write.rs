@@ -177,13 +177,9 @@ pub fn walk_dirs(root: BorrowedFd<'_>, comps: &[&[u8]]) -> Result<Way, Errno> {
 }
 
 /// Opens `name` of an archive directory read-only: no symlink, no mount,
-/// no access time written (`O_NOATIME` needs the file's owner or
-/// `CAP_FOWNER`; without either it is left out).
+/// no access time written (as every read of [`open_beneath`]).
 fn open_src(dir: BorrowedFd<'_>, name: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
-    match open_beneath(dir, name, flags | OFlags::NOATIME, false) {
-        Err(Errno::PERM) => open_beneath(dir, name, flags, false),
-        other => other,
-    }
+    open_beneath(dir, name, flags, false)
 }
 
 /// Opens the archive directory `name` in `dir` read-only (see [`Copier`]).
