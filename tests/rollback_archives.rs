@@ -49,6 +49,11 @@ ls m/old_roots > "$OUT/after-third"
         )),
         "{first}"
     );
+    assert_eq!(
+        first.matches("still shows the old root").count(),
+        1,
+        "said once, stdout and stderr together: {first}"
+    );
     assert_eq!(r.text("r-after-first").trim(), format!("/old_roots/{a1}"), "the mount follows the archive");
     assert_ne!(r.code("write-after"), 0, "the archive is read-only, even through the old mount");
     assert!(r.text("write-after.err").contains("Read-only file system"), "{}", r.text("write-after.err"));

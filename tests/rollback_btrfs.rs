@@ -140,6 +140,7 @@ check dry-run $D rollback --mountpoint m --dry-run
 $D rollback --mountpoint m --dry-run --format json > "$OUT/dry-run.json"
 mkdir -p m/root/etc/ssh && echo key > m/root/etc/ssh/ssh_host_ed25519_key
 check critical $D rollback --mountpoint m --yes
+$D rollback --mountpoint m --yes --format json > "$OUT/critical.json" 2>/dev/null
 check critical-dry-run $D rollback --mountpoint m --dry-run
 rm -r m/root/etc/ssh
 # Mounted as the system runs it, the claims are checked: a claim on plain content is broken.
@@ -172,6 +173,9 @@ check unmarked-again $D rollback --mountpoint m --yes --force --live
     assert_eq!(r.text("dry-run.state").trim(), "same");
     assert!(r.text("dry-run.out").contains("Dry run: nothing was changed"));
     let plan: Value = serde_json::from_str(&r.text("dry-run.json")).unwrap();
+    assert_eq!(plan["outcome"], Value::Null, "nothing ran: {plan}");
+    let refused: Value = serde_json::from_str(&r.text("critical.json")).unwrap();
+    assert_eq!(refused["outcome"], "refused", "as status records it: {refused}");
     let argv: Vec<Vec<String>> = plan["commands"]
         .as_array()
         .unwrap()

@@ -371,7 +371,10 @@ fn run_steps(
     done.warnings = backend.mounts_after(plan);
     for w in &done.warnings {
         text.push_str(&format!("warning: {w}\n"));
-        warn(&terminal_safe(w));
+        // Said once: on stdout with the run's text, else (JSON) on stderr.
+        if !screen.text {
+            warn(&terminal_safe(w));
+        }
     }
     screen.say(&terminal_safe(&text));
     if let Err(e) = backend.note_archive(plan) {

@@ -116,6 +116,10 @@ pub fn plan_json(plan: &Plan, done: &Done, dry_run: bool, code: ExitCode) -> ser
             "exit_code": r.code.code(),
         })).collect::<Vec<_>>(),
         "dry_run": dry_run,
+        // As `status` records it; a refusal outside the initrd is not
+        // recorded, and is still one.
+        "outcome": done.last.as_ref().map(|l| l.outcome.name())
+            .or_else(|| (!plan.refusals.is_empty()).then_some(super::Outcome::Refused.name())),
         "not_confirmed": done.not_confirmed,
         "commands_done": done.steps_done,
         "failed": done.failed,
