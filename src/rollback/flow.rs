@@ -362,6 +362,7 @@ fn run_steps(
         }
         done.steps_done += 1;
     }
+    let made = super::now();
     done.verified = backend.verify(plan);
     let ok = done.verified.iter().all(|(_, ok)| *ok);
     let mut text = String::from("\nVerified:\n");
@@ -374,9 +375,9 @@ fn run_steps(
         warn(&terminal_safe(w));
     }
     screen.say(&terminal_safe(&text));
-    if let Err(e) = backend.note_archive(plan) {
+    if let Err(e) = backend.note_archive(plan, made) {
         warn(&terminal_safe(&format!(
-            "cannot note whether the archive holds data (retention counts it as holding): {e}"
+            "cannot note whether the archive holds data and when it was made (retention counts it as holding data, `darlings archives` dates it from its name): {e}"
         )));
     }
     last.warnings.clone_from(&done.warnings);

@@ -356,8 +356,10 @@ pub trait Backend {
     fn verify(&self, plan: &Plan) -> Vec<(String, bool)>;
     /// After the steps: what mounts show now that people may not expect.
     fn mounts_after(&self, plan: &Plan) -> Vec<String>;
-    /// Keeps whether the new archive holds data, for retention to read.
-    fn note_archive(&self, plan: &Plan) -> Result<()>;
+    /// Keeps what is known of the new archive once it is made: whether it
+    /// holds data (retention reads it) and, where the filesystem does not
+    /// know, `made`: when the steps ran (the name is when the run started).
+    fn note_archive(&self, plan: &Plan, made: i64) -> Result<()>;
     fn record_outcome(&self, last: &LastRollback) -> Result<()>;
     /// The last rollback's record: `Err` holds what could not be read.
     fn last_outcome(&self) -> Option<Result<LastRollback, String>>;

@@ -567,7 +567,8 @@ impl Backend for Zfs {
             .collect()
     }
 
-    fn note_archive(&self, plan: &Plan) -> Result<()> {
+    /// ZFS knows when the archive was made: its `creation` (the receive).
+    fn note_archive(&self, plan: &Plan, _made: i64) -> Result<()> {
         let (Some(name), Some(archive)) = (&plan.archive_name, &self.archive) else { return Ok(()) };
         let Some(holds) = plan.facts.loss.as_ref().map(|l| !l.holds_nothing) else { return Ok(()) };
         zfs()
@@ -617,7 +618,9 @@ impl Backend for Zfs {
                 let name = r[0].rsplit('/').next().unwrap_or(&r[0]).to_owned();
                 let parsed = super::parse_stamp(&name);
                 Archive {
-                    created: parsed.or_else(|| r[1].parse().ok()),
+                    // When it was received; the name is when the rollback
+                    // started (an audit and a prompt earlier).
+                    created: r[1].parse().ok().or(parsed),
                     size: r[2].parse().ok(),
                     ours: parsed.is_some(),
                     holds: match r[3].as_str() {
