@@ -48,11 +48,35 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             write_stdout(|out| out.write_all(crate::claims::NIX_CLEAN.as_bytes()))?;
             Ok(ExitCode::Clean)
         }
-        Some(Command::Man) => {
-            write_stdout(|out| clap_mangen::Man::new(Cli::command()).render(out))?;
-            Ok(ExitCode::Clean)
-        }
+        Some(Command::Man { names }) => man(&names),
     }
+}
+
+/// `darlings man [SUBCOMMAND…]`: one page as `clap_mangen::generate_to`
+/// renders it (the help subcommand left out: it has no page), then SEE
+/// ALSO naming the page above it. `doc/` holds every page (tests/generated.rs).
+fn man(names: &[String]) -> Result<ExitCode> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut at = &cmd;
+    let mut parent = None;
+    for name in names {
+        let sub = at.get_subcommands().find(|s| s.get_name() == name && !s.is_hide_set());
+        let Some(sub) = sub else { bail!("no man page for {}", escape(names.join(" ").as_bytes())) };
+        parent = Some(at.get_display_name().unwrap_or(at.get_name()).to_owned());
+        at = sub;
+    }
+    // Every page says which darlings it documents, not only darlings(1).
+    let source = format!("darlings {}", cmd.get_version().unwrap_or_default());
+    let page = clap_mangen::Man::new(at.clone()).source(source);
+    write_stdout(|out| {
+        page.render(out)?;
+        match &parent {
+            Some(parent) => writeln!(out, ".SH \"SEE ALSO\"\n\\fB{}\\fR(1)", parent.replace('-', "\\-")),
+            None => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::Clean)
 }
 
 /// Writes to stdout through the one writer ([`Out`]): a reader that went

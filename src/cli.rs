@@ -78,9 +78,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout
+    /// Print a man page (roff) to stdout: the command's, or a subcommand's
+    /// (`man nix expr`)
     #[command(hide = true)]
-    Man,
+    Man {
+        #[arg(value_name = "SUBCOMMAND")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
