@@ -444,15 +444,18 @@ impl Target {
     }
 }
 
-/// Sorts archives newest first: by time, then by the `-N` that tells
-/// apart rollbacks of the same second (`-10` after `-9`), then by name.
+/// Sorts archives newest first, in the order their rollbacks ran: by the
+/// time in a darlings name (when its run started; others by when they
+/// were made), then by the `-N` that tells apart rollbacks of the same
+/// second (`-10` after `-9`), then by name. Not by when each was made: a
+/// root moved aside late in its run can share the second in which the next
+/// run starts, and would pass for the newer one.
 pub fn newest_first(list: &mut [Archive]) {
+    let ran = |a: &Archive| a.name.get(..16).and_then(parse_stamp).filter(|_| a.ours).or(a.created);
     let n = |a: &Archive| -> u64 {
         a.name.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).filter(|_| a.ours).unwrap_or(1)
     };
-    list.sort_by(|a, b| {
-        b.created.cmp(&a.created).then_with(|| n(b).cmp(&n(a))).then_with(|| b.name.cmp(&a.name))
-    });
+    list.sort_by(|a, b| ran(b).cmp(&ran(a)).then_with(|| n(b).cmp(&n(a))).then_with(|| b.name.cmp(&a.name)));
 }
 
 /// A stamp for archive names: `20261126T164900Z` (UTC, sorts by time).
@@ -590,6 +593,27 @@ mod tests {
             names,
             ["20261126T140711Z", "20261126T140710Z-10", "20261126T140710Z-9", "20261126T140710Z"]
         );
+    }
+
+    #[test]
+    fn archives_sort_by_when_their_rollback_ran_not_when_they_were_made() {
+        // The run of -5 started at :10 and moved the root aside at :11, the
+        // second in which the next run started.
+        let earlier = Archive {
+            name: "20261126T140710Z-5".into(),
+            created: parse_stamp("20261126T140711Z"),
+            ours: true,
+            ..Archive::default()
+        };
+        let later = Archive {
+            name: "20261126T140711Z".into(),
+            created: parse_stamp("20261126T140711Z"),
+            ours: true,
+            ..Archive::default()
+        };
+        let mut list = vec![earlier, later];
+        newest_first(&mut list);
+        assert_eq!(list[0].name, "20261126T140711Z");
     }
 
     #[test]
