@@ -13,7 +13,7 @@ use crate::claims;
 use crate::claims::check::{Checker, Claims};
 use crate::claims::matcher::{Matcher, RuleKind};
 use crate::classify::Classifier;
-use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, ExplainFormat, Format};
+use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, ExplainFormat, Format, StrayArgs};
 use crate::config;
 use crate::error::ExitCode;
 use crate::render;
@@ -115,8 +115,8 @@ fn show(cfg: &config::Audit, report: &Report) -> Result<ExitCode> {
 
 /// `darlings stray`: walks each storage root of the declared claims and
 /// reports what nothing declares any more, at its path on this machine.
-fn stray(args: &AuditArgs) -> Result<ExitCode> {
-    let cfg = config::Audit::from_args(args)?;
+fn stray(args: &StrayArgs) -> Result<ExitCode> {
+    let cfg = config::Audit::for_stray(args)?;
     let live = open_root(&cfg.rules.root)?;
     let loaded = load_rules(&cfg.rules, Some(&live))?;
     if loaded.declared.is_empty() {

@@ -106,7 +106,11 @@ fn every_page_a_page_names_exists() {
             };
             named += 1;
             let page = format!("doc/{}.{section}", &rest[..end]);
-            assert!(files.contains(&page.as_str()), "{file} names {}({section}), which is no page", &rest[..end]);
+            assert!(
+                files.contains(&page.as_str()),
+                "{file} names {}({section}), which is no page",
+                &rest[..end]
+            );
         }
     }
     assert!(named >= files.len() * 2 - 2, "each page is named, and names the page above it: {named}");

@@ -173,5 +173,8 @@ date +%s > "$OUT/listed"
     let newest = status.lines().find(|l| l.starts_with("archives:")).unwrap();
     let (_, shown) = newest.rsplit_once('(').unwrap();
     let age: i64 = shown.split(' ').next().unwrap().parse().unwrap();
-    assert!(age <= most && shown.starts_with(&format!("{age} seconds ago")), "at most {most} seconds: {newest}");
+    assert!(
+        age <= most && shown.starts_with(&format!("{age} seconds ago")),
+        "at most {most} seconds: {newest}"
+    );
 }

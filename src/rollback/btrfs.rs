@@ -33,7 +33,8 @@ use super::{
     retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark,
     Plan, Problem, Result, Retention, RootState, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
+use crate::cli::{RollbackArgs, SourceKind};
+use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::Cmd;
 
@@ -168,7 +169,7 @@ fn set_ro(path: &Path, ro: bool) -> Cmd {
 }
 
 impl Btrfs {
-    pub fn open(args: &TargetArgs, writable: bool) -> Result<Btrfs> {
+    pub fn open(args: &TargetNames, writable: bool) -> Result<Btrfs> {
         inside("--subvolume", &args.subvolume)?;
         inside("--blank", &args.blank)?;
         inside("--old-roots", &args.old_roots)?;
@@ -572,7 +573,7 @@ impl Backend for Btrfs {
             source: SourceKind::Walk,
             baseline: Some(self.at(&self.blank)),
             dataset: None,
-            snapshot: String::new(),
+            snapshot: None,
             _guard: None,
         }))
     }

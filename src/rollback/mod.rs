@@ -54,7 +54,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{RollbackArgs, TargetArgs};
+use crate::cli::RollbackArgs;
+use crate::config::TargetNames;
 use crate::report::{Report, Severity, Verdict};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError, Pipe};
@@ -379,7 +380,8 @@ pub struct AuditPlace {
     pub source: crate::cli::SourceKind,
     pub baseline: Option<PathBuf>,
     pub dataset: Option<String>,
-    pub snapshot: String,
+    /// The blank snapshot (ZFS).
+    pub snapshot: Option<String>,
     /// Claims can be checked there (the root is mounted as the system runs it).
     pub verified: bool,
     /// Undoes a temporary mount when dropped.
@@ -388,7 +390,7 @@ pub struct AuditPlace {
 
 impl Target {
     /// The target the flags name; without any, the root mounted at `/`.
-    pub fn open(args: &TargetArgs, writable: bool) -> Result<Target> {
+    pub fn open(args: &TargetNames, writable: bool) -> Result<Target> {
         if args.dataset.is_some() {
             return Ok(Target::Zfs(zfs::Zfs::new(args)?));
         }

@@ -25,7 +25,8 @@ use super::{
     retain, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark, Plan, Problem,
     Result, Retention, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
+use crate::cli::{RollbackArgs, SourceKind};
+use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::{Cmd, Pipe};
 
@@ -166,7 +167,7 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
 }
 
 impl Zfs {
-    pub fn new(args: &TargetArgs) -> Result<Zfs> {
+    pub fn new(args: &TargetNames) -> Result<Zfs> {
         let dataset = args.dataset.clone().unwrap_or_default();
         valid_name("--dataset", &dataset)?;
         if dataset.contains('@') {
@@ -510,7 +511,7 @@ impl Backend for Zfs {
             source: SourceKind::Zfs,
             baseline: None,
             dataset: Some(self.dataset.clone()),
-            snapshot: self.snapshot.clone(),
+            snapshot: Some(self.snapshot.clone()),
             _guard: guard.map(|g| Box::new(g) as Box<dyn std::any::Any>),
         };
         if let Some(m) = mounted.iter().find(|m| m.as_slice() == b"/").or_else(|| mounted.first()) {
