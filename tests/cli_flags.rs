@@ -194,13 +194,23 @@ fn a_flag_a_subcommand_does_not_read_is_refused() {
 const DIFF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hand-written.zfsdiff");
 
 /// Each pair: the flags it names, then the command line. Everything else
-/// on the line is valid, so that without the conflict it would run.
-fn conflicts(root: &str, other: &str, json: &str) -> Vec<([&'static str; 2], Vec<String>)> {
+/// on the line is valid, so that without the conflict an audit would run
+/// (a rollback target would not: there is no ZFS or btrfs filesystem here).
+fn conflicts(root: &str, other: &str, json: &str, accepted: &str) -> Vec<([&'static str; 2], Vec<String>)> {
     let cases: Vec<([&'static str; 2], Vec<&str>)> = vec![
         // Sources: a saved diff or a baseline is the source; --source would be ignored.
-        (["--zfs-diff", "--source"], vec!["audit", "--zfs-diff", DIFF, "--source", "btrfs"]),
-        (["--zfs-diff", "--source"], vec!["--zfs-diff", DIFF, "--source", "zfs"]),
-        (["--zfs-diff", "--dataset"], vec!["audit", "--zfs-diff", DIFF, "--dataset", "rpool/x"]),
+        (
+            ["--zfs-diff", "--source"],
+            vec!["audit", "--zfs-diff", DIFF, "--strip-prefix", "/mnt/root", "--source", "btrfs"],
+        ),
+        (
+            ["--zfs-diff", "--source"],
+            vec!["--zfs-diff", DIFF, "--strip-prefix", "/mnt/root", "--source", "zfs"],
+        ),
+        (
+            ["--zfs-diff", "--dataset"],
+            vec!["audit", "--zfs-diff", DIFF, "--strip-prefix", "/mnt/root", "--dataset", "rpool/x"],
+        ),
         (["--baseline", "--source"], vec!["audit", "--root", root, "--baseline", other, "--source", "btrfs"]),
         (["--baseline", "--snapshot"], vec!["audit", "--root", root, "--baseline", other, "--snapshot", "s"]),
         (
@@ -248,7 +258,10 @@ fn conflicts(root: &str, other: &str, json: &str) -> Vec<([&'static str; 2], Vec
             ["--suggest", "--fail-on"],
             vec!["audit", "--root", root, "--suggest", "nix", "--fail-on", "critical"],
         ),
-        (["--suggest", "--accepted"], vec!["audit", "--root", root, "--suggest", "nix", "--accepted", json]),
+        (
+            ["--suggest", "--accepted"],
+            vec!["audit", "--root", root, "--suggest", "nix", "--accepted", accepted],
+        ),
         (
             ["--fail-on none", "--fail-on unclaimed"],
             vec!["audit", "--root", root, "--fail-on", "none,unclaimed"],
@@ -287,14 +300,15 @@ fn flags_of_which_one_would_be_ignored_are_an_error_naming_both() {
     let other = common::Tree::new();
     other.dir(b"/etc");
     let json = t.root().join("claims.json");
-    std::fs::write(
-        &json,
-        r#"{"/persist": {"persistentStoragePath": "/persist", "directories": [], "files": [], "users": {}}}"#,
-    )
-    .unwrap();
+    let claims = r#"{"/persist": {"enable": true, "persistentStoragePath": "/persist", "users": {},
+        "directories": [{"directory": "/etc/y", "dirPath": "/etc/y", "persistentStoragePath": "/persist"}],
+        "files": []}}"#;
+    std::fs::write(&json, claims).unwrap();
+    let accepted = t.root().join("accepted.txt");
+    std::fs::write(&accepted, "/etc/x\n").unwrap();
     let (root, other) = (t.root().to_str().unwrap(), other.root().to_str().unwrap());
     let mut wrong = Vec::new();
-    for ([a, b], args) in conflicts(root, other, json.to_str().unwrap()) {
+    for ([a, b], args) in conflicts(root, other, json.to_str().unwrap(), accepted.to_str().unwrap()) {
         let out = common::run(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         if common::code(&out) != 2
