@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use darlings::cli::{AuditArgs, RuleArgs, RuleSourceArgs};
+use darlings::cli::{AuditArgs, ManifestArgs, PatternArgs, RootArg, RuleArgs, RuleSourceArgs, ThreadsArg};
 
 /// A deterministic tree of about 20,000 entries.
 fn build(root: &Path) -> u64 {
@@ -38,15 +38,15 @@ fn bench(c: &mut Criterion) {
         for threads in [1u16, 2] {
             let args = AuditArgs {
                 rules: RuleArgs {
-                    root: Some(tmp.path().to_owned()),
+                    at: RootArg { root: Some(tmp.path().to_owned()) },
                     sources: RuleSourceArgs {
-                        keep: keep.clone(),
+                        manifests: ManifestArgs { no_default_manifest: true, ..ManifestArgs::default() },
+                        patterns: PatternArgs { keep: keep.clone(), ..PatternArgs::default() },
                         assume_claims: true,
-                        no_default_manifest: true,
                         ..RuleSourceArgs::default()
                     },
                 },
-                threads: Some(threads),
+                threads: ThreadsArg { threads: Some(threads) },
                 ..AuditArgs::default()
             };
             let cfg = darlings::config::Audit::from_args(&args).expect("settings");

@@ -116,7 +116,7 @@ _darlings() {
 
     case "${cmd}" in
         darlings)
-            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help --version audit explain stray rollback mark archives restore record status nix completions man help"
+            opts="-h -V --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --color --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --help --version audit explain stray rollback mark archives restore record status nix completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +186,10 @@ _darlings() {
                     COMPREPLY=($(compgen -W "path size" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --accepted)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -210,10 +214,6 @@ _darlings() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -222,21 +222,13 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__archives)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --format --help"
+            opts="-h --dataset --device --mountpoint --archive-dataset --old-roots --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -248,11 +240,7 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --subvolume)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --blank)
+                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -272,7 +260,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__audit)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --color --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +330,10 @@ _darlings() {
                     COMPREPLY=($(compgen -W "path size" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 --accepted)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -363,10 +355,6 @@ _darlings() {
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
@@ -392,7 +380,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__explain)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --flat --format --threads --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --threads --flat --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -686,21 +674,13 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__mark)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --off --help"
+            opts="-h --dataset --device --mountpoint --subvolume --off --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -713,14 +693,6 @@ _darlings() {
                     return 0
                     ;;
                 --subvolume)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --blank)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --old-roots)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -802,7 +774,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__record)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --accepted --fail-on --threads --progress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -856,22 +828,6 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --format)
-                    COMPREPLY=($(compgen -W "table json ndjson prometheus" -- "${cur}"))
-                    return 0
-                    ;;
-                --verdict)
-                    COMPREPLY=($(compgen -W "broken unclaimed new-identity shadowed kept ignored recreated structure restored" -- "${cur}"))
-                    return 0
-                    ;;
-                --min-size)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --sort)
-                    COMPREPLY=($(compgen -W "path size" -- "${cur}"))
-                    return 0
-                    ;;
                 --accepted)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -880,23 +836,11 @@ _darlings() {
                     COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
-                --suggest)
-                    COMPREPLY=($(compgen -W "nix preservation" -- "${cur}"))
-                    return 0
-                    ;;
-                --suggest-storage)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --progress)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
@@ -908,21 +852,13 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__restore)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --from --root --force --dry-run --help"
+            opts="-h --dataset --device --mountpoint --archive-dataset --old-roots --from --root --force --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -934,11 +870,7 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --subvolume)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --blank)
+                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -962,21 +894,13 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__rollback)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --writable-archive --initrd --format --threads --help"
+            opts="-h --dataset --device --mountpoint --subvolume --snapshot --blank --archive-dataset --old-roots --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --writable-archive --initrd --format --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -992,7 +916,15 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --snapshot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --blank)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1044,21 +976,13 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__status)
-            opts="-h --dataset --snapshot --archive-dataset --device --mountpoint --subvolume --blank --old-roots --format --help"
+            opts="-h --dataset --device --mountpoint --subvolume --archive-dataset --old-roots --format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1074,7 +998,7 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --blank)
+                --archive-dataset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1094,7 +1018,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__stray)
-            opts="-h --root --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --source --snapshot --dataset --baseline --zfs-diff --strip-prefix --format --flat --verdict --min-size --sort --accepted --fail-on --suggest --suggest-all --suggest-storage --threads --progress --color --help"
+            opts="-h --root --manifest --no-default-manifest --impermanence --preservation --format --flat --verdict --min-size --sort --color --fail-on --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1108,43 +1032,11 @@ _darlings() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --keep)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ignore)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --impermanence)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --preservation)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --source)
-                    COMPREPLY=($(compgen -W "auto walk zfs btrfs" -- "${cur}"))
-                    return 0
-                    ;;
-                --snapshot)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --dataset)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --baseline)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --zfs-diff)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --strip-prefix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1164,32 +1056,16 @@ _darlings() {
                     COMPREPLY=($(compgen -W "path size" -- "${cur}"))
                     return 0
                     ;;
-                --accepted)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 --fail-on)
                     COMPREPLY=($(compgen -W "unclaimed broken new-identity shadowed critical important none" -- "${cur}"))
                     return 0
                     ;;
-                --suggest)
-                    COMPREPLY=($(compgen -W "nix preservation" -- "${cur}"))
-                    return 0
-                    ;;
-                --suggest-storage)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --progress)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

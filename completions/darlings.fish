@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_darlings_global_optspecs
-    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= preservation= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= accepted= fail-on= suggest= suggest-all suggest-storage= threads= progress= color= h/help V/version
+    string join \n root= manifest= no-default-manifest keep= ignore= impermanence= preservation= assume-claims source= snapshot= dataset= baseline= zfs-diff= strip-prefix= format= flat verdict= min-size= sort= color= accepted= fail-on= suggest= suggest-all suggest-storage= threads= progress= h/help V/version
 end
 
 function __fish_darlings_needs_command
@@ -33,17 +33,17 @@ complete -c darlings -n "__fish_darlings_needs_command" -l preservation -d 'Read
 complete -c darlings -n "__fish_darlings_needs_command" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
-btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
-complete -c darlings -n "__fish_darlings_needs_command" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+btrfs\t'Compare a btrfs root with its blank snapshot, found next to the root subvolume (--baseline compares with any blank tree instead)'"
+complete -c darlings -n "__fish_darlings_needs_command" -l snapshot -d 'The blank snapshot to compare with (zfs source, and a saved diff\'s hard links) [default: blank]' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l dataset -d 'The ZFS dataset mounted at the root (zfs source) [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image): the source, instead of what --source chooses' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
 json\t''
 ndjson\t''
 prometheus\t''"
-complete -c darlings -n "__fish_darlings_needs_command" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+complete -c darlings -n "__fish_darlings_needs_command" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything (not with --format prometheus: it has only totals)' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
 shadowed\t'On the root, hidden under a mount point: erased, and invisible'
@@ -52,9 +52,12 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
+complete -c darlings -n "__fish_darlings_needs_command" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_needs_command" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -63,14 +66,11 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_needs_command" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
+complete -c darlings -n "__fish_darlings_needs_command" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report; exits 0 unless the audit is incomplete)' -r -f -a "nix\t'environment.persistence (impermanence)'
 preservation\t'preservation.preserveAt'"
 complete -c darlings -n "__fish_darlings_needs_command" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c darlings -n "__fish_darlings_needs_command" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c darlings -n "__fish_darlings_needs_command" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
@@ -90,7 +90,7 @@ complete -c darlings -n "__fish_darlings_needs_command" -a "record" -d 'Record t
 complete -c darlings -n "__fish_darlings_needs_command" -a "status" -d 'Show a root\'s mark, the last rollback (or why it was refused), the recorded audit and the archives'
 complete -c darlings -n "__fish_darlings_needs_command" -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
 complete -c darlings -n "__fish_darlings_needs_command" -a "completions" -d 'Print shell completions for SHELL to stdout'
-complete -c darlings -n "__fish_darlings_needs_command" -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_needs_command" -a "man" -d 'Print a man page (roff) to stdout: the command\'s, or a subcommand\'s (`man nix expr`)'
 complete -c darlings -n "__fish_darlings_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
@@ -101,17 +101,17 @@ complete -c darlings -n "__fish_darlings_using_subcommand audit" -l preservation
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
-btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+btrfs\t'Compare a btrfs root with its blank snapshot, found next to the root subvolume (--baseline compares with any blank tree instead)'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l snapshot -d 'The blank snapshot to compare with (zfs source, and a saved diff\'s hard links) [default: blank]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l dataset -d 'The ZFS dataset mounted at the root (zfs source) [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image): the source, instead of what --source chooses' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
 json\t''
 ndjson\t''
 prometheus\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything (not with --format prometheus: it has only totals)' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
 shadowed\t'On the root, hidden under a mount point: erased, and invisible'
@@ -120,9 +120,12 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -131,14 +134,11 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report; exits 0 unless the audit is incomplete)' -r -f -a "nix\t'environment.persistence (impermanence)'
 preservation\t'preservation.preserveAt'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
@@ -155,39 +155,28 @@ complete -c darlings -n "__fish_darlings_using_subcommand explain" -l preservati
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
-btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+btrfs\t'Compare a btrfs root with its blank snapshot, found next to the root subvolume (--baseline compares with any blank tree instead)'"
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l snapshot -d 'The blank snapshot to compare with (zfs source, and a saved diff\'s hard links) [default: blank]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l dataset -d 'The ZFS dataset mounted at the root (zfs source) [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image): the source, instead of what --source chooses' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l format -d 'Output format' -r -f -a "text\t'Sentences for people'
 json\t'One JSON object: the audit\'s finding for the path, and every rule that applies'"
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l flat -d 'Explain the path as a --flat audit lists it (not as part of a group)'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l impermanence -d 'Read the claims of NixOS\'s impermanence module: the JSON of `config.environment.persistence` (`-` for stdin; see `darlings` README for the `nix eval` command)' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l preservation -d 'Read the claims of NixOS\'s preservation module: the JSON of `config.preservation.preserveAt` (`-` for stdin)' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
-walk\t'A parallel one-filesystem walk of the root'
-zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
-btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
 json\t''
 ndjson\t''
 prometheus\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything (not with --format prometheus: it has only totals)' -r -f -a "broken\t''
 unclaimed\t''
 new-identity\t''
 shadowed\t'On the root, hidden under a mount point: erased, and invisible'
@@ -196,10 +185,12 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''
+always\t''
+never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
 new-identity\t''
@@ -207,28 +198,17 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
-preservation\t'preservation.preserveAt'"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
-always\t''
-never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
@@ -239,48 +219,38 @@ complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l retain -d
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l retain-days -d 'Keep archives younger than D days (the newest is always kept)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l format -d 'Output format of the plan and the result' -r -f -a "text\t''
 json\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l threads -d 'Worker threads for the audit [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l dry-run -d 'Show the plan and stop (exit 0 only when it would be allowed)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l yes -d 'Do not ask (required when stdin is not a terminal)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l force -d 'Erase even though the audit finds broken claims or critical unclaimed state (or, with --initrd, no recorded audit)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l live -d 'Allow erasing the running root (dangerous: its programs keep running on files that vanish; normally the initrd does this before mounting)'
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-newer -d 'Consent to destroying snapshots newer than the blank one (zfs rollback -r)'
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-clones -d 'Consent to destroying clones of those snapshots (zfs rollback -R)'
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-newer -d 'ZFS: consent to destroying snapshots newer than the blank one (zfs rollback -r)'
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l destroy-clones -d 'ZFS: consent to destroying clones of those snapshots (zfs rollback -R)'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l writable-archive -d 'btrfs: leave the old root (the archive) writable instead of making it read-only'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l initrd -d 'Run from the initrd: claims are assumed (nothing persistent is mounted), the audit recorded at shutdown (`darlings record`) decides, and a refusal leaves the root as it is, logs why and exits 0; no --yes needed'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l off -d 'Remove the mark instead'
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
-complete -c darlings -n "__fish_darlings_using_subcommand archives" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
+complete -c darlings -n "__fish_darlings_using_subcommand archives" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l format -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
-complete -c darlings -n "__fish_darlings_using_subcommand restore" -l from -d 'The archive to copy from (a name from `darlings archives`) [default: the newest]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand restore" -l from -d 'The archive to copy from (a name from `darlings archives`) [default: the newest that holds data]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l root -d 'Where the root is mounted [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l force -d 'Replace what exists at PATH (as an entry: a symlink itself, never what it points to)'
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dry-run -d 'Show what would be made, copied and replaced, and stop'
@@ -294,28 +264,12 @@ complete -c darlings -n "__fish_darlings_using_subcommand record" -l preservatio
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l source -d 'Where the list of state comes from' -r -f -a "auto\t'From the root\'s filesystem: ZFS and btrfs compare with their blank snapshot, anything else is walked'
 walk\t'A parallel one-filesystem walk of the root'
 zfs\t'`zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root'
-btrfs\t'Compare a btrfs root with its blank snapshot (found next to the root subvolume, or --baseline)'"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l snapshot -d 'The blank snapshot to compare with (zfs source)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l dataset -d 'The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image) instead of walking alone' -r -F
+btrfs\t'Compare a btrfs root with its blank snapshot, found next to the root subvolume (--baseline compares with any blank tree instead)'"
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l snapshot -d 'The blank snapshot to compare with (zfs source, and a saved diff\'s hard links) [default: blank]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l dataset -d 'The ZFS dataset mounted at the root (zfs source) [default: from /proc/self/mountinfo]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l baseline -d 'Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank, a mounted pristine image): the source, instead of what --source chooses' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l zfs-diff -d 'Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking; the live tree is consulted only where --root says it is mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l format -d 'Output format [default: table on a terminal, json otherwise]' -r -f -a "table\t''
-json\t''
-ndjson\t''
-prometheus\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l verdict -d 'Show only findings with these verdicts (comma-separated); totals still count everything' -r -f -a "broken\t''
-unclaimed\t''
-new-identity\t''
-shadowed\t'On the root, hidden under a mount point: erased, and invisible'
-kept\t''
-ignored\t''
-recreated\t''
-structure\t''
-restored\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l sort -d 'Order of findings' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
-size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l accepted -d 'A previous JSON report, or a list of paths (one per line, `#` comments): matching findings are accepted and never raise the exit code' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l fail-on -d 'Verdicts or severities that make the exit code 1 (comma-separated) [default: every loss verdict]' -r -f -a "unclaimed\t''
 broken\t''
@@ -324,28 +278,18 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report)' -r -f -a "nix\t'environment.persistence (impermanence)'
-preservation\t'preservation.preserveAt'"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l threads -d 'Worker threads for the walk [default: number of cores]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l threads -d 'Worker threads for the audit\'s walk [default: number of cores]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
-always\t''
-never\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l suggest-all -d 'With --suggest: every unclaimed subtree, not only catalogued state'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l snapshot -d 'ZFS: the blank snapshot of the dataset' -r
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
-complete -c darlings -n "__fish_darlings_using_subcommand status" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
+complete -c darlings -n "__fish_darlings_using_subcommand status" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
 complete -c darlings -n "__fish_darlings_using_subcommand status" -l format -d 'Output format' -r -f -a "text\t'Lines for people'
 json\t'One JSON object: the mark, the last rollback, the record, the archives'
@@ -370,6 +314,6 @@ complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_s
 complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "status" -d 'Show a root\'s mark, the last rollback (or why it was refused), the recorded audit and the archives'
 complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "nix" -d 'Nix helpers: `darlings nix expr impermanence|preservation` prints the `--apply` expression that makes `nix eval --json` of the module\'s value work on every revision'
 complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "completions" -d 'Print shell completions for SHELL to stdout'
-complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "man" -d 'Print the man page (roff) to stdout'
+complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "man" -d 'Print a man page (roff) to stdout: the command\'s, or a subcommand\'s (`man nix expr`)'
 complete -c darlings -n "__fish_darlings_using_subcommand help; and not __fish_seen_subcommand_from audit explain stray rollback mark archives restore record status nix completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c darlings -n "__fish_darlings_using_subcommand help; and __fish_seen_subcommand_from nix" -f -a "expr" -d 'Print the builtins-only `--apply` expression for a module\'s value'

@@ -74,7 +74,7 @@ let
   textfile = toString cfg.audit.textfileDir;
   # The rollback's state (the last rollback, or why the initrd refused it),
   # read on the running system with the rollback's own target.
-  statusArgs = [ "status" "--format" "prometheus" ] ++ targetArgs;
+  statusArgs = [ "status" "--format" "prometheus" ] ++ rootArgs ++ archiveArgs;
   # What the textfile carries in place of the status metrics when
   # `darlings status` fails (its error goes to the unit's log): a gauge to
   # alert on.
@@ -107,15 +107,17 @@ let
   zfs = rollback.zfs.dataset != null;
   btrfs = rollback.btrfs.device != null;
   pool = builtins.head (lib.splitString "/" rollback.zfs.dataset);
-  # The target, the same for the rollback and its status.
-  targetArgs =
-    optionals zfs ([ "--dataset" rollback.zfs.dataset "--snapshot" rollback.zfs.snapshot ]
-      ++ optionals (rollback.zfs.archiveDataset != null) [ "--archive-dataset" rollback.zfs.archiveDataset ])
-    ++ optionals btrfs [ "--device" rollback.btrfs.device "--subvolume" rollback.btrfs.subvolume
-      "--blank" rollback.btrfs.blank ];
+  # The target, in the parts each command takes: the root (the rollback
+  # and its status), its blank state (the rollback), its archives (both).
+  rootArgs = optionals zfs [ "--dataset" rollback.zfs.dataset ]
+    ++ optionals btrfs [ "--device" rollback.btrfs.device "--subvolume" rollback.btrfs.subvolume ];
+  blankArgs = optionals zfs [ "--snapshot" rollback.zfs.snapshot ]
+    ++ optionals btrfs [ "--blank" rollback.btrfs.blank ];
+  archiveArgs =
+    optionals (zfs && rollback.zfs.archiveDataset != null) [ "--archive-dataset" rollback.zfs.archiveDataset ];
   rollbackArgs =
     [ "rollback" "--initrd" "--no-default-manifest" "--manifest" "/etc/darlings/manifest.toml" ]
-    ++ targetArgs
+    ++ rootArgs ++ blankArgs ++ archiveArgs
     ++ optionals (rollback.retain != null) [ "--retain" (toString rollback.retain) ]
     ++ optionals (rollback.retainDays != null) [ "--retain-days" (toString rollback.retainDays) ]
     ++ rollback.extraArgs;

@@ -13,7 +13,7 @@ use crate::claims;
 use crate::claims::check::{Checker, Claims};
 use crate::claims::matcher::{Matcher, RuleKind};
 use crate::classify::Classifier;
-use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, ExplainFormat, Format};
+use crate::cli::{AuditArgs, Cli, Command, ExplainArgs, ExplainFormat, Format, StrayArgs};
 use crate::config;
 use crate::error::ExitCode;
 use crate::render;
@@ -53,11 +53,35 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             write_stdout(|out| out.write_all(crate::claims::nix_expr(module).as_bytes()))?;
             Ok(ExitCode::Clean)
         }
-        Some(Command::Man) => {
-            write_stdout(|out| clap_mangen::Man::new(Cli::command()).render(out))?;
-            Ok(ExitCode::Clean)
-        }
+        Some(Command::Man { names }) => man(&names),
     }
+}
+
+/// `darlings man [SUBCOMMAND…]`: one page as `clap_mangen::generate_to`
+/// renders it (the help subcommand left out: it has no page), then SEE
+/// ALSO naming the page above it. `doc/` holds every page (tests/generated.rs).
+fn man(names: &[String]) -> Result<ExitCode> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut at = &cmd;
+    let mut parent = None;
+    for name in names {
+        let sub = at.get_subcommands().find(|s| s.get_name() == name && !s.is_hide_set());
+        let Some(sub) = sub else { bail!("no man page for {}", escape(names.join(" ").as_bytes())) };
+        parent = Some(at.get_display_name().unwrap_or(at.get_name()).to_owned());
+        at = sub;
+    }
+    // Every page says which darlings it documents, not only darlings(1).
+    let source = format!("darlings {}", cmd.get_version().unwrap_or_default());
+    let page = clap_mangen::Man::new(at.clone()).source(source);
+    write_stdout(|out| {
+        page.render(out)?;
+        match &parent {
+            Some(parent) => writeln!(out, ".SH \"SEE ALSO\"\n\\fB{}\\fR(1)", parent.replace('-', "\\-")),
+            None => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::Clean)
 }
 
 /// Writes to stdout through the one writer ([`Out`]): a reader that went
@@ -96,8 +120,8 @@ fn show(cfg: &config::Audit, report: &Report) -> Result<ExitCode> {
 
 /// `darlings stray`: walks each storage root of the declared claims and
 /// reports what nothing declares any more, at its path on this machine.
-fn stray(args: &AuditArgs) -> Result<ExitCode> {
-    let cfg = config::Audit::from_args(args)?;
+fn stray(args: &StrayArgs) -> Result<ExitCode> {
+    let cfg = config::Audit::for_stray(args)?;
     let live = open_root(&cfg.rules.root)?;
     let loaded = load_rules(&cfg.rules, Some(&live))?;
     if loaded.declared.is_empty() {

@@ -42,11 +42,12 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Audit(AuditArgs),
     /// Show every rule that matches PATH, which one decides, and why
+    #[command(mut_arg("flat", |a| a.help("Explain the path as a --flat audit lists it (not as part of a group)")))]
     Explain(ExplainArgs),
     /// List what lies in the persistent storage roots of --impermanence /
     /// --preservation but is no longer declared by any claim (read-only)
     #[command(after_help = EXIT_CODES)]
-    Stray(AuditArgs),
+    Stray(StrayArgs),
     /// Erase the ephemeral root now: roll it back to its blank snapshot, after
     /// showing the plan, behind guards, keeping a way back
     #[command(after_help = ROLLBACK_HELP)]
@@ -78,9 +79,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout
+    /// Print a man page (roff) to stdout: the command's, or a subcommand's
+    /// (`man nix expr`)
     #[command(hide = true)]
-    Man,
+    Man {
+        #[arg(value_name = "SUBCOMMAND")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,24 +126,22 @@ Exit codes:
   Once the plan is accepted a closed stdout never stops a step: the run ends,
   its outcome goes to `darlings status`, and the exit code says whether all was done.";
 
-/// Which ephemeral root: a ZFS dataset, or a btrfs subvolume. Without
-/// --dataset, --device or --mountpoint, the dataset or subvolume mounted
-/// at / is meant.
+/// The defaults of the target's names, for the commands that do not take
+/// the flag as well (`config::Target`).
+pub const DEFAULT_ZFS_BLANK: &str = "blank";
+pub const DEFAULT_SUBVOLUME: &str = "root";
+pub const DEFAULT_BTRFS_BLANK: &str = "root-blank";
+pub const DEFAULT_OLD_ROOTS: &str = "old_roots";
+
+/// Which ephemeral root: a ZFS dataset, or the btrfs filesystem that holds
+/// the root subvolume. Without --dataset, --device or --mountpoint, the
+/// dataset or subvolume mounted at / is meant.
 #[derive(Debug, Args, Clone, Default)]
-pub struct TargetArgs {
+pub struct WhichArgs {
     /// ZFS: the root dataset (e.g. rpool/local/root); without --dataset,
     /// --device or --mountpoint, the dataset or subvolume mounted at / is meant
     #[arg(long, value_name = "DATASET", conflicts_with_all = ["device", "mountpoint"])]
     pub dataset: Option<String>,
-
-    /// ZFS: the blank snapshot of the dataset
-    #[arg(long, value_name = "NAME", default_value = "blank")]
-    pub snapshot: String,
-
-    /// ZFS: the dataset that keeps the archives of this root, one per root
-    /// (e.g. rpool/safe/darlings/root)
-    #[arg(long, value_name = "DATASET")]
-    pub archive_dataset: Option<String>,
 
     /// btrfs: the filesystem's device; its top-level volume is mounted at
     /// /run/darlings/btrfs-top while darlings works
@@ -148,24 +151,54 @@ pub struct TargetArgs {
     /// btrfs: where the top-level volume (subvolid=5) is already mounted
     #[arg(long, value_name = "DIR")]
     pub mountpoint: Option<PathBuf>,
+}
 
+/// The root subvolume (btrfs), for the commands that read or change the root itself.
+#[derive(Debug, Args, Clone)]
+pub struct SubvolumeArg {
     /// btrfs: the root subvolume, relative to the top-level volume
-    #[arg(long, value_name = "PATH", default_value = "root")]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SUBVOLUME, conflicts_with = "dataset")]
     pub subvolume: String,
+}
+
+/// The blank state a rollback returns to.
+#[derive(Debug, Args, Clone)]
+pub struct BlankArgs {
+    /// ZFS: the blank snapshot of the dataset
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ZFS_BLANK, conflicts_with_all = ["device", "mountpoint"])]
+    pub snapshot: String,
 
     /// btrfs: the read-only blank subvolume the root is recreated from
-    #[arg(long, value_name = "PATH", default_value = "root-blank")]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_BTRFS_BLANK, conflicts_with = "dataset")]
     pub blank: String,
+}
+
+/// Where the archives (the way back) are kept.
+#[derive(Debug, Args, Clone)]
+pub struct ArchiveArgs {
+    /// ZFS: the dataset that keeps the archives of this root, one per root
+    /// (e.g. rpool/safe/darlings/root)
+    #[arg(long, value_name = "DATASET", conflicts_with_all = ["device", "mountpoint"])]
+    pub archive_dataset: Option<String>,
 
     /// btrfs: the directory of the top-level volume that keeps old roots
-    #[arg(long, value_name = "PATH", default_value = "old_roots")]
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_OLD_ROOTS, conflicts_with = "dataset")]
     pub old_roots: String,
 }
 
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct RollbackArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub which: WhichArgs,
+
+    #[command(flatten)]
+    pub subvolume: SubvolumeArg,
+
+    #[command(flatten)]
+    pub blank: BlankArgs,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     #[command(flatten)]
     pub rules: RuleSourceArgs,
@@ -188,12 +221,12 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub live: bool,
 
-    /// Consent to destroying snapshots newer than the blank one (zfs rollback -r)
-    #[arg(long)]
+    /// ZFS: consent to destroying snapshots newer than the blank one (zfs rollback -r)
+    #[arg(long, conflicts_with_all = ["device", "mountpoint"])]
     pub destroy_newer: bool,
 
-    /// Consent to destroying clones of those snapshots (zfs rollback -R)
-    #[arg(long)]
+    /// ZFS: consent to destroying clones of those snapshots (zfs rollback -R)
+    #[arg(long, conflicts_with_all = ["device", "mountpoint"])]
     pub destroy_clones: bool,
 
     /// Keep the newest N archives (with --retain-days: keep what either keeps)
@@ -206,7 +239,7 @@ pub struct RollbackArgs {
 
     /// btrfs: leave the old root (the archive) writable instead of making
     /// it read-only
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dataset")]
     pub writable_archive: bool,
 
     /// Run from the initrd: claims are assumed (nothing persistent is
@@ -220,9 +253,8 @@ pub struct RollbackArgs {
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 
-    /// Worker threads for the audit [default: number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -235,7 +267,10 @@ pub enum PlanFormat {
 #[derive(Debug, Args, Clone)]
 pub struct MarkArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub which: WhichArgs,
+
+    #[command(flatten)]
+    pub subvolume: SubvolumeArg,
 
     /// Remove the mark instead
     #[arg(long)]
@@ -245,7 +280,10 @@ pub struct MarkArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ArchivesArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub which: WhichArgs,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
@@ -255,13 +293,16 @@ pub struct ArchivesArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RestoreArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub which: WhichArgs,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     /// The path to bring back, as the root sees it (e.g. /etc/nixos)
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
 
-    /// The archive to copy from (a name from `darlings archives`) [default: the newest]
+    /// The archive to copy from (a name from `darlings archives`) [default: the newest that holds data]
     #[arg(long, value_name = "ARCHIVE")]
     pub from: Option<String>,
 
@@ -279,16 +320,42 @@ pub struct RestoreArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Args, Clone)]
+/// What `record` reads: the audit's rules and source, and what decides its
+/// exit code (the record itself is JSON, every path judged by itself).
+#[derive(Debug, Args, Clone, Default)]
 pub struct RecordArgs {
     #[command(flatten)]
-    pub audit: AuditArgs,
+    pub rules: RuleArgs,
+
+    #[command(flatten)]
+    pub path: BarePathArg,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub accepted: AcceptedArg,
+
+    #[command(flatten)]
+    pub fail_on: FailOnArg,
+
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+
+    #[command(flatten)]
+    pub progress: ProgressArg,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct StatusArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub which: WhichArgs,
+
+    #[command(flatten)]
+    pub subvolume: SubvolumeArg,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
@@ -307,21 +374,28 @@ pub enum StatusFormat {
     Prometheus,
 }
 
-/// Where the rules come from and which tree they apply to.
+/// The tree the rules apply to.
 #[derive(Debug, Args, Clone, Default)]
-pub struct RuleArgs {
+pub struct RootArg {
     /// Audit DIR as if it were `/`: rules, symlink targets and reported paths
     /// are read relative to it [default: /]
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+}
+
+/// Where the rules come from and which tree they apply to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    pub at: RootArg,
 
     #[command(flatten)]
     pub sources: RuleSourceArgs,
 }
 
-/// Where the rules come from.
+/// Manifests: rules a person wrote, and the claim files they name.
 #[derive(Debug, Args, Clone, Default)]
-pub struct RuleSourceArgs {
+pub struct ManifestArgs {
     /// Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml
     /// is read too when present
     #[arg(long, value_name = "FILE")]
@@ -330,7 +404,11 @@ pub struct RuleSourceArgs {
     /// Do not read ROOT/etc/darlings/manifest.toml
     #[arg(long)]
     pub no_default_manifest: bool,
+}
 
+/// Rules given on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PatternArgs {
     /// Claim PATTERN as persisted (repeatable): an absolute path (the path and
     /// everything under it) or a glob (`*` does not cross `/`)
     #[arg(long, value_name = "PATTERN")]
@@ -339,7 +417,11 @@ pub struct RuleSourceArgs {
     /// Declare PATTERN fine to lose (repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub ignore: Vec<OsString>,
+}
 
+/// Claims declared by NixOS modules.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DeclaredArgs {
     /// Read the claims of NixOS's impermanence module: the JSON of
     /// `config.environment.persistence` (`-` for stdin; see `darlings` README
     /// for the `nix eval` command)
@@ -350,6 +432,19 @@ pub struct RuleSourceArgs {
     /// `config.preservation.preserveAt` (`-` for stdin)
     #[arg(long, value_name = "FILE")]
     pub preservation: Option<PathBuf>,
+}
+
+/// Where the rules come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleSourceArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+
+    #[command(flatten)]
+    pub patterns: PatternArgs,
+
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
 
     /// Trust claims without checking them (for trees that cannot show their
     /// mounts, like an unbooted image); such claims are marked unverified
@@ -357,51 +452,94 @@ pub struct RuleSourceArgs {
     pub assume_claims: bool,
 }
 
+/// A bare path where a command audits a root: refused with a hint.
 #[derive(Debug, Args, Clone, Default)]
-pub struct AuditArgs {
-    #[command(flatten)]
-    pub rules: RuleArgs,
-
+pub struct BarePathArg {
     /// A tree to audit is given with --root: a bare path is refused with that hint
     #[arg(value_name = "PATH", hide = true)]
     pub path: Option<OsString>,
+}
 
-    #[command(flatten)]
-    pub source: SourceArgs,
-
+/// How the report is shown (`audit`, `stray`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
     /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 
-    /// List every path of every loss verdict instead of grouping whole subtrees
-    #[arg(long)]
-    pub flat: bool,
+    #[command(flatten)]
+    pub flat: FlatArg,
 
-    /// Show only findings with these verdicts (comma-separated); totals still count everything
+    /// Show only findings with these verdicts (comma-separated); totals still
+    /// count everything (not with --format prometheus: it has only totals)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub verdict: Vec<Verdict>,
 
-    /// Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024)
+    /// Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers
+    /// of 1024; not with --format prometheus)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub min_size: Option<u64>,
 
-    /// Order of findings
-    #[arg(long, value_enum, default_value_t = SortKey::Path)]
-    pub sort: SortKey,
+    /// Order of findings [default: path] (not with --format prometheus)
+    #[arg(long, value_enum)]
+    pub sort: Option<SortKey>,
 
+    /// Colour in the table [default: auto, off when NO_COLOR is set or not a
+    /// terminal] (only with --format table)
+    #[arg(long, value_enum)]
+    pub color: Option<When>,
+}
+
+/// Grouping.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FlatArg {
+    /// List every path of every loss verdict instead of grouping whole subtrees
+    #[arg(long)]
+    pub flat: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct AcceptedArg {
     /// A previous JSON report, or a list of paths (one per line, `#` comments):
     /// matching findings are accepted and never raise the exit code
     #[arg(long, value_name = "FILE")]
     pub accepted: Option<PathBuf>,
+}
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct FailOnArg {
     /// Verdicts or severities that make the exit code 1 (comma-separated)
     /// [default: every loss verdict]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub fail_on: Vec<FailOn>,
+}
 
+#[derive(Debug, Args, Clone, Default)]
+pub struct ThreadsArg {
+    /// Worker threads for the audit's walk [default: number of cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProgressArg {
+    /// Show progress on stderr [default: auto, only when stderr is a terminal]
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+}
+
+/// `--suggest`: a NixOS block instead of the report (what only the report
+/// reads cannot go with it).
+#[derive(Debug, Args, Clone, Default)]
+pub struct SuggestArgs {
     /// Print a NixOS block that claims the important and critical unclaimed
-    /// state (instead of the report)
-    #[arg(long, value_enum, value_name = "MODULE")]
+    /// state (instead of the report; exits 0 unless the audit is incomplete)
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODULE",
+        conflicts_with_all = ["format", "verdict", "min_size", "sort", "color", "accepted", "fail_on"]
+    )]
     pub suggest: Option<SuggestModule>,
 
     /// With --suggest: every unclaimed subtree, not only catalogued state
@@ -411,18 +549,62 @@ pub struct AuditArgs {
     /// With --suggest: the storage root to persist in [default: /persist]
     #[arg(long, value_name = "PATH", requires = "suggest")]
     pub suggest_storage: Option<String>,
+}
 
-    /// Worker threads for the walk [default: number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+#[derive(Debug, Args, Clone, Default)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
 
-    /// Show progress on stderr [default: auto, only when stderr is a terminal]
-    #[arg(long, value_enum, default_value_t = When::Auto)]
-    pub progress: When,
+    #[command(flatten)]
+    pub path: BarePathArg,
 
-    /// Colour in the table [default: auto, off when NO_COLOR is set or not a terminal]
-    #[arg(long, value_enum, default_value_t = When::Auto)]
-    pub color: When,
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub accepted: AcceptedArg,
+
+    #[command(flatten)]
+    pub fail_on: FailOnArg,
+
+    #[command(flatten)]
+    pub suggest: SuggestArgs,
+
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+
+    #[command(flatten)]
+    pub progress: ProgressArg,
+}
+
+/// What `stray` reads: the declared claims (given, or named by manifests)
+/// and how to show what their storage roots hold beyond them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StrayArgs {
+    #[command(flatten)]
+    pub at: RootArg,
+
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+
+    #[command(flatten)]
+    pub declared: DeclaredArgs,
+
+    #[command(flatten)]
+    pub path: BarePathArg,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(flatten)]
+    pub fail_on: FailOnArg,
+
+    #[command(flatten)]
+    pub threads: ThreadsArg,
 }
 
 /// Where the list of state on the ephemeral root comes from.
@@ -432,22 +614,24 @@ pub struct SourceArgs {
     #[arg(long = "source", value_enum, default_value_t = SourceKind::Auto)]
     pub kind: SourceKind,
 
-    /// The blank snapshot to compare with (zfs source)
-    #[arg(long, value_name = "NAME", default_value = "blank")]
-    pub snapshot: String,
+    /// The blank snapshot to compare with (zfs source, and a saved diff's
+    /// hard links) [default: blank]
+    #[arg(long, value_name = "NAME")]
+    pub snapshot: Option<String>,
 
-    /// The ZFS dataset mounted at the root [default: from /proc/self/mountinfo]
+    /// The ZFS dataset mounted at the root (zfs source) [default: from
+    /// /proc/self/mountinfo]
     #[arg(long, value_name = "DATASET")]
     pub dataset: Option<OsString>,
 
     /// Compare with this blank tree (a btrfs blank snapshot, /.zfs/snapshot/blank,
-    /// a mounted pristine image) instead of walking alone
-    #[arg(long, value_name = "DIR", conflicts_with = "zfs_diff")]
+    /// a mounted pristine image): the source, instead of what --source chooses
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kind", "dataset", "snapshot", "zfs_diff"])]
     pub baseline: Option<PathBuf>,
 
     /// Read a saved `zfs diff -FHt` output (`-` for stdin) instead of walking;
     /// the live tree is consulted only where --root says it is mounted
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kind", "dataset"])]
     pub zfs_diff: Option<PathBuf>,
 
     /// The paths in the diff are below DIR (where the dataset was mounted
@@ -464,17 +648,15 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub source: SourceArgs,
 
-    /// Explain the path as a --flat audit lists it (not as part of a group)
-    #[arg(long)]
-    pub flat: bool,
+    #[command(flatten)]
+    pub flat: FlatArg,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
 
-    /// Worker threads for the walk [default: number of cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
 
     /// The path to explain, as the audited system sees it (e.g. /var/lib/x)
     #[arg(value_name = "PATH")]
@@ -501,8 +683,8 @@ pub enum SourceKind {
     Walk,
     /// `zfs diff -FHt DATASET@SNAPSHOT` of the dataset mounted at the root
     Zfs,
-    /// Compare a btrfs root with its blank snapshot (found next to the root
-    /// subvolume, or --baseline)
+    /// Compare a btrfs root with its blank snapshot, found next to the root
+    /// subvolume (--baseline compares with any blank tree instead)
     Btrfs,
 }
 

@@ -192,7 +192,7 @@ file = false
             format!(
                 "t={dir}/.darlings.prom.$$; {BIN} audit --progress never --fail-on critical --format prometheus \
                  > \"$t\"; rc=$?; if [ \"$rc\" -le 3 ] && [ -s \"$t\" ]; then \
-                 if {BIN} status --format prometheus --dataset rpool/local/root --snapshot blank \
+                 if {BIN} status --format prometheus --dataset rpool/local/root \
                  --archive-dataset rpool/safe/darlings/root > \"$t.status\"; \
                  then cat \"$t.status\" >> \"$t\"; else printf '%s\\n' {STATUS_DOWN} >> \"$t\"; fi; \
                  rm -f \"$t.status\"; mv -f \"$t\" {dir}/darlings.prom; \
@@ -349,7 +349,12 @@ fn rollback_options_reach_the_initrd_and_the_status() {
     assert_eq!(strs(&rollback["after"]), ["zfs-import-tank.service", "dev-sda2.device"]);
     assert_eq!(strs(&rollback["wants"]), ["zfs-import-tank.service", "dev-sda2.device"]);
     let script = &argv(v["services"]["darlings-audit"]["serviceConfig"]["ExecStart"].as_str().unwrap())[2];
-    assert_eq!(status_argv(script).unwrap(), [&["status", "--format", "prometheus"][..], &tail].concat());
+    // The status takes the root and its archives, not the blank snapshot.
+    let status_tail = [&tail[..2], &tail[4..]].concat();
+    assert_eq!(
+        status_argv(script).unwrap(),
+        [&["status", "--format", "prometheus"][..], &status_tail].concat()
+    );
 
     let v = eval_with(
         "btrfs-scripted",
@@ -373,7 +378,10 @@ fn rollback_options_reach_the_initrd_and_the_status() {
             && script.ends_with("/run/textfiles/darlings.prom; else rm -f \"$t\"; fi; exit \"$rc\""),
         "{script}"
     );
-    assert_eq!(status_argv(script).unwrap(), [&["status", "--format", "prometheus"][..], &tail].concat());
+    assert_eq!(
+        status_argv(script).unwrap(),
+        [&["status", "--format", "prometheus"][..], &tail[..4]].concat()
+    );
 }
 
 #[test]
@@ -556,17 +564,7 @@ exec '{}' "$@"
     assert_eq!(status, " gauge\ndarlings_rollback_refused 1\n");
     assert_eq!(
         std::fs::read_to_string(&status_argv).unwrap().lines().collect::<Vec<_>>(),
-        [
-            "status",
-            "--format",
-            "prometheus",
-            "--device",
-            "/dev/disk/by-label/nixos",
-            "--subvolume",
-            "root",
-            "--blank",
-            "root-blank"
-        ]
+        ["status", "--format", "prometheus", "--device", "/dev/disk/by-label/nixos", "--subvolume", "root"]
     );
 
     // A failing status: the audit's metrics all the same, its own code,

@@ -190,3 +190,56 @@ btrfs subvolume list m | grep -c 'path persist$' > "$OUT/persist"
     assert_eq!(r.text("persist").trim(), "1", "persist is still a subvolume: {third}");
     assert_eq!(r.text("keep"), "precious\n", "{third}");
 }
+
+/// An archive is as old as the erase that made it, not as the plan: an
+/// operator who read the plan for a while before typing the name was told
+/// that an archive made seconds earlier was minutes old (its name is the
+/// time the rollback started).
+#[test]
+fn an_archive_is_dated_from_the_erase_not_from_the_plan() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+date +%s > "$OUT/started"
+# The operator reads the plan for a few seconds, then types the name.
+{ sleep 5; date +%s > "$OUT/typed"; printf 'root\n'; } |
+  script -q -e -c "$D rollback --mountpoint m" /dev/null > "$OUT/asked.out" 2>&1
+echo $? > "$OUT/asked.code"
+$D archives --mountpoint m --format json > "$OUT/archives.json"
+$D archives --mountpoint m > "$OUT/archives.txt"
+$D status --mountpoint m > "$OUT/status.txt"
+date +%s > "$OUT/listed"
+"#);
+    assert_eq!(r.code("asked"), 0, "{}", r.text("asked.out"));
+    let secs = |name: &str| -> i64 { r.text(name).trim().parse().unwrap() };
+    let (started, typed, listed) = (secs("started"), secs("typed"), secs("listed"));
+    assert!(typed >= started + 5, "the scenario waited: {started} {typed}");
+    let listed_json = r.json("archives.json");
+    let archive = &listed_json.as_array().unwrap()[0];
+    let created = archive["created"].as_str().unwrap();
+    // Same width and zone: the texts sort as the times do.
+    let rfc = |t| darlings::sys::fmt::rfc3339(t).unwrap();
+    let (after, before) = (rfc(typed), rfc(listed));
+    assert!(
+        after.as_str() <= created && created <= before.as_str(),
+        "made between the typed name ({after}) and the listing ({before}), not when the rollback started ({}): {listed_json}",
+        rfc(started)
+    );
+    // The text says so: at most the seconds since the name was typed.
+    let most = listed - typed;
+    let name = archive["name"].as_str().unwrap();
+    let text = r.text("archives.txt");
+    let row = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    let age: i64 = row[name.len()..].trim_start().split(' ').next().unwrap().parse().unwrap();
+    assert!(row.contains(&format!("{age} seconds ago")), "{row}");
+    assert!(age <= most, "at most {most} seconds: {row}");
+    let status = r.text("status.txt");
+    let newest = status.lines().find(|l| l.starts_with("archives:")).unwrap();
+    let (_, shown) = newest.rsplit_once('(').unwrap();
+    let age: i64 = shown.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        age <= most && shown.starts_with(&format!("{age} seconds ago")),
+        "at most {most} seconds: {newest}"
+    );
+}

@@ -15,8 +15,9 @@
 //! Kept in extended attributes of the top-level volume's root directory,
 //! outside every subvolume a rollback touches: the ephemeral mark
 //! (`user.darlings.ephemeral`, the marked subvolume paths one per line),
-//! the last rollback (`user.darlings.last-rollback`) and whether each
-//! archive holds data (`user.darlings.archives`, read by retention).
+//! the last rollback (`user.darlings.last-rollback`) and, for each archive,
+//! whether it holds data and when it was made (`user.darlings.archives`,
+//! read by retention and `archives`).
 //!
 //! The mount table says where a subvolume is mounted: its root field is the
 //! subvolume's path *now* (it follows a rename), so a root mounted for
@@ -32,7 +33,8 @@ use super::{
     retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark,
     Plan, Problem, Result, Retention, RootState, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
+use crate::cli::{RollbackArgs, SourceKind};
+use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::Cmd;
 
@@ -187,7 +189,7 @@ fn set_ro(path: &Path, ro: bool) -> Cmd {
 }
 
 impl Btrfs {
-    pub fn open(args: &TargetArgs, writable: bool) -> Result<Btrfs> {
+    pub fn open(args: &TargetNames, writable: bool) -> Result<Btrfs> {
         inside("--subvolume", &args.subvolume)?;
         inside("--blank", &args.blank)?;
         inside("--old-roots", &args.old_roots)?;
@@ -449,12 +451,13 @@ impl Btrfs {
         Ok(())
     }
 
-    /// What each archive holds, as recorded when it was made.
-    fn ledger(&self) -> BTreeMap<String, bool> {
+    /// What was noted of each archive when it was made.
+    fn ledger(&self) -> BTreeMap<String, Noted> {
         get_xattr(&self.top, ARCHIVES_XATTR)
             .ok()
             .flatten()
-            .and_then(|v| serde_json::from_slice(&v).ok())
+            .and_then(|v| serde_json::from_slice::<BTreeMap<String, Entry>>(&v).ok())
+            .map(|ledger| ledger.into_iter().map(|(name, entry)| (name, entry.into())).collect())
             .unwrap_or_default()
     }
 
@@ -683,7 +686,7 @@ impl Backend for Btrfs {
             source: SourceKind::Walk,
             baseline: Some(self.at(&self.blank)),
             dataset: None,
-            snapshot: String::new(),
+            snapshot: None,
             _guard: None,
         }))
     }
@@ -746,12 +749,12 @@ impl Backend for Btrfs {
             .collect()
     }
 
-    fn note_archive(&self, plan: &Plan) -> Result<()> {
+    fn note_archive(&self, plan: &Plan, made: i64) -> Result<()> {
         let Some(name) = &plan.archive_name else { return Ok(()) };
-        let Some(holds) = plan.facts.loss.as_ref().map(|l| !l.holds_nothing) else { return Ok(()) };
+        let holds = plan.facts.loss.as_ref().map(|l| !l.holds_nothing);
         let old = self.at(&self.old_roots);
         let mut ledger = self.ledger();
-        ledger.insert(name.clone(), holds);
+        ledger.insert(name.clone(), Noted { holds, made: Some(made) });
         ledger.retain(|n, _| is_subvolume(&old.join(n)));
         let text = serde_json::to_string(&ledger).unwrap_or_default();
         set_xattr(&self.top, ARCHIVES_XATTR, text.as_bytes())
@@ -801,16 +804,52 @@ impl Backend for Btrfs {
                 .into_iter()
                 .map(|m| String::from_utf8_lossy(&m).into_owned())
                 .collect();
+            let noted = ledger.get(&name).copied().unwrap_or_default();
             list.push(Archive {
-                created: parsed.or_else(|| std::fs::symlink_metadata(&path).ok().map(|m| m.mtime())),
+                // When the root was moved aside; the name is when the
+                // rollback started (an audit and a prompt earlier).
+                created: noted
+                    .made
+                    .or(parsed)
+                    .or_else(|| std::fs::symlink_metadata(&path).ok().map(|m| m.mtime())),
                 ours: parsed.is_some(),
-                holds: ledger.get(&name).copied(),
+                holds: noted.holds,
                 mounted,
                 name,
                 size,
             });
         }
         Ok(list)
+    }
+}
+
+/// What the ledger (`user.darlings.archives`) keeps of one archive, noted
+/// once it is made: whether it holds data (retention reads it; unknown
+/// counts as holding), and when the root was moved aside (the archive's
+/// name is when the rollback started: an audit and a prompt earlier).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Noted {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    holds: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    made: Option<i64>,
+}
+
+/// A ledger entry as written: a [`Noted`], or by earlier versions only
+/// whether it holds data.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Holds(bool),
+    Noted(Noted),
+}
+
+impl From<Entry> for Noted {
+    fn from(entry: Entry) -> Noted {
+        match entry {
+            Entry::Holds(holds) => Noted { holds: Some(holds), made: None },
+            Entry::Noted(noted) => noted,
+        }
     }
 }
 
@@ -910,7 +949,24 @@ fn archive_name(old: &Path, now: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Subvolumes;
+    use super::{Entry, Noted, Subvolumes};
+
+    #[test]
+    fn the_ledger_reads_what_earlier_versions_wrote() {
+        let read = |text: &str| -> std::collections::BTreeMap<String, Noted> {
+            serde_json::from_str::<std::collections::BTreeMap<String, Entry>>(text)
+                .unwrap()
+                .into_iter()
+                .map(|(n, e)| (n, e.into()))
+                .collect()
+        };
+        let old = read(r#"{"20261126T140710Z":false}"#);
+        assert_eq!(old["20261126T140710Z"], Noted { holds: Some(false), made: None });
+        let now = Noted { holds: None, made: Some(1_795_702_100) };
+        let text = serde_json::to_string(&std::collections::BTreeMap::from([("a", now)])).unwrap();
+        assert_eq!(text, r#"{"a":{"made":1795702100}}"#);
+        assert_eq!(read(&text)["a"], now);
+    }
 
     #[test]
     fn nested_subvolumes_deepest_first_by_id() {

@@ -19,7 +19,11 @@ use super::{
     capitalized, confirm, guard, now, Backend, ClaimLists, Error, LastRollback, Loss, Outcome, Overrides,
     Plan, Recorded, Refusal, Result, RootState, Target,
 };
-use crate::cli::{AuditArgs, Format, PlanFormat, RollbackArgs, RuleArgs, SourceArgs, When};
+use crate::cli::{
+    AuditArgs, FlatArg, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
+    SourceArgs, When,
+};
+use crate::config::TargetNames;
 use crate::error::ExitCode;
 use crate::sanitize::terminal_safe;
 use crate::sys::output::{warn, Out};
@@ -57,7 +61,8 @@ impl Screen {
 /// `darlings rollback`.
 pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     let now = now();
-    let target = match Target::open(&args.target, !args.dry_run) {
+    let names = TargetNames::new(&args.which, Some(&args.subvolume), Some(&args.blank), Some(&args.archive));
+    let target = match Target::open(&names, !args.dry_run) {
         Ok(t) => t,
         Err(e) if args.initrd => return Ok(initrd_gives_up(None, &e, now)),
         Err(e) => return Err(e),
@@ -205,9 +210,9 @@ fn audit_into(
     sources.assume_claims |= !verified;
     let mut _claims_file = None;
     match claims.filter(|c| !c.is_empty()) {
-        Some(c) if sources.impermanence.is_none() => {
+        Some(c) if sources.declared.impermanence.is_none() => {
             let file = ClaimsFile::write(c)?;
-            sources.impermanence = Some(file.0.clone());
+            sources.declared.impermanence = Some(file.0.clone());
             _claims_file = Some(file);
             let n: usize = c.values().map(|l| l.directories.len() + l.files.len()).sum();
             plan.notes.push(format!("the claims are the {n} declared at shutdown (kept in the record)"));
@@ -218,7 +223,7 @@ fn audit_into(
         None => {}
     }
     let audit_args = AuditArgs {
-        rules: RuleArgs { root: Some(place.root.clone()), sources },
+        rules: RuleArgs { at: RootArg { root: Some(place.root.clone()) }, sources },
         source: SourceArgs {
             kind: place.source,
             baseline: place.baseline.clone(),
@@ -226,11 +231,13 @@ fn audit_into(
             snapshot: place.snapshot.clone(),
             ..SourceArgs::default()
         },
-        format: Some(Format::Json),
-        flat: true,
-        threads: args.threads,
-        progress: When::Never,
-        color: When::Never,
+        report: ReportArgs {
+            format: Some(Format::Json),
+            flat: FlatArg { flat: true },
+            ..ReportArgs::default()
+        },
+        threads: args.threads.clone(),
+        progress: ProgressArg { progress: When::Never },
         ..AuditArgs::default()
     };
     let what = "the audit before the rollback failed";
@@ -362,6 +369,7 @@ fn run_steps(
         }
         done.steps_done += 1;
     }
+    let made = super::now();
     done.verified = backend.verify(plan);
     let ok = done.verified.iter().all(|(_, ok)| *ok);
     let mut text = String::from("\nVerified:\n");
@@ -377,9 +385,9 @@ fn run_steps(
         }
     }
     screen.say(&terminal_safe(&text));
-    if let Err(e) = backend.note_archive(plan) {
+    if let Err(e) = backend.note_archive(plan, made) {
         warn(&terminal_safe(&format!(
-            "cannot note whether the archive holds data (retention counts it as holding): {e}"
+            "cannot note whether the archive holds data and when it was made (retention counts it as holding data, `darlings archives` dates it from its name): {e}"
         )));
     }
     last.warnings.clone_from(&done.warnings);

@@ -54,7 +54,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{RollbackArgs, TargetArgs};
+use crate::cli::RollbackArgs;
+use crate::config::TargetNames;
 use crate::report::{Report, Severity, Verdict};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError, Pipe};
@@ -356,8 +357,10 @@ pub trait Backend {
     fn verify(&self, plan: &Plan) -> Vec<(String, bool)>;
     /// After the steps: what mounts show now that people may not expect.
     fn mounts_after(&self, plan: &Plan) -> Vec<String>;
-    /// Keeps whether the new archive holds data, for retention to read.
-    fn note_archive(&self, plan: &Plan) -> Result<()>;
+    /// Keeps what is known of the new archive once it is made: whether it
+    /// holds data (retention reads it) and, where the filesystem does not
+    /// know, `made`: when the steps ran (the name is when the run started).
+    fn note_archive(&self, plan: &Plan, made: i64) -> Result<()>;
     fn record_outcome(&self, last: &LastRollback) -> Result<()>;
     /// The last rollback's record: `Err` holds what could not be read.
     fn last_outcome(&self) -> Option<Result<LastRollback, String>>;
@@ -377,7 +380,8 @@ pub struct AuditPlace {
     pub source: crate::cli::SourceKind,
     pub baseline: Option<PathBuf>,
     pub dataset: Option<String>,
-    pub snapshot: String,
+    /// The blank snapshot (ZFS).
+    pub snapshot: Option<String>,
     /// Claims can be checked there (the root is mounted as the system runs it).
     pub verified: bool,
     /// Undoes a temporary mount when dropped.
@@ -386,7 +390,7 @@ pub struct AuditPlace {
 
 impl Target {
     /// The target the flags name; without any, the root mounted at `/`.
-    pub fn open(args: &TargetArgs, writable: bool) -> Result<Target> {
+    pub fn open(args: &TargetNames, writable: bool) -> Result<Target> {
         if args.dataset.is_some() {
             return Ok(Target::Zfs(zfs::Zfs::new(args)?));
         }
@@ -442,15 +446,18 @@ impl Target {
     }
 }
 
-/// Sorts archives newest first: by time, then by the `-N` that tells
-/// apart rollbacks of the same second (`-10` after `-9`), then by name.
+/// Sorts archives newest first, in the order their rollbacks ran: by the
+/// time in a darlings name (when its run started; others by when they
+/// were made), then by the `-N` that tells apart rollbacks of the same
+/// second (`-10` after `-9`), then by name. Not by when each was made: a
+/// root moved aside late in its run can share the second in which the next
+/// run starts, and would pass for the newer one.
 pub fn newest_first(list: &mut [Archive]) {
+    let ran = |a: &Archive| a.name.get(..16).and_then(parse_stamp).filter(|_| a.ours).or(a.created);
     let n = |a: &Archive| -> u64 {
         a.name.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).filter(|_| a.ours).unwrap_or(1)
     };
-    list.sort_by(|a, b| {
-        b.created.cmp(&a.created).then_with(|| n(b).cmp(&n(a))).then_with(|| b.name.cmp(&a.name))
-    });
+    list.sort_by(|a, b| ran(b).cmp(&ran(a)).then_with(|| n(b).cmp(&n(a))).then_with(|| b.name.cmp(&a.name)));
 }
 
 /// A stamp for archive names: `20261126T164900Z` (UTC, sorts by time).
@@ -588,6 +595,27 @@ mod tests {
             names,
             ["20261126T140711Z", "20261126T140710Z-10", "20261126T140710Z-9", "20261126T140710Z"]
         );
+    }
+
+    #[test]
+    fn archives_sort_by_when_their_rollback_ran_not_when_they_were_made() {
+        // The run of -5 started at :10 and moved the root aside at :11, the
+        // second in which the next run started.
+        let earlier = Archive {
+            name: "20261126T140710Z-5".into(),
+            created: parse_stamp("20261126T140711Z"),
+            ours: true,
+            ..Archive::default()
+        };
+        let later = Archive {
+            name: "20261126T140711Z".into(),
+            created: parse_stamp("20261126T140711Z"),
+            ours: true,
+            ..Archive::default()
+        };
+        let mut list = vec![earlier, later];
+        newest_first(&mut list);
+        assert_eq!(list[0].name, "20261126T140711Z");
     }
 
     #[test]

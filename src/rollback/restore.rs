@@ -43,7 +43,8 @@ use crate::sys::root::{check_relative, kind_name, PathError};
 /// `darlings restore`.
 pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     let comps = components(&args.path)?;
-    let target = Target::open(&args.target, false)?;
+    let names = crate::config::TargetNames::new(&args.which, None, None, Some(&args.archive));
+    let target = Target::open(&names, false)?;
     let list = target.archives()?;
     let archive = pick(&list, args.from.as_deref())?;
     let (tree, _guard) = match &target {

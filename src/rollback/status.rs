@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::{age, now, Archive, Error, LastRollback, Loss, Outcome, Record, Result, Target, RECORD_XATTR};
 use crate::cli::{ArchivesArgs, MarkArgs, PlanFormat, RecordArgs, StatusArgs, StatusFormat};
+use crate::config::TargetNames;
 use crate::error::ExitCode;
 use crate::sanitize::{escape, terminal_safe};
 use crate::sys::fmt::{human_size, rfc3339, time_text};
@@ -26,7 +27,7 @@ fn print(text: &str) -> Result<()> {
 
 /// `darlings mark`.
 pub fn mark(args: &MarkArgs) -> Result<ExitCode> {
-    let target = Target::open(&args.target, true)?;
+    let target = Target::open(&TargetNames::new(&args.which, Some(&args.subvolume), None, None), true)?;
     let text = target.backend().mark(!args.off)?;
     print(&format!("{}\n", terminal_safe(&text)))?;
     Ok(ExitCode::Clean)
@@ -45,7 +46,7 @@ fn archive_json(a: &Archive) -> serde_json::Value {
 
 /// `darlings archives`.
 pub fn archives(args: &ArchivesArgs) -> Result<ExitCode> {
-    let target = Target::open(&args.target, false)?;
+    let target = Target::open(&TargetNames::new(&args.which, None, None, Some(&args.archive)), false)?;
     let list = target.archives()?;
     let now = now();
     if args.format == PlanFormat::Json {
@@ -85,10 +86,8 @@ pub fn archives(args: &ArchivesArgs) -> Result<ExitCode> {
 /// decision (with claims checked here) and the declared claims.
 pub fn record(args: &RecordArgs) -> Result<ExitCode> {
     let what = "cannot record the audit";
-    let mut cfg = crate::config::Audit::from_args(&args.audit)
+    let cfg = crate::config::Audit::for_record(args)
         .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
-    // Every path judged by itself, as the rollback's own audit does.
-    cfg.flat = true;
     let audited = crate::audit::run_full(&cfg).map_err(|e| Error::audit(what, &e))?;
     let code = audited.report.exit_code(&cfg.fail_on, cfg.fail_severity);
     let loss = Loss::from_report(&audited.report, !cfg.rules.assume_claims);
@@ -140,7 +139,8 @@ struct Status {
 
 /// `darlings status`.
 pub fn status(args: &StatusArgs) -> Result<ExitCode> {
-    let target = Target::open(&args.target, false)?;
+    let names = TargetNames::new(&args.which, Some(&args.subvolume), None, Some(&args.archive));
+    let target = Target::open(&names, false)?;
     let b = target.backend();
     let s = Status {
         target: b.name(),

@@ -25,7 +25,8 @@ use super::{
     retain, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark, Plan, Problem,
     Result, Retention, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind, TargetArgs};
+use crate::cli::{RollbackArgs, SourceKind};
+use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::{Cmd, Pipe};
 
@@ -166,7 +167,7 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
 }
 
 impl Zfs {
-    pub fn new(args: &TargetArgs) -> Result<Zfs> {
+    pub fn new(args: &TargetNames) -> Result<Zfs> {
         let dataset = args.dataset.clone().unwrap_or_default();
         valid_name("--dataset", &dataset)?;
         if dataset.contains('@') {
@@ -510,7 +511,7 @@ impl Backend for Zfs {
             source: SourceKind::Zfs,
             baseline: None,
             dataset: Some(self.dataset.clone()),
-            snapshot: self.snapshot.clone(),
+            snapshot: Some(self.snapshot.clone()),
             _guard: guard.map(|g| Box::new(g) as Box<dyn std::any::Any>),
         };
         if let Some(m) = mounted.iter().find(|m| m.as_slice() == b"/").or_else(|| mounted.first()) {
@@ -567,7 +568,8 @@ impl Backend for Zfs {
             .collect()
     }
 
-    fn note_archive(&self, plan: &Plan) -> Result<()> {
+    /// ZFS knows when the archive was made: its `creation` (the receive).
+    fn note_archive(&self, plan: &Plan, _made: i64) -> Result<()> {
         let (Some(name), Some(archive)) = (&plan.archive_name, &self.archive) else { return Ok(()) };
         let Some(holds) = plan.facts.loss.as_ref().map(|l| !l.holds_nothing) else { return Ok(()) };
         zfs()
@@ -617,7 +619,9 @@ impl Backend for Zfs {
                 let name = r[0].rsplit('/').next().unwrap_or(&r[0]).to_owned();
                 let parsed = super::parse_stamp(&name);
                 Archive {
-                    created: parsed.or_else(|| r[1].parse().ok()),
+                    // When it was received; the name is when the rollback
+                    // started (an audit and a prompt earlier).
+                    created: r[1].parse().ok().or(parsed),
                     size: r[2].parse().ok(),
                     ours: parsed.is_some(),
                     holds: match r[3].as_str() {
