@@ -44,6 +44,10 @@ fn an_io_error_says_its_cause_once() {
         "{err}"
     );
     assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    // The rollback commands' own errors too.
+    let err = stderr(&["status", "--device", "/nonexistent-darlings-device"]);
+    assert!(err.contains("/nonexistent-darlings-device"), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
 }
 
 #[test]

@@ -74,12 +74,10 @@ pub enum Error {
     Command(#[from] CommandError),
     #[error(transparent)]
     Zfs(#[from] crate::source::zfs::ZfsError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: io::Error,
-    },
+    /// The cause is said in the message, once (not also as a `source`,
+    /// which `{:#}` would print again).
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: io::Error },
     /// The flags name something that cannot be a target, or not this way.
     #[error("{0}")]
     Target(String),
@@ -90,7 +88,7 @@ pub enum Error {
 
 impl Error {
     fn io(what: impl Into<String>, source: impl Into<io::Error>) -> Error {
-        Error::Io { what: what.into(), source: source.into() }
+        Error::Io { what: what.into(), cause: source.into() }
     }
 
     fn audit(what: impl Into<String>, e: &anyhow::Error) -> Error {
