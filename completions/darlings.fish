@@ -52,7 +52,7 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T, P: powers of 1024; not with --format prometheus)' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''
@@ -120,7 +120,7 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T, P: powers of 1024; not with --format prometheus)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''
@@ -185,7 +185,7 @@ ignored\t''
 recreated\t''
 structure\t''
 restored\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers of 1024; not with --format prometheus)' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l min-size -d 'Show only findings of at least SIZE bytes (suffixes K, M, G, T, P: powers of 1024; not with --format prometheus)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l sort -d 'Order of findings [default: path] (not with --format prometheus)' -r -f -a "path\t'By path, bytewise (the table: in sections by verdict, losses first, critical state first)'
 size\t'Largest first, whatever the verdict (the table too: one list, no sections); equal sizes by path, then rows without a size (kept, ignored, structure)'"
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l color -d 'Colour in the table [default: auto, off when NO_COLOR is set or not a terminal] (only with --format table)' -r -f -a "auto\t''

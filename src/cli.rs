@@ -475,7 +475,7 @@ pub struct ReportArgs {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub verdict: Vec<Verdict>,
 
-    /// Show only findings of at least SIZE bytes (suffixes K, M, G, T: powers
+    /// Show only findings of at least SIZE bytes (suffixes K, M, G, T, P: powers
     /// of 1024; not with --format prometheus)
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub min_size: Option<u64>,
