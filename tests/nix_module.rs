@@ -106,7 +106,7 @@ fn the_flake_gives_the_package_the_overlay_and_the_module() {
   flakes = import {REPO}/tests/nix/flakes.nix {{ shared = {SHARED}; }};
   f = flakes.darlings;
   eval = modules: (import {REPO}/tests/nix/eval.nix {{ shared = {SHARED}; package = null; inherit modules; }}).package;
-  pkg = p: {{ inherit (p) name system; lock = toString p.cargoLock.lockFile; inherit (p.meta) mainProgram platforms; }};
+  pkg = p: {{ inherit (p) name system postInstall; lock = toString p.cargoLock.lockFile; inherit (p.meta) mainProgram platforms; inputs = map (i: i.name) p.nativeBuildInputs; }};
   final = flakes.nixpkgs.legacyPackages.x86_64-linux;
 in {{
   packages = builtins.mapAttrs (_: p: pkg p.default) f.packages;
@@ -123,6 +123,17 @@ in {{
         assert_eq!(p["system"], system);
         assert_eq!(p["lock"], lock.as_str());
         assert_eq!(p["mainProgram"], "darlings");
+        assert_eq!(p["inputs"], json!(["install-shell-files"]));
+        // The man pages and completions the repository keeps current are
+        // installed: every file the install step names exists.
+        let install = p["postInstall"].as_str().unwrap();
+        assert!(install.contains("installManPage doc/*.1"), "{install}");
+        for file in ["completions/darlings.bash", "completions/darlings.fish", "completions/_darlings"] {
+            assert!(install.contains(file), "{install}");
+            assert!(Path::new(REPO).join(file).is_file(), "{file}");
+        }
+        let pages = std::fs::read_dir(Path::new(REPO).join("doc")).unwrap().count();
+        assert!(pages > 10, "a page per subcommand: {pages}");
     }
     assert_eq!(v["packages"].as_object().unwrap().len(), 2);
     assert_eq!(v["overlay"]["name"], name.as_str());

@@ -13,9 +13,12 @@ let
     legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (system: {
       callPackage = fn: args: fn ({
         inherit lib;
+        installShellFiles = fake "install-shell-files";
         rustPlatform.buildRustPackage = a: fake "${a.pname}-${a.version}" // {
           inherit (a) meta cargoLock;
           inherit system;
+          postInstall = a.postInstall or "";
+          nativeBuildInputs = a.nativeBuildInputs or [ ];
         };
       } // args);
     });
