@@ -43,7 +43,7 @@ echo old > "$R/var/log/old.log"
 btrfs -q subvolume snapshot -r m/root m/root-blank
 mkdir r && mount -o loop,subvol=root fs.img r
 R=r
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/nixos" "$R/persist/etc"
 echo 1000 > "$R/persist/var/lib/nixos/uid-map"
 echo 0123456789abcdef > "$R/persist/etc/machine-id"
@@ -239,9 +239,9 @@ fn claims_inside_mounts_and_behind_symlinked_parents() {
     t.symlink(b"/opt", b"/srv/real");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs home "$R/home"
+persistent home "$R/home"
 mkdir -p "$R/home/alice/.ssh"
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var-lib/app"
 "$D" audit --root "$R" --format json --no-default-manifest --keep /home/alice/.ssh --keep /var/lib/app --keep /opt/app || true"#,
         root = t.root().display()
@@ -254,7 +254,7 @@ mkdir -p "$R/persist/var-lib/app"
     assert!(f[&b"/home/alice/.ssh"[..]]["detail"]
         .as_str()
         .unwrap()
-        .contains("inside tmpfs home mounted at /home"));
+        .contains("inside overlay home mounted at /home"));
     assert_eq!(f[&b"/var/lib/app"[..]]["verdict"], "kept", "through /var/lib -> /persist/var-lib");
     assert_eq!(f[&b"/opt/app"[..]]["verdict"], "broken", "through /opt -> /srv/real, on the root");
     assert_eq!(json["exit_code"], 3);

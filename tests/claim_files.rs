@@ -41,8 +41,8 @@ fn nixos_like_root(t: &common::Tree, manifest: &str) {
         .symlink(b"/etc/darlings/preservation.json", b"/etc/static/ccc-preservation.json");
 }
 
-const MOUNTS: &str = r#"mount -t tmpfs persist "$R/persist"
-mount -t tmpfs persistent "$R/persistent"
+const MOUNTS: &str = r#"persistent persist "$R/persist"
+persistent persistent "$R/persistent"
 mkdir -p "$R/persist/var/lib/bluetooth" "$R/persistent/var/lib/nixos"
 mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
 mount --bind "$R/persistent/var/lib/nixos" "$R/var/lib/nixos"

@@ -43,7 +43,7 @@ fn declared_claims_are_checked_like_any_claim() {
     std::fs::write(json.path(), PERSISTENCE).expect("write");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/bluetooth"
 mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
 "$D" audit --root "$R" --format json --impermanence '{json}' || true"#,
@@ -181,7 +181,7 @@ fn a_declared_claim_must_come_from_its_own_storage_root() {
     std::fs::write(json.path(), decl).expect("write");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mount -t tmpfs other "$R/other"
 mkdir -p "$R/persist/var/lib/good" "$R/persist/var/lib/shadowed" "$R/persist/etc" "$R/other/wrong" "$R/other/etc"
 echo ok > "$R/persist/etc/ok"; echo ok > "$R/other/etc/ok"
@@ -202,7 +202,7 @@ mount -t tmpfs later "$R/var/lib/shadowed"
         let got = row["detail"].as_str().unwrap_or("");
         assert!(got.contains(detail), "{path}: {got:?} lacks {detail:?}");
     };
-    check("/var/lib/good", "kept", "mount point (tmpfs persist[/var/lib/good])");
+    check("/var/lib/good", "kept", "mount point (overlay persist[/var/lib/good])");
     check("/var/lib/wrong", "broken", "mounted from tmpfs other[/wrong], not from its storage root /persist");
     check(
         "/var/lib/shadowed",
