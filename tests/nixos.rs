@@ -94,6 +94,55 @@ fn bad_declarations_stop_the_audit_and_say_where() {
     assert!(out.stdout.is_empty());
 }
 
+/// A storage root with a `.` or `..` component names another directory
+/// than the one written: `audit` and `stray` refuse it alike, naming the
+/// file and the key, as they do a declared path with `..` — whether the
+/// storage root is the attribute name, its `persistentStoragePath`, or an
+/// entry's own.
+#[test]
+fn a_storage_root_with_dot_components_is_refused_by_audit_and_stray() {
+    let t = common::Tree::new();
+    t.dir(b"/persist/sub").dir(b"/var/lib/app");
+    for (text, key, says) in [
+        (
+            r#"{"/persist/sub/..": {"directories": ["/var/lib/app"]}}"#,
+            r#""/persist/sub/..""#,
+            "`..` component",
+        ),
+        (r#"{"/persist/./": {"directories": ["/var/lib/app"]}}"#, r#""/persist/./""#, "`.` component"),
+        (
+            r#"{"p": {"persistentStoragePath": "/persist/.", "directories": ["/var/lib/app"]}}"#,
+            r#""p".persistentStoragePath"#,
+            "`.` component",
+        ),
+        (
+            r#"{"/persist": {"directories": [{"directory": "/var/lib/app", "persistentStoragePath": "/persist/sub/.."}]}}"#,
+            r#""/persist".directories[0].persistentStoragePath"#,
+            "`..` component",
+        ),
+        (r#"{"persist": {"directories": ["/var/lib/app"]}}"#, r#""persist""#, "not an absolute path"),
+    ] {
+        let json = tempfile::NamedTempFile::new().expect("tempfile");
+        std::fs::write(json.path(), text).expect("write");
+        for command in ["audit", "stray"] {
+            let out = common::run([
+                std::ffi::OsStr::new(command),
+                "--root".as_ref(),
+                t.root().as_os_str(),
+                "--no-default-manifest".as_ref(),
+                "--impermanence".as_ref(),
+                json.path().as_os_str(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(common::code(&out), 2, "{command} {text}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {text}");
+            let file = json.path().display().to_string();
+            assert!(stderr.contains(&format!("{file}: {key}: storage root")), "{command} {text}: {stderr}");
+            assert!(stderr.contains(says), "{command} {text}: {stderr}");
+        }
+    }
+}
+
 /// The `--apply` expression, evaluated for real by Nix on a value shaped
 /// like current impermanence's, whose removed options throw when forced;
 /// its JSON then feeds `--impermanence`.
