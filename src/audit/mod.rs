@@ -106,6 +106,9 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     let diff = source.changes();
     if let Some(tree) = diff {
         diff_findings(tree, &mut collected.findings, live.is_none());
+        if live.is_some() {
+            unseen(&tree.unseen(), tree, &mut collected.findings, &mut notes);
+        }
     }
     let catalogue = Catalogue::new(loaded.precious.clone());
     mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff);
@@ -185,6 +188,73 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) 
         f.ctime = ctime;
         f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
         findings.push(f);
+    }
+}
+
+/// What the change list names that the live tree does not show as such
+/// (a saved diff older than the tree): a path gone from the tree keeps its
+/// finding, with the list's change time and no size or modification time
+/// (unknown, not zero), and so does any group holding one; a path below
+/// what is a symlink (never followed) or a file in the tree now cannot be
+/// looked at. Both are said in notes, naming the paths.
+fn unseen(
+    unseen: &crate::source::tree::Unseen,
+    tree: &ChangeTree,
+    findings: &mut [Finding],
+    notes: &mut Vec<String>,
+) {
+    let missing: std::collections::BTreeSet<&[u8]> = unseen.missing.iter().map(Vec::as_slice).collect();
+    if !missing.is_empty() {
+        for f in findings.iter_mut().filter(|f| f.entries.is_some()) {
+            let gone = std::iter::successors(Some(&f.path[..]), |p| {
+                (p.len() > 1).then(|| &p[..p.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1)])
+            })
+            .any(|p| missing.contains(p));
+            let below = [&f.path[..], b"/"].concat();
+            let holds = missing.range(&below[..]..).next().is_some_and(|m| m.starts_with(&below));
+            if gone {
+                f.mtime = None;
+                f.ctime = tree.ctime_of(&f.path);
+            }
+            if gone || holds {
+                f.size = None;
+                f.disk = None;
+            }
+        }
+        let n = unseen.missing.len();
+        notes.push(format!(
+            "{} the diff names {} not in the tree under --root ({}): the tree changed after the diff was \
+             made; reported with the diff's change time, size and modification time unknown",
+            if n == 1 { "a path".to_owned() } else { format!("{n} paths") },
+            if n == 1 { "is" } else { "are" },
+            some_paths(unseen.missing.iter()),
+        ));
+    }
+    for (path, kind, first, n) in &unseen.beneath {
+        let what = match kind {
+            FileKind::Symlink => "a symlink, never followed,".to_owned(),
+            other => format!("a {}", other.name()),
+        };
+        notes.push(format!(
+            "the diff names {} below {} ({}), which is {what} in the tree under --root now: \
+             not reported (the diff is older than the tree)",
+            if *n == 1 { "a path".to_owned() } else { format!("{n} paths") },
+            String::from_utf8_lossy(path),
+            String::from_utf8_lossy(first),
+        ));
+    }
+}
+
+/// "/a", "/a and /b", "/a, /b, /c and 4 more paths" (escaped by the renderer).
+fn some_paths<'p>(paths: impl ExactSizeIterator<Item = &'p Vec<u8>>) -> String {
+    const SHOWN: usize = 3;
+    let n = paths.len();
+    let shown: Vec<String> = paths.take(SHOWN).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    match n {
+        0 => String::new(),
+        1 => shown[0].clone(),
+        _ if n <= SHOWN => format!("{} and {}", shown[..n - 1].join(", "), shown[n - 1]),
+        _ => format!("{} and {} more paths", shown.join(", "), n - SHOWN),
     }
 }
 
