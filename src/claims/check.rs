@@ -353,7 +353,7 @@ fn linked_storage(root: &Root, storage: &[u8]) -> Option<String> {
 
 /// The first component of `rel` (itself included) that is a symlink, and
 /// its target. `None`: no symlink on the way (or `rel` does not exist).
-fn first_link<'r>(root: &Root, rel: &'r [u8]) -> Option<(&'r [u8], Result<Vec<u8>, Errno>)> {
+pub fn first_link<'r>(root: &Root, rel: &'r [u8]) -> Option<(&'r [u8], Result<Vec<u8>, Errno>)> {
     // Opened as it is (a final symlink is the link itself); ELOOP: a
     // symlink on the way.
     let is_link = |rel: &[u8]| -> Result<bool, Errno> {

@@ -46,6 +46,16 @@ pub enum ManifestError {
     },
     #[error("{}:{line}:{column}: {message}", escape_path(file))]
     Invalid { file: PathBuf, line: usize, column: usize, message: String },
+    /// The default manifest is (or lies below) a symlink whose target is
+    /// not inside the audited root: a NixOS `/etc` links into `/nix/store`,
+    /// which `--root` may not have mounted.
+    #[error(
+        "{}: the default manifest leads through the symlink {link} (to {target}), which does not resolve \
+         inside the audited root (is what it points to mounted there?): its rules and claims cannot be read; \
+         mount it, or audit without them with --no-default-manifest",
+        escape_path(file)
+    )]
+    Dangling { file: PathBuf, link: String, target: String },
 }
 
 /// What one manifest says.
