@@ -259,3 +259,43 @@ mkdir -p "$R/persist/var-lib/app"
     assert_eq!(f[&b"/opt/app"[..]]["verdict"], "broken", "through /opt -> /srv/real, on the root");
     assert_eq!(json["exit_code"], 3);
 }
+
+/// `explain` of a path through a symlink (`/home/alice/link -> /etc`) is
+/// not `/etc/shadow`, and no entry of `/home`: the audit follows no link,
+/// so the path is in none of its rows, and `explain` says it passes through
+/// the link — text and JSON — instead of "exists" with `/home`'s row.
+#[test]
+fn explain_through_a_symlink_says_so_and_gives_no_row_around_it() {
+    let t = common::Tree::new();
+    t.file(b"/etc/shadow", b"root:x")
+        .file(b"/home/alice/notes", b"n")
+        .symlink(b"/home/alice/link", b"/etc")
+        .symlink(b"/home/alice/new\nline", b"/etc");
+    for name in [&b"link"[..], b"new\nline"] {
+        let path = [&b"/home/alice/"[..], name, b"/shadow"].concat();
+        let explain = |format: &str| {
+            common::run([
+                "explain".as_ref(),
+                "--root".as_ref(),
+                t.root().as_os_str(),
+                "--no-default-manifest".as_ref(),
+                "--format".as_ref(),
+                OsStr::new(format),
+                OsStr::from_bytes(&path),
+            ])
+        };
+        let e = common::parse_json(&explain("json"));
+        assert_eq!(e["exists"], false, "{e}");
+        assert_eq!(e["finding"], Value::Null, "no row of /home holds it: {e}");
+        let link = [&b"/home/alice/"[..], name].concat();
+        assert_eq!(common::path_of(&e["through_symlink"], "path"), link, "{e}");
+        assert_eq!(e["through_symlink"]["target"], "/etc", "{e}");
+        assert!(e["no_finding"].as_str().unwrap().contains("passes through the symlink"), "{e}");
+        let text = String::from_utf8(explain("text").stdout).expect("utf-8");
+        assert!(text.contains("verdict: none (passes through the symlink /home/alice/"), "{text}");
+
+        // The audit agrees: the path is in none of its rows.
+        let (report, _) = common::audit_json(t.root(), &["--no-default-manifest", "--flat"]);
+        assert!(!common::findings(&report).contains_key(&path));
+    }
+}

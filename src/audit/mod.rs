@@ -365,8 +365,13 @@ pub struct Explained {
     /// The audit's row for the path, or for the group, claim or ignored
     /// tree it lies in (the deepest such row that is not `structure`).
     pub finding: Option<Finding>,
-    /// Whether the path exists in the audited tree (`None`: no live tree).
+    /// Whether the path exists in the audited tree as such, reached
+    /// following no symlink (`None`: no live tree).
     pub exists: Option<bool>,
+    /// The symlink the path passes through in the audited tree, and its
+    /// target: the path is no entry of the tree (the audit follows no
+    /// link), whatever lies where the link leads.
+    pub through: Option<(Vec<u8>, Vec<u8>)>,
     /// Every rule that applies, best first: the rule, where it matches,
     /// and (for the first) why it wins over the next.
     pub rules: Vec<(RuleRef, Vec<u8>)>,
@@ -390,22 +395,31 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
         audited.claims.get(&d.at).filter(|c| c.rule == d.rule).map(|c| (d.at.clone(), c.state.clone()))
     });
     let report = audited.report;
-    let exists = audited
-        .live
-        .as_ref()
-        .map(|t| t.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false));
-    let finding = report.findings.iter().find(|f| f.path == path).cloned().or_else(|| {
-        report
-            .findings
-            .iter()
-            .filter(|f| {
-                f.verdict != Verdict::Structure && crate::sys::path::is_ancestor_or_self(&f.path, path)
-            })
-            // A hidden directory's row is not the row of a path the running
-            // system sees (on the mount that hides it).
-            .filter(|f| !(f.verdict == Verdict::Shadowed && exists == Some(true)))
-            .max_by_key(|f| f.path.len())
-            .cloned()
+    let rel = path.strip_prefix(b"/").unwrap_or(path);
+    // A symlink on the way (not the path itself): no link is followed.
+    let through = audited.live.as_ref().and_then(|t| {
+        let (link, target) = crate::claims::check::first_link(&t.root, rel)?;
+        (link != rel).then(|| ([b"/", link].concat(), target.unwrap_or_default()))
     });
-    Ok(Explained { path: path.to_vec(), report, finding, exists, rules, why, claim })
+    let exists = audited.live.as_ref().map(|t| through.is_none() && t.root.exists(rel).unwrap_or(false));
+    let own = report.findings.iter().find(|f| f.path == path).cloned();
+    // Behind a link, the path is no entry of any row around it.
+    let finding = if through.is_some() {
+        own
+    } else {
+        own.or_else(|| {
+            report
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.verdict != Verdict::Structure && crate::sys::path::is_ancestor_or_self(&f.path, path)
+                })
+                // A hidden directory's row is not the row of a path the running
+                // system sees (on the mount that hides it).
+                .filter(|f| !(f.verdict == Verdict::Shadowed && exists == Some(true)))
+                .max_by_key(|f| f.path.len())
+                .cloned()
+        })
+    };
+    Ok(Explained { path: path.to_vec(), report, finding, exists, through, rules, why, claim })
 }
