@@ -169,7 +169,7 @@ fn stray(args: &AuditArgs) -> Result<ExitCode> {
         links.merge(collected.links);
     }
     let mut report = Report {
-        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        root: live.canonical.as_os_str().as_bytes().to_vec(),
         source: Report::STRAY,
         flat: cfg.flat,
         totals: Report::compute_totals(&findings, &links),

@@ -40,7 +40,9 @@ pub fn open_root(path: &Path) -> Result<Target> {
 }
 
 pub fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> {
-    claims::load(&rules.sources, target.map(|t| &t.root), &rules.root).map_err(anyhow::Error::from)
+    // Files inside the root are named by the path the audit opened.
+    let shown = target.map_or(rules.root.as_path(), |t| t.canonical.as_path());
+    claims::load(&rules.sources, target.map(|t| &t.root), shown).map_err(anyhow::Error::from)
 }
 
 /// Runs an audit as configured and returns its sorted report.
@@ -129,7 +131,13 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     }
 
     let mut report = Report {
-        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        // The root the audit opened (canonical), as the notes name it.
+        root: live
+            .as_ref()
+            .map_or(cfg.rules.root.as_path(), |t| t.canonical.as_path())
+            .as_os_str()
+            .as_bytes()
+            .to_vec(),
         source: source.name(),
         flat: cfg.flat,
         totals: Report::compute_totals(&collected.findings, &collected.links),
