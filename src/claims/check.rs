@@ -351,9 +351,12 @@ fn linked_storage(root: &Root, storage: &[u8]) -> Option<String> {
     })
 }
 
+/// A symlink's path (relative to the root) and its target, as read.
+pub type Link<'r> = (&'r [u8], Result<Vec<u8>, Errno>);
+
 /// The first component of `rel` (itself included) that is a symlink, and
 /// its target. `None`: no symlink on the way (or `rel` does not exist).
-pub fn first_link<'r>(root: &Root, rel: &'r [u8]) -> Option<(&'r [u8], Result<Vec<u8>, Errno>)> {
+pub fn first_link<'r>(root: &Root, rel: &'r [u8]) -> Option<Link<'r>> {
     // Opened as it is (a final symlink is the link itself); ELOOP: a
     // symlink on the way.
     let is_link = |rel: &[u8]| -> Result<bool, Errno> {
