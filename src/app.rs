@@ -193,7 +193,7 @@ fn stray(args: &StrayArgs) -> Result<ExitCode> {
         links.merge(collected.links);
     }
     let mut report = Report {
-        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        root: live.canonical.as_os_str().as_bytes().to_vec(),
         source: Report::STRAY,
         flat: cfg.flat,
         totals: Report::compute_totals(&findings, &links),

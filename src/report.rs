@@ -148,15 +148,45 @@ pub struct MissingClaim {
 }
 
 /// Counts for one verdict (or one verdict and severity).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Total {
     pub findings: u64,
     pub entries: u64,
+    /// Bytes of the findings whose size is known (see [`Total::sized`]).
     pub bytes: u64,
     pub disk: u64,
     /// A count exceeded `u64::MAX` and is shown as `u64::MAX`: the real
     /// value is larger.
     pub saturated: bool,
+    /// Findings counted with entries but no size: read from a change list
+    /// alone (a saved diff without `--root`), or gone from the tree since
+    /// the list was made. Their bytes are unknown, not zero.
+    pub size_unknown: u64,
+}
+
+impl Total {
+    /// `(bytes, disk)` when every finding's size is known: otherwise the
+    /// total is not known either (JSON `null`, "size unknown" in prose).
+    pub fn sized(&self) -> Option<(u64, u64)> {
+        (self.size_unknown == 0).then_some((self.bytes, self.disk))
+    }
+}
+
+/// JSON: `bytes` and `disk` are `null` when not every size is known
+/// (`size_unknown` says how many findings lack one), as a finding's `size` is.
+impl Serialize for Total {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let sized = self.sized();
+        let mut m = s.serialize_struct("Total", 6)?;
+        m.serialize_field("findings", &self.findings)?;
+        m.serialize_field("entries", &self.entries)?;
+        m.serialize_field("bytes", &sized.map(|(b, _)| b))?;
+        m.serialize_field("disk", &sized.map(|(_, d)| d))?;
+        m.serialize_field("saturated", &self.saturated)?;
+        m.serialize_field("size_unknown", &self.size_unknown)?;
+        m.end()
+    }
 }
 
 /// A [`Total`] being summed, wide enough never to wrap (each addend is a
@@ -167,6 +197,7 @@ struct Sum {
     entries: u128,
     bytes: u128,
     disk: u128,
+    size_unknown: u128,
 }
 
 impl Sum {
@@ -175,6 +206,11 @@ impl Sum {
         self.entries += u128::from(f.entries.unwrap_or(0));
         self.bytes += u128::from(f.size.unwrap_or(0));
         self.disk += u128::from(f.disk.unwrap_or(0));
+        // A loss counted in entries whose size nobody could read (kept and
+        // ignored rows are not walked: no size is expected of them).
+        if f.verdict.is_loss() && f.entries.is_some_and(|e| e > 0) && f.size.is_none() {
+            self.size_unknown += 1;
+        }
     }
 
     /// Takes back bytes counted more than once, never below zero.
@@ -194,7 +230,8 @@ impl Sum {
         };
         let (findings, entries, bytes, disk) =
             (clamp(self.findings), clamp(self.entries), clamp(self.bytes), clamp(self.disk));
-        Total { findings, entries, bytes, disk, saturated }
+        let size_unknown = clamp(self.size_unknown);
+        Total { findings, entries, bytes, disk, saturated, size_unknown }
     }
 }
 
@@ -553,7 +590,14 @@ mod tests {
         let t = Report::compute_totals(&findings, &links);
         assert_eq!(
             t.get(&Verdict::Unclaimed),
-            Some(&Total { findings: 2, entries: 2, bytes: 100, disk: 100, saturated: false })
+            Some(&Total {
+                findings: 2,
+                entries: 2,
+                bytes: 100,
+                disk: 100,
+                saturated: false,
+                size_unknown: 0
+            })
         );
     }
 

@@ -43,7 +43,7 @@ echo old > "$R/var/log/old.log"
 btrfs -q subvolume snapshot -r m/root m/root-blank
 mkdir r && mount -o loop,subvol=root fs.img r
 R=r
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/nixos" "$R/persist/etc"
 echo 1000 > "$R/persist/var/lib/nixos/uid-map"
 echo 0123456789abcdef > "$R/persist/etc/machine-id"
@@ -239,9 +239,9 @@ fn claims_inside_mounts_and_behind_symlinked_parents() {
     t.symlink(b"/opt", b"/srv/real");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs home "$R/home"
+persistent home "$R/home"
 mkdir -p "$R/home/alice/.ssh"
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var-lib/app"
 "$D" audit --root "$R" --format json --no-default-manifest --keep /home/alice/.ssh --keep /var/lib/app --keep /opt/app || true"#,
         root = t.root().display()
@@ -254,8 +254,48 @@ mkdir -p "$R/persist/var-lib/app"
     assert!(f[&b"/home/alice/.ssh"[..]]["detail"]
         .as_str()
         .unwrap()
-        .contains("inside tmpfs home mounted at /home"));
+        .contains("inside overlay home mounted at /home"));
     assert_eq!(f[&b"/var/lib/app"[..]]["verdict"], "kept", "through /var/lib -> /persist/var-lib");
     assert_eq!(f[&b"/opt/app"[..]]["verdict"], "broken", "through /opt -> /srv/real, on the root");
     assert_eq!(json["exit_code"], 3);
+}
+
+/// `explain` of a path through a symlink (`/home/alice/link -> /etc`) is
+/// not `/etc/shadow`, and no entry of `/home`: the audit follows no link,
+/// so the path is in none of its rows, and `explain` says it passes through
+/// the link — text and JSON — instead of "exists" with `/home`'s row.
+#[test]
+fn explain_through_a_symlink_says_so_and_gives_no_row_around_it() {
+    let t = common::Tree::new();
+    t.file(b"/etc/shadow", b"root:x")
+        .file(b"/home/alice/notes", b"n")
+        .symlink(b"/home/alice/link", b"/etc")
+        .symlink(b"/home/alice/new\nline", b"/etc");
+    for name in [&b"link"[..], b"new\nline"] {
+        let path = [&b"/home/alice/"[..], name, b"/shadow"].concat();
+        let explain = |format: &str| {
+            common::run([
+                "explain".as_ref(),
+                "--root".as_ref(),
+                t.root().as_os_str(),
+                "--no-default-manifest".as_ref(),
+                "--format".as_ref(),
+                OsStr::new(format),
+                OsStr::from_bytes(&path),
+            ])
+        };
+        let e = common::parse_json(&explain("json"));
+        assert_eq!(e["exists"], false, "{e}");
+        assert_eq!(e["finding"], Value::Null, "no row of /home holds it: {e}");
+        let link = [&b"/home/alice/"[..], name].concat();
+        assert_eq!(common::path_of(&e["through_symlink"], "path"), link, "{e}");
+        assert_eq!(e["through_symlink"]["target"], "/etc", "{e}");
+        assert!(e["no_finding"].as_str().unwrap().contains("passes through the symlink"), "{e}");
+        let text = String::from_utf8(explain("text").stdout).expect("utf-8");
+        assert!(text.contains("verdict: none (passes through the symlink /home/alice/"), "{text}");
+
+        // The audit agrees: the path is in none of its rows.
+        let (report, _) = common::audit_json(t.root(), &["--no-default-manifest", "--flat"]);
+        assert!(!common::findings(&report).contains_key(&path));
+    }
 }

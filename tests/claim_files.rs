@@ -41,8 +41,8 @@ fn nixos_like_root(t: &common::Tree, manifest: &str) {
         .symlink(b"/etc/darlings/preservation.json", b"/etc/static/ccc-preservation.json");
 }
 
-const MOUNTS: &str = r#"mount -t tmpfs persist "$R/persist"
-mount -t tmpfs persistent "$R/persistent"
+const MOUNTS: &str = r#"persistent persist "$R/persist"
+persistent persistent "$R/persistent"
 mkdir -p "$R/persist/var/lib/bluetooth" "$R/persistent/var/lib/nixos"
 mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
 mount --bind "$R/persistent/var/lib/nixos" "$R/var/lib/nixos"
@@ -173,4 +173,38 @@ fn a_given_manifest_names_claim_files_on_this_machine() {
         stderr.contains("site.toml:2:16: `impermanence` must be the absolute path of a JSON file"),
         "{stderr}"
     );
+}
+
+/// `--root` on a NixOS tree whose `/nix` is not mounted there: the default
+/// manifest is a link into a store that is not inside the root. Treated as
+/// absent, every rule and claim in it would vanish without a word, so it
+/// is an error naming the manifest and the link — whether the manifest
+/// itself or a directory above it is the link — as a dangling claim file
+/// is. A manifest that simply is not there is still fine.
+#[test]
+fn a_default_manifest_linking_outside_what_the_root_holds_is_an_error() {
+    for (link, target) in [
+        (&b"/etc/darlings/manifest.toml"[..], &b"/nix/store/aaa-manifest.toml"[..]),
+        (b"/etc/darlings", b"/nix/store/bbb-darlings etc"),
+    ] {
+        let t = common::Tree::new();
+        t.file(b"/var/lib/x", b"x").symlink(link, target);
+        let out = common::run([std::ffi::OsStr::new("audit"), "--root".as_ref(), t.root().as_os_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(common::code(&out), 2, "{stderr}");
+        assert!(out.stdout.is_empty(), "no report without its rules");
+        for says in [
+            "/etc/darlings/manifest.toml: the default manifest leads through the symlink".to_owned(),
+            format!("{} (to {})", String::from_utf8_lossy(link), String::from_utf8_lossy(target)),
+            "--no-default-manifest".to_owned(),
+        ] {
+            assert!(stderr.contains(&says), "does not say {says:?}: {stderr}");
+        }
+        let (_, code) = common::audit_json(t.root(), &["--no-default-manifest"]);
+        assert_eq!(code, 1, "without it, the audit runs");
+    }
+    let t = common::Tree::new();
+    t.file(b"/var/lib/x", b"x").dir(b"/etc");
+    let (_, code) = common::audit_json(t.root(), &[]);
+    assert_eq!(code, 1, "no manifest at all is no error");
 }

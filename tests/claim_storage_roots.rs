@@ -109,7 +109,7 @@ fn a_storage_root_reached_through_a_symlink_is_not_followed_and_says_why() {
     let script = format!(
         r#"R='{root}'; H='{host}'
 mkdir -p "$H/p/var/lib/w"; echo outside > "$H/p/var/lib/w/f"
-mount -t tmpfs persist "$R/mnt/persist"
+persistent persist "$R/mnt/persist"
 mkdir -p "$R/mnt/persist/var/lib/x" "$R/mnt/persist/etc"; echo p > "$R/mnt/persist/etc/foo"
 mount --bind "$R/mnt/persist/var/lib/x" "$R/var/lib/x"
 strace -f -y -s 4096 -e trace=%file -o "$H.strace" "$D" audit --root "$R" --format json --no-default-manifest --impermanence '{json}' || true"#,

@@ -21,7 +21,7 @@ fn a_symlink_into_a_bind_mount_from_the_root_itself_is_broken() {
     let script = format!(
         r#"R='{}'
 mount --bind "$R/srv/m" "$R/mnt"
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir "$R/persist/ok"
 "$D" audit --root "$R" --format json --no-default-manifest --keep /mnt/q --keep /lnk/q --keep /var/lib/s --keep /var/lib/ok || true"#,
         t.root().display()
@@ -34,4 +34,113 @@ mkdir "$R/persist/ok"
     assert_eq!(f[&b"/var/lib/s"[..]]["verdict"], "broken", "a symlink claim: {}", f[&b"/var/lib/s"[..]]);
     assert_eq!(f[&b"/var/lib/ok"[..]]["verdict"], "kept", "into a real other filesystem");
     assert_eq!(json["exit_code"], 3);
+}
+
+/// A tmpfs is erased at boot like the root itself: a claim is kept only
+/// where its data lands on a filesystem that survives a reboot (and, for
+/// a declared claim, inside its storage root). Every way a claim can be
+/// realised is held to that — a symlink, a symlinked parent directory, a
+/// bind mount, a path inside a mount — for declared claims and for
+/// `--keep` alike, and `explain` says what the audit says.
+#[test]
+fn a_claim_whose_data_lands_on_a_tmpfs_is_broken() {
+    require_root!();
+    let t = common::Tree::new();
+    t.dir(b"/run")
+        .dir(b"/persist")
+        .dir(b"/volatile")
+        .dir(b"/var/lib/good")
+        .dir(b"/var/lib/v")
+        .dir(b"/var/lib/scratch")
+        .symlink(b"/home/alice/.config", b"/run/elsewhere")
+        .symlink(b"/home/alice/.local", b"/run/direct")
+        .symlink(b"/home/alice/.mozilla", b"/persist/home/alice/.mozilla")
+        .symlink(b"/home/alice/.ssh", b"/persist/home/alice/.ssh");
+    let declared = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(
+        declared.path(),
+        r#"{"/persist": {"directories": ["/home/alice/.config/app", "/home/alice/.local",
+                                          "/home/alice/.mozilla/firefox", "/home/alice/.ssh", "/var/lib/good"]},
+            "/volatile": {"directories": ["/var/lib/v"]}}"#,
+    )
+    .expect("write");
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs run "$R/run"
+mkdir -p "$R/run/elsewhere/app" "$R/run/direct" "$R/run/x"
+persistent persist "$R/persist"
+mkdir -p "$R/persist/home/alice/.mozilla/firefox" "$R/persist/home/alice/.ssh" "$R/persist/var/lib/good"
+mount --bind "$R/persist/var/lib/good" "$R/var/lib/good"
+mount -t tmpfs volatile "$R/volatile"
+mkdir -p "$R/volatile/var/lib/v"
+mount --bind "$R/volatile/var/lib/v" "$R/var/lib/v"
+mount -t tmpfs scratch "$R/var/lib/scratch"
+echo '=== declared'
+"$D" audit --root "$R" --format json --no-default-manifest --impermanence '{json}' || true
+echo '=== keep'
+"$D" audit --root "$R" --format json --no-default-manifest --keep /home/alice/.config/app \
+    --keep /home/alice/.local --keep /home/alice/.mozilla/firefox --keep /home/alice/.ssh \
+    --keep /var/lib/scratch --keep /run/x --keep /var/lib/good || true
+echo '=== explain'
+"$D" explain --root "$R" --format json --no-default-manifest --impermanence '{json}' /home/alice/.config/app"#,
+        root = t.root().display(),
+        json = declared.path().display(),
+    );
+    let out = common::in_mount_namespace(&script);
+    let sections = common::sections(&out);
+    let verdict = |section: usize, path: &str| -> (String, String) {
+        let f = common::findings(&sections[section].1);
+        let row =
+            f.get(path.as_bytes()).unwrap_or_else(|| panic!("{}: no row for {path}", sections[section].0));
+        (row["verdict"].as_str().unwrap().to_owned(), row["detail"].as_str().unwrap_or("").to_owned())
+    };
+    let expect = |section: usize, path: &str, want: &str, says: &str| {
+        let (v, detail) = verdict(section, path);
+        assert_eq!(v, want, "{}: {path}: {detail}", sections[section].0);
+        assert!(detail.contains(says), "{}: {path}: {detail:?} does not say {says:?}", sections[section].0);
+    };
+    let gone = "tmpfs run mounted at /run, which does not survive a reboot";
+    expect(
+        0,
+        "/home/alice/.config/app",
+        "broken",
+        "a parent directory, /home/alice/.config, is a symlink to /run/elsewhere, outside its storage root /persist",
+    );
+    expect(0, "/home/alice/.local", "broken", "symlink to /run/direct, outside its storage root /persist");
+    expect(0, "/home/alice/.mozilla/firefox", "kept", "reached through a symlinked parent");
+    expect(0, "/home/alice/.ssh", "kept", "symlink to /persist/home/alice/.ssh");
+    expect(0, "/var/lib/good", "kept", "mount point (overlay persist[/var/lib/good])");
+    expect(
+        0,
+        "/var/lib/v",
+        "broken",
+        "mount point (tmpfs volatile[/var/lib/v]), a filesystem that does not survive",
+    );
+    assert_eq!(sections[0].1["exit_code"], 3);
+
+    expect(
+        1,
+        "/home/alice/.config/app",
+        "broken",
+        &format!("/home/alice/.config, is a symlink to /run/elsewhere, on {gone}"),
+    );
+    expect(1, "/home/alice/.local", "broken", &format!("symlink to /run/direct, on {gone}"));
+    expect(1, "/home/alice/.mozilla/firefox", "kept", "reached through a symlinked parent");
+    expect(1, "/home/alice/.ssh", "kept", "symlink to /persist/home/alice/.ssh");
+    expect(
+        1,
+        "/var/lib/scratch",
+        "broken",
+        "mount point (tmpfs scratch), a filesystem that does not survive a reboot",
+    );
+    expect(1, "/run/x", "broken", &format!("inside {gone}"));
+    expect(1, "/var/lib/good", "kept", "mount point (overlay persist[/var/lib/good])");
+
+    let explained = &sections[2].1;
+    assert_eq!(explained["claim"]["state"], "broken", "{explained}");
+    assert_eq!(explained["finding"]["verdict"], "broken", "{explained}");
+    assert!(
+        explained["claim"]["detail"].as_str().unwrap().contains("outside its storage root /persist"),
+        "{explained}"
+    );
 }

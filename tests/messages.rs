@@ -115,3 +115,41 @@ echo '=== table'; "$D" audit --root "$M" --flat --format table --color never || 
     assert!(row("/srv/future").contains("out of range"), "{table}");
     assert!(!table.contains("9467000000000"), "{table}");
 }
+
+/// A relative `--root` is named in JSON, Prometheus and the notes alike by
+/// the one path the audit opened: absolute and canonical, never as typed.
+#[test]
+fn a_relative_root_is_named_by_its_canonical_path_everywhere() {
+    let t = common::Tree::new();
+    t.file(b"/var/lib/x", b"x").file(b"/etc/darlings/manifest.toml", b"keep = [\"/var/lib/x\"]\n");
+    let parent = t.root().parent().expect("a parent");
+    let name = t.root().file_name().expect("a name");
+    let canonical = t.root().canonicalize().expect("canonical").display().to_string();
+    let run = |format: &str| {
+        std::process::Command::new(common::bin())
+            .current_dir(parent)
+            .args(["audit", "--format", format, "--root"])
+            .arg(name)
+            .output()
+            .expect("run")
+    };
+    let json = common::parse_json(&run("json"));
+    assert_eq!(json["root"], canonical.as_str(), "{json}");
+    let notes = json["notes"].to_string();
+    assert!(notes.contains(&format!("rules read from {canonical}/etc/darlings/manifest.toml")), "{notes}");
+    let prom = String::from_utf8(run("prometheus").stdout).expect("utf-8");
+    assert!(prom.contains(&format!("root=\"{canonical}\"")), "{prom}");
+}
+
+/// Without `--strip-prefix`, a diff path ending in `/` names no empty flag.
+#[test]
+fn a_diff_path_outside_the_dataset_names_no_flag_that_was_not_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let diff = dir.path().join("d.zfsdiff");
+    std::fs::write(&diff, b"1700000000.000000001\t+\tF\t/etc/x/\n").expect("write");
+    let out = common::run(["audit".as_ref(), "--zfs-diff".as_ref(), diff.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(common::code(&out), 2, "{stderr}");
+    assert!(!stderr.contains("--strip-prefix  "), "{stderr}");
+    assert!(stderr.contains("d.zfsdiff:1: /etc/x/ is not a path of a dataset mounted at /"), "{stderr}");
+}

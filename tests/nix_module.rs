@@ -653,7 +653,7 @@ fn generated_claim_files_round_trip_through_a_plain_audit() {
     std::fs::write(j.path(), j_text).unwrap();
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/bluetooth" "$R/persist/home/alice/.ssh"
 mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
 mount --bind "$R/persist/home/alice/.ssh" "$R/home/alice/.ssh"

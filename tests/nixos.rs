@@ -43,7 +43,7 @@ fn declared_claims_are_checked_like_any_claim() {
     std::fs::write(json.path(), PERSISTENCE).expect("write");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/bluetooth"
 mount --bind "$R/persist/var/lib/bluetooth" "$R/var/lib/bluetooth"
 "$D" audit --root "$R" --format json --impermanence '{json}' || true"#,
@@ -92,6 +92,55 @@ fn bad_declarations_stop_the_audit_and_say_where() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(r#""/persist".files[0]: a file entry without `file` or `filePath`"#), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+/// A storage root with a `.` or `..` component names another directory
+/// than the one written: `audit` and `stray` refuse it alike, naming the
+/// file and the key, as they do a declared path with `..` — whether the
+/// storage root is the attribute name, its `persistentStoragePath`, or an
+/// entry's own.
+#[test]
+fn a_storage_root_with_dot_components_is_refused_by_audit_and_stray() {
+    let t = common::Tree::new();
+    t.dir(b"/persist/sub").dir(b"/var/lib/app");
+    for (text, key, says) in [
+        (
+            r#"{"/persist/sub/..": {"directories": ["/var/lib/app"]}}"#,
+            r#""/persist/sub/..""#,
+            "`..` component",
+        ),
+        (r#"{"/persist/./": {"directories": ["/var/lib/app"]}}"#, r#""/persist/./""#, "`.` component"),
+        (
+            r#"{"p": {"persistentStoragePath": "/persist/.", "directories": ["/var/lib/app"]}}"#,
+            r#""p".persistentStoragePath"#,
+            "`.` component",
+        ),
+        (
+            r#"{"/persist": {"directories": [{"directory": "/var/lib/app", "persistentStoragePath": "/persist/sub/.."}]}}"#,
+            r#""/persist".directories[0].persistentStoragePath"#,
+            "`..` component",
+        ),
+        (r#"{"persist": {"directories": ["/var/lib/app"]}}"#, r#""persist""#, "not an absolute path"),
+    ] {
+        let json = tempfile::NamedTempFile::new().expect("tempfile");
+        std::fs::write(json.path(), text).expect("write");
+        for command in ["audit", "stray"] {
+            let out = common::run([
+                std::ffi::OsStr::new(command),
+                "--root".as_ref(),
+                t.root().as_os_str(),
+                "--no-default-manifest".as_ref(),
+                "--impermanence".as_ref(),
+                json.path().as_os_str(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(common::code(&out), 2, "{command} {text}: {stderr}");
+            assert!(out.stdout.is_empty(), "{command} {text}");
+            let file = json.path().display().to_string();
+            assert!(stderr.contains(&format!("{file}: {key}: storage root")), "{command} {text}: {stderr}");
+            assert!(stderr.contains(says), "{command} {text}: {stderr}");
+        }
+    }
 }
 
 /// The `--apply` expression, evaluated for real by Nix on a value shaped
@@ -181,7 +230,7 @@ fn a_declared_claim_must_come_from_its_own_storage_root() {
     std::fs::write(json.path(), decl).expect("write");
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mount -t tmpfs other "$R/other"
 mkdir -p "$R/persist/var/lib/good" "$R/persist/var/lib/shadowed" "$R/persist/etc" "$R/other/wrong" "$R/other/etc"
 echo ok > "$R/persist/etc/ok"; echo ok > "$R/other/etc/ok"
@@ -202,7 +251,7 @@ mount -t tmpfs later "$R/var/lib/shadowed"
         let got = row["detail"].as_str().unwrap_or("");
         assert!(got.contains(detail), "{path}: {got:?} lacks {detail:?}");
     };
-    check("/var/lib/good", "kept", "mount point (tmpfs persist[/var/lib/good])");
+    check("/var/lib/good", "kept", "mount point (overlay persist[/var/lib/good])");
     check("/var/lib/wrong", "broken", "mounted from tmpfs other[/wrong], not from its storage root /persist");
     check(
         "/var/lib/shadowed",

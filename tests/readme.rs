@@ -5,7 +5,8 @@
 //! commit it.
 //!
 //! The machine: a tmpfs root (an ephemeral root, as on a tmpfs-root NixOS)
-//! with a tmpfs `/persist` and `/var/lib/nixos` bind-mounted from it, in a
+//! with persistent storage (see `common::in_mount_namespace`) on `/persist`
+//! and `/var/lib/nixos` bind-mounted from it, in a
 //! private mount namespace (so this needs root), every file time fixed.
 //! Each command runs as written, with `--root` pointing at that tree, and
 //! `--format table` added to an `audit` that names no format (a terminal's
@@ -114,7 +115,7 @@ fn run(commands: &[Vec<String>]) -> Vec<String> {
     let mut script = format!(
         "mount -t tmpfs -o mode=755 root {r}\n\
          cp -a {src}/. {r}/\n\
-         mount -t tmpfs -o mode=755 persist {r}/persist\n\
+         persistent persist {r}/persist\n\
          cp -a {persist}/. {r}/persist/\n\
          mount --bind {r}/persist/var/lib/nixos {r}/var/lib/nixos\n\
          find {r} -depth -exec touch -h -d @{MTIME} {{}} +\n\

@@ -9,7 +9,7 @@ mod common;
 fn scenario(root: &std::path::Path, darlings: &str) -> std::process::Output {
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/nixos" "$R/persist/inner"
 echo 1000 > "$R/persist/var/lib/nixos/uid-map"
 echo beneath > "$R/persist/inner/beneath"
@@ -54,7 +54,7 @@ mountpoint -q "$R/home" && mountpoint -q "$R/var/lib/nixos" || exit 9"#,
     assert!(early["detail"]
         .as_str()
         .unwrap()
-        .contains("under the mount point /var/lib/nixos (tmpfs persist"));
+        .contains("under the mount point /var/lib/nixos (overlay persist"));
     // A whole hidden directory is one finding, as precious as what it holds.
     let home = &f[&b"/home/u"[..]];
     assert_eq!(home["verdict"], "shadowed");

@@ -34,7 +34,7 @@ fn a_file_under_a_bind_mounted_file_is_shadowed() {
         .dir(b"/persist");
     let script = format!(
         r#"R='{}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir "$R/persist/etc"
 echo persisted > "$R/persist/etc/app.key"
 echo 0123 > "$R/persist/etc/machine-id"
@@ -59,7 +59,7 @@ mount --bind "$R/persist/etc/odd" "$R/etc/odd name
         key["detail"]
             .as_str()
             .unwrap()
-            .contains("on the root hidden by the file mounted over it (tmpfs persist"),
+            .contains("on the root hidden by the file mounted over it (overlay persist"),
         "{key}"
     );
     let kept: Vec<String> = rows(&json, "kept").into_iter().map(|(p, _)| p).collect();
@@ -78,7 +78,7 @@ fn a_hidden_file_the_blank_tree_has_is_not_shadowed() {
     let script = format!(
         r#"R='{root}'; B='{blank}'
 mkdir "$B/etc"; cp -a "$R/etc/from-blank" "$B/etc/"
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 touch "$R/persist/a" "$R/persist/b"
 mount --bind "$R/persist/a" "$R/etc/from-blank"
 mount --bind "$R/persist/b" "$R/etc/new"

@@ -1,5 +1,5 @@
 //! Every verdict, through the real binary, with real mounts and symlinks:
-//! a persist tree on its own tmpfs, bind-mounted and linked into the root.
+//! a persist tree on its own filesystem, bind-mounted and linked into the root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,12 +27,12 @@ fn lived_in() -> common::Tree {
 const RULES: &str = "--keep /var/lib/broken --keep /var/lib/kept --keep /etc/link-kept \
                      --keep /etc/link-broken --ignore '/home/*/.cache'";
 
-/// Mounts a tmpfs on ROOT/persist, fills it, bind-mounts a directory of it
+/// Mounts persistent storage on ROOT/persist, fills it, bind-mounts a directory of it
 /// onto ROOT/var/lib/kept, then runs the audit with `args`.
 fn audit_with_mounts(t: &common::Tree, args: &str) -> (Value, i32) {
     let script = format!(
         r#"R='{root}'
-mount -t tmpfs persist "$R/persist"
+persistent persist "$R/persist"
 mkdir -p "$R/persist/var/lib/kept" "$R/persist/etc"
 echo secret > "$R/persist/var/lib/kept/secret"
 echo conf > "$R/persist/etc/conf"
@@ -65,7 +65,7 @@ fn every_verdict_with_real_mounts_and_symlinks() {
             ("/etc/hostname", "unclaimed 1"),
             // Points back onto the ephemeral root.
             ("/etc/link-broken", "broken 1"),
-            // Points into the persist tmpfs.
+            // Points into the persistent storage.
             ("/etc/link-kept", "kept -"),
             // /home, /home/u, notes.txt; the ignored cache does not split it.
             ("/home", "unclaimed 3"),
@@ -90,7 +90,7 @@ fn every_verdict_with_real_mounts_and_symlinks() {
     assert_eq!(f[&b"/var/lib/kept"[..]]["rule"]["pattern"], "/var/lib/kept");
     assert_eq!(f[&b"/var/lib/kept"[..]]["rule"]["origin"], "--keep");
     assert!(f[&b"/var/lib/kept"[..]]["detail"].as_str().unwrap_or("").starts_with("mount point"));
-    assert!(f[&b"/persist"[..]]["detail"].as_str().unwrap_or("").contains("tmpfs"));
+    assert!(f[&b"/persist"[..]]["detail"].as_str().unwrap_or("").contains("overlay persist"));
     assert!(f[&b"/etc/link-kept"[..]]["detail"].as_str().unwrap_or("").contains("/persist/etc/conf"));
     assert!(f[&b"/etc/link-broken"[..]]["detail"].as_str().unwrap_or("").contains("ephemeral root"));
     assert_eq!(f[&b"/home/u/.cache"[..]]["rule"]["kind"], "ignore");

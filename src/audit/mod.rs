@@ -40,7 +40,9 @@ pub fn open_root(path: &Path) -> Result<Target> {
 }
 
 pub fn load_rules(rules: &config::Rules, target: Option<&Target>) -> Result<Loaded> {
-    claims::load(&rules.sources, target.map(|t| &t.root), &rules.root).map_err(anyhow::Error::from)
+    // Files inside the root are named by the path the audit opened.
+    let shown = target.map_or(rules.root.as_path(), |t| t.canonical.as_path());
+    claims::load(&rules.sources, target.map(|t| &t.root), shown).map_err(anyhow::Error::from)
 }
 
 /// Runs an audit as configured and returns its sorted report.
@@ -106,6 +108,9 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     let diff = source.changes();
     if let Some(tree) = diff {
         diff_findings(tree, &mut collected.findings, live.is_none());
+        if live.is_some() {
+            unseen(&tree.unseen(), tree, &mut collected.findings, &mut notes);
+        }
     }
     let catalogue = Catalogue::new(loaded.precious.clone());
     mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff);
@@ -126,7 +131,13 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     }
 
     let mut report = Report {
-        root: cfg.rules.root.as_os_str().as_bytes().to_vec(),
+        // The root the audit opened (canonical), as the notes name it.
+        root: live
+            .as_ref()
+            .map_or(cfg.rules.root.as_path(), |t| t.canonical.as_path())
+            .as_os_str()
+            .as_bytes()
+            .to_vec(),
         source: source.name(),
         flat: cfg.flat,
         totals: Report::compute_totals(&collected.findings, &collected.links),
@@ -185,6 +196,73 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) 
         f.ctime = ctime;
         f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
         findings.push(f);
+    }
+}
+
+/// What the change list names that the live tree does not show as such
+/// (a saved diff older than the tree): a path gone from the tree keeps its
+/// finding, with the list's change time and no size or modification time
+/// (unknown, not zero), and so does any group holding one; a path below
+/// what is a symlink (never followed) or a file in the tree now cannot be
+/// looked at. Both are said in notes, naming the paths.
+fn unseen(
+    unseen: &crate::source::tree::Unseen,
+    tree: &ChangeTree,
+    findings: &mut [Finding],
+    notes: &mut Vec<String>,
+) {
+    let missing: std::collections::BTreeSet<&[u8]> = unseen.missing.iter().map(Vec::as_slice).collect();
+    if !missing.is_empty() {
+        for f in findings.iter_mut().filter(|f| f.entries.is_some()) {
+            let gone = std::iter::successors(Some(&f.path[..]), |p| {
+                (p.len() > 1).then(|| &p[..p.iter().rposition(|&b| b == b'/').unwrap_or(0).max(1)])
+            })
+            .any(|p| missing.contains(p));
+            let below = [&f.path[..], b"/"].concat();
+            let holds = missing.range(&below[..]..).next().is_some_and(|m| m.starts_with(&below));
+            if gone {
+                f.mtime = None;
+                f.ctime = tree.ctime_of(&f.path);
+            }
+            if gone || holds {
+                f.size = None;
+                f.disk = None;
+            }
+        }
+        let n = unseen.missing.len();
+        notes.push(format!(
+            "{} the diff names {} not in the tree under --root ({}): the tree changed after the diff was \
+             made; reported with the diff's change time, size and modification time unknown",
+            if n == 1 { "a path".to_owned() } else { format!("{n} paths") },
+            if n == 1 { "is" } else { "are" },
+            some_paths(unseen.missing.iter()),
+        ));
+    }
+    for (path, kind, first, n) in &unseen.beneath {
+        let what = match kind {
+            FileKind::Symlink => "a symlink, never followed,".to_owned(),
+            other => format!("a {}", other.name()),
+        };
+        notes.push(format!(
+            "the diff names {} below {} ({}), which is {what} in the tree under --root now: \
+             not reported (the diff is older than the tree)",
+            if *n == 1 { "a path".to_owned() } else { format!("{n} paths") },
+            String::from_utf8_lossy(path),
+            String::from_utf8_lossy(first),
+        ));
+    }
+}
+
+/// "/a", "/a and /b", "/a, /b, /c and 4 more paths" (escaped by the renderer).
+fn some_paths<'p>(paths: impl ExactSizeIterator<Item = &'p Vec<u8>>) -> String {
+    const SHOWN: usize = 3;
+    let n = paths.len();
+    let shown: Vec<String> = paths.take(SHOWN).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    match n {
+        0 => String::new(),
+        1 => shown[0].clone(),
+        _ if n <= SHOWN => format!("{} and {}", shown[..n - 1].join(", "), shown[n - 1]),
+        _ => format!("{} and {} more paths", shown.join(", "), n - SHOWN),
     }
 }
 
@@ -295,8 +373,13 @@ pub struct Explained {
     /// The audit's row for the path, or for the group, claim or ignored
     /// tree it lies in (the deepest such row that is not `structure`).
     pub finding: Option<Finding>,
-    /// Whether the path exists in the audited tree (`None`: no live tree).
+    /// Whether the path exists in the audited tree as such, reached
+    /// following no symlink (`None`: no live tree).
     pub exists: Option<bool>,
+    /// The symlink the path passes through in the audited tree, and its
+    /// target: the path is no entry of the tree (the audit follows no
+    /// link), whatever lies where the link leads.
+    pub through: Option<(Vec<u8>, Vec<u8>)>,
     /// Every rule that applies, best first: the rule, where it matches,
     /// and (for the first) why it wins over the next.
     pub rules: Vec<(RuleRef, Vec<u8>)>,
@@ -320,22 +403,31 @@ pub fn explain(cfg: &config::Audit, path: &[u8]) -> Result<Explained> {
         audited.claims.get(&d.at).filter(|c| c.rule == d.rule).map(|c| (d.at.clone(), c.state.clone()))
     });
     let report = audited.report;
-    let exists = audited
-        .live
-        .as_ref()
-        .map(|t| t.root.exists(path.strip_prefix(b"/").unwrap_or(path)).unwrap_or(false));
-    let finding = report.findings.iter().find(|f| f.path == path).cloned().or_else(|| {
-        report
-            .findings
-            .iter()
-            .filter(|f| {
-                f.verdict != Verdict::Structure && crate::sys::path::is_ancestor_or_self(&f.path, path)
-            })
-            // A hidden directory's row is not the row of a path the running
-            // system sees (on the mount that hides it).
-            .filter(|f| !(f.verdict == Verdict::Shadowed && exists == Some(true)))
-            .max_by_key(|f| f.path.len())
-            .cloned()
+    let rel = path.strip_prefix(b"/").unwrap_or(path);
+    // A symlink on the way (not the path itself): no link is followed.
+    let through = audited.live.as_ref().and_then(|t| {
+        let (link, target) = crate::claims::check::first_link(&t.root, rel)?;
+        (link != rel).then(|| ([b"/", link].concat(), target.unwrap_or_default()))
     });
-    Ok(Explained { path: path.to_vec(), report, finding, exists, rules, why, claim })
+    let exists = audited.live.as_ref().map(|t| through.is_none() && t.root.exists(rel).unwrap_or(false));
+    let own = report.findings.iter().find(|f| f.path == path).cloned();
+    // Behind a link, the path is no entry of any row around it.
+    let finding = if through.is_some() {
+        own
+    } else {
+        own.or_else(|| {
+            report
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.verdict != Verdict::Structure && crate::sys::path::is_ancestor_or_self(&f.path, path)
+                })
+                // A hidden directory's row is not the row of a path the running
+                // system sees (on the mount that hides it).
+                .filter(|f| !(f.verdict == Verdict::Shadowed && exists == Some(true)))
+                .max_by_key(|f| f.path.len())
+                .cloned()
+        })
+    };
+    Ok(Explained { path: path.to_vec(), report, finding, exists, through, rules, why, claim })
 }

@@ -22,7 +22,7 @@ use rustix::io::Errno;
 use super::live::{self, LinkTarget};
 use super::matcher::{Matcher, Origin, RuleId, RuleKind};
 use crate::sys::meta::{FileKind, Meta};
-use crate::sys::mounts::Mounts;
+use crate::sys::mounts::{Mount, Mounts};
 use crate::sys::root::{open_beneath, Root};
 
 /// What a claim is, on the live system.
@@ -125,45 +125,80 @@ impl<'a> Checker<'a> {
     /// A claim below a mount point: on that mount's filesystem.
     fn inside_mount(&self, path: &[u8]) -> State {
         match self.mounts.holding(path) {
-            Some(m) if self.mounts.on_root_fs(m) => State::Broken {
-                reason: format!(
-                    "inside {}, mounted at {} from the ephemeral root itself: erased with it",
+            Some(m) => self.inside(m).unwrap_or_else(|| {
+                State::Kept(format!(
+                    "on another filesystem: inside {} mounted at {}",
                     m.describe(),
                     esc(&m.mount_point)
-                ),
-                enter: false,
-            },
-            Some(m) => State::Kept(format!(
-                "on another filesystem: inside {} mounted at {}",
-                m.describe(),
-                esc(&m.mount_point)
-            )),
+                ))
+            }),
             None => State::Kept("on another filesystem".into()),
         }
     }
 
+    /// Why a claim inside the mount `m` is erased at boot, when it is: the
+    /// mount shows the ephemeral root itself, or a filesystem that does not
+    /// survive a reboot.
+    fn inside(&self, m: &Mount) -> Option<State> {
+        let reason = if self.mounts.on_root_fs(m) {
+            format!(
+                "inside {}, mounted at {} from the ephemeral root itself: erased with it",
+                m.describe(),
+                esc(&m.mount_point)
+            )
+        } else if m.is_volatile() {
+            format!("inside {}", volatile(m))
+        } else {
+            return None;
+        };
+        Some(State::Broken { reason, enter: false })
+    }
+
     /// A claim reached through a symlinked parent directory: where the
-    /// link leads, resolved inside the root, decides.
+    /// link leads, resolved inside the root, decides, as for a claimed
+    /// symlink: onto another filesystem that survives a reboot, and (for a
+    /// declared claim) into its storage root.
     fn through_symlink(&self, root: &Root, path: &[u8], storage: Option<&[u8]>) -> State {
+        let broken = |reason| State::Broken { reason, enter: false };
         let rel = path.strip_prefix(b"/").unwrap_or(path);
-        match root.resolve_stat(rel) {
-            Ok(meta) if meta.other_fs && self.bind_from_root(root, rel).is_some() => State::Broken {
-                reason: self.erased_with_root("a parent directory is a symlink into", root, rel),
-                enter: false,
-            },
-            Ok(meta) if meta.other_fs => match storage {
-                Some(st) => State::Kept(format!(
-                    "reached through a symlinked parent, on another filesystem (declared in {})",
-                    esc(st)
-                )),
-                None => State::Kept("reached through a symlinked parent, on another filesystem".into()),
-            },
-            Ok(_) => State::Broken {
-                reason: "a parent directory is a symlink to elsewhere on the ephemeral root".into(),
-                enter: false,
-            },
-            Err(_) => State::Missing,
+        let Ok(meta) = root.resolve_stat(rel) else { return State::Missing };
+        let link = first_link(root, rel).and_then(|(at, target)| Some((at, target.ok()?)));
+        let via = match &link {
+            Some((at, target)) => {
+                format!("a parent directory, /{}, is a symlink to {}", esc(at), esc(target))
+            }
+            None => "a parent directory is a symlink".to_owned(),
+        };
+        if !meta.other_fs {
+            return broken(format!("{via}, which is on the ephemeral root"));
         }
+        if self.bind_from_root(root, rel).is_some() {
+            return broken(self.erased_with_root(&format!("{via}, into"), root, rel));
+        }
+        if let (Some(st), Some((at, target))) = (storage, &link) {
+            // The path below the link, on from where the link leads.
+            let lands = [&live::lexical(&[b"/", &at[..]].concat(), target)[..], &rel[at.len()..]].concat();
+            if !crate::sys::path::is_ancestor_or_self(st, &lands) {
+                return broken(format!("{via}, outside its storage root {}", esc(st)));
+            }
+        }
+        if let Some(m) = self.resolved_volatile(root, rel) {
+            return broken(format!("{via}, on {}", volatile(m)));
+        }
+        match storage {
+            Some(st) => State::Kept(format!(
+                "reached through a symlinked parent, on another filesystem (declared in {})",
+                esc(st)
+            )),
+            None => State::Kept("reached through a symlinked parent, on another filesystem".into()),
+        }
+    }
+
+    /// The mount what `rel` resolves to lies on, inside the root, when
+    /// nothing written there survives a reboot.
+    fn resolved_volatile(&self, root: &Root, rel: &[u8]) -> Option<&'a Mount> {
+        let id = root.resolve_mount_id(rel).ok()??;
+        self.mounts.by_id(id).filter(|m| m.is_volatile())
     }
 
     /// A claim on another filesystem than the root: a mount point, or a
@@ -172,12 +207,11 @@ impl<'a> Checker<'a> {
         let broken = |reason| State::Broken { reason, enter: false };
         let Some(visible) = self.mounts.at(path) else {
             // Inside a mount (or the tree cannot show its mounts).
-            return match self.mounts.holding(path) {
-                Some(m) if self.mounts.on_root_fs(m) => broken(format!(
-                    "inside {}, mounted at {} from the ephemeral root itself: erased with it",
-                    m.describe(),
-                    esc(&m.mount_point)
-                )),
+            let holding = self.mounts.holding(path);
+            if let Some(state) = holding.and_then(|m| self.inside(m)) {
+                return state;
+            }
+            return match holding {
                 Some(m) if m.mount_point != path => State::Kept(format!(
                     "on another filesystem: inside {} mounted at {}",
                     m.describe(),
@@ -201,11 +235,18 @@ impl<'a> Checker<'a> {
                 return broken(self.not_from(path, storage, visible));
             }
         }
+        if visible.is_volatile() {
+            return broken(format!(
+                "{} ({}), a filesystem that does not survive a reboot",
+                what(meta),
+                visible.describe()
+            ));
+        }
         State::Kept(format!("{} ({})", what(meta), visible.describe()))
     }
 
     /// Why the mount at `path` is not the bind from `storage`.
-    fn not_from(&self, path: &[u8], storage: &[u8], visible: &crate::sys::mounts::Mount) -> String {
+    fn not_from(&self, path: &[u8], storage: &[u8], visible: &Mount) -> String {
         let all = self.mounts.all_at(path);
         let earlier = all[..all.len().saturating_sub(1)]
             .iter()
@@ -225,7 +266,7 @@ impl<'a> Checker<'a> {
 
     /// The mount holding what `rel` resolves to, when it is a bind mount
     /// from the ephemeral root itself (another mount, the same filesystem).
-    fn bind_from_root(&self, root: &Root, rel: &[u8]) -> Option<&'a crate::sys::mounts::Mount> {
+    fn bind_from_root(&self, root: &Root, rel: &[u8]) -> Option<&'a Mount> {
         let id = root.resolve_mount_id(rel).ok()??;
         self.mounts.by_id(id).filter(|m| self.mounts.on_root_fs(m))
     }
@@ -253,7 +294,10 @@ impl<'a> Checker<'a> {
                 Some(st) if !live::link_points_into(path, &t, st) => {
                     broken(format!("symlink to {}, outside its storage root {}", esc(&t), esc(st)))
                 }
-                _ => State::Kept(format!("symlink to {}", esc(&t))),
+                _ => match self.resolved_volatile(root, rel) {
+                    Some(m) => broken(format!("symlink to {}, on {}", esc(&t), volatile(m))),
+                    None => State::Kept(format!("symlink to {}", esc(&t))),
+                },
             },
             LinkTarget::SameFilesystem(t) => {
                 broken(format!("symlink to {}, which is on the ephemeral root", esc(&t)))
@@ -286,22 +330,8 @@ impl<'a> Checker<'a> {
 /// `None`: no symlink on the way (or the storage root does not exist).
 fn linked_storage(root: &Root, storage: &[u8]) -> Option<String> {
     let rel = storage.strip_prefix(b"/").unwrap_or(storage);
-    // Opened as it is (a final symlink is the link itself); ELOOP: a
-    // symlink on the way.
-    let is_link = |rel: &[u8]| -> Result<bool, Errno> {
-        let fd = open_beneath(root.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW, true)?;
-        Ok(FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink)
-    };
-    match is_link(rel) {
-        Ok(true) | Err(Errno::LOOP) => {}
-        Ok(false) | Err(_) => return None,
-    }
-    // The first component on the way that is a symlink.
-    let link = (1..=rel.len())
-        .filter(|&i| i == rel.len() || rel[i] == b'/')
-        .map(|i| &rel[..i])
-        .find(|prefix| is_link(prefix).unwrap_or(false))?;
-    let target = root.read_link(link).map_or_else(|e| format!("unreadable: {e}"), |t| esc(&t));
+    let (link, target) = first_link(root, rel)?;
+    let target = target.map_or_else(|e| format!("unreadable: {e}"), |t| esc(&t));
     let shown = format!("/{}", esc(link));
     // Where the link itself lies: on the root's own filesystem, or on a mount.
     let on_root = root.stat(link).is_ok_and(|m| !m.other_fs);
@@ -319,6 +349,34 @@ fn linked_storage(root: &Root, storage: &[u8]) -> Option<String> {
             esc(storage)
         )
     })
+}
+
+/// A symlink's path (relative to the root) and its target, as read.
+pub type Link<'r> = (&'r [u8], Result<Vec<u8>, Errno>);
+
+/// The first component of `rel` (itself included) that is a symlink, and
+/// its target. `None`: no symlink on the way (or `rel` does not exist).
+pub fn first_link<'r>(root: &Root, rel: &'r [u8]) -> Option<Link<'r>> {
+    // Opened as it is (a final symlink is the link itself); ELOOP: a
+    // symlink on the way.
+    let is_link = |rel: &[u8]| -> Result<bool, Errno> {
+        let fd = open_beneath(root.fd(), rel, OFlags::PATH | OFlags::NOFOLLOW, true)?;
+        Ok(FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink)
+    };
+    match is_link(rel) {
+        Ok(true) | Err(Errno::LOOP) => {}
+        Ok(false) | Err(_) => return None,
+    }
+    let link = (1..=rel.len())
+        .filter(|&i| i == rel.len() || rel[i] == b'/')
+        .map(|i| &rel[..i])
+        .find(|prefix| is_link(prefix).unwrap_or(false))?;
+    Some((link, root.read_link(link)))
+}
+
+/// "tmpfs run mounted at /run, which does not survive a reboot".
+fn volatile(m: &Mount) -> String {
+    format!("{} mounted at {}, which does not survive a reboot", m.describe(), esc(&m.mount_point))
 }
 
 /// "mount point" or "bind-mounted file".

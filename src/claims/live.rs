@@ -58,6 +58,13 @@ pub fn mount_is_from(m: &Mount, path: &[u8], storage: &[u8], mounts: &Mounts) ->
 /// Whether the symlink at `path` with target `target` points into `storage`
 /// (resolved lexically inside the audited root).
 pub fn link_points_into(path: &[u8], target: &[u8], storage: &[u8]) -> bool {
+    crate::sys::path::is_ancestor_or_self(storage, &lexical(path, target))
+}
+
+/// Where the symlink at `path` with target `target` leads, resolved
+/// lexically inside the audited root (`..` never above `/`; links in the
+/// target itself are not followed).
+pub fn lexical(path: &[u8], target: &[u8]) -> Vec<u8> {
     let dir = path.iter().rposition(|&b| b == b'/').map_or(&path[..0], |i| &path[..i]);
     let joined: Vec<u8> =
         if target.starts_with(b"/") { target.to_vec() } else { [dir, b"/", target].concat() };
@@ -71,8 +78,10 @@ pub fn link_points_into(path: &[u8], target: &[u8], storage: &[u8]) -> bool {
             c => parts.push(c),
         }
     }
-    let resolved: Vec<u8> = parts.iter().flat_map(|c| [&b"/"[..], c].concat()).collect();
-    crate::sys::path::is_ancestor_or_self(storage, &resolved)
+    if parts.is_empty() {
+        return b"/".to_vec();
+    }
+    parts.iter().flat_map(|c| [&b"/"[..], c].concat()).collect()
 }
 
 #[cfg(test)]
@@ -86,6 +95,8 @@ mod tests {
         assert!(link_points_into(b"/etc/x", b"../persist/etc/x", b"/persist"));
         assert!(!link_points_into(b"/etc/x", b"/persistent/etc/x", b"/persist"));
         assert!(!link_points_into(b"/etc/x", b"/persist/../etc/y", b"/persist"));
+        assert_eq!(lexical(b"/home/a/.config", b"../../run/x"), b"/run/x");
+        assert_eq!(lexical(b"/x", b"../../.."), b"/");
     }
 
     #[test]

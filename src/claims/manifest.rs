@@ -46,6 +46,16 @@ pub enum ManifestError {
     },
     #[error("{}:{line}:{column}: {message}", escape_path(file))]
     Invalid { file: PathBuf, line: usize, column: usize, message: String },
+    /// The default manifest is (or lies below) a symlink whose target is
+    /// not inside the audited root: a NixOS `/etc` links into `/nix/store`,
+    /// which `--root` may not have mounted.
+    #[error(
+        "{}: the default manifest leads through the symlink {link} (to {target}), which does not resolve \
+         inside the audited root (is what it points to mounted there?): its rules and claims cannot be read; \
+         mount it, or audit without them with --no-default-manifest",
+        escape_path(file)
+    )]
+    Dangling { file: PathBuf, link: String, target: String },
 }
 
 /// What one manifest says.
@@ -129,6 +139,15 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
                 let at = value.span().start;
                 match value.get_ref() {
                     DeValue::String(s) if s.starts_with('/') => {
+                        // Read inside the audited root for the default
+                        // manifest, where such a path is refused: refused
+                        // here, for every manifest, with where it is written.
+                        if let Err(e) = crate::sys::root::check_relative(s.as_bytes()) {
+                            return Err(invalid(
+                                at,
+                                format!("`{module}` path {s:?} has {e}: write the file's own path"),
+                            ));
+                        }
                         let (line, _) = lines.line_col(at);
                         claim_files.push(ClaimFile {
                             module: if module == "impermanence" { "impermanence" } else { "preservation" },
@@ -391,6 +410,16 @@ path = "/var/tmp"
                 ("impermanence", Some("/etc/darlings/impermanence.json"), 3),
             ]
         );
+        for (path, what) in [
+            ("/etc/../etc/i.json", "a `.` or `..` component"),
+            ("/etc/./i.json", "a `.` or `..` component"),
+            ("/etc//i.json", "an empty component"),
+        ] {
+            assert_eq!(
+                parse_err(&format!("\n\nimpermanence = \"{path}\"\n")),
+                format!("m.toml:3:16: `impermanence` path \"{path}\" has {what}: write the file's own path")
+            );
+        }
         assert_eq!(
             parse_err("impermanence = \"persistence.json\"\n"),
             "m.toml:1:16: `impermanence` must be the absolute path of a JSON file"

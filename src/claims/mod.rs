@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use matcher::{Matcher, Origin, Pattern, PatternError, Rule, RuleKind};
 
+use crate::sanitize::escape;
 use crate::sys::root::Root;
 
 /// The builtins-only `--apply` expression for `nix eval --json` of a NixOS
@@ -138,7 +139,17 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
                 claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::InRoot(c.path))));
                 manifests.push(shown);
             }
-            Err(e) if e.is_not_found() => {}
+            // Absent is fine; a link that leads nowhere inside the root is
+            // not: every rule and claim in it would vanish without a word,
+            // as they would for a dangling claim file.
+            Err(e) if e.is_not_found() => {
+                if let Some((link, target)) = check::first_link(root, rel.as_bytes()) {
+                    let target =
+                        target.map_or_else(|e| format!("unreadable: {e}"), |t| escape(&t).into_owned());
+                    let link = format!("/{}", escape(link));
+                    return Err(manifest::ManifestError::Dangling { file: shown, link, target }.into());
+                }
+            }
             Err(e) => return Err(manifest::ManifestError::Read { file: shown, source: e.into() }.into()),
         }
     }

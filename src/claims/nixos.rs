@@ -48,9 +48,10 @@ pub struct Declared {
 }
 
 impl Declared {
-    /// The storage root as a normalised path (`/persist/` is `/persist`).
+    /// The storage root, a normalised absolute path (`/persist/` is
+    /// `/persist`; see [`storage_root`]).
     pub fn storage_root(&self) -> String {
-        normalise(&self.storage, "/").unwrap_or_else(|| self.storage.clone())
+        self.storage.clone()
     }
 
     /// What makes two declarations the same claim: one path, one kind,
@@ -85,6 +86,28 @@ pub struct DeclaredError {
     pub file: String,
     pub at: String,
     pub message: String,
+}
+
+/// Checks a storage root as written in the configuration and normalises
+/// it (a trailing `/` and empty components dropped): an absolute path with
+/// no `.` or `..` component. A storage root is where darlings looks for the
+/// persisted data and what `stray` walks; `/persist/sub/..` or `/persist/.`
+/// names some other directory than the one written, so it is refused
+/// rather than guessed at, for the audit and `stray` alike (both read
+/// claims through [`impermanence`]).
+pub fn storage_root(raw: &str) -> Result<String, String> {
+    if raw.contains('\0') {
+        return Err(format!("storage root {raw:?}: the path holds a NUL byte"));
+    }
+    if !raw.starts_with('/') {
+        return Err(format!("storage root {raw:?} is not an absolute path"));
+    }
+    if let Some(dots) = raw.split('/').find(|c| *c == "." || *c == "..") {
+        return Err(format!(
+            "storage root {raw:?} has a `{dots}` component: write the storage root's own path"
+        ));
+    }
+    normalise(raw, "/").ok_or_else(|| format!("storage root {raw:?} has a `..` component"))
 }
 
 /// Normalises a declared path: absolute, no empty, `.` or trailing
@@ -179,10 +202,12 @@ pub fn impermanence(json: &Value, file: &str) -> Result<Vec<Declared>, DeclaredE
                 ))
             }
         }
-        let storage = opt_str(root, "persistentStoragePath", &at_root, &err)?.unwrap_or(name).to_owned();
-        if storage.contains('\0') {
-            return Err(err(&format!("{at_root}.persistentStoragePath"), "the path holds a NUL byte"));
-        }
+        let storage = match opt_str(root, "persistentStoragePath", &at_root, &err)? {
+            Some(path) => {
+                storage_root(path).map_err(|e| err(&format!("{at_root}.persistentStoragePath"), &e))?
+            }
+            None => storage_root(name).map_err(|e| err(&at_root, &e))?,
+        };
         // Users first: their entries are the ones that know the home.
         for (user, opts) in opt_object(root, "users", &at_root, &err)?.into_iter().flatten() {
             let at_user = format!("{at_root}.users.{user}");
@@ -228,13 +253,17 @@ fn entries(
         for (i, item) in items.iter().enumerate() {
             let at_item = format!("{at}.{list}[{i}]");
             let (raw, entry_base, entry_storage) = match item {
-                Value::String(s) => (s.as_str(), base, storage),
+                Value::String(s) => (s.as_str(), base, storage.to_owned()),
                 Value::Object(_) => {
                     if opt_str(item, "how", &at_item, err)? == Some("_intermediate") {
                         continue;
                     }
                     let home = opt_str(item, "home", &at_item, err)?.unwrap_or(base);
-                    let st = opt_str(item, "persistentStoragePath", &at_item, err)?.unwrap_or(storage);
+                    let st = match opt_str(item, "persistentStoragePath", &at_item, err)? {
+                        Some(path) => storage_root(path)
+                            .map_err(|e| err(&format!("{at_item}.persistentStoragePath"), &e))?,
+                        None => storage.to_owned(),
+                    };
                     match (opt_str(item, path_key, &at_item, err)?, opt_str(item, name_key, &at_item, err)?) {
                         (Some(p), _) => (p, "/", st),
                         (None, Some(p)) => (p, home, st),
@@ -261,7 +290,7 @@ fn entries(
             out.push(Declared {
                 path: path.into_bytes(),
                 directory,
-                storage: entry_storage.to_owned(),
+                storage: entry_storage,
                 option: at_item,
             });
         }

@@ -25,12 +25,21 @@ fn state_words(state: &State) -> (&'static str, String) {
 }
 
 /// What the audit says when it has no row for the path.
-fn no_finding(e: &Explained) -> &'static str {
+fn no_finding(e: &Explained) -> String {
+    if let Some((link, target)) = &e.through {
+        return format!(
+            "passes through the symlink {} (to {}): no entry of the audited tree as such, which darlings \
+             reads following no link",
+            escape(link),
+            escape(target)
+        );
+    }
     match e.exists {
         Some(false) => "does not exist in the audited tree",
         _ if e.report.source != "walk" => "no change since the blank snapshot: it comes back at rollback",
         _ => "no finding",
     }
+    .to_owned()
 }
 
 fn finding_words(f: &Finding) -> String {
@@ -122,6 +131,12 @@ pub fn render_json(out: &mut dyn Write, e: &Explained) -> io::Result<()> {
     doc.insert("source".into(), e.report.source.into());
     doc.extend(path_fields("path", &e.path));
     doc.insert("exists".into(), e.exists.map_or(Value::Null, Value::Bool));
+    let through = e.through.as_ref().map_or(Value::Null, |(link, target)| {
+        let mut t = path_fields("path", link);
+        t.extend(path_fields("target", target));
+        Value::Object(t)
+    });
+    doc.insert("through_symlink".into(), through);
     let finding = match &e.finding {
         Some(f) => serde_json::to_value(FindingJson(f)).map_err(io::Error::other)?,
         None => Value::Null,

@@ -9,6 +9,22 @@ pub mod table;
 
 pub use crate::sys::fmt::{human_size, rfc3339};
 
+/// A total's size and allocated size for a table: "unknown" (not "0 B")
+/// where a finding in it has no size (see [`Total::sized`]).
+///
+/// [`Total::sized`]: crate::report::Total::sized
+pub fn total_sizes(t: &crate::report::Total) -> (String, String) {
+    match t.sized() {
+        Some((bytes, disk)) => (human_size(bytes), human_size(disk)),
+        None => ("unknown".to_owned(), "unknown".to_owned()),
+    }
+}
+
+/// A total's size in a sentence: "1.2 KiB", or "size unknown".
+pub fn total_size_words(t: &crate::report::Total) -> String {
+    t.sized().map_or_else(|| "size unknown".to_owned(), |(bytes, _)| human_size(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

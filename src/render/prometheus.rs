@@ -26,23 +26,30 @@ pub fn render(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let root = label(&report.root);
     // Per verdict and severity (`none` where the catalogue knows nothing),
     // as the report totals them; every verdict has its `none` line.
-    type Pick = fn(&Total) -> u64;
+    // Bytes nobody could read (a saved diff without its tree) have no
+    // line: a missing sample, not a zero.
+    type Pick = fn(&Total) -> Option<u64>;
     let metrics: [(&str, &str, Pick); 3] = [
-        ("darlings_findings", "Findings of the last audit.", |t| t.findings),
-        ("darlings_entries", "Paths in the findings of the last audit.", |t| t.entries),
-        ("darlings_bytes", "Apparent bytes in the findings of the last audit.", |t| t.bytes),
+        ("darlings_findings", "Findings of the last audit.", |t| Some(t.findings)),
+        ("darlings_entries", "Paths in the findings of the last audit.", |t| Some(t.entries)),
+        (
+            "darlings_bytes",
+            "Apparent bytes in the findings of the last audit (no sample where sizes are unknown).",
+            |t| t.sized().map(|(bytes, _)| bytes),
+        ),
     ];
     for (name, help, get) in metrics {
         writeln!(out, "# HELP {name} {help}")?;
         writeln!(out, "# TYPE {name} gauge")?;
         for ((verdict, severity), t) in report.totals.by_severity() {
+            let Some(value) = get(t) else { continue };
             let severity = severity.map_or("none", |s| s.name());
             writeln!(
                 out,
                 "{name}{{root=\"{root}\",verdict=\"{}\",loss=\"{}\",severity=\"{severity}\"}} {}",
                 verdict.name(),
                 verdict.is_loss(),
-                get(t)
+                value
             )?;
         }
     }

@@ -176,8 +176,8 @@ fn totals_grid(report: &Report, style: Style) -> Grid {
             Cell::new(verdict.name()),
             Cell::new(t.findings.to_string()),
             Cell::new(t.entries.to_string()),
-            Cell::new(human_size(t.bytes)),
-            Cell::new(human_size(t.disk)),
+            Cell::new(super::total_sizes(t).0),
+            Cell::new(super::total_sizes(t).1),
         ]);
     }
     grid
@@ -270,7 +270,7 @@ pub fn summary(report: &Report) -> String {
     let what = format!(
         "{} ({}) in {}",
         count(loss.entries, "entry", "entries"),
-        human_size(loss.bytes),
+        super::total_size_words(loss),
         count(loss.findings, "finding", "findings")
     );
     let mut s = if report.source == Report::STRAY {

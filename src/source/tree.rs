@@ -67,6 +67,23 @@ pub struct ChangeTree {
     pub link_changes: u64,
     /// Lines about objects already unlinked but still open.
     pub delete_queue: u64,
+    /// What the list names that the live tree does not show, found by
+    /// [`ChangeTree::walk`].
+    unseen: std::sync::Mutex<Unseen>,
+}
+
+/// Paths a change list names that the live tree no longer has as such:
+/// the list is older than the tree (a saved diff), or the tree changed
+/// while it was read. Their findings have no size and no modification
+/// time, only the list's change time; the report says why.
+#[derive(Debug, Default, Clone)]
+pub struct Unseen {
+    /// Named as existing, but not in the live tree (outermost only).
+    pub missing: Vec<Vec<u8>>,
+    /// Named below a path that is no directory in the live tree now (a
+    /// symlink, never followed, or a file): that path, its type, and the
+    /// first path named below it, with how many are.
+    pub beneath: Vec<(Vec<u8>, FileKind, Vec<u8>, u64)>,
 }
 
 impl Node {
@@ -97,6 +114,7 @@ impl Default for ChangeTree {
             renames: hashbrown::HashMap::new(),
             link_changes: 0,
             delete_queue: 0,
+            unseen: std::sync::Mutex::default(),
         }
     }
 }
@@ -383,6 +401,30 @@ impl ChangeTree {
         out
     }
 
+    /// What the last [`ChangeTree::walk`] with a live tree found named by
+    /// the list but not in the tree.
+    pub fn unseen(&self) -> Unseen {
+        self.unseen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The change time the list gives `path`.
+    pub fn ctime_of(&self, path: &[u8]) -> Option<i64> {
+        self.locate(path).ok().and_then(|(n, _)| self.nodes[n as usize].ctime)
+    }
+
+    /// Paths named below node `n`, present ones only, and the first of them.
+    fn named_below(&self, n: u32, path: &[u8]) -> Option<(Vec<u8>, u64)> {
+        let present = |c: &u32| self.nodes[*c as usize].present;
+        let first = *self.nodes[n as usize].children.iter().find(|c| present(c))?;
+        let mut count = 0;
+        let mut stack: Vec<u32> = self.nodes[n as usize].children.iter().copied().filter(present).collect();
+        while let Some(c) = stack.pop() {
+            count += 1;
+            stack.extend(self.nodes[c as usize].children.iter().copied().filter(present));
+        }
+        Some(([path, b"/", self.name(first)].concat(), count))
+    }
+
     fn count(&self, n: u32) -> u64 {
         let mut total = 0;
         let mut stack = vec![n];
@@ -463,7 +505,11 @@ impl ChangeTree {
     /// `implied`: the change of a directory the list only implies (an
     /// ancestor of what it names): modified, or created inside a subtree.
     /// `live`: its metadata from the live tree, when it could be read.
-    fn meta(&self, node: &Node, live: Option<Meta>, implied: Change) -> Meta {
+    /// `offline`: there is no live tree; the list's change time stands in
+    /// for the modification time, and the audit reports it as such. With a
+    /// live tree that lacks the path, no time stands in (the newest time of
+    /// a group around it is the live tree's).
+    fn meta(&self, node: &Node, live: Option<Meta>, implied: Change, offline: bool) -> Meta {
         let change = node.change.unwrap_or(implied);
         if let Some(mut meta) = live {
             meta.change = change;
@@ -474,7 +520,7 @@ impl ChangeTree {
             kind: node.kind,
             size: 0,
             disk: 0,
-            mtime: node.ctime.unwrap_or(0),
+            mtime: if offline { node.ctime.unwrap_or(0) } else { i64::MIN },
             mtime_nsec: 0,
             mode: 0,
             uid: 0,
@@ -580,6 +626,26 @@ impl<V: Visitor> Walk<'_, V> {
         self.path.extend_from_slice(name);
     }
 
+    /// Records what the list names at `self.path` (node `c`) that the
+    /// live tree, where its directory was open, does not show as such:
+    /// `stat`, the live metadata, is `None` when it could not be read.
+    fn unseen(&self, c: u32, stat: Option<&Meta>) {
+        let tree = self.tree;
+        let found = match stat {
+            None => Err(self.path.clone()),
+            Some(m) if m.kind != FileKind::Dir => match tree.named_below(c, &self.path) {
+                Some((first, n)) => Ok((self.path.clone(), m.kind, first, n)),
+                None => return,
+            },
+            Some(_) => return,
+        };
+        let mut unseen = tree.unseen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match found {
+            Err(missing) => unseen.missing.push(missing),
+            Ok(beneath) => unseen.beneath.push(beneath),
+        }
+    }
+
     /// A directory's children as the list names them; `live`: the live
     /// tree and the directory open in it, for their metadata.
     fn list(&mut self, frame: &mut Frame<V::Dir>, live: Option<(&Root, BorrowedFd<'_>)>) {
@@ -595,7 +661,10 @@ impl<V: Visitor> Walk<'_, V> {
             let entry = EntryRef { path: &self.path, name, hint: Some(node.kind) };
             let Some(plan) = self.visitor.plan(&frame.dir, &entry) else { continue };
             let stat = live.and_then(|(root, fd)| root.stat_at(fd, name).ok());
-            let meta = tree.meta(node, stat, Change::Modified);
+            if live.is_some() {
+                self.unseen(c, stat.as_ref());
+            }
+            let meta = tree.meta(node, stat, Change::Modified, self.live.is_none());
             if meta.kind == FileKind::Dir && !meta.other_fs {
                 if let Some(d) = self.visitor.enter(&frame.dir, &entry, plan, &meta) {
                     let listed_live = live.is_some() && node.subtree;
@@ -630,7 +699,8 @@ impl<V: Visitor> Walk<'_, V> {
             let (meta, listed_live) = match named {
                 Some(c) => {
                     let stat = root.stat_at(fd, &name).ok();
-                    (tree.meta(&tree.nodes[c as usize], stat, Change::Created), tree.lists_live(c, true))
+                    let meta = tree.meta(&tree.nodes[c as usize], stat, Change::Created, false);
+                    (meta, tree.lists_live(c, true))
                 }
                 None => match root.stat_at(fd, &name) {
                     Ok(mut meta) => {

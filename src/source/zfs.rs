@@ -353,8 +353,17 @@ pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsEr
             } else {
                 ""
             };
-            let strip = strip.map_or(String::new(), |p| crate::sanitize::escape_path(p).into_owned());
-            at(format!("{} is not below --strip-prefix {strip}{hint}", escape(path)))
+            at(match strip {
+                Some(p) => {
+                    format!("{} is not below --strip-prefix {}{hint}", escape(path), crate::sanitize::escape_path(p))
+                }
+                // Without --strip-prefix, the dataset is read as mounted at `/`.
+                None => format!(
+                    "{} is not a path of a dataset mounted at / (give --strip-prefix DIR for one diffed while \
+                     mounted at DIR){hint}",
+                    escape(path)
+                ),
+            })
         };
         add_below(&mut tree, parsed, prefix).map_err(|p| outside(&p))?;
     }

@@ -36,6 +36,42 @@ impl Mount {
         }
         out
     }
+
+    /// Whether nothing written on this mount survives a reboot: a memory
+    /// filesystem (tmpfs, ramfs), a RAM block device (zram, brd) whatever
+    /// its filesystem, or one of the kernel's own pseudo filesystems. Data
+    /// that lands there is erased at boot like the ephemeral root itself,
+    /// so no claim is realised there. (An overlay is judged by nothing but
+    /// its type: its upper directory is not looked at.)
+    pub fn is_volatile(&self) -> bool {
+        const VOLATILE: &[&str] = &[
+            "tmpfs",
+            "ramfs",
+            "devtmpfs",
+            "proc",
+            "sysfs",
+            "devpts",
+            "mqueue",
+            "cgroup",
+            "cgroup2",
+            "debugfs",
+            "tracefs",
+            "securityfs",
+            "configfs",
+            "bpf",
+            "hugetlbfs",
+            "fusectl",
+            "binfmt_misc",
+            "nsfs",
+            "rpc_pipefs",
+        ];
+        let ram_device = ["/dev/zram", "/dev/ram"].iter().any(|d| {
+            self.source
+                .strip_prefix(d.as_bytes())
+                .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+        });
+        VOLATILE.contains(&self.fstype.as_str()) || ram_device
+    }
 }
 
 /// The mounts below an audited root, with the root prefix stripped, and
@@ -228,6 +264,20 @@ mod tests {
         assert_eq!(all[4].mount_point, b"/mnt/with space");
         assert_eq!(all[3].describe(), "zfs rpool/safe/persist[/etc/ssh]");
         assert_eq!(all[0].describe(), "tmpfs");
+    }
+
+    #[test]
+    fn memory_and_kernel_filesystems_are_volatile() {
+        let all = parse_mountinfo(
+            b"1 0 0:1 / /run rw - tmpfs tmpfs rw\n\
+              2 0 0:2 / /persist rw - zfs rpool/safe/persist rw\n\
+              3 0 252:0 / /var/cache rw - ext4 /dev/zram0 rw\n\
+              4 0 0:3 / /dev/shm rw - tmpfs shm rw\n\
+              5 0 8:1 / /data rw - ext4 /dev/ram-disk-label rw\n\
+              6 0 0:4 / /sys rw - sysfs sysfs rw\n",
+        );
+        let volatile: Vec<bool> = all.iter().map(Mount::is_volatile).collect();
+        assert_eq!(volatile, [true, false, true, true, false, true]);
     }
 
     #[test]

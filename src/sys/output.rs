@@ -43,11 +43,15 @@ impl<W: Write> Out<W> {
 
     /// What was lost, in words (`None` when nothing was).
     pub fn describe_loss(&self) -> Option<String> {
+        let bytes = match self.written {
+            1 => "1 byte".to_owned(),
+            n => format!("{n} bytes"),
+        };
         self.lost.as_ref().map(|e| {
             if e.kind() == io::ErrorKind::BrokenPipe {
-                format!("stdout was closed after {} bytes (the reader went away)", self.written)
+                format!("stdout was closed after {bytes} (the reader went away)")
             } else {
-                format!("writing stdout failed after {} bytes: {e}", self.written)
+                format!("writing stdout failed after {bytes}: {e}")
             }
         })
     }
@@ -133,6 +137,11 @@ mod tests {
         assert_eq!(out.inner.got, b"line\nlin");
         assert_eq!(out.written(), 5);
         assert!(out.describe_loss().expect("lost").contains("stdout was closed after 5 bytes"));
+        let mut one = Out::new(Closing { room: 1, kind: io::ErrorKind::BrokenPipe, got: Vec::new() });
+        write!(one, "x").expect("never fails");
+        write!(one, "y").expect("never fails");
+        let said = one.describe_loss().expect("lost");
+        assert!(said.contains("stdout was closed after 1 byte "), "{said}");
         assert!(out.finish().is_ok(), "a closed pipe is not an error");
     }
 

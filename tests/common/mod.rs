@@ -195,11 +195,31 @@ pub fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
 }
 
+/// What every [`in_mount_namespace`] script can call: `persistent NAME
+/// DIR` mounts on DIR a filesystem that survives a reboot, as a storage
+/// root such as `/persist` is (a tmpfs would not: darlings never counts a
+/// claim kept on one). It is an overlay whose layers are directories of
+/// this machine's temporary directory, shown in mount descriptions as
+/// `overlay NAME`; its layers are removed when the script ends.
+const PRELUDE: &str = r#"persistent() {
+    _layers=$(mktemp -d "${TMPDIR:-/tmp}/darlings-persistent.XXXXXX")
+    mkdir "$_layers/lower" "$_layers/upper" "$_layers/work"
+    mount -t overlay "$1" -o "lowerdir=$_layers/lower,upperdir=$_layers/upper,workdir=$_layers/work" "$2"
+    printf '%s\n' "$2" > "$_layers/at"
+    _persistent="$_persistent $_layers"
+}
+_persistent=
+trap 'for _l in $_persistent; do umount -l "$(cat "$_l/at")" 2>/dev/null || true; rm -rf "$_l"; done' EXIT
+"#;
+
 /// Runs a shell script as root in a private mount namespace, so its mounts
-/// vanish with it even when the test fails. `$D` is the darlings binary.
+/// vanish with it even when the test fails. `$D` is the darlings binary;
+/// `persistent NAME DIR` mounts storage that survives a reboot (see
+/// [`PRELUDE`]).
 pub fn in_mount_namespace(script: &str) -> Output {
+    let script = format!("{PRELUDE}{script}");
     Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "sh", "-ec", script])
+        .args(["--mount", "--propagation", "private", "--", "sh", "-ec", &script])
         .env("D", bin())
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
