@@ -292,7 +292,7 @@ fn shadowed(
     };
     let matcher = &loaded.matcher;
     let ignored = |path: &[u8]| {
-        matcher.explain(path).decider().is_some_and(|d| matcher.rule(d.rule).kind == RuleKind::Ignore)
+        matcher.decide_incrementally(path).is_some_and(|d| matcher.rule(d.rule).kind == RuleKind::Ignore)
     };
     let found = crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.flat, cfg.threads);
     Some((clone, found))

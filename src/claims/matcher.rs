@@ -530,10 +530,12 @@ mod tests {
     }
 
     fn decide(m: &Matcher, path: &str) -> Option<String> {
-        let inc = m.decide_incrementally(path.as_bytes()).map(|d| d.rule);
-        let scratch = m.explain(path.as_bytes()).decider().map(|x| x.rule);
+        // The claim checker reads the incremental decision's depth where
+        // explain gives the match point: both must agree on rule and place.
+        let inc = m.decide_incrementally(path.as_bytes()).map(|d| (d.rule, d.depth));
+        let scratch = m.explain(path.as_bytes()).decider().map(|x| (x.rule, depth_of(&x.at)));
         assert_eq!(inc, scratch, "incremental and explain disagree on {path}");
-        inc.map(|r| format!("{} {}", m.rule(r).kind.name(), m.rule(r).pattern.text()))
+        inc.map(|(r, _)| format!("{} {}", m.rule(r).kind.name(), m.rule(r).pattern.text()))
     }
 
     #[test]
