@@ -177,7 +177,10 @@ impl Audit {
             rules: Rules::from_args(&args.rules),
             source: source_from_args(&args.source),
             format: args.format.unwrap_or(if stdout_tty { Format::Table } else { Format::Json }),
-            flat: args.flat,
+            // `--suggest-all` names every unclaimed path: a grouped row
+            // (`/var`) may hold a place no system keeps (`/var/run`) beside
+            // what must be suggested, which only the flat rows tell apart.
+            flat: args.flat || (args.suggest.is_some() && args.suggest_all),
             filter: Filter {
                 verdicts: (!args.verdict.is_empty()).then(|| args.verdict.iter().copied().collect()),
                 min_size: args.min_size,
