@@ -324,6 +324,12 @@ impl Audit {
             };
             (module, s.suggest_all, s.suggest_storage.clone())
         });
+        // `--suggest-all` names every unclaimed path: a grouped row (`/var`)
+        // may hold a place no system keeps (`/var/run`) beside what must be
+        // suggested, which only the flat rows tell apart.
+        if s.suggest.is_some() && s.suggest_all {
+            cfg.flat = true;
+        }
         Ok(cfg)
     }
 }

@@ -104,3 +104,37 @@ echo '=== visible'
     assert_eq!(visible["exists"], true);
     assert!(visible["finding"]["verdict"] != "shadowed", "{visible}");
 }
+
+/// The root is renamed away while the audit runs (here: while it waits for
+/// its `--impermanence` FIFO) and another directory, with a mount over
+/// planted content, takes its path. What is looked into under mount
+/// points is the tree the audit opened, never what its path names later.
+#[test]
+fn a_root_swapped_during_the_audit_is_not_what_is_looked_under() {
+    require_root!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        r#"cd '{}'
+mkdir -p r/srv && echo mine > r/srv/data
+mkdir -p other/home && echo planted > other/home/planted
+mount -t tmpfs home other/home
+mkfifo claims.json
+"$D" audit --root "$PWD/r" --format json --no-default-manifest --impermanence claims.json > report.json || true &
+sleep 1
+mv r r-opened && mv other r
+echo '{{}}' > claims.json
+wait
+cat report.json"#,
+        dir.path().display()
+    );
+    let out = common::in_mount_namespace(&script);
+    let json = common::parse_json(&out);
+    let f = common::findings(&json);
+    assert!(f.contains_key(&b"/srv"[..]), "the opened tree is audited: {:?}", f.keys());
+    let planted: Vec<_> = f
+        .iter()
+        .filter(|(p, _)| p.starts_with(b"/home"))
+        .map(|(p, v)| (String::from_utf8_lossy(p), v))
+        .collect();
+    assert!(planted.is_empty(), "content of the tree swapped in is reported: {planted:?}");
+}

@@ -188,3 +188,57 @@ in {{ inherit (e.config.preservation) enable preserveAt; }}"#
         assert_eq!(f[claimed.as_bytes()]["rule"]["kind"], "keep", "{claimed}: {}", f[claimed.as_bytes()]);
     }
 }
+
+/// `--suggest-all`, evaluated and fed back, leaves nothing unclaimed but
+/// what is never suggested: a grouped `/home` (precious `.mozilla` beside
+/// plain files) and a grouped `/var` holding a volatile `/var/run` beside
+/// state of its own.
+#[test]
+fn suggest_all_fed_back_leaves_only_what_is_never_suggested() {
+    let t = common::Tree::new();
+    t.file(b"/home/alice/.mozilla/firefox/prefs.js", b"p")
+        .file(b"/home/alice/notes.txt", b"n")
+        .file(b"/home/alice/.cache/x", b"c")
+        .file(b"/var/lib/app/state", b"s")
+        .file(b"/var/run/app.pid", b"1")
+        .file(b"/var/tmp/keep-me", b"k")
+        .file(b"/tmp/scratch", b"t")
+        .file(b"/srv/data", b"d");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        t.at(b"/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RUSR,
+        0,
+    )
+    .expect("mkfifo");
+    let never = |path: &str| path.starts_with("/tmp") || path.starts_with("/var/run") || path == "/fifo";
+    for flat in [false, true] {
+        let mut args = vec!["--suggest", "nix", "--suggest-all"];
+        if flat {
+            args.push("--flat");
+        }
+        let (block, code) = run_suggest(t.root(), &args);
+        assert_eq!(code, 0, "{block}");
+        if !nix::available() {
+            return;
+        }
+        let file = tempfile::NamedTempFile::new().expect("tempfile");
+        std::fs::write(file.path(), eval_snippet(&block, "environment.persistence").to_string())
+            .expect("write");
+        let claims = ["--no-default-manifest", "--impermanence", file.path().to_str().expect("utf-8")];
+        for grouping in [None, Some("--flat")] {
+            let (report, _) = common::audit_json(t.root(), &[&claims[..], grouping.as_slice()].concat());
+            let left: Vec<String> = common::findings(&report)
+                .into_iter()
+                .filter(|(_, f)| f["verdict"] == "unclaimed" || f["verdict"] == "new-identity")
+                .map(|(path, _)| String::from_utf8(path).expect("utf-8"))
+                .filter(|path| !never(path))
+                .collect();
+            assert!(
+                left.is_empty(),
+                "still unclaimed ({grouping:?}, suggested flat: {flat}): {left:?}\n{block}"
+            );
+        }
+    }
+}

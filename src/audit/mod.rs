@@ -280,7 +280,7 @@ fn shadowed(
     if mounts.on_root().is_empty() {
         return None;
     }
-    let clone = match crate::source::shadowed::clone_root(&target.canonical) {
+    let clone = match crate::source::shadowed::clone_root(&target.root) {
         Ok(clone) => clone,
         Err(e) => {
             notes.push(format!(

@@ -94,6 +94,10 @@ pub struct Glob {
     literal_prefix: Vec<u8>,
     /// Bytes that are not wildcards: the glob's specificity.
     literal_len: usize,
+    /// The depths a match can lie at: from the literal prefix's to the
+    /// number of `/` in the text (`*`, `?` and classes never match `/`;
+    /// only `**` does, and then there is no bound).
+    depths: (u32, u32),
     matcher: GlobMatcher,
 }
 
@@ -181,7 +185,10 @@ impl Pattern {
             literal_prefix.push(b'/');
         }
         let literal_len = text.bytes().filter(|b| !GLOB_META.contains(b) && !b"]}".contains(b)).count();
+        let deepest =
+            if text.contains("**") { u32::MAX } else { text.bytes().filter(|&b| b == b'/').count() as u32 };
         Ok(Pattern::Glob(Box::new(Glob {
+            depths: (depth_of(&literal_prefix), deepest),
             matcher: glob.compile_matcher(),
             glob,
             text,
@@ -231,9 +238,12 @@ impl Pattern {
     pub fn match_point<'p>(&self, path: &'p [u8]) -> Option<(u32, &'p [u8])> {
         match self {
             Pattern::Prefix(p) => is_ancestor_or_self(p, path).then(|| (depth_of(p), &path[..p.len()])),
-            Pattern::Glob(g) => {
-                ancestors_or_self(path).find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a))))
-            }
+            // Only the ancestors at the depths it can match are tried: a
+            // deep path costs its length, not its depth times its length.
+            Pattern::Glob(g) => ancestors_or_self(path)
+                .skip_while(|&(d, _)| d < g.depths.0)
+                .take_while(|&(d, _)| d <= g.depths.1)
+                .find(|(_, a)| g.matcher.is_match(Path::new(OsStr::from_bytes(a)))),
         }
     }
 

@@ -209,6 +209,28 @@ mod tests {
         c.lookup(path.as_bytes(), true, &|_| None).map(|(p, _)| (p.severity, p.pattern.clone()))
     }
 
+    /// Only the depths a glob can match are tried: its match point is
+    /// still found deep below it, through `{a,b/c}` and `**` too.
+    #[test]
+    fn globs_match_at_their_own_depths_below_deep_paths() {
+        let extra = |pattern: &str| Precious {
+            pattern: pattern.into(),
+            severity: Severity::Info,
+            reason: "r".into(),
+            directory: true,
+            origin: "test".into(),
+        };
+        let c = Catalogue::new(vec![extra("/srv/{a,b/c}/data"), extra("/opt/**/keys")]);
+        let deep = |top: &str| format!("{top}{}", "/d".repeat(5000));
+        let at = |path: &str| c.lookup(path.as_bytes(), false, &|_| None).map(|(_, at)| at);
+        assert_eq!(at(&deep("/home/u/.ssh")), Some(b"/home/u/.ssh".to_vec()));
+        assert_eq!(at(&deep("/srv/b/c/data")), Some(b"/srv/b/c/data".to_vec()));
+        assert_eq!(at(&deep("/srv/a/data")), Some(b"/srv/a/data".to_vec()));
+        assert_eq!(at(&deep("/opt/x/y/keys")), Some(b"/opt/x/y/keys".to_vec()));
+        assert_eq!(at(&deep("/home/u/.sshx")), None);
+        assert_eq!(at(&deep("/d")), None);
+    }
+
     #[test]
     fn at_least_thirty_entries_with_reasons() {
         let c = Catalogue::new(Vec::new());

@@ -111,35 +111,49 @@ fn write_prose(out: &mut dyn Write, text: &str, style: Style) -> io::Result<()> 
     write_lines(out, &layout::wrap(text, style.width))
 }
 
-fn findings_grid(shown: &[&Finding], style: Style) -> Grid {
-    // Sources that compare with the blank state say how each path changed;
-    // the catalogue gives some findings a severity.
-    let changes = shown.iter().any(|f| f.change != Change::Present);
-    let severities = shown.iter().any(|f| f.severity().is_some());
-    let mut columns = vec![Column::new("VERDICT", Fit::Keep)];
-    if severities {
-        columns.push(Column::new("SEVERITY", Fit::Drop(5)));
+/// The findings' columns: SEVERITY when the catalogue gave any a
+/// severity, CHANGE when the source compares with the blank state.
+struct FindingColumns {
+    severities: bool,
+    changes: bool,
+}
+
+impl FindingColumns {
+    fn of(shown: &[&Finding]) -> FindingColumns {
+        FindingColumns {
+            severities: shown.iter().any(|f| f.severity().is_some()),
+            changes: shown.iter().any(|f| f.change != Change::Present),
+        }
     }
-    columns.push(Column::new("PATH", Fit::Keep));
-    if changes {
-        columns.push(Column::new("CHANGE", Fit::Drop(2)));
+
+    fn grid(&self, style: Style) -> Grid {
+        let mut columns = vec![Column::new("VERDICT", Fit::Keep)];
+        if self.severities {
+            columns.push(Column::new("SEVERITY", Fit::Drop(5)));
+        }
+        columns.push(Column::new("PATH", Fit::Keep));
+        if self.changes {
+            columns.push(Column::new("CHANGE", Fit::Drop(2)));
+        }
+        columns.extend([
+            Column::new("TYPE", Fit::Drop(1)),
+            Column::right("ENTRIES", Fit::Drop(3)),
+            Column::right("SIZE", Fit::Drop(6)),
+            Column::new("NEWEST (UTC)", Fit::Drop(0)),
+            Column::new("WHY", Fit::Elide(4)),
+        ]);
+        Grid::new(columns, style.color)
     }
-    columns.extend([
-        Column::new("TYPE", Fit::Drop(1)),
-        Column::right("ENTRIES", Fit::Drop(3)),
-        Column::right("SIZE", Fit::Drop(6)),
-        Column::new("NEWEST (UTC)", Fit::Drop(0)),
-        Column::new("WHY", Fit::Elide(4)),
-    ]);
-    let mut grid = Grid::new(columns, style.color);
-    for f in shown {
+
+    /// One finding's cells, made when its line is measured or written.
+    fn row(&self, f: &Finding) -> Vec<Cell> {
         let newest = f.mtime.or(f.ctime);
         let mut row = vec![verdict_cell(f)];
-        if severities {
+        if self.severities {
             row.push(severity_cell(f));
         }
         row.push(Cell::new(escape(&f.path)));
-        if changes {
+        if self.changes {
             row.push(Cell::new(f.change.name()));
         }
         row.extend([
@@ -152,9 +166,8 @@ fn findings_grid(shown: &[&Finding], style: Style) -> Grid {
             })),
             Cell::new(why(f)),
         ]);
-        grid.rows.push(row);
+        row
     }
-    grid
 }
 
 fn totals_grid(report: &Report, style: Style) -> Grid {
@@ -202,7 +215,8 @@ pub fn render(out: &mut dyn Write, report: &Report, filter: &Filter, style: Styl
     if shown.is_empty() {
         writeln!(out, "No findings to show.")?;
     } else {
-        write_lines(out, &findings_grid(&shown, style).lines(style.width))?;
+        let columns = FindingColumns::of(&shown);
+        columns.grid(style).write(out, style.width, || shown.iter().map(|f| columns.row(f)))?;
     }
 
     writeln!(out)?;

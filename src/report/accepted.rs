@@ -63,8 +63,10 @@ impl Accepted {
     /// Reads an `--accepted` file: a JSON report when it starts with `{`,
     /// else a list of paths.
     pub fn read(file: &Path) -> Result<Accepted, AcceptedError> {
-        let bytes =
-            std::fs::read(file).map_err(|source| AcceptedError::Read { file: file.to_owned(), source })?;
+        // A regular file or a FIFO of at most 8 MiB, as every file named on
+        // the command line: a device (`/dev/zero`) is never read.
+        let bytes = crate::sys::root::read_given(file)
+            .map_err(|e| AcceptedError::Read { file: file.to_owned(), source: e.into() })?;
         Accepted::parse(&bytes, file)
     }
 

@@ -23,7 +23,6 @@
 //! when something in it is counted.
 
 use std::os::fd::AsFd;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -56,13 +55,16 @@ pub struct Found {
 }
 
 /// Opens a detached, non-recursive clone of the mount at (or holding) the
-/// directory `root`: the root's own filesystem, without any submount.
-pub fn clone_root(root: &Path) -> Result<Root, Errno> {
+/// opened root: the root's own filesystem, without any submount. The clone
+/// is made from the descriptor the audit holds (`AT_EMPTY_PATH`), never by
+/// its path again: a directory renamed over that path meanwhile is not
+/// what is looked into.
+pub fn clone_root(root: &Root) -> Result<Root, Errno> {
     use rustix::mount::OpenTreeFlags;
     let fd = rustix::mount::open_tree(
-        rustix::fs::CWD,
-        root,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        root.fd(),
+        "",
+        OpenTreeFlags::AT_EMPTY_PATH | OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
     Root::from_fd(fd)
 }

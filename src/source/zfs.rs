@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -329,7 +329,9 @@ pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsEr
     let mut reader: Box<dyn BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(file).map_err(read_err)?))
+        // A regular file or a FIFO (`<(zfs diff ...)`), never a device.
+        let opened = crate::sys::root::open_given(file).map_err(|e| read_err(e.into()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 16, opened))
     };
     let prefix = strip.map_or(&b"/"[..], |p| p.as_os_str().as_bytes());
     let mut parser = Parser::new();
@@ -338,14 +340,17 @@ pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsEr
     let mut number = 0u64;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
+        let read = read_line(&mut reader, &mut line).map_err(read_err)?;
+        if matches!(read, Line::End) {
             break;
         }
         number += 1;
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
         let at = |message: String| ZfsError::Line { file: shown.clone(), line: number, message };
+        if matches!(read, Line::TooLong) {
+            return Err(at(format!(
+                "longer than {MAX_LINE} bytes, more than zfs diff ever writes (is this `zfs diff -FHt` output?)"
+            )));
+        }
         let parsed = parser.line(&line).map_err(|e| at(e.message))?;
         let outside = |path: &[u8]| {
             let hint = if path.len() > 1 && path.ends_with(b"/") {
@@ -368,6 +373,36 @@ pub fn read_saved(file: &Path, strip: Option<&Path>) -> Result<ChangeTree, ZfsEr
         add_below(&mut tree, parsed, prefix).map_err(|p| outside(&p))?;
     }
     Ok(tree)
+}
+
+/// The longest line `zfs diff -FHt` writes. Each path is at most two
+/// `PATH_MAX` (the mount point, then the name zfs finds for the object in
+/// a `PATH_MAX` buffer), every byte escaped in at most five (`\0040`);
+/// a rename has two paths; the time, change, type, link count and tabs
+/// take well under 256 bytes.
+pub const MAX_LINE: usize = 2 * (2 * 4096 * 5) + 256;
+
+/// What [`read_line`] found.
+enum Line {
+    /// A line (its newline dropped).
+    Read,
+    /// More than [`MAX_LINE`] bytes without a newline.
+    TooLong,
+    End,
+}
+
+/// Reads one line of a saved diff into `line`, keeping at most
+/// [`MAX_LINE`] bytes of it: a file of one endless line costs no more.
+fn read_line(reader: &mut dyn BufRead, line: &mut Vec<u8>) -> std::io::Result<Line> {
+    let n = reader.take(MAX_LINE as u64 + 1).read_until(b'\n', line)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Line::Read);
+    }
+    Ok(if line.len() > MAX_LINE { Line::TooLong } else { Line::Read })
 }
 
 /// Adds a parsed line to `tree`, its paths made relative to `prefix`;

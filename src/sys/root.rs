@@ -21,7 +21,8 @@
 //!   (a FIFO would block the audit forever, a device could stream forever
 //!   or act on being opened), at most [`MAX_CONFIG`] bytes. [`read_given`]
 //!   does the same for a file named on the command line, where a FIFO is
-//!   fine (`--impermanence <(nix eval ...)`).
+//!   fine (`--impermanence <(nix eval ...)`); [`open_given`] is its check
+//!   alone, for a file read as a stream (a saved diff).
 //!
 //! Reading leaves the tree as it was, access times included: every open
 //! for reading asks for `O_NOATIME` ([`no_atime`]), so an audit does not
@@ -411,6 +412,14 @@ fn regular(fd: BorrowedFd<'_>) -> Result<(u64, u64), ReadError> {
 /// own: followed). A regular file or a FIFO (`<(...)`), at most
 /// [`MAX_CONFIG`] bytes; a directory or device is an error.
 pub fn read_given(path: &Path) -> Result<Vec<u8>, ReadError> {
+    read_capped(open_given(path)?)
+}
+
+/// Opens a file named on the command line for reading, as [`read_given`]
+/// decides: a regular file or a FIFO, never a device (`/dev/zero` streams
+/// forever), a socket or a directory. For a file read as a stream, with
+/// its own bound on what it keeps (a saved diff, line by line).
+pub fn open_given(path: &Path) -> Result<std::fs::File, ReadError> {
     let probe = rustix::fs::openat(CWD, path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .map_err(ReadError::Open)?;
     let st = rustix::fs::fstat(&probe).map_err(ReadError::Open)?;
@@ -427,7 +436,7 @@ pub fn read_given(path: &Path) -> Result<Vec<u8>, ReadError> {
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
         return Err(ReadError::Replaced);
     }
-    read_capped(std::fs::File::from(fd))
+    Ok(std::fs::File::from(fd))
 }
 
 /// Reads at most [`MAX_CONFIG`] bytes; more is [`ReadError::TooLarge`].

@@ -13,15 +13,23 @@
 //!
 //! The columns that are kept (the verdict, the path) are never cut: a path
 //! wider than the terminal overflows its line rather than being broken in
-//! two. No line ends in a space: padding is written only before more text.
+//! two, and one wider than [`ALIGN_MAX`] columns overflows its cell (the
+//! others are not padded to it). No line ends in a space: padding is
+//! written only before more text.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Spaces between columns.
 const GAP: usize = 2;
+
+/// The widest a kept column is padded to. A longer cell (a path deeper
+/// than any real one) overflows its line instead: one such path must not
+/// pad every other line of the report to its length.
+const ALIGN_MAX: usize = 4096;
 
 /// What the explanation keeps before any other column gives way.
 const ELASTIC_FLOOR: usize = 20;
@@ -95,22 +103,61 @@ impl Grid {
 
     /// The lines, without newlines, fitted to `width` when given.
     pub fn lines(&self, width: Option<usize>) -> Vec<String> {
+        let widths = self.widths(width, self.rows.iter().map(Vec::as_slice));
+        let mut lines = Vec::with_capacity(self.rows.len() + 1);
+        lines.extend(self.header_line(&widths));
+        lines.extend(self.rows.iter().map(|row| self.line(row, &widths)));
+        lines
+    }
+
+    /// Writes the lines of the rows `rows` makes (the grid's own are not
+    /// used), fitted to `width` when given. `rows` is called twice, to
+    /// measure and to write: no cell and no line is kept for the whole
+    /// table, so a report of long paths costs one line of memory.
+    pub fn write<I: Iterator<Item = Vec<Cell>>>(
+        &self,
+        out: &mut dyn io::Write,
+        width: Option<usize>,
+        rows: impl Fn() -> I,
+    ) -> io::Result<()> {
+        let widths = self.widths(width, rows());
+        if let Some(line) = self.header_line(&widths) {
+            writeln!(out, "{line}")?;
+        }
+        for row in rows() {
+            writeln!(out, "{}", self.line(&row, &widths))?;
+        }
+        Ok(())
+    }
+
+    /// Each column's width (`None`: dropped) for these rows: the widest
+    /// cell, a kept column no wider than [`ALIGN_MAX`], then fitted.
+    fn widths<R: std::borrow::Borrow<[Cell]>>(
+        &self,
+        width: Option<usize>,
+        rows: impl Iterator<Item = R>,
+    ) -> Vec<Option<usize>> {
         let mut natural: Vec<usize> =
             self.columns.iter().map(|c| if self.header { c.header.width() } else { 0 }).collect();
-        for row in &self.rows {
-            for (n, cell) in natural.iter_mut().zip(row) {
+        for row in rows {
+            for (n, cell) in natural.iter_mut().zip(row.borrow()) {
                 *n = (*n).max(cell.text.width());
             }
         }
-        let fits: Vec<Fit> = self.columns.iter().map(|c| c.fit).collect();
-        let widths = fit(&fits, &natural, width.map(|w| w.saturating_sub(self.indent)));
-        let mut lines = Vec::with_capacity(self.rows.len() + 1);
-        if self.header {
-            let header: Vec<Cell> = self.columns.iter().map(|c| Cell::styled(c.header, Some("1"))).collect();
-            lines.push(self.line(&header, &widths));
+        for (n, c) in natural.iter_mut().zip(&self.columns) {
+            if c.fit == Fit::Keep {
+                *n = (*n).min(ALIGN_MAX);
+            }
         }
-        lines.extend(self.rows.iter().map(|row| self.line(row, &widths)));
-        lines
+        let fits: Vec<Fit> = self.columns.iter().map(|c| c.fit).collect();
+        fit(&fits, &natural, width.map(|w| w.saturating_sub(self.indent)))
+    }
+
+    fn header_line(&self, widths: &[Option<usize>]) -> Option<String> {
+        self.header.then(|| {
+            let header: Vec<Cell> = self.columns.iter().map(|c| Cell::styled(c.header, Some("1"))).collect();
+            self.line(&header, widths)
+        })
     }
 
     fn line(&self, row: &[Cell], widths: &[Option<usize>]) -> String {
@@ -125,7 +172,11 @@ impl Grid {
                 pending += GAP;
             }
             first = false;
-            let text = row.get(i).map_or(Cow::Borrowed(""), |cell| elide(&cell.text, width));
+            // A kept column is never cut: a cell wider than it overflows.
+            let text = row.get(i).map_or(Cow::Borrowed(""), |cell| match column.fit {
+                Fit::Keep => Cow::Borrowed(cell.text.as_str()),
+                _ => elide(&cell.text, width),
+            });
             let pad = width.saturating_sub(text.width());
             if column.right {
                 pending += pad;
