@@ -195,6 +195,7 @@ fn stray(args: &StrayArgs) -> Result<ExitCode> {
     let mut report = Report {
         root: live.canonical.as_os_str().as_bytes().to_vec(),
         source: Report::STRAY,
+        ephemeral: false,
         flat: cfg.flat,
         totals: Report::compute_totals(&findings, &links),
         findings,

@@ -368,6 +368,9 @@ pub struct Report {
     /// The audited root as given (`--root`).
     pub root: Vec<u8>,
     pub source: &'static str,
+    /// Whether the root is known to be erased at boot
+    /// (`Source::ephemeral`): the summary says "erases" only then.
+    pub ephemeral: bool,
     pub flat: bool,
     pub findings: Vec<Finding>,
     pub errors: Vec<EntryError>,
@@ -531,6 +534,7 @@ mod tests {
         Report {
             root: b"/".to_vec(),
             source: "walk",
+            ephemeral: true,
             flat: false,
             totals: Report::compute_totals(&findings, &HardLinks::default()),
             findings,

@@ -59,8 +59,15 @@ fn a_file_with_three_names_counts_once_in_every_format() {
     assert_eq!(summary["totals"]["unclaimed"]["bytes"], 100_000);
 
     // 100,000 / 1024 = 97.66 KiB.
+    // The test's root is a plain directory: `auto` says it does not look
+    // erased at boot, and the summary says what erasing it would lose.
     let table = audit(&t, "table");
-    assert!(table.contains("The next boot erases 4 entries (97.7 KiB) in 1 finding."), "{table}");
+    assert!(table.contains("does not look like an ephemeral root"), "{table}");
+    assert!(table.contains("Erasing this root would lose 4 entries (97.7 KiB) in 1 finding;"), "{table}");
+    assert!(!table.contains("The next boot erases"), "{table}");
+    // Told to walk it (a VM image a CI job audits), darlings takes it as erased.
+    let walked = audit_with(&t, &["--source", "walk", "--format", "table"]);
+    assert!(walked.contains("The next boot erases 4 entries (97.7 KiB) in 1 finding."), "{walked}");
 }
 
 #[test]

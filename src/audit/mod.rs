@@ -139,6 +139,7 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
             .as_bytes()
             .to_vec(),
         source: source.name(),
+        ephemeral: source.ephemeral(),
         flat: cfg.flat,
         totals: Report::compute_totals(&collected.findings, &collected.links),
         findings: collected.findings,

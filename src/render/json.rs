@@ -206,6 +206,7 @@ mod tests {
         let report = Report {
             root: b"/".to_vec(),
             source: "walk",
+            ephemeral: true,
             flat: false,
             totals: Report::compute_totals(&findings, &HardLinks::default()),
             findings,

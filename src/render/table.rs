@@ -299,6 +299,14 @@ pub fn summary(report: &Report) -> String {
                  or delete it once you are sure nothing needs it."
             )
         }
+    } else if !report.ephemeral {
+        // The root does not look erased at boot (see the notes): say what
+        // erasing it would lose, not that the next boot will.
+        if loss.findings == 0 {
+            "Nothing on this root would be lost if it were erased.".to_owned()
+        } else {
+            format!("Erasing this root would lose {what}; it does not look erased at boot (see the note).")
+        }
     } else if loss.findings == 0 {
         "Nothing on this root will be lost at the next boot.".to_owned()
     } else {

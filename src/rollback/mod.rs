@@ -635,6 +635,7 @@ mod tests {
         Report {
             root: b"/".to_vec(),
             source: "walk",
+            ephemeral: true,
             flat: true,
             totals: Report::compute_totals(&findings, &crate::report::HardLinks::default()),
             findings,

@@ -104,6 +104,10 @@ impl Source for Chosen<'_> {
     fn blank(&self) -> Option<&Root> {
         each!(self, s => s.blank())
     }
+
+    fn ephemeral(&self) -> bool {
+        each!(self, s => s.ephemeral())
+    }
 }
 
 /// Chooses the source `settings` ask for. `live`: the audited tree (`None`
@@ -157,13 +161,17 @@ fn from_filesystem<'a>(
             if let Some(m) = btrfs {
                 return btrfs_snapshot(live, m);
             }
-            let why = match fstype.as_str() {
-                "tmpfs" | "ramfs" => {
-                    format!("{} is a {fstype}: everything on it is erased, so it was walked", shown())
-                }
-                other => format!("{} ({other}) does not look like an ephemeral root: walked", shown()),
-            };
-            return Ok(Chosen::Walk(Walk::new(live, vec![why])));
+            return Ok(Chosen::Walk(match fstype.as_str() {
+                "tmpfs" | "ramfs" => Walk::new(
+                    live,
+                    vec![format!("{} is a {fstype}: everything on it is erased, so it was walked", shown())],
+                ),
+                other => Walk::new(
+                    live,
+                    vec![format!("{} ({other}) does not look like an ephemeral root: walked", shown())],
+                )
+                .not_ephemeral(),
+            }));
         }
     };
     // auto, at the dataset's mount point: the snapshot's own tree may be

@@ -92,6 +92,14 @@ pub trait Source {
     /// under a mount point that the blank tree also holds comes back at
     /// rollback: `shadowed.rs` asks it).
     fn blank(&self) -> Option<&Root>;
+
+    /// Whether the root is known to be erased at boot (a ZFS or btrfs root
+    /// with its blank snapshot, a given baseline or diff, a tmpfs). A walk
+    /// of a root that looks like none of these is not: what it finds is
+    /// what erasing it *would* lose.
+    fn ephemeral(&self) -> bool {
+        true
+    }
 }
 
 /// Which source to read (the command line's `--source`).

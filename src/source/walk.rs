@@ -105,11 +105,20 @@ pub struct Walk<'a> {
     live: &'a Opened,
     /// Why the walk was chosen, when `auto` chose it.
     notes: Vec<String>,
+    /// `auto` saw a tmpfs (or was told to walk): see [`Source::ephemeral`].
+    ephemeral: bool,
 }
 
 impl<'a> Walk<'a> {
     pub fn new(live: &'a Opened, notes: Vec<String>) -> Walk<'a> {
-        Walk { live, notes }
+        Walk { live, notes, ephemeral: true }
+    }
+
+    /// A walk of a root that does not look erased at boot (`auto` on ext4,
+    /// xfs, …): see [`Source::ephemeral`].
+    pub fn not_ephemeral(mut self) -> Walk<'a> {
+        self.ephemeral = false;
+        self
     }
 }
 
@@ -145,6 +154,10 @@ impl Source for Walk<'_> {
 
     fn blank(&self) -> Option<&Root> {
         None
+    }
+
+    fn ephemeral(&self) -> bool {
+        self.ephemeral
     }
 }
 
