@@ -102,11 +102,15 @@ check three $D rollback --mountpoint m --yes --retain 1
 ls m/old_roots > "$OUT/after-three"
 cat "m/old_roots/$A1/var/lib/app/db" > "$OUT/data" 2>&1
 $D archives --mountpoint m --format json > "$OUT/archives.json"
-# restore's default archive is the newest holding data, not the empty newest.
+# restore's default archive is the newest holding data, not the empty newest,
+# and one darlings made, not a subvolume someone put beside them (the newest).
+btrfs -q subvolume create m/old_roots/planted
+mkdir -p m/old_roots/planted/var/lib/app && echo planted > m/old_roots/planted/var/lib/app/db
 mkdir into
 check restore $D restore --mountpoint m --root into /var/lib/app/db
 cat into/var/lib/app/db > "$OUT/restored" 2>&1
 check restore-none $D restore --mountpoint m --root into /var/lib/nothing-here
+btrfs -q subvolume delete m/old_roots/planted
 btrfs property get -ts "m/old_roots/$A1" ro > "$OUT/ro"
 echo x > m/root/etc/x
 check writable $D rollback --mountpoint m --yes --writable-archive
@@ -242,4 +246,44 @@ date +%s > "$OUT/listed"
         age <= most && shown.starts_with(&format!("{age} seconds ago")),
         "at most {most} seconds: {newest}"
     );
+}
+
+/// Retention deletes nested subvolumes by id; one moved out of the archive
+/// between the plan and its deletion (here, by a stand-in `btrfs` right as
+/// the archive is made writable) is checked again and left alone.
+#[test]
+fn a_nested_subvolume_moved_out_of_the_archive_is_not_deleted() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+btrfs -q subvolume create m/persist
+btrfs -q subvolume create m/root/var/lib/machines/racer
+echo mine > m/root/var/lib/machines/racer/f
+$D mark --mountpoint m > /dev/null
+check first $D rollback --mountpoint m --yes --force
+A1=$(ls m/old_roots)
+echo more > m/root/etc/more
+REAL=$(command -v btrfs)
+mkdir fake
+cat > fake/btrfs <<EOF
+#!/bin/sh
+"$REAL" "\$@" || exit \$?
+# Right after the archive is made writable: the nested subvolume leaves it.
+if [ "\$1 \$2 \$5 \$6" = "property set ro false" ]; then
+  mv "$WORK/m/old_roots/$A1/var/lib/machines/racer" "$WORK/m/persist/racer"
+fi
+EOF
+chmod +x fake/btrfs
+PATH="$PWD/fake:$PATH" $D rollback --mountpoint m --yes --force --retain 1 > "$OUT/second.out" 2>&1
+echo $? > "$OUT/second.code"
+cat m/persist/racer/f > "$OUT/kept" 2>&1
+"#);
+    assert_eq!(r.code("first"), 0, "{}", r.text("first.out"));
+    let second = r.text("second.out");
+    assert_eq!(r.code("second"), 2, "the prune stops: {second}");
+    assert!(
+        second.contains("was not run: subvolume") && second.contains("is no longer inside the archive"),
+        "{second}"
+    );
+    assert_eq!(r.text("kept"), "mine\n", "the moved subvolume is not deleted: {second}");
 }

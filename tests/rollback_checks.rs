@@ -90,7 +90,8 @@ if [ "\$1 \$2" = "subvolume snapshot" ]; then echo 'no space left' >&2; exit 1; 
 exec $REAL "\$@"
 EOF
 chmod +x fake/btrfs
-PATH="$PWD/fake:$PATH" $D rollback --device "$LOOP" --yes > "$OUT/failed.out" 2>&1
+# The device given relative to where darlings runs: the commands name it whole.
+(cd /dev && PATH="$WORK/fake:$PATH" $D rollback --device "${LOOP#/dev/}" --yes) > "$OUT/failed.out" 2>&1
 echo $? > "$OUT/failed.code"
 findmnt -n /run/darlings/btrfs-top > /dev/null; echo $? > "$OUT/mounted-after-failure"
 sed -n 's/.*Finish with `\([^`]*\)`.*/\1/p' "$OUT/failed.out" > "$OUT/finish.cmd"
@@ -113,6 +114,7 @@ ls m > "$OUT/after-again"
     let mount = "mkdir -p /run/darlings/btrfs-top && mount -o subvolid=5 ";
     let finish = r.text("finish.cmd");
     assert!(finish.starts_with(mount), "{finish}");
+    assert!(finish.starts_with(&format!("{mount}/dev/loop")), "the device by its absolute path: {finish}");
     assert!(finish.trim().ends_with("&& umount /run/darlings/btrfs-top"), "{finish}");
     assert!(r.text("undo.cmd").starts_with(mount), "{}", r.text("undo.cmd"));
     assert_eq!(r.code("pasted"), 0, "{finish}: {}", r.text("pasted.out"));

@@ -30,8 +30,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{
-    retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark,
-    Plan, Problem, Result, Retention, RootState, Step,
+    retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback,
+    Mark, Plan, Problem, Result, Retention, RootState, Step,
 };
 use crate::cli::{RollbackArgs, SourceKind};
 use crate::config::TargetNames;
@@ -141,6 +141,25 @@ impl Reach {
     }
 }
 
+/// The exact path (in the top-level volume `top`) of subvolume `id` when
+/// it lies below `prefix` (which ends in `/`) and the subvolume there is
+/// `id`: the kernel's answers, not the listing's text. Asked when the plan
+/// is made and again right before a nested subvolume is deleted by id
+/// (a user may have moved it out of the archive in between).
+fn resolve_below(top: &Path, id: u64, prefix: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut out =
+        btrfs().args(["inspect-internal", "subvolid-resolve"]).arg(id.to_string()).arg(top).output()?;
+    if out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    if !out.starts_with(prefix) || out.len() == prefix.len() {
+        return Ok(None);
+    }
+    let at = top.join(OsStr::from_bytes(&out));
+    let real = btrfs().args(["inspect-internal", "rootid"]).arg(&at).output();
+    Ok(real.is_ok_and(|r| String::from_utf8_lossy(&r).trim() == id.to_string()).then_some(out))
+}
+
 /// A path inside the top-level volume: relative, no `..`, not empty, no
 /// newline (the mark lists paths one per line).
 fn inside(flag: &str, rel: &str) -> Result<()> {
@@ -238,7 +257,14 @@ impl Btrfs {
         };
         Ok(Btrfs {
             top,
-            device: args.device.clone(),
+            // Absolute (links kept: /dev/disk/by-label/… stays stable across
+            // boots), so that recovery commands work from anywhere.
+            device: args
+                .device
+                .as_deref()
+                .map(std::path::absolute)
+                .transpose()
+                .map_err(|e| Error::io("--device", e))?,
             subvolume: args.subvolume.clone(),
             blank: args.blank.clone(),
             old_roots: args.old_roots.clone(),
@@ -416,21 +442,8 @@ impl Btrfs {
         prefix.push(b'/');
         let mut nested = Vec::new();
         for (id, _) in subvolumes.below(self.id_of(rel)?) {
-            let mut out = btrfs()
-                .args(["inspect-internal", "subvolid-resolve"])
-                .arg(id.to_string())
-                .arg(&self.top)
-                .output()?;
-            if out.last() == Some(&b'\n') {
-                out.pop();
-            }
-            if !out.starts_with(&prefix) || out.len() == prefix.len() {
-                continue;
-            }
-            let at = self.top.join(OsStr::from_bytes(&out));
-            let real = btrfs().args(["inspect-internal", "rootid"]).arg(&at).output();
-            if real.is_ok_and(|r| String::from_utf8_lossy(&r).trim() == id.to_string()) {
-                nested.push((id, out));
+            if let Some(path) = resolve_below(&self.top, id, &prefix)? {
+                nested.push((id, path));
             }
         }
         nested.sort_by_key(|(_, path)| std::cmp::Reverse(path.iter().filter(|&&b| b == b'/').count()));
@@ -486,10 +499,19 @@ impl Btrfs {
                 if_fails: by_hand.clone(),
             });
         }
+        let mut prefix = rel.as_bytes().to_vec();
+        prefix.push(b'/');
         for (id, n) in nested {
+            let (top, prefix) = (self.top.clone(), prefix.clone());
+            let still_there = Check::new(move || match resolve_below(&top, id, &prefix) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(format!("subvolume {id} is no longer inside the archive")),
+                Err(e) => Err(format!("cannot tell whether subvolume {id} is still inside the archive: {e}")),
+            });
             plan.steps.push(Step {
-                action: Action::Run(
+                action: Action::Checked(
                     btrfs().args(["subvolume", "delete", "--subvolid"]).arg(id.to_string()).arg(&self.top),
+                    still_there,
                 ),
                 what: format!(
                     "retention: delete {}, a subvolume nested in archive {}",

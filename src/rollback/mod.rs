@@ -113,12 +113,30 @@ pub struct Step {
 pub enum Action {
     Run(Cmd),
     Pipe(Pipe),
+    /// A command that runs only if its check, made right before, still
+    /// holds (what was true when the plan was made may not be any more).
+    Checked(Cmd, Check),
+}
+
+/// A test made right before a step runs: `Err` says why it must not.
+pub struct Check(Box<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
+
+impl Check {
+    pub fn new(test: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static) -> Check {
+        Check(Box::new(test))
+    }
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Check")
+    }
 }
 
 impl Action {
     pub fn display(&self) -> String {
         match self {
-            Action::Run(cmd) => cmd.display(),
+            Action::Run(cmd) | Action::Checked(cmd, _) => cmd.display(),
             Action::Pipe(pipe) => pipe.display(),
         }
     }
@@ -126,7 +144,7 @@ impl Action {
     fn argv(&self) -> Vec<Vec<String>> {
         let text = |c: &Cmd| c.argv().iter().map(|a| a.to_string_lossy().into_owned()).collect();
         match self {
-            Action::Run(cmd) => vec![text(cmd)],
+            Action::Run(cmd) | Action::Checked(cmd, _) => vec![text(cmd)],
             Action::Pipe(pipe) => vec![text(&pipe.first), text(&pipe.second)],
         }
     }
@@ -135,6 +153,10 @@ impl Action {
         match self {
             Action::Run(cmd) => cmd.output().map(drop),
             Action::Pipe(pipe) => pipe.output().map(drop),
+            Action::Checked(cmd, Check(test)) => match test() {
+                Ok(()) => cmd.output().map(drop),
+                Err(why) => Err(CommandError::NotRun { command: cmd.display(), why }),
+            },
         }
     }
 }

@@ -96,18 +96,22 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
     finish(out)
 }
 
-/// The archive to copy from: the named one, or the newest that holds data
-/// (an archive recorded as holding nothing its blank state lacks — the
-/// second of two rollbacks in a row — has nothing to bring back).
+/// The archive to copy from: the named one, or the newest darlings made
+/// that holds data (an archive recorded as holding nothing its blank state
+/// lacks — the second of two rollbacks in a row — has nothing to bring
+/// back).
 fn pick<'a>(list: &'a [Archive], from: Option<&str>) -> Result<&'a Archive> {
     match from {
         Some(name) => list.iter().find(|a| a.name == name).with_context(|| {
             let names: Vec<String> = list.iter().map(|a| shown(&a.name).into_owned()).collect();
             format!("no archive {}; there are: {}", shown(name), names.join(", "))
         }),
-        None => list.iter().find(|a| a.holds != Some(false)).with_context(|| {
-            if list.is_empty() {
-                "there are no archives to restore from".to_owned()
+        // Only what darlings made: a subvolume or dataset someone else put
+        // beside its archives (which a user may fill, and make the newest)
+        // is never chosen for root by default.
+        None => list.iter().find(|a| a.ours && a.holds != Some(false)).with_context(|| {
+            if !list.iter().any(|a| a.ours) {
+                "there are no archives darlings made to restore from (give another with --from)".to_owned()
             } else {
                 format!(
                     "every archive is recorded as holding nothing its blank state lacks ({}); give one with --from to look anyway",
@@ -128,6 +132,7 @@ fn older_hint(list: &[Archive], chosen: &Archive, from: Option<&str>) -> String 
         .iter()
         .skip_while(|a| a.name != chosen.name)
         .skip(1)
+        .filter(|a| a.ours)
         .map(|a| shown(&a.name).into_owned())
         .collect();
     if older.is_empty() {

@@ -17,6 +17,9 @@ pub enum CommandError {
     Failed { command: String, status: String, stderr: String },
     #[error("reading the output of `{command}`: {message}")]
     Output { command: String, message: String },
+    /// A check made right before the command said it must not run.
+    #[error("`{command}` was not run: {why}")]
+    NotRun { command: String, why: String },
 }
 
 impl CommandError {
