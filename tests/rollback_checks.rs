@@ -66,6 +66,11 @@ tree m/root > "$OUT/root.tree"; tree m/root-blank > "$OUT/blank.tree"
     let status = r.json("status.json");
     let last = &status["last_rollback"];
     assert_eq!(last["outcome"], "failed", "{status}");
+    let archive = last["archive"].as_str().unwrap();
+    assert!(
+        archive.ends_with("(the old root, moved aside, still writable)"),
+        "never made read-only: {status}"
+    );
     let reasons: Vec<&str> =
         last["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(reasons[0].starts_with("failed at step 3 of 4"), "{reasons:?}");

@@ -926,6 +926,10 @@ fn plan_move_aside(e: &Erase<'_>, reach: &Reach, plan: &mut Plan, snapshot: Step
     });
     plan.archive_read_only = e.read_only;
     if e.read_only {
+        plan.archive_until_sealed = Some((
+            plan.steps.len(),
+            format!("{} (the old root, moved aside, still writable)", shown_path(e.archive)),
+        ));
         plan.steps.push(Step {
             if_fails: format!(
                 "the rollback is done, but the archive {} is still writable: `{}`",

@@ -362,6 +362,11 @@ fn run_steps(
                 kernel_log(&format!("rollback {text}. {state}"));
             }
             done.failed = Some(format!("{text}. {state}"));
+            if let Some((sealed, writable)) = &plan.archive_until_sealed {
+                if i <= *sealed {
+                    last.archive = Some(writable.clone());
+                }
+            }
             last.outcome = Outcome::Failed;
             last.reasons = vec![text, state];
             done.last = Some(last);

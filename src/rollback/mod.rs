@@ -268,6 +268,9 @@ pub struct Plan {
     pub pruned_names: Vec<String>,
     /// The new archive is made read-only by a step of the plan.
     pub archive_read_only: bool,
+    /// That step's index, and what to record as the archive when a step
+    /// up to it fails (the archive is still writable then).
+    pub archive_until_sealed: Option<(usize, String)>,
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
     /// What the questions found; [`guard`] turns it into `refusals`.
