@@ -60,6 +60,26 @@ fn a_device_is_refused_as_a_saved_diff() {
     assert!(stderr(&out).contains("cannot read zfs diff /dev/zero: not a regular file (a character device)"));
 }
 
+/// Files of /proc and /sys are the kernel's: /proc/kmsg hands each message
+/// to one reader, so reading it as a diff would take the kernel log away.
+#[test]
+fn a_kernel_interface_file_is_refused_as_a_saved_diff() {
+    for file in ["/proc/kmsg", "/proc/self/status", "/sys/kernel/mm/transparent_hugepage/enabled"] {
+        if !std::path::Path::new(file).exists() {
+            continue;
+        }
+        let out = limited(&offline_diff(file.as_ref()), None);
+        assert_eq!(common::code(&out), 2, "{file}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "cannot read zfs diff {file}: not a regular file (a kernel interface file"
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 #[test]
 fn a_device_is_refused_as_an_accepted_list() {
     let t = common::Tree::new();

@@ -428,6 +428,11 @@ pub fn open_given(path: &Path) -> Result<std::fs::File, ReadError> {
         FileType::RegularFile => false,
         other => return Err(ReadError::NotRegular(kind_name(other))),
     };
+    // Regular files of /proc and /sys are the kernel's: reading one may
+    // take from it (/proc/kmsg hands each message to one reader) or never end.
+    if is_kernel_interface(&rustix::fs::fstatfs(&probe).map_err(ReadError::Open)?) {
+        return Err(ReadError::NotRegular("kernel interface file, of /proc or /sys"));
+    }
     // A FIFO is opened blocking: its writer may not have opened it yet.
     let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC;
     let flags = if fifo { flags } else { flags | OFlags::NONBLOCK };
@@ -437,6 +442,12 @@ pub fn open_given(path: &Path) -> Result<std::fs::File, ReadError> {
         return Err(ReadError::Replaced);
     }
     Ok(std::fs::File::from(fd))
+}
+
+/// A file of procfs, sysfs, debugfs, tracefs, securityfs or configfs.
+fn is_kernel_interface(fs: &rustix::fs::StatFs) -> bool {
+    const KERNEL: [i64; 6] = [0x9fa0, 0x6265_6572, 0x6462_6720, 0x7472_6163, 0x7363_6673, 0x6265_6570];
+    KERNEL.contains(&{ fs.f_type })
 }
 
 /// Reads at most [`MAX_CONFIG`] bytes; more is [`ReadError::TooLarge`].
