@@ -144,3 +144,49 @@ echo '=== explain'
         "{explained}"
     );
 }
+
+/// A claim on a loop-mounted filesystem lives in its image file: an image
+/// on a tmpfs, or on the ephemeral root itself, goes at boot with all that
+/// was written in it (`broken`); one on lasting storage keeps it (`kept`).
+#[test]
+fn a_claim_on_a_loop_mount_goes_with_its_image() {
+    require_root!();
+    require_tool!("mkfs.ext4", "e2fsprogs");
+    let t = common::Tree::new();
+    t.dir(b"/vol")
+        .dir(b"/images")
+        .dir(b"/var/lib/on-tmpfs")
+        .dir(b"/var/lib/on-root")
+        .dir(b"/var/lib/lasting");
+    let lasting = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        r#"R='{root}'
+mount -t tmpfs vol "$R/vol"
+for img in "$R/vol/a.img" "$R/images/b.img" '{lasting}/c.img'; do
+  truncate -s 8M "$img" && mkfs.ext4 -q -F "$img" > /dev/null
+done
+mount -o loop "$R/vol/a.img" "$R/var/lib/on-tmpfs"
+mount -o loop "$R/images/b.img" "$R/var/lib/on-root"
+mount -o loop '{lasting}/c.img' "$R/var/lib/lasting"
+echo '=== keep'
+"$D" audit --root "$R" --format json --no-default-manifest --ignore /images --ignore /vol \
+    --keep /var/lib/on-tmpfs --keep /var/lib/on-root --keep /var/lib/lasting || true"#,
+        root = t.root().display(),
+        lasting = lasting.path().display(),
+    );
+    let out = common::in_mount_namespace(&script);
+    let sections = common::sections(&out);
+    let f = common::findings(&sections[0].1);
+    let row = |path: &str| {
+        let r = f.get(path.as_bytes()).unwrap_or_else(|| panic!("no row for {path}: {}", sections[0].1));
+        (r["verdict"].as_str().unwrap().to_owned(), r["detail"].as_str().unwrap_or("").to_owned())
+    };
+    let (v, d) = row("/var/lib/on-tmpfs");
+    assert_eq!(v, "broken", "{d}");
+    assert!(d.contains("/vol/a.img") && d.contains("does not survive a reboot"), "{d}");
+    let (v, d) = row("/var/lib/on-root");
+    assert_eq!(v, "broken", "{d}");
+    assert!(d.contains("/images/b.img") && d.contains("from the ephemeral root itself"), "{d}");
+    let (v, d) = row("/var/lib/lasting");
+    assert_eq!(v, "kept", "{d}");
+}

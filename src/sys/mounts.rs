@@ -18,6 +18,19 @@ pub struct Mount {
     /// The `major:minor` of the mounted filesystem (for btrfs, of the
     /// subvolume: what `st_dev` of its files says).
     pub dev: String,
+    /// A loop device's image file (as this machine names it), and where it
+    /// lies when that erases it at boot: what is written on the mount
+    /// lives in the image, and goes with it.
+    pub image: Option<(Vec<u8>, Option<ImageOn>)>,
+}
+
+/// Where a loop device's image lies, when the boot erases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageOn {
+    /// A filesystem that does not survive a reboot (a tmpfs…).
+    Volatile,
+    /// The audited root's own filesystem, inside the root.
+    Root,
 }
 
 impl Mount {
@@ -33,6 +46,10 @@ impl Mount {
             out.push('[');
             out.push_str(&String::from_utf8_lossy(&self.fs_root));
             out.push(']');
+        }
+        if let Some((file, _)) = &self.image {
+            out.push_str(" of the image ");
+            out.push_str(&String::from_utf8_lossy(file));
         }
         out
     }
@@ -70,7 +87,9 @@ impl Mount {
                 .strip_prefix(d.as_bytes())
                 .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
         });
-        VOLATILE.contains(&self.fstype.as_str()) || ram_device
+        VOLATILE.contains(&self.fstype.as_str())
+            || ram_device
+            || matches!(self.image, Some((_, Some(ImageOn::Volatile))))
     }
 }
 
@@ -108,9 +127,12 @@ impl Mounts {
                 let path = [base, rest].concat();
                 (m.dev.clone(), if path.is_empty() { b"/".to_vec() } else { path })
             });
+        let images: Vec<_> = all.iter().map(|m| image_of(m, &all, root_fs.as_ref())).collect();
         let list = all
             .into_iter()
-            .filter_map(|mut m| {
+            .zip(images)
+            .filter_map(|(mut m, image)| {
+                m.image = image;
                 let rel = if root == b"/" {
                     m.mount_point.clone()
                 } else {
@@ -153,9 +175,8 @@ impl Mounts {
     /// Whether `m` shows part of the audited root's own filesystem, inside
     /// the root (a bind mount from the ephemeral root: erased with it).
     pub fn on_root_fs(&self, m: &Mount) -> bool {
-        self.root_fs
-            .as_ref()
-            .is_some_and(|(dev, path)| *dev == m.dev && super::path::is_ancestor_or_self(path, &m.fs_root))
+        matches!(m.image, Some((_, Some(ImageOn::Root))))
+            || self.root_fs.as_ref().is_some_and(|(dev, path)| on_fs(dev, path, m))
     }
 
     /// The mount the audited root is the mount point of.
@@ -193,6 +214,47 @@ impl Mounts {
     }
 }
 
+/// Whether mount `m` shows part of the filesystem `dev` at or below `path`.
+fn on_fs(dev: &str, path: &[u8], m: &Mount) -> bool {
+    dev == m.dev && super::path::is_ancestor_or_self(path, &m.fs_root)
+}
+
+/// The image file of a loop device mount (`/sys/block/loopN/loop/backing_file`),
+/// and whether it lies on a volatile filesystem or on the audited root's
+/// own (`root_fs`, as [`Mounts::on_root_fs`] reads it), judged by the
+/// mount of this machine that holds it.
+fn image_of(
+    m: &Mount,
+    all: &[Mount],
+    root_fs: Option<&(String, Vec<u8>)>,
+) -> Option<(Vec<u8>, Option<ImageOn>)> {
+    let name = m.source.strip_prefix(b"/dev/")?;
+    if !name.starts_with(b"loop") || !name[4..].iter().all(u8::is_ascii_digit) || name.len() == 4 {
+        return None;
+    }
+    let sys = [b"/sys/block/", name, b"/loop/backing_file"].concat();
+    let mut file = std::fs::read(std::ffi::OsStr::from_bytes(&sys)).ok()?;
+    if file.last() == Some(&b'\n') {
+        file.pop();
+    }
+    let file = file.strip_suffix(b" (deleted)").map(<[u8]>::to_vec).unwrap_or(file);
+    let holder = all
+        .iter()
+        .rev()
+        .filter(|h| super::path::is_ancestor_or_self(&h.mount_point, &file))
+        .max_by_key(|h| h.mount_point.len())?;
+    let fate = if holder.is_volatile() {
+        Some(ImageOn::Volatile)
+    } else {
+        // The image's path inside the filesystem that holds it.
+        let rest = if holder.mount_point == b"/" { &file[..] } else { &file[holder.mount_point.len()..] };
+        let base = if holder.fs_root == b"/" { &b""[..] } else { &holder.fs_root[..] };
+        let inside = Mount { fs_root: [base, rest].concat(), ..holder.clone() };
+        root_fs.filter(|(dev, path)| on_fs(dev, path, &inside)).map(|_| ImageOn::Root)
+    };
+    Some((file, fate))
+}
+
 /// This process's mount table, as `/proc/self/mountinfo` has it.
 pub fn mount_table() -> std::io::Result<Vec<Mount>> {
     Ok(parse_mountinfo(&std::fs::read("/proc/self/mountinfo")?))
@@ -215,6 +277,7 @@ pub fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
                 mount_point: unescape(fields[4]),
                 fstype: String::from_utf8_lossy(&unescape(fields[sep + 1])).into_owned(),
                 source: unescape(fields[sep + 2]),
+                image: None,
             })
         })
         .collect()
