@@ -43,8 +43,17 @@ struct Node {
     /// walk lists it from the live tree, not from this list (only what the
     /// list names below it, like a file renamed into it, comes from here).
     subtree: bool,
-    children: Vec<u32>,
+    /// The children, in the order the list named them: the first and the
+    /// last, then each one's next sibling ([`NONE`] ends). Links, not a
+    /// vector per directory: a million-line list makes no million small
+    /// allocations.
+    first_child: u32,
+    last_child: u32,
+    next_sibling: u32,
 }
+
+/// No node (the end of a sibling chain, a childless node).
+const NONE: u32 = u32::MAX;
 
 /// The paths a change list names, as a tree.
 #[derive(Debug)]
@@ -98,7 +107,9 @@ impl Node {
             present: true,
             renamed_away: false,
             subtree: false,
-            children: Vec::new(),
+            first_child: NONE,
+            last_child: NONE,
+            next_sibling: NONE,
         }
     }
 }
@@ -183,9 +194,25 @@ impl ChangeTree {
         let start = self.names.len() as u32;
         self.names.extend_from_slice(name);
         self.nodes.push(Node::new(at, (start, name.len() as u32)));
-        self.nodes[at as usize].children.push(n);
+        match self.nodes[at as usize].last_child {
+            NONE => self.nodes[at as usize].first_child = n,
+            last => self.nodes[last as usize].next_sibling = n,
+        }
+        self.nodes[at as usize].last_child = n;
         self.index.insert_unique(hash, (hash, n), |&(h, _)| h);
         n
+    }
+
+    /// The children of `n`, in the order the list named them.
+    fn children(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut next = self.nodes[n as usize].first_child;
+        std::iter::from_fn(move || {
+            let c = next;
+            (c != NONE).then(|| {
+                next = self.nodes[c as usize].next_sibling;
+                c
+            })
+        })
     }
 
     /// Adds one change (paths already relative to the audited root).
@@ -286,7 +313,7 @@ impl ChangeTree {
                 path.extend_from_slice(self.name(n));
             }
             let here = path.len();
-            for &c in &self.nodes[n as usize].children {
+            for c in self.children(n) {
                 let node = &self.nodes[c as usize];
                 if node.present && node.kind != FileKind::Dir && node.change.is_some() {
                     path.truncate(here);
@@ -294,7 +321,7 @@ impl ChangeTree {
                     path.extend_from_slice(self.name(c));
                     each(&path, here);
                 }
-                if !node.children.is_empty() {
+                if node.first_child != NONE {
                     stack.push((c, here));
                 }
             }
@@ -329,7 +356,7 @@ impl ChangeTree {
                 match node.change {
                     Some(change) => change,
                     None if live => Change::Created,
-                    None if !node.children.is_empty() => Change::Modified,
+                    None if node.first_child != NONE => Change::Modified,
                     None => Change::Present,
                 }
             }
@@ -396,7 +423,7 @@ impl ChangeTree {
                 }
                 continue;
             }
-            stack.extend(node.children.iter().copied());
+            stack.extend(self.children(n));
         }
         out
     }
@@ -415,12 +442,12 @@ impl ChangeTree {
     /// Paths named below node `n`, present ones only, and the first of them.
     fn named_below(&self, n: u32, path: &[u8]) -> Option<(Vec<u8>, u64)> {
         let present = |c: &u32| self.nodes[*c as usize].present;
-        let first = *self.nodes[n as usize].children.iter().find(|c| present(c))?;
+        let first = self.children(n).find(|c| present(c))?;
         let mut count = 0;
-        let mut stack: Vec<u32> = self.nodes[n as usize].children.iter().copied().filter(present).collect();
+        let mut stack: Vec<u32> = self.children(n).filter(present).collect();
         while let Some(c) = stack.pop() {
             count += 1;
-            stack.extend(self.nodes[c as usize].children.iter().copied().filter(present));
+            stack.extend(self.children(c).filter(present));
         }
         Some(([path, b"/", self.name(first)].concat(), count))
     }
@@ -430,7 +457,7 @@ impl ChangeTree {
         let mut stack = vec![n];
         while let Some(n) = stack.pop() {
             total += 1;
-            stack.extend(self.nodes[n as usize].children.iter().copied());
+            stack.extend(self.children(n));
         }
         total
     }
@@ -469,7 +496,7 @@ impl ChangeTree {
             };
             walk.enter_name(top.len, name);
             // Nothing the list says lies below it: the live walk takes it whole.
-            let nothing_named = next.node.is_none_or(|n| self.nodes[n as usize].children.is_empty());
+            let nothing_named = next.node.is_none_or(|n| self.nodes[n as usize].first_child == NONE);
             if let (true, true, Some(root)) = (nothing_named, next.live, live) {
                 let pool = pool.get_or_insert_with(|| {
                     rayon::ThreadPoolBuilder::new()
@@ -651,7 +678,7 @@ impl<V: Visitor> Walk<'_, V> {
     fn list(&mut self, frame: &mut Frame<V::Dir>, live: Option<(&Root, BorrowedFd<'_>)>) {
         let tree = self.tree;
         let Some(n) = frame.node else { return self.visitor.listed(&frame.dir) };
-        for &c in &tree.nodes[n as usize].children {
+        for c in tree.children(n) {
             let node = &tree.nodes[c as usize];
             if !node.present {
                 continue;
