@@ -29,28 +29,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from measure import GNU_TIME, run  # bench/measure.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-GNU_TIME = "/usr/bin/time"
 DEPTH = 4000
 NAME = 250
 RULES = 100_000
 DIFF_LINES = 2_000_000
 
 
-def run(cmd):
-    """(seconds, peak RSS KiB) of cmd, output discarded; exit 0, 1 or 3."""
-    with tempfile.NamedTemporaryFile("r") as rss, open(os.devnull, "wb") as null:
-        start = time.perf_counter()
-        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss.name] + cmd, stdout=null,
-                              stderr=subprocess.PIPE, check=False)
-        elapsed = time.perf_counter() - start
-        if proc.returncode not in (0, 1, 3):
-            sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-500:]}")
-        lines = [line for line in rss.read().splitlines() if line.strip().isdigit()]
-        return elapsed, int(lines[-1]) if lines else 0
 
 
 def deep_chain(top):

@@ -48,13 +48,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
+
+from measure import GNU_TIME, run  # bench/measure.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CORPUS = os.path.join(os.path.dirname(REPO), "shared", "bench", "make-corpus.py")
-GNU_TIME = "/usr/bin/time"
 WORK = "/tmp/cold"
 
 
@@ -174,16 +173,6 @@ def make_image(loop, entries, seed, btrfs):
     return image
 
 
-def run(cmd):
-    """Runs cmd with output to /dev/null; returns (seconds, peak RSS KiB)."""
-    with tempfile.NamedTemporaryFile("r") as rss, open(os.devnull, "wb") as null:
-        start = time.perf_counter()
-        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss.name] + cmd, stdout=null, stderr=null, check=False)
-        elapsed = time.perf_counter() - start
-        if proc.returncode not in (0, 1, 3):
-            sys.exit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
-        lines = [line for line in rss.read().splitlines() if line.strip().isdigit()]
-        return elapsed, int(lines[-1]) if lines else 0
 
 
 def commands(args, darlings, mnt):

@@ -29,27 +29,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
+
+from measure import GNU_TIME, run  # bench/measure.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GNU_TIME = "/usr/bin/time"
 REPO = os.path.dirname(HERE)
 
 
-def run(cmd):
-    """Runs cmd with output to /dev/null; returns (seconds, peak RSS KiB).
-
-    The peak RSS comes from GNU time (Debian package `time`): a child of
-    this Python would carry Python's own peak into its rusage."""
-    with tempfile.NamedTemporaryFile("r") as rss, open(os.devnull, "wb") as null:
-        start = time.perf_counter()
-        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", rss.name] + cmd, stdout=null, stderr=null, check=False)
-        elapsed = time.perf_counter() - start
-        if proc.returncode not in (0, 1, 3):
-            sys.exit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
-        lines = [line for line in rss.read().splitlines() if line.strip().isdigit()]
-        return elapsed, int(lines[-1]) if lines else 0
 
 
 def count_entries(tree, sub):
