@@ -40,8 +40,6 @@ RULES = 100_000
 DIFF_LINES = 2_000_000
 
 
-
-
 def deep_chain(top):
     """DEPTH nested directories with NAME-byte names below top (the path is
     far beyond PATH_MAX, so each level is made relative to the last)."""

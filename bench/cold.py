@@ -173,8 +173,6 @@ def make_image(loop, entries, seed, btrfs):
     return image
 
 
-
-
 def commands(args, darlings, mnt):
     """name -> argv; `darlings`, `find` and `fd` first."""
     fd = shutil.which("fd") or shutil.which("fdfind")

@@ -36,8 +36,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
 
-
-
 def count_entries(tree, sub):
     path = os.path.join(tree, sub)
     if not os.path.isdir(path):
