@@ -169,6 +169,22 @@ fn the_table_fits_a_terminal_of_80_and_120_columns() {
     assert!(table.contains('…'), "{table}");
 }
 
+/// On a terminal too narrow for every total, the totals give way too
+/// (the findings' paths stay whole, wider than the terminal if need be).
+#[test]
+fn the_totals_fit_a_narrow_terminal() {
+    require_tool!("script", "util-linux");
+    let t = odd_tree();
+    let table = on_pty(40, &args(&t), None);
+    let totals: Vec<&str> =
+        table.lines().skip_while(|l| !l.starts_with("TOTAL")).take_while(|l| !l.is_empty()).collect();
+    assert!(totals.len() > 1, "{table}");
+    for line in &totals {
+        assert!(line.width() <= 40, "wider than 40: {line:?}\n{table}");
+    }
+    assert!(totals[0].contains("SIZE"), "{table}");
+}
+
 #[test]
 fn a_terminal_that_reports_no_width_gets_80_columns_or_columns() {
     require_tool!("script", "util-linux");

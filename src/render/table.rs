@@ -173,11 +173,13 @@ impl FindingColumns {
 fn totals_grid(report: &Report, style: Style) -> Grid {
     let mut grid = Grid::new(
         vec![
+            // On a narrow terminal the bytes on disk go first, then the
+            // entries, then the findings: the verdict and its size stay.
             Column::new("TOTAL", Fit::Keep),
-            Column::right("FINDINGS", Fit::Keep),
-            Column::right("ENTRIES", Fit::Keep),
+            Column::right("FINDINGS", Fit::Drop(2)),
+            Column::right("ENTRIES", Fit::Drop(1)),
             Column::right("SIZE", Fit::Keep),
-            Column::right("ON DISK", Fit::Keep),
+            Column::right("ON DISK", Fit::Drop(0)),
         ],
         style.color,
     );
