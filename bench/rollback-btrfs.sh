@@ -32,12 +32,14 @@ truncate -s 8G fs.img && mkfs.btrfs -q fs.img >/dev/null
 mkdir m && mount -o loop fs.img m
 btrfs -q subvolume create m/root
 btrfs -q subvolume snapshot -r m/root m/root-blank
+# Marked while it exists (mark refuses a name that is not there); the mark
+# names the subvolume, so it holds for every root made later.
+"$D" mark --mountpoint m >/dev/null
 btrfs -q subvolume delete m/root >/dev/null
 python3 "$CORPUS" --entries "$ENTRIES" --seed 1 m/gen >/dev/null
 btrfs -q subvolume create m/corpus
 cp -a --reflink=always m/gen/. m/corpus/ && rm -rf m/gen
 btrfs property set -ts m/corpus ro true
-"$D" mark --mountpoint m >/dev/null
 mkdir -p m/old_roots
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
