@@ -78,7 +78,9 @@ pub trait Source {
 
     /// The entries it could not read itself (taken: a second call gives
     /// none). The walk hands its errors to the visitor instead.
-    fn take_errors(&mut self) -> Vec<WalkError>;
+    fn take_errors(&mut self) -> Vec<WalkError> {
+        Vec::new()
+    }
 
     /// What was compared with what, why this way, and what the source
     /// cannot see: for the report's notes.
@@ -91,7 +93,9 @@ pub trait Source {
     /// The blank tree the source read, when it read one (content hidden
     /// under a mount point that the blank tree also holds comes back at
     /// rollback: `shadowed.rs` asks it).
-    fn blank(&self) -> Option<&Root>;
+    fn blank(&self) -> Option<&Root> {
+        None
+    }
 
     /// Whether the root is known to be erased at boot (a ZFS or btrfs root
     /// with its blank snapshot, a given baseline or diff, a tmpfs). A walk

@@ -140,19 +140,11 @@ impl Source for Walk<'_> {
         .map_err(SourceError::Threads)
     }
 
-    fn take_errors(&mut self) -> Vec<WalkError> {
-        Vec::new()
-    }
-
     fn notes(&self) -> &[String] {
         &self.notes
     }
 
     fn changes(&self) -> Option<&ChangeTree> {
-        None
-    }
-
-    fn blank(&self) -> Option<&Root> {
         None
     }
 

@@ -18,7 +18,7 @@ use super::zfs_diff::{DiffLine, Parser};
 use super::{links, Opened, Settings, Source, SourceError};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError};
-use crate::sys::root::{Root, WalkError};
+use crate::sys::root::Root;
 
 /// `zfs diff` of the dataset mounted at the audited root against its blank
 /// snapshot.
@@ -75,10 +75,6 @@ impl Source for ZfsDiff<'_> {
         self.notes.extend(blind_spots(&self.tree));
         self.tree.walk(top, visitor, Some(&self.live.root), threads);
         Ok(())
-    }
-
-    fn take_errors(&mut self) -> Vec<WalkError> {
-        Vec::new()
     }
 
     fn notes(&self) -> &[String] {
@@ -151,20 +147,12 @@ impl Source for SavedDiff<'_> {
         Ok(())
     }
 
-    fn take_errors(&mut self) -> Vec<WalkError> {
-        Vec::new()
-    }
-
     fn notes(&self) -> &[String] {
         &self.notes
     }
 
     fn changes(&self) -> Option<&ChangeTree> {
         Some(&self.tree)
-    }
-
-    fn blank(&self) -> Option<&Root> {
-        None
     }
 }
 
