@@ -7,35 +7,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
-struct Results(PathBuf);
+use common::GuestResults as Results;
 
 fn results() -> Option<Results> {
-    match std::env::var_os("DARLINGS_ZFS_RESULTS") {
-        Some(dir) => Some(Results(PathBuf::from(dir).join("rollback"))),
-        None => {
-            common::unavailable("the ZFS guest's results: run tests/vm/zfs-suite.sh (it boots the guest and sets DARLINGS_ZFS_RESULTS)");
-            None
-        }
-    }
+    common::guest_results("rollback")
 }
 
 impl Results {
-    fn text(&self, name: &str) -> String {
-        std::fs::read_to_string(self.0.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn code(&self, name: &str) -> i32 {
-        self.text(&format!("{name}.code")).trim().parse().expect("a code")
-    }
-
-    fn out(&self, name: &str) -> String {
-        self.text(&format!("{name}.out"))
-    }
-
     fn same(&self, name: &str) -> bool {
         self.text(&format!("{name}.state")).trim() == "same"
     }

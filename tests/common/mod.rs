@@ -267,3 +267,33 @@ pub fn guest_hostile_paths() -> Vec<Vec<u8>> {
     .chain([long])
     .collect()
 }
+
+/// One part of what the ZFS guest brought back (`DARLINGS_ZFS_RESULTS`,
+/// set by tests/vm/zfs-suite.sh): the files a scenario wrote, read by name.
+pub struct GuestResults(pub PathBuf);
+
+/// The guest's results of scenario `part` (`rollback`, `restore`); `None`,
+/// said as [`unavailable`], when the guest did not run.
+pub fn guest_results(part: &str) -> Option<GuestResults> {
+    match std::env::var_os("DARLINGS_ZFS_RESULTS") {
+        Some(dir) => Some(GuestResults(PathBuf::from(dir).join(part))),
+        None => {
+            unavailable("the ZFS guest's results: run tests/vm/zfs-suite.sh (it boots the guest and sets DARLINGS_ZFS_RESULTS)");
+            None
+        }
+    }
+}
+
+impl GuestResults {
+    pub fn text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.0.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    pub fn out(&self, name: &str) -> String {
+        self.text(&format!("{name}.out"))
+    }
+
+    pub fn code(&self, name: &str) -> i32 {
+        self.text(&format!("{name}.code")).trim().parse().expect("a code")
+    }
+}
