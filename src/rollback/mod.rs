@@ -360,6 +360,15 @@ pub struct Archive {
     pub mounted: Vec<String>,
 }
 
+impl Archive {
+    /// Whether it holds data: recorded so, or not known (an archive whose
+    /// note was lost counts as holding data, never as empty). Retention
+    /// and restore's default choice read this one answer.
+    pub fn holds_data(&self) -> bool {
+        self.holds != Some(false)
+    }
+}
+
 /// One way to erase a root: ZFS or btrfs. Each answers read-only questions
 /// and builds the plan's steps; the flow, the guards and the output are
 /// shared, so both behave alike.

@@ -109,7 +109,7 @@ fn pick<'a>(list: &'a [Archive], from: Option<&str>) -> Result<&'a Archive> {
         // Only what darlings made: a subvolume or dataset someone else put
         // beside its archives (which a user may fill, and make the newest)
         // is never chosen for root by default.
-        None => list.iter().find(|a| a.ours && a.holds != Some(false)).with_context(|| {
+        None => list.iter().find(|a| a.ours && a.holds_data()).with_context(|| {
             if !list.iter().any(|a| a.ours) {
                 "there are no archives darlings made to restore from (give another with --from)".to_owned()
             } else {

@@ -49,7 +49,7 @@ pub fn retain(archives: &[Archive], newest: &Archive, rules: Retention, now: i64
     let mut holding = 0u64;
     all.into_iter()
         .map(|a| {
-            let holds = a.holds != Some(false);
+            let holds = a.holds_data();
             let rank = holding;
             if a.ours && holds {
                 holding += 1;

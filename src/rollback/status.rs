@@ -61,7 +61,7 @@ pub fn archives(args: &ArchivesArgs) -> Result<ExitCode> {
     let mut text = format!("{:<24} {:<22} {:>12}  made by\n", "archive", "made", "size");
     for a in &list {
         let mut by = if a.ours { "darlings" } else { "someone else (never pruned)" }.to_owned();
-        if a.holds == Some(false) {
+        if !a.holds_data() {
             by.push_str(", holds no data");
         }
         if !a.mounted.is_empty() {
