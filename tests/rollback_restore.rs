@@ -9,10 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod rollback_common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 /// An old root in the archive (`m/old_roots/STAMP`, `$ARCHIVE`) holding
 /// alice's files with owners, modes, times (atime apart from mtime) and
@@ -136,24 +136,7 @@ impl Run {
 /// Runs SETUP then `body` in bash, in a private mount namespace; `$D` is
 /// darlings, `$OUT` collects what the checks read.
 fn run(body: &str) -> Run {
-    let work = tempfile::tempdir().expect("tempdir");
-    let out = work.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let script = format!("{SETUP}\n{body}\n");
-    let result = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "bash", "-c", &script])
-        .env("D", common::bin())
-        .env("WORK", work.path())
-        .env("OUT", &out)
-        .stdin(Stdio::null())
-        .output()
-        .expect("unshare");
-    assert!(
-        result.status.success(),
-        "scenario failed:\n{}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let (work, out) = rollback_common::scenario(SETUP, body);
     Run { _work: work, out }
 }
 

@@ -84,10 +84,19 @@ impl Run {
 /// Runs SETUP then `body` in bash, in a private mount namespace; `$D` is
 /// darlings, `$OUT` collects what the checks read.
 pub fn run(body: &str) -> Run {
+    let (work, out) = scenario(SETUP, body);
+    Run { _work: work, out }
+}
+
+/// Runs `setup` then `body` in bash, in a private mount namespace, in a
+/// new work directory (`$WORK`); `$D` is darlings, `$OUT` (returned with
+/// the work directory, which lives as long as it) collects what the checks
+/// read. The scenario must succeed.
+pub fn scenario(setup: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().expect("tempdir");
     let out = work.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let script = format!("{SETUP}\n{body}\n");
+    let script = format!("{setup}\n{body}\n");
     let result = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--", "bash", "-c", &script])
         .env("D", common::bin())
@@ -102,5 +111,5 @@ pub fn run(body: &str) -> Run {
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
-    Run { _work: work, out }
+    (work, out)
 }
