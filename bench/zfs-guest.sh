@@ -12,7 +12,8 @@
 #   full       @blank holds a corpus of FULL_ENTRIES (an installed system),
 #              then about 100 changes (modified, created, removed, renamed)
 # and on each times: `zfs diff -FHt DS@blank | wc -l` alone, darlings with
-# `--source zfs`, with `--baseline ROOT/.zfs/snapshot/blank`, with `auto`
+# `--source zfs` (once each: minutes), then the median of three runs of darlings
+# with `--baseline ROOT/.zfs/snapshot/blank`, with `auto`
 # (and the way it chose, with its reason), `--source walk`, and
 # `find -xdev -printf '%s\n'`. Also prints the facts auto decides on
 # (statfs object counts, written@blank). Not part of CI: one zfs diff of the
@@ -39,6 +40,15 @@ t() { # NAME COMMAND...: seconds of wall time, output discarded
   s=$(date +%s.%N); "$@" > /dev/null 2>&1 || true; e=$(date +%s.%N)
   awk -v n="$name" -v s="$s" -v e="$e" 'BEGIN { printf "%-40s %8.2f s\n", n, e - s }'
 }
+t3() { # NAME COMMAND...: the median of three runs, and all three
+  local name=$1 i s e all=; shift
+  for i in 1 2 3; do
+    s=$(date +%s.%N); "$@" > /dev/null 2>&1 || true; e=$(date +%s.%N)
+    all="$all $(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')"
+  done
+  echo "$all" | tr ' ' '\n' | sed '/^$/d' | sort -n | awk -v n="$name" -v all="$all" \
+    'NR == 2 { printf "%-40s %8.2f s  (median of%s)\n", n, $1, all }'
+}
 modprobe zfs
 mkfs.ext4 -q /dev/vdb && mkdir -p /scratch && mount /dev/vdb /scratch
 truncate -s 7G /scratch/pool.img
@@ -58,10 +68,10 @@ measure() { # NAME DATASET MOUNTPOINT
   grep -o '"compared[^"]*"' "$OUT/$name-auto.json" || true
   t "zfs diff -FHt | wc -l" sh -c "zfs diff -FHt $ds@blank | wc -l"
   t "darlings --source zfs" "$D" audit --root "$m" --source zfs --format json --no-default-manifest
-  t "darlings --baseline .zfs/snapshot/blank" "$D" audit --root "$m" --baseline "$m/.zfs/snapshot/blank" --format json --no-default-manifest
-  t "darlings auto" "$D" audit --root "$m" --format json --no-default-manifest
-  t "darlings --source walk" "$D" audit --root "$m" --source walk --format json --no-default-manifest
-  t "find -xdev -printf" find "$m" -xdev -printf '%s\n'
+  t3 "darlings --baseline .zfs/snapshot/blank" "$D" audit --root "$m" --baseline "$m/.zfs/snapshot/blank" --format json --no-default-manifest
+  t3 "darlings auto" "$D" audit --root "$m" --format json --no-default-manifest
+  t3 "darlings --source walk" "$D" audit --root "$m" --source walk --format json --no-default-manifest
+  t3 "find -xdev -printf" find "$m" -xdev -printf '%s\n'
 }
 mkdir -p "$OUT"
 

@@ -306,7 +306,8 @@ fn seen(root: &Root, fd: BorrowedFd<'_>, dir: u32, name: &[u8]) -> Result<Seen, 
 }
 
 /// Compares the live tree with the blank one, one task per directory on
-/// `threads` workers, and adds every difference to `tree`.
+/// [`workers`](super::walk::workers)`(threads)` pool threads (enough
+/// requests in flight for a cold tree), and adds every difference to `tree`.
 pub fn compare(
     live: &Root,
     blank: &Root,
@@ -323,7 +324,7 @@ pub fn compare(
         retained: AtomicUsize::new(0),
         budget: fd_budget(),
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().ok();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(super::walk::workers(threads)).build().ok();
     let pool = pool.as_ref();
     {
         let ctx = &ctx;

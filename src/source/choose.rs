@@ -242,7 +242,7 @@ pub struct Facts {
     /// Bytes the blank snapshot references.
     pub blank_bytes: u64,
     /// `written@BLANK`: bytes written since the snapshot (unknown when `zfs
-    /// get` failed).
+    /// get` failed, or was not asked because the counts decided).
     pub written: Option<u64>,
 }
 
@@ -294,10 +294,19 @@ fn usage(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
 /// Gathers the facts: `live` is the dataset's mount point, `blank` its
 /// snapshot's directory (both opened). `None` when the counts cannot be
 /// had; the caller then runs `zfs diff`, the way that needs no counts.
+///
+/// `written` can only raise the estimate of changed objects, so when the
+/// counts alone already choose the comparison (an ephemeral root: the
+/// snapshot is nearly empty) `zfs get` is not run: it costs a process and
+/// a walk of the pool's datasets, more than a small comparison.
 pub fn facts(live: BorrowedFd<'_>, blank: BorrowedFd<'_>, dataset: &[u8], snapshot: &str) -> Option<Facts> {
     let (live_objects, _) = usage(live)?;
     let (blank_objects, blank_bytes) = usage(blank)?;
-    Some(Facts { live_objects, blank_objects, blank_bytes, written: written(dataset, snapshot) })
+    let counted = Facts { live_objects, blank_objects, blank_bytes, written: None };
+    if matches!(counted.choose(), Way::Compare(_)) {
+        return Some(counted);
+    }
+    Some(Facts { written: written(dataset, snapshot), ..counted })
 }
 
 /// `zfs get -Hp -o value written@SNAPSHOT DATASET`.

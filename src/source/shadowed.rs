@@ -179,7 +179,9 @@ pub fn find(
     threads: usize,
 ) -> Found {
     let mut found = Found::default();
-    let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() else { return found };
+    let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(super::walk::workers(threads)).build() else {
+        return found;
+    };
     // ZFS mounts its snapshots below the `.zfs` control directory: not the root's.
     for mount in mounts.on_root().into_iter().filter(|m| !m.mount_point.starts_with(b"/.zfs/")) {
         let look = Look { clone, pool: &pool, mount, description: mount.describe(), blank, skip, flat };

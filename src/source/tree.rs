@@ -500,7 +500,7 @@ impl ChangeTree {
             if let (true, true, Some(root)) = (nothing_named, next.live, live) {
                 let pool = pool.get_or_insert_with(|| {
                     rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads.max(1))
+                        .num_threads(super::walk::workers(threads))
                         .thread_name(|i| format!("darlings-walk-{i}"))
                         .build()
                         .ok()
