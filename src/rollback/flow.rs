@@ -20,7 +20,7 @@ use super::{
     Plan, Recorded, Refusal, Result, RootState, Target,
 };
 use crate::cli::{
-    AuditArgs, FlatArg, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
+    AuditArgs, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
     SourceArgs, When,
 };
 use crate::config::TargetNames;
@@ -193,8 +193,8 @@ impl Drop for ClaimsFile {
     }
 }
 
-/// Runs the root's audit (flat: every path judged by itself) and keeps
-/// what it finds in the plan's facts. In the initrd the claims declared
+/// Runs the root's audit (grouped, as `audit` shows it: its memory does
+/// not grow with the root) and keeps what it finds in the plan's facts. In the initrd the claims declared
 /// at shutdown (`claims`, from the record) are the audit's claims, assumed.
 fn audit_into(
     backend: &dyn Backend,
@@ -233,7 +233,6 @@ fn audit_into(
         },
         report: ReportArgs {
             format: Some(Format::Json),
-            flat: FlatArg { flat: true },
             ..ReportArgs::default()
         },
         threads: args.threads.clone(),
