@@ -685,6 +685,12 @@ impl Backend for Btrfs {
         Ok(())
     }
 
+    fn filesystem(&self) -> Option<std::os::fd::OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::open(&self.top, flags, Mode::empty()).ok()
+    }
+
     fn audit_place(&self) -> Result<Option<AuditPlace>> {
         let root = self.at(&self.subvolume);
         if !root.exists() {

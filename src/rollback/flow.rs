@@ -68,11 +68,15 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let backend = target.backend();
+    let flushing = flush(backend, args);
     let plan = match prepare(backend, args, now) {
         Ok(p) => p,
         Err(e) if args.initrd => return Ok(initrd_gives_up(Some(backend), &e, now)),
         Err(e) => return Err(e),
     };
+    if let Some(Err(e)) = flushing.map(|t| t.join().unwrap_or(Ok(()))) {
+        warn(&terminal_safe(&format!("cannot flush the filesystem before the rollback: {e}")));
+    }
     let mut screen = Screen { out: Out::stdout(), text: args.format == PlanFormat::Text };
     screen.say(&plan_text(&plan, now));
     let mut done = Done::default();
@@ -98,6 +102,19 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     // In the initrd a refusal or a failure leaves the root as it is and the
     // boot goes on.
     Ok(if args.initrd { ExitCode::Clean } else { code })
+}
+
+/// Starts committing what the filesystem holds unwritten, unless this is a
+/// dry run. A bare `mv` + `btrfs subvolume snapshot` spends nearly all its
+/// time there (the snapshot commits the whole filesystem); started now, it
+/// runs while the plan and its audit read the root, and the erase itself
+/// then commits little. It changes no content; a failure is only said.
+fn flush(backend: &dyn Backend, args: &RollbackArgs) -> Option<std::thread::JoinHandle<rustix::io::Result<()>>> {
+    if args.dry_run {
+        return None;
+    }
+    let fd = backend.filesystem()?;
+    std::thread::Builder::new().name("darlings-flush".into()).spawn(move || rustix::fs::syncfs(&fd)).ok()
 }
 
 /// In the initrd, a rollback that cannot even be planned leaves the root

@@ -410,6 +410,13 @@ pub trait Backend {
     fn last_outcome(&self) -> Option<Result<LastRollback, String>>;
     /// The archives (sizes only when asked: they take time).
     fn list_archives(&self, sizes: bool) -> Result<Vec<Archive>>;
+    /// A descriptor on the filesystem whose pending writes the erase must
+    /// commit first (btrfs: a snapshot commits the whole filesystem), so
+    /// that commit can run while the plan is made (`None`: nothing to
+    /// gain).
+    fn filesystem(&self) -> Option<std::os::fd::OwnedFd> {
+        None
+    }
 }
 
 /// The target of a rollback, by backend.
