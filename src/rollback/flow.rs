@@ -20,8 +20,7 @@ use super::{
     Plan, Recorded, Refusal, Result, RootState, Target,
 };
 use crate::cli::{
-    AuditArgs, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
-    SourceArgs, When,
+    AuditArgs, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs, SourceArgs, When,
 };
 use crate::config::TargetNames;
 use crate::error::ExitCode;
@@ -109,7 +108,10 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
 /// time there (the snapshot commits the whole filesystem); started now, it
 /// runs while the plan and its audit read the root, and the erase itself
 /// then commits little. It changes no content; a failure is only said.
-fn flush(backend: &dyn Backend, args: &RollbackArgs) -> Option<std::thread::JoinHandle<rustix::io::Result<()>>> {
+fn flush(
+    backend: &dyn Backend,
+    args: &RollbackArgs,
+) -> Option<std::thread::JoinHandle<rustix::io::Result<()>>> {
     if args.dry_run {
         return None;
     }
@@ -248,10 +250,7 @@ fn audit_into(
             snapshot: place.snapshot.clone(),
             ..SourceArgs::default()
         },
-        report: ReportArgs {
-            format: Some(Format::Json),
-            ..ReportArgs::default()
-        },
+        report: ReportArgs { format: Some(Format::Json), ..ReportArgs::default() },
         threads: args.threads.clone(),
         progress: ProgressArg { progress: When::Never },
         ..AuditArgs::default()
