@@ -281,13 +281,14 @@ impl Audit {
         Ok(cfg)
     }
 
-    /// The audit `record` keeps: the rollback's own audit (grouped, so
-    /// that both count and judge alike).
+    /// The audit `record` keeps: every path judged by itself, as the
+    /// rollback's own audit does.
     pub fn for_record(args: &RecordArgs) -> Result<Audit, ConfigError> {
         stdin_readers(&args.rules.sources.declared, Some(&args.source))?;
         bare_path(&args.path)?;
         let mut cfg =
             Audit::new(Rules::from_args(&args.rules), source_from_args(&args.source)?, &args.threads);
+        cfg.flat = true;
         (cfg.fail_on, cfg.fail_severity) = fail_on(&args.fail_on)?;
         cfg.accepted.clone_from(&args.accepted.accepted);
         cfg.progress = when(args.progress.progress, std::io::stderr().is_terminal());

@@ -187,7 +187,5 @@ true
     // Written after a clean record: the initrd's own audit refuses.
     let late: serde_json::Value = serde_json::from_str(r.text("late-record.out").trim()).unwrap();
     assert_eq!(late["decision"]["erase"], true, "{late}");
-    // /root folds into one row; it is named by the catalogued /root/.ssh
-    // it holds (the key written above), what a claim would name.
-    refused_in_initrd(&r, "late", "critical state is unclaimed: /root/.ssh (pass --force");
+    refused_in_initrd(&r, "late", "critical state is unclaimed: /root/.ssh/id_ed25519");
 }

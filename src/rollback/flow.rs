@@ -20,7 +20,8 @@ use super::{
     Plan, Recorded, Refusal, Result, RootState, Target,
 };
 use crate::cli::{
-    AuditArgs, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs, SourceArgs, When,
+    AuditArgs, FlatArg, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
+    SourceArgs, When,
 };
 use crate::config::TargetNames;
 use crate::error::ExitCode;
@@ -67,8 +68,8 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let backend = target.backend();
-    let flushing = flush(backend, args);
-    let plan = match prepare(backend, args, now) {
+    let mut flushing = None;
+    let plan = match prepare(backend, args, now, &mut flushing) {
         Ok(p) => p,
         Err(e) if args.initrd => return Ok(initrd_gives_up(Some(backend), &e, now)),
         Err(e) => return Err(e),
@@ -103,15 +104,18 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     Ok(if args.initrd { ExitCode::Clean } else { code })
 }
 
+/// The commit [`flush`] started.
+type Flush = std::thread::JoinHandle<rustix::io::Result<()>>;
+
 /// Starts committing what the filesystem holds unwritten, unless this is a
-/// dry run. A bare `mv` + `btrfs subvolume snapshot` spends nearly all its
-/// time there (the snapshot commits the whole filesystem); started now, it
-/// runs while the plan and its audit read the root, and the erase itself
-/// then commits little. It changes no content; a failure is only said.
-fn flush(
-    backend: &dyn Backend,
-    args: &RollbackArgs,
-) -> Option<std::thread::JoinHandle<rustix::io::Result<()>>> {
+/// dry run; called once the plan could go ahead but for the audit. A bare
+/// `mv` + `btrfs subvolume snapshot` spends nearly all its time there (the
+/// snapshot commits the whole filesystem); started now, it runs while the
+/// audit reads the root, and the erase itself then commits little. It
+/// writes only what others wrote and the kernel would commit within
+/// seconds anyway (no file, name or attribute changes, even if the audit
+/// then refuses); a failure is only said.
+fn flush(backend: &dyn Backend, args: &RollbackArgs) -> Option<Flush> {
     if args.dry_run {
         return None;
     }
@@ -139,12 +143,18 @@ fn initrd_gives_up(backend: Option<&dyn Backend>, e: &Error, now: i64) -> ExitCo
 /// Builds the plan: the backend's questions, then (unless a guard no flag
 /// lifts already refuses) in the initrd the record of the last shutdown,
 /// the audit (with the record's claims) and retention; then the guards.
-fn prepare(backend: &dyn Backend, args: &RollbackArgs, now: i64) -> Result<Plan> {
+fn prepare(
+    backend: &dyn Backend,
+    args: &RollbackArgs,
+    now: i64,
+    flushing: &mut Option<Flush>,
+) -> Result<Plan> {
     let mut plan = backend.plan(args, now)?;
     let everything = Overrides { force: true, live: true, destroy_newer: true, destroy_clones: true };
     let hopeless = !guard(&plan.facts, everything).is_empty();
     let erases = plan.archive_name.is_some();
     if !hopeless && erases {
+        *flushing = flush(backend, args);
         let mut claims = None;
         if args.initrd {
             let recorded = match backend.read_record() {
@@ -212,8 +222,8 @@ impl Drop for ClaimsFile {
     }
 }
 
-/// Runs the root's audit (grouped, as `audit` shows it: its memory does
-/// not grow with the root) and keeps what it finds in the plan's facts. In the initrd the claims declared
+/// Runs the root's audit (flat: every path judged by itself) and keeps
+/// what it finds in the plan's facts. In the initrd the claims declared
 /// at shutdown (`claims`, from the record) are the audit's claims, assumed.
 fn audit_into(
     backend: &dyn Backend,
@@ -250,7 +260,11 @@ fn audit_into(
             snapshot: place.snapshot.clone(),
             ..SourceArgs::default()
         },
-        report: ReportArgs { format: Some(Format::Json), ..ReportArgs::default() },
+        report: ReportArgs {
+            format: Some(Format::Json),
+            flat: FlatArg { flat: true },
+            ..ReportArgs::default()
+        },
         threads: args.threads.clone(),
         progress: ProgressArg { progress: When::Never },
         ..AuditArgs::default()

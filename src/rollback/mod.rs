@@ -161,13 +161,11 @@ impl Action {
     }
 }
 
-/// What the audit of the root says the rollback erases. Built from the
-/// audit as people see it (whole unclaimed subtrees folded into one row),
-/// which costs the same memory however much the root holds. A directory
-/// holds nothing to lose by itself: an empty one (a row of one entry)
-/// counts as neither critical, nor a new identity, nor content of a
-/// broken claim; a row holding more does, and a folded row that holds
-/// critical state is named by the critical path inside it.
+/// What the audit of the root says the rollback erases. Built from a flat
+/// audit (every path its own finding), so that a directory is judged by
+/// itself: a directory holds nothing to lose by itself (its content is
+/// listed on its own), so only what is not a directory counts as critical,
+/// as a new identity, or makes a claim broken.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct Loss {
     pub source: String,
@@ -187,11 +185,10 @@ pub struct Loss {
 }
 
 impl Loss {
-    /// Reads a report (grouped or `--flat`: both say the same).
+    /// Reads a flat report (`--flat`).
     fn from_report(report: &Report, verified: bool) -> Loss {
         let total = report.totals.get(&Verdict::Unclaimed);
-        let counted =
-            |f: &&crate::report::Finding| !f.accepted && (f.kind != FileKind::Dir || f.entries > Some(1));
+        let counted = |f: &&crate::report::Finding| !f.accepted && f.kind != FileKind::Dir;
         let paths = |v: Verdict| {
             report
                 .findings
@@ -233,20 +230,11 @@ impl Loss {
                 .iter()
                 .filter(|f| f.verdict.is_loss() && f.severity() == Some(Severity::Critical))
                 .filter(counted)
-                .map(|f| escape(critical_path(f)).into_owned())
+                .map(|f| escape(&f.path).into_owned())
                 .collect(),
             errors: report.errors.len(),
             holds_nothing,
         }
-    }
-}
-
-/// The path a critical finding is named by: the catalogued path a folded
-/// row holds (`/root` holding `/root/.ssh`), or the row's own.
-fn critical_path(f: &crate::report::Finding) -> &[u8] {
-    match &f.keep_path {
-        Some(at) if at.len() > f.path.len() && crate::sys::path::is_ancestor_or_self(&f.path, at) => at,
-        _ => &f.path,
     }
 }
 
@@ -719,21 +707,6 @@ mod tests {
         assert!(loss.critical.is_empty(), "{loss:?}");
         assert!(!loss.holds_nothing, "an unclaimed directory is something the blank does not have");
         assert_eq!(Loss::from_report(&report(vec![ssh, key]), false).critical, ["/root/.ssh/id_ed25519"]);
-        // Grouped: an empty directory is one entry; a folded row holding
-        // critical state is named by the critical path inside it.
-        let mut empty = finding("/home/bob/.ssh", Verdict::Unclaimed, FileKind::Dir);
-        empty.entries = Some(1);
-        precious(&mut empty);
-        let mut group = finding("/root", Verdict::Unclaimed, FileKind::Dir);
-        group.entries = Some(3);
-        precious(&mut group);
-        group.keep_path = Some(b"/root/.ssh".to_vec());
-        let mut inside = finding("/home/carol/.ssh/keys", Verdict::Unclaimed, FileKind::Dir);
-        inside.entries = Some(2);
-        precious(&mut inside);
-        inside.keep_path = Some(b"/home/carol/.ssh".to_vec());
-        let loss = Loss::from_report(&report(vec![empty, group, inside]), false);
-        assert_eq!(loss.critical, ["/root/.ssh", "/home/carol/.ssh/keys"]);
         let recreated = finding("/etc/static", Verdict::Recreated, FileKind::Symlink);
         assert!(Loss::from_report(&report(vec![recreated]), true).holds_nothing);
     }

@@ -10,7 +10,13 @@ use super::common;
 
 /// The filesystem every test starts from: `root` (a lived-in state with
 /// a nested subvolume and an odd name) beside its read-only `root-blank`.
-/// `state` prints everything a refusal must leave alone.
+/// `state` prints everything a refusal must leave alone: every name, its
+/// type, size, mode, inode and mtime, every extended attribute (darlings
+/// keeps its mark, record and archives there) but the outcome a refusal
+/// records for `status`, and the subvolumes. Not
+/// the subvolumes' generations: a rollback that goes past the guards known
+/// before its audit commits the filesystem's pending writes while it
+/// audits, which moves the generation even when the audit then refuses.
 const SETUP: &str = r#"
 set -u
 cd "$WORK"
@@ -28,7 +34,17 @@ printf x > "m/root/home/u/$(printf 'odd\nname')"
 echo changed >> m/root/etc/blank.conf
 btrfs -q subvolume create m/root/var/lib/machines
 echo inside > m/root/var/lib/machines/m1
-state() { (cd m && find . -printf '%p|%y|%s|%m|%i|%T@\n' | LC_ALL=C sort; btrfs subvolume list -a -u .); }
+state() {
+  (cd m && find . -printf '%p|%y|%s|%m|%i|%T@\n' | LC_ALL=C sort
+   python3 -c 'import os
+for d, dirs, files in sorted(os.walk(b".")):
+    for n in [b""] + sorted(dirs + files):
+        p = os.path.join(d, n) if n else d
+        for a in sorted(os.listxattr(p, follow_symlinks=False)):
+            if a == "user.darlings.last-rollback": continue
+            print(p, a, os.getxattr(p, a, follow_symlinks=False))'
+   btrfs subvolume list -a -u . | sed 's/ gen [0-9]*//')
+}
 tree() { (cd "$1" && find . -printf '%p|%y|%s|%m\n' | LC_ALL=C sort); }
 # Runs darlings as NAME, keeping its output, exit code, and whether the filesystem changed.
 check() {
