@@ -516,7 +516,8 @@ pub struct FailOnArg {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ThreadsArg {
-    /// Worker threads for the audit's walk [default: number of cores]
+    /// CPU threads for the audit [default: number of cores]; the walk
+    /// keeps at least 16 directory reads and stats in flight whatever N is
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
