@@ -165,18 +165,34 @@ impl Catalogue {
 }
 
 /// A path matching `pattern` (a catalogue pattern, in the glob dialect of
-/// `--keep`) that exists inside `within`, in the live tree. Each wild
-/// component is matched, as a glob of that same dialect, against the names
-/// of the directories reached so far; a candidate counts only when the
-/// whole pattern names it.
+/// `--keep`) that exists inside `within`, in the live tree. Down to
+/// `within`'s depth the only candidate is `within`'s own component (a
+/// folded `/home/u1` is not answered by listing all of `/home`); below it,
+/// each wild component is matched, as a glob of that same dialect, against
+/// the names of the directories reached so far. A candidate counts only
+/// when the whole pattern names it.
 pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> Option<Vec<u8>> {
     // Normalised; a `.` or `..` component (never a way out of the root) is refused.
     let pattern = Pattern::parse(pattern).ok()?;
     let text = pattern.text().into_owned().into_bytes();
+    let mut inside = within.split(|&b| b == b'/').filter(|c| !c.is_empty());
     let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
     for comp in text.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
         let mut next = Vec::new();
-        if !is_wild(comp) {
+        if let Some(own) = inside.next() {
+            let matches = if is_wild(comp) {
+                glob(&String::from_utf8_lossy(comp))
+                    .ok()?
+                    .compile_matcher()
+                    .is_match(std::path::Path::new(OsStr::from_bytes(own)))
+            } else {
+                comp == own
+            };
+            if !matches {
+                return None;
+            }
+            next.extend(frontier.iter().map(|base| [base.as_slice(), b"/", own].concat()));
+        } else if !is_wild(comp) {
             next.extend(frontier.iter().map(|base| [base.as_slice(), b"/", comp].concat()));
         } else {
             let glob = glob(&String::from_utf8_lossy(comp)).ok()?.compile_matcher();
@@ -191,7 +207,7 @@ pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> 
             }
         }
         // Bounded: a pattern is a handful of components over small directories.
-        next.truncate(10_000);
+        next.truncate(100_000);
         frontier = next;
     }
     frontier.into_iter().find(|p| {
@@ -328,5 +344,23 @@ mod tests {
         assert_eq!(find("/data/[xy]z", "/").as_deref(), Some("/data/yz"));
         assert_eq!(find("/srv/c", "/"), None);
         assert_eq!(find("/srv/../home/*/.ssh", "/"), None, "never a way out of the root");
+        assert_eq!(find("/home/*/.ssh", "/home/alice").as_deref(), Some("/home/alice/.ssh"));
+        assert_eq!(find("/home/*/.ssh", "/home/alice/.ssh").as_deref(), Some("/home/alice/.ssh"));
+        assert_eq!(find("/home/*/.ssh", "/home/bob"), None);
+        assert_eq!(find("/srv/{a,b}", "/srv/b/upload"), None, "inside it, not holding it");
+    }
+
+    /// A folded row deep in a wide directory is answered from its own
+    /// path: the names listed at most per step (100,000) are never all of
+    /// `/home`'s names.
+    #[test]
+    fn find_in_below_a_wide_directory_looks_only_at_its_own_row() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..10_050 {
+            std::fs::create_dir_all(dir.path().join(format!("home/u{i:05}"))).expect("mkdir");
+        }
+        std::fs::create_dir_all(dir.path().join("home/zed/.ssh")).expect("mkdir");
+        let root = crate::sys::root::Root::open(dir.path()).expect("open");
+        assert_eq!(find_in(&root, b"/home/*/.ssh", b"/home/zed"), Some(b"/home/zed/.ssh".to_vec()));
     }
 }
