@@ -14,8 +14,8 @@
 #   dry-run   darlings rollback --dry-run --force (the plan, with its audit;
 #             --force because the corpus holds critical state, SSH host keys)
 #   rollback  darlings rollback --yes --force (plan, audit, act, verify)
-# and cold (everything written, the filesystem unmounted and mounted again,
-# as at boot): bare and rollback again. Prints medians and darlings' peak
+# and cold (the root made anew, everything written, the filesystem
+# unmounted and mounted again, as at boot): bare and rollback again. Prints medians and darlings' peak
 # RSS. Machine load is printed too: only figures from the same run compare.
 set -euo pipefail
 ENTRIES=${1:-100000}
@@ -48,7 +48,8 @@ btrfs property set -ts m/corpus ro true
 mkdir -p m/old_roots
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-fresh() { btrfs -q subvolume snapshot m/corpus m/root; find m/root -printf '%s\n' > /dev/null; }
+snap() { btrfs -q subvolume snapshot m/corpus m/root; }
+fresh() { snap; find m/root -printf '%s\n' > /dev/null; }
 cold() { sync -f m; umount m; mount "$LOOP" m; }
 bare() { # NAME: times the bare erase
   t=$(now); mv m/root "m/old_roots/$1"; btrfs -q subvolume snapshot m/root-blank m/root; since "$t"
@@ -62,9 +63,9 @@ for i in $(seq 1 "$ROUNDS"); do
   t=$(now); /usr/bin/time -f %M -o rss.txt "$D" rollback --mountpoint m --yes --force > /dev/null; roll+=("$(since "$t")")
   rss+=("$(cat rss.txt)")
   btrfs -q subvolume delete m/root >/dev/null
-  fresh; cold; cbare+=("$(bare "cold-bare-$i")")
+  snap; cold; cbare+=("$(bare "cold-bare-$i")")
   btrfs -q subvolume delete m/root >/dev/null
-  fresh; cold
+  snap; cold
   t=$(now); /usr/bin/time -f %M -o rss.txt "$D" rollback --mountpoint m --yes --force > /dev/null; croll+=("$(since "$t")")
   crss+=("$(cat rss.txt)")
   echo "round $i: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
