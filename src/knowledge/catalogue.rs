@@ -348,6 +348,12 @@ mod tests {
         assert_eq!(find("/home/*/.ssh", "/home/alice/.ssh").as_deref(), Some("/home/alice/.ssh"));
         assert_eq!(find("/home/*/.ssh", "/home/bob"), None);
         assert_eq!(find("/srv/{a,b}", "/srv/b/upload"), None, "inside it, not holding it");
+        assert_eq!(
+            find("/opt/\\*lit", "/opt/*lit").as_deref(),
+            Some("/opt/*lit"),
+            "escaped, at its own depth"
+        );
+        assert_eq!(find("/opt/\\*lit", "/opt/xlit"), None, "an escaped star is literal at its own depth too");
     }
 
     /// A folded row deep in a wide directory is answered from its own
