@@ -69,7 +69,7 @@ none\t'Never exit 1 for a loss (errors and broken claims still count)'"
 complete -c darlings -n "__fish_darlings_needs_command" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report; exits 0 unless the audit is incomplete)' -r -f -a "nix\t'environment.persistence (impermanence)'
 preservation\t'preservation.preserveAt'"
 complete -c darlings -n "__fish_darlings_needs_command" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_needs_command" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_needs_command" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -137,7 +137,7 @@ none\t'Never exit 1 for a loss (errors and broken claims still count)'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest -d 'Print a NixOS block that claims the important and critical unclaimed state (instead of the report; exits 0 unless the audit is incomplete)' -r -f -a "nix\t'environment.persistence (impermanence)'
 preservation\t'preservation.preserveAt'"
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l suggest-storage -d 'With --suggest: the storage root to persist in [default: /persist]' -r
-complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_using_subcommand audit" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_using_subcommand audit" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -163,7 +163,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand explain" -l zfs-diff -
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l strip-prefix -d 'The paths in the diff are below DIR (where the dataset was mounted when diffed): audit them as if DIR were `/`' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l format -d 'Output format' -r -f -a "text\t'Sentences for people'
 json\t'One JSON object: the audit\'s finding for the path, and every rule that applies'"
-complete -c darlings -n "__fish_darlings_using_subcommand explain" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_using_subcommand explain" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand explain" -l flat -d 'Explain the path as a --flat audit lists it (not as part of a group)'
@@ -198,7 +198,7 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_using_subcommand stray" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -l flat -d 'List every path of every loss verdict instead of grouping whole subtrees'
 complete -c darlings -n "__fish_darlings_using_subcommand stray" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -219,7 +219,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l retain -d
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l retain-days -d 'Keep archives younger than D days (the newest is always kept)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l format -d 'Output format of the plan and the result' -r -f -a "text\t''
 json\t''"
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l dry-run -d 'Show the plan and stop (exit 0 only when it would be allowed)'
@@ -278,7 +278,7 @@ shadowed\t''
 critical\t'Any loss of catalogued state that is critical'
 important\t'Any loss of catalogued state that is important or critical'
 none\t'Never exit 1 for a loss (errors and broken claims still count)'"
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 32 directory reads and stats in flight whatever N is' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l threads -d 'CPU threads for the audit [default: number of cores]; the walk keeps at least 16 directory reads and stats in flight whatever N is' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"

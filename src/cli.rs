@@ -517,7 +517,7 @@ pub struct FailOnArg {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ThreadsArg {
     /// CPU threads for the audit [default: number of cores]; the walk
-    /// keeps at least 32 directory reads and stats in flight whatever N is
+    /// keeps at least 16 directory reads and stats in flight whatever N is
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }

@@ -324,7 +324,7 @@ pub fn compare(
         retained: AtomicUsize::new(0),
         budget: fd_budget(),
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(super::walk::workers(threads)).build().ok();
+    let pool = super::walk::pool(threads).ok();
     let pool = pool.as_ref();
     {
         let ctx = &ctx;

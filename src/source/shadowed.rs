@@ -179,7 +179,7 @@ pub fn find(
     threads: usize,
 ) -> Found {
     let mut found = Found::default();
-    let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(super::walk::workers(threads)).build() else {
+    let Ok(pool) = super::walk::pool(threads) else {
         return found;
     };
     // ZFS mounts its snapshots below the `.zfs` control directory: not the root's.

@@ -498,13 +498,7 @@ impl ChangeTree {
             // Nothing the list says lies below it: the live walk takes it whole.
             let nothing_named = next.node.is_none_or(|n| self.nodes[n as usize].first_child == NONE);
             if let (true, true, Some(root)) = (nothing_named, next.live, live) {
-                let pool = pool.get_or_insert_with(|| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(super::walk::workers(threads))
-                        .thread_name(|i| format!("darlings-walk-{i}"))
-                        .build()
-                        .ok()
-                });
+                let pool = pool.get_or_insert_with(|| super::walk::pool(threads).ok());
                 if let Some(pool) = pool {
                     if top.todo.is_empty() {
                         walk.drop_fd(top.fd.take());

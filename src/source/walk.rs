@@ -24,8 +24,11 @@
 //! uses no CPU, and on a cached tree the workers share the cores like any
 //! runnable threads (`bench/cold.py` measures cold, `bench/compare.py`
 //! warm). Measured cold on a 300k-entry ext4 image, side by side: a depth
-//! of 32 took 3.09 s, 16 took 3.23 s and 64 took 3.61 s (medians of 5);
-//! warm, 32 was no slower than 16.
+//! of 16 took 3.23 s, 32 took 3.09 s and 64 took 3.61 s (medians of 5),
+//! within the spread of such runs; 16 stays, since every thread reserves
+//! address space (its stack, a malloc arena) and 32 no longer fit an audit
+//! run under `prlimit --as=1G`. Where the system refuses that many threads
+//! at all, the pool falls back to `--threads` workers ([`pool`]).
 //! Also tried, and no better: stat'ing a directory's entries in inode order
 //! instead of `getdents64` order, and fanning one directory's stats out to
 //! helper threads (ext4 reads a directory's inodes ahead in one request,
@@ -168,12 +171,23 @@ pub fn fd_budget() -> usize {
 
 /// How many directory reads and stats the walk keeps waiting on the disk at
 /// once, at the least, whatever `--threads` says (see the module doc).
-pub const IO_DEPTH: usize = 32;
+pub const IO_DEPTH: usize = 16;
 
 /// The walk's pool size for `threads` CPU workers: enough workers for
 /// [`IO_DEPTH`] requests in flight.
 pub fn workers(threads: usize) -> usize {
     threads.max(IO_DEPTH)
+}
+
+/// The pool every walk of darlings runs on (the walk, the comparison with a
+/// blank tree, the search under mount points): [`workers`]`(threads)`
+/// threads, or `threads` where the system refuses that many (a tight
+/// `RLIMIT_NPROC` or address-space limit).
+pub fn pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    let build = |n: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("darlings-walk-{i}")).build()
+    };
+    build(workers(threads)).or_else(|_| build(threads.max(1)))
 }
 
 /// Walks the tree below `root`, calling `visitor` for every entry, with
@@ -185,10 +199,7 @@ pub fn walk<V: Visitor>(
     threads: usize,
     progress: Option<&Progress>,
 ) -> Result<(), rayon::ThreadPoolBuildError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers(threads))
-        .thread_name(|i| format!("darlings-walk-{i}"))
-        .build()?;
+    let pool = pool(threads)?;
     let ctx =
         Ctx { root, visitor, progress, retained: AtomicUsize::new(0), budget: fd_budget(), keep_top: false };
     let node = Arc::new(Node { parent: Parent(None), pending: AtomicUsize::new(1), dir: top });
