@@ -213,7 +213,9 @@ pub fn find_in(root: &crate::sys::root::Root, pattern: &[u8], within: &[u8]) -> 
     frontier.into_iter().find(|p| {
         pattern.match_point(p).is_some_and(|(_, at)| at == p.as_slice())
             && is_ancestor_or_self(within, p)
-            && root.exists(p.strip_prefix(b"/").unwrap_or(p)).unwrap_or(false)
+            // Reached following no symlink: a link `/home/alice -> /srv/alice`
+            // does not make `/home` hold `/home/alice/.ssh`.
+            && root.stat(p.strip_prefix(b"/").unwrap_or(p)).is_ok()
     })
 }
 
@@ -354,6 +356,17 @@ mod tests {
             "escaped, at its own depth"
         );
         assert_eq!(find("/opt/\\*lit", "/opt/xlit"), None, "an escaped star is literal at its own depth too");
+    }
+
+    #[test]
+    fn find_in_follows_no_symlink() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("srv/alice/.ssh")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir");
+        std::os::unix::fs::symlink("/srv/alice", dir.path().join("home/alice")).expect("symlink");
+        let root = crate::sys::root::Root::open(dir.path()).expect("open");
+        assert_eq!(find_in(&root, b"/home/*/.ssh", b"/home"), None);
+        assert_eq!(find_in(&root, b"/srv/*/.ssh", b"/srv"), Some(b"/srv/alice/.ssh".to_vec()));
     }
 
     /// A folded row deep in a wide directory is answered from its own
