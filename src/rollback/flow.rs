@@ -69,14 +69,17 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     };
     let backend = target.backend();
     let mut flushing = None;
-    let plan = match prepare(backend, args, now, &mut flushing) {
+    let prepared = prepare(backend, args, now, &mut flushing);
+    // Whatever the plan came to, the commit it started is over before
+    // anything is said or done.
+    if let Some(Err(e)) = flushing.map(|t| t.join().unwrap_or(Ok(()))) {
+        warn(&terminal_safe(&format!("cannot flush the filesystem before the rollback: {e}")));
+    }
+    let plan = match prepared {
         Ok(p) => p,
         Err(e) if args.initrd => return Ok(initrd_gives_up(Some(backend), &e, now)),
         Err(e) => return Err(e),
     };
-    if let Some(Err(e)) = flushing.map(|t| t.join().unwrap_or(Ok(()))) {
-        warn(&terminal_safe(&format!("cannot flush the filesystem before the rollback: {e}")));
-    }
     let mut screen = Screen { out: Out::stdout(), text: args.format == PlanFormat::Text };
     screen.say(&plan_text(&plan, now));
     let mut done = Done::default();
