@@ -306,8 +306,8 @@ fn seen(root: &Root, fd: BorrowedFd<'_>, dir: u32, name: &[u8]) -> Result<Seen, 
 }
 
 /// Compares the live tree with the blank one, one task per directory on
-/// [`workers`](super::walk::workers)`(threads)` pool threads (enough
-/// requests in flight for a cold tree), and adds every difference to `tree`.
+/// the walk's pool ([`pool`](super::walk::pool)`(threads)`: enough requests
+/// in flight for a cold tree), and adds every difference to `tree`.
 pub fn compare(
     live: &Root,
     blank: &Root,

@@ -96,6 +96,11 @@ pub struct Unseen {
 }
 
 impl Node {
+    /// The list names something below it.
+    fn has_children(&self) -> bool {
+        self.first_child != NONE
+    }
+
     /// A node the list has not described yet (an implied directory).
     fn new(parent: u32, name: (u32, u32)) -> Node {
         Node {
@@ -321,7 +326,7 @@ impl ChangeTree {
                     path.extend_from_slice(self.name(c));
                     each(&path, here);
                 }
-                if node.first_child != NONE {
+                if node.has_children() {
                     stack.push((c, here));
                 }
             }
@@ -356,7 +361,7 @@ impl ChangeTree {
                 match node.change {
                     Some(change) => change,
                     None if live => Change::Created,
-                    None if node.first_child != NONE => Change::Modified,
+                    None if node.has_children() => Change::Modified,
                     None => Change::Present,
                 }
             }
@@ -496,7 +501,7 @@ impl ChangeTree {
             };
             walk.enter_name(top.len, name);
             // Nothing the list says lies below it: the live walk takes it whole.
-            let nothing_named = next.node.is_none_or(|n| self.nodes[n as usize].first_child == NONE);
+            let nothing_named = next.node.is_none_or(|n| !self.nodes[n as usize].has_children());
             if let (true, true, Some(root)) = (nothing_named, next.live, live) {
                 let pool = pool.get_or_insert_with(|| super::walk::pool(threads).ok());
                 if let Some(pool) = pool {
