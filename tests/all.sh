@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Packages the tests use: unshare and setpriv (util-linux), mount (mount),
-# chmod (coreutils), mkfs.btrfs and btrfs (btrfs-progs), nix-instantiate
+# chmod (coreutils), mkfs.btrfs and btrfs (btrfs-progs), mkfs.ext4 (e2fsprogs: a
+# claim on a loop-mounted image), nix-instantiate
 # (nix-bin: the shipped Nix expression is evaluated for real), strace (the
 # confinement tests watch every file darlings touches; they also use
 # util-linux's prlimit), GNU time (the deep-tree tests measure peak memory
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 # tests/vm/build-image.sh installs what the ZFS guest needs (debootstrap,
 # QEMU's libraries) when it builds the image.
 need=()
-for pkg in util-linux mount coreutils bsdutils btrfs-progs nix-bin strace time python3; do
+for pkg in util-linux mount coreutils bsdutils btrfs-progs e2fsprogs nix-bin strace time python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ] && [ "$(id -u)" != 0 ]; then
