@@ -674,7 +674,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__mark)
-            opts="-h --dataset --device --mountpoint --subvolume --off --help"
+            opts="-h --dataset --device --mountpoint --subvolume --wait --off --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,6 +693,10 @@ _darlings() {
                     return 0
                     ;;
                 --subvolume)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -894,7 +898,7 @@ _darlings() {
             return 0
             ;;
         darlings__subcmd__rollback)
-            opts="-h --dataset --device --mountpoint --subvolume --snapshot --blank --archive-dataset --old-roots --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --writable-archive --initrd --format --threads --help"
+            opts="-h --dataset --device --mountpoint --subvolume --snapshot --blank --archive-dataset --old-roots --wait --manifest --no-default-manifest --keep --ignore --impermanence --preservation --assume-claims --dry-run --yes --force --live --destroy-newer --destroy-clones --retain --retain-days --writable-archive --initrd --format --threads --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,6 +933,10 @@ _darlings() {
                     return 0
                     ;;
                 --old-roots)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -201,6 +201,9 @@ pub struct RollbackArgs {
     pub archive: ArchiveArgs,
 
     #[command(flatten)]
+    pub wait: WaitArg,
+
+    #[command(flatten)]
     pub rules: RuleSourceArgs,
 
     /// Show the plan and stop (exit 0 only when it would be allowed)
@@ -271,6 +274,9 @@ pub struct MarkArgs {
 
     #[command(flatten)]
     pub subvolume: SubvolumeArg,
+
+    #[command(flatten)]
+    pub wait: WaitArg,
 
     /// Remove the mark instead
     #[arg(long)]
@@ -512,6 +518,15 @@ pub struct FailOnArg {
     /// [default: every loss verdict]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
     pub fail_on: Vec<FailOn>,
+}
+
+/// How long to wait for another darlings at work on the same target.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WaitArg {
+    /// Wait up to SECONDS for another darlings that holds the target's lock
+    /// (a rollback, mark or record) [default: 0, refuse at once, naming its pid]
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u32,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -347,6 +347,9 @@ pub struct TargetNames {
     pub subvolume: String,
     pub blank: String,
     pub old_roots: String,
+    /// How long to wait for another darlings that holds the target's lock
+    /// (`--wait`; zero: refuse at once).
+    pub wait: std::time::Duration,
 }
 
 impl TargetNames {
@@ -366,7 +369,14 @@ impl TargetNames {
             blank: blank.map_or(DEFAULT_BTRFS_BLANK, |b| &b.blank).to_owned(),
             archive_dataset: archive.and_then(|a| a.archive_dataset.clone()),
             old_roots: archive.map_or(DEFAULT_OLD_ROOTS, |a| &a.old_roots).to_owned(),
+            wait: std::time::Duration::ZERO,
         }
+    }
+
+    /// The same names, waiting up to `wait` for the target's lock.
+    pub fn waiting(mut self, wait: &crate::cli::WaitArg) -> TargetNames {
+        self.wait = std::time::Duration::from_secs(u64::from(wait.wait));
+        self
     }
 }
 

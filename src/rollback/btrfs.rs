@@ -25,9 +25,11 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{
     retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback,
@@ -37,11 +39,17 @@ use crate::cli::{RollbackArgs, SourceKind};
 use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::Cmd;
+use crate::sys::dir::{self as at, Ident};
+use crate::sys::lock::{lock_name, Lock};
 
 pub const HELPER_DIR: &str = "/run/darlings/btrfs-top";
 pub const MARK_XATTR: &str = "user.darlings.ephemeral";
 pub const OUTCOME_XATTR: &str = "user.darlings.last-rollback";
 pub const ARCHIVES_XATTR: &str = "user.darlings.archives";
+/// The archives a rollback moved aside and has not made read-only yet
+/// (one name a line): written before the move, cleared once sealed, so
+/// that a run killed in between leaves a note every later run acts on.
+pub const UNSEALED_XATTR: &str = "user.darlings.unsealed";
 
 /// The inode number of every subvolume's root directory.
 const SUBVOLUME_INO: u64 = 256;
@@ -103,11 +111,17 @@ impl Subvolumes {
 
 pub struct Btrfs {
     top: PathBuf,
+    /// The top-level volume, held: the erase acts from it, not by path.
+    /// Closed before the helper mount is undone (fields drop in order).
+    top_fd: Arc<OwnedFd>,
     device: Option<PathBuf>,
     pub subvolume: String,
     pub blank: String,
     pub old_roots: String,
     _helper: Option<TopMount>,
+    /// With `--device`: the lock on the helper mount's place, taken before
+    /// it is mounted and let go after it is undone.
+    _helper_lock: Option<Lock>,
 }
 
 /// Our mount of the top-level volume, undone on drop.
@@ -212,6 +226,7 @@ impl Btrfs {
         inside("--subvolume", &args.subvolume)?;
         inside("--blank", &args.blank)?;
         inside("--old-roots", &args.old_roots)?;
+        let mut helper_lock = None;
         let (top, helper) = match (&args.mountpoint, &args.device) {
             (Some(dir), _) => {
                 let top = std::fs::canonicalize(dir)
@@ -226,6 +241,7 @@ impl Btrfs {
                 (top, None)
             }
             (None, Some(device)) => {
+                helper_lock = Some(Lock::file("btrfs-top.lock", HELPER_DIR, args.wait)?);
                 let dir = PathBuf::from(HELPER_DIR);
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| Error::io(format!("cannot create {HELPER_DIR}"), e))?;
@@ -255,7 +271,11 @@ impl Btrfs {
             }
             (None, None) => return Err(Error::Target("btrfs: give --device or --mountpoint".into())),
         };
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let top_fd = rustix::fs::open(&top, flags, rustix::fs::Mode::empty())
+            .map_err(|e| Error::io(format!("cannot open {}", shown_path(&top)), e))?;
         Ok(Btrfs {
+            top_fd: Arc::new(top_fd),
             top,
             // Absolute (links kept: /dev/disk/by-label/… stays stable across
             // boots), so that recovery commands work from anywhere.
@@ -269,36 +289,8 @@ impl Btrfs {
             blank: args.blank.clone(),
             old_roots: args.old_roots.clone(),
             _helper: helper,
+            _helper_lock: helper_lock,
         })
-    }
-
-    /// After an interrupted rollback: its archive (the newest darlings made)
-    /// never reached the step that makes it read-only; that step is
-    /// planned now.
-    fn plan_seal_newest(&self, plan: &mut Plan) -> Result<()> {
-        let mut list = self.list_archives(false)?;
-        super::newest_first(&mut list);
-        let Some(newest) = list.iter().find(|a| a.ours) else {
-            return Ok(());
-        };
-        let path = self.at(&self.old_roots).join(&newest.name);
-        if self.show(&path)?.1 {
-            return Ok(());
-        }
-        let ro = set_ro(&path, true);
-        plan.steps.push(Step {
-            if_fails: format!(
-                "the root is back, but the archive {} is still writable: `{}`",
-                shown_path(&path),
-                self.reach().by_hand(&ro)
-            ),
-            action: Action::Run(ro),
-            what: format!(
-                "make archive {} read-only: the interrupted rollback that made it did not get that far",
-                shown(&newest.name)
-            ),
-        });
-        Ok(())
     }
 
     fn reach(&self) -> Reach {
@@ -400,24 +392,6 @@ impl Btrfs {
             })
             .map(|m| m.mount_point)
             .collect()
-    }
-
-    /// Checks the directory that keeps old roots (a plain directory of the
-    /// top-level volume), or plans to make it.
-    fn old_roots_dir(&self, old: &Path, plan: &mut Plan) -> Result<()> {
-        let top_dev =
-            std::fs::symlink_metadata(&self.top).map_err(|e| Error::io(shown_path(&self.top), e))?.dev();
-        match std::fs::symlink_metadata(old) {
-            Ok(m) if m.is_dir() && m.dev() == top_dev && m.ino() != SUBVOLUME_INO => {}
-            Ok(m) if m.is_dir() => plan.facts.problems.push(Problem::OldRootsSubvolume(shown_path(old))),
-            Ok(_) => plan.facts.problems.push(Problem::OldRootsNotDirectory(shown_path(old))),
-            Err(_) => plan.steps.push(Step {
-                action: Action::Run(Cmd::new("mkdir").arg("--").arg(old)),
-                what: "make the directory that keeps old roots".into(),
-                if_fails: "nothing was changed".into(),
-            }),
-        }
-        Ok(())
     }
 
     /// Whether `/` is this very subvolume.
@@ -586,13 +560,14 @@ impl Backend for Btrfs {
     }
 
     /// The plan of a rollback: what the guards need to know (mark, blank
-    /// subvolume, the running root, the old roots' directory), then the
-    /// steps (move the root aside, snapshot the blank one in its place,
-    /// make the archive read-only).
+    /// subvolume, the running root, the old roots' directory, how the
+    /// names lie), then the steps (seal what an interrupted run left
+    /// writable, move the root aside, snapshot the blank one in its place,
+    /// make the archive read-only), each acting on what the plan holds and
+    /// checking right before that it is still what the plan found.
     fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
-        let old = self.at(&self.old_roots);
         let mut plan = Plan {
             backend: "btrfs",
             target: self.name(),
@@ -611,6 +586,10 @@ impl Backend for Btrfs {
             Some(how) => Mark::Marked(how),
             None => Mark::Unmarked { hint: shell_words(&hint) },
         };
+        if let Some(why) = placement(&self.subvolume, &self.blank, &self.old_roots) {
+            plan.facts.problems.push(Problem::Placement(why));
+            return Ok(plan);
+        }
         let subvolumes = self.subvolumes()?;
         if !is_subvolume(&blank) {
             plan.facts.blank = Blank::Missing {
@@ -625,18 +604,17 @@ impl Backend for Btrfs {
             writable: (!readonly).then(|| self.reach().by_hand(&set_ro(&blank, true))),
             older: Vec::new(),
         };
-        let snapshot = Step {
-            action: Action::Run(btrfs().args(["subvolume", "snapshot"]).arg(&blank).arg(&root)),
-            what: "make the new root: a writable snapshot of the blank one".into(),
-            if_fails: String::new(),
-        };
-        if std::fs::symlink_metadata(&root).is_err() {
+        let held = Arc::new(self.hold()?);
+        let old = self.old_roots_dir(&held, &mut plan)?;
+        if !args.writable_archive {
+            if let Some(old) = &old {
+                self.plan_seal_unsealed(old, &mut plan)?;
+            }
+        }
+        if held.root.is_none() {
             if matches!(plan.facts.mark, Mark::Marked(_)) {
                 plan.facts.root = RootState::Missing;
-                plan_recreate(&root, snapshot, &self.reach(), &mut plan);
-                if !args.writable_archive {
-                    self.plan_seal_newest(&mut plan)?;
-                }
+                plan_recreate(&held, &root, &self.reach(), &mut plan);
             } else {
                 plan.facts.root = RootState::NoSuch {
                     what: format!("subvolume {} in {}", shown(&self.subvolume), shown_path(&self.top)),
@@ -650,14 +628,13 @@ impl Backend for Btrfs {
         }
         plan.facts.running_root = Self::is_running_root(&root)?;
         plan.mounted = self.mounted_below(&self.subvolume).iter().map(|m| escape(m).into_owned()).collect();
-        // The archive: a rename within one subvolume (mv would copy across two).
+        let Some(old) = old else { return Ok(plan) };
         let name = archive_name(&old, now);
-        let archive = old.join(&name);
-        self.old_roots_dir(&old, &mut plan)?;
+        let archive = self.at(&self.old_roots).join(&name);
         self.name_nested(&subvolumes, &archive, &mut plan)?;
-        let erase =
-            Erase { root: &root, blank: &blank, archive: &archive, read_only: !args.writable_archive };
-        plan_move_aside(&erase, &self.reach(), &mut plan, snapshot);
+        plan.archive_id = self.id_of(&self.subvolume).ok();
+        let read_only = !args.writable_archive;
+        plan_move_aside(&held, &old, &name, &self.reach(), read_only, &mut plan);
         plan.archive_name = Some(name);
         Ok(plan)
     }
@@ -800,6 +777,33 @@ impl Backend for Btrfs {
         }
     }
 
+    /// The lock file (it names the holder) and the top-level volume
+    /// itself, locked: a darlings reaching the same filesystem from another
+    /// mount or mount namespace is kept out too.
+    fn lock(&self, wait: std::time::Duration) -> Result<Lock> {
+        let start = std::time::Instant::now();
+        let fsid = rustix::fs::fstatvfs(self.top_fd.as_fd())
+            .map_err(|e| Error::io(format!("cannot stat {}", shown_path(&self.top)), e))?
+            .f_fsid;
+        let name = lock_name("btrfs", format!("{fsid:016x}").as_bytes());
+        let file = Lock::file(&name, &self.name(), wait)?;
+        let dir = self.top_fd.try_clone().map_err(|e| Error::io("cannot duplicate a descriptor", e))?;
+        let rest = wait.saturating_sub(start.elapsed());
+        Ok(file.and(Lock::on_dir(dir, &self.name(), rest, Some(&name))?))
+    }
+
+    fn archive_holds_root(&self, last: &LastRollback) -> Option<bool> {
+        let name = last.archive_name.as_ref()?;
+        let rel = format!("{}/{name}", self.old_roots);
+        if !is_subvolume(&self.at(&rel)) {
+            return Some(false);
+        }
+        match last.archive_id {
+            Some(id) => self.id_of(&rel).ok().map(|now| now == id),
+            None => None,
+        }
+    }
+
     fn list_archives(&self, sizes: bool) -> Result<Vec<Archive>> {
         let old = self.at(&self.old_roots);
         let entries = match std::fs::read_dir(&old) {
@@ -834,6 +838,7 @@ impl Backend for Btrfs {
                 .collect();
             let noted = ledger.get(&name).copied().unwrap_or_default();
             list.push(Archive {
+                read_only: if sizes { self.show(&path).ok().map(|(_, ro)| ro) } else { None },
                 // When the root was moved aside; the name is when the
                 // rollback started (an audit and a prompt earlier).
                 created: noted
@@ -881,98 +886,518 @@ impl From<Entry> for Noted {
     }
 }
 
+/// Why the target's names cannot go together: the archives inside the
+/// root (erased with it; the root cannot be renamed into itself) or inside
+/// the read-only blank, the root inside the archives, the blank inside the
+/// root or the root inside the blank. Compared by whole names.
+fn placement(subvolume: &str, blank: &str, old_roots: &str) -> Option<String> {
+    let (root, blank_p, old) = (Path::new(subvolume), Path::new(blank), Path::new(old_roots));
+    let q = |s: &str| crate::sanitize::shell_quote(s.as_bytes());
+    if old.starts_with(root) {
+        return Some(format!(
+            "--old-roots {} lies inside the root {}: the archive would be erased with it; keep old roots beside the root, e.g. --old-roots old_roots",
+            q(old_roots),
+            q(subvolume)
+        ));
+    }
+    if root.starts_with(old) {
+        return Some(format!(
+            "the root {} lies inside --old-roots {}: give a directory beside it",
+            q(subvolume),
+            q(old_roots)
+        ));
+    }
+    if old.starts_with(blank_p) {
+        return Some(format!(
+            "--old-roots {} lies inside the blank subvolume {}, which must stay blank",
+            q(old_roots),
+            q(blank)
+        ));
+    }
+    if blank_p.starts_with(root) || root.starts_with(blank_p) {
+        return Some(format!(
+            "the root {} and the blank subvolume {} lie inside each other",
+            q(subvolume),
+            q(blank)
+        ));
+    }
+    None
+}
+
+/// What the plan found, held for the steps: the top-level volume, the
+/// directories of the root and the blank subvolume, and which inodes
+/// their names led to.
+struct Held {
+    top: Arc<OwnedFd>,
+    /// The directory that holds the root, its path, and the root's name.
+    parent: OwnedFd,
+    parent_path: PathBuf,
+    root_name: Vec<u8>,
+    /// The root (`None`: it does not exist).
+    root: Option<Ident>,
+    blank_parent: OwnedFd,
+    blank_name: Vec<u8>,
+    blank: Ident,
+    blank_path: PathBuf,
+    /// The root's name in the mark.
+    subvolume: String,
+}
+
+fn changed(what: &Path, how: impl std::fmt::Display) -> String {
+    format!("{} changed since the plan was made: {how}", shown_path(what))
+}
+
+impl Held {
+    fn root_path(&self) -> PathBuf {
+        self.parent_path.join(OsStr::from_bytes(&self.root_name))
+    }
+
+    /// The root's name still leads to the subvolume the plan found.
+    fn root_unchanged(&self) -> std::result::Result<Ident, String> {
+        let now =
+            at::ident_at(self.parent.as_fd(), &self.root_name).map_err(|e| changed(&self.root_path(), e))?;
+        match self.root {
+            Some(planned) if planned == now => Ok(now),
+            _ => Err(changed(&self.root_path(), "it is another subvolume now")),
+        }
+    }
+
+    fn blank_unchanged(&self) -> std::result::Result<(), String> {
+        match at::ident_at(self.blank_parent.as_fd(), &self.blank_name) {
+            Ok(now) if now == self.blank => Ok(()),
+            Ok(_) => Err(changed(&self.blank_path, "it is another subvolume now")),
+            Err(e) => Err(changed(&self.blank_path, e)),
+        }
+    }
+
+    /// The mark, read from the held top-level volume, still lists the root.
+    fn still_marked(&self) -> std::result::Result<(), String> {
+        let marks = at::get_xattr(self.top.as_fd(), MARK_XATTR)
+            .map_err(|e| format!("cannot read {MARK_XATTR}: {e}"))?;
+        let listed = marks.is_some_and(|m| m.split(|&b| b == b'\n').any(|l| l == self.subvolume.as_bytes()));
+        if listed {
+            Ok(())
+        } else {
+            Err(format!("{} is no longer marked as ephemeral", shown(&self.subvolume)))
+        }
+    }
+
+    /// The paths a command is given lead to what the plan holds: the
+    /// root's directory and the blank subvolume.
+    fn paths_lead_home(&self) -> std::result::Result<(), String> {
+        let held = at::ident(self.parent.as_fd()).map_err(|e| e.to_string())?;
+        if at::ident_of_path(&self.parent_path).ok() != Some(held) {
+            return Err(changed(&self.parent_path, "the path leads elsewhere now"));
+        }
+        if at::ident_of_path(&self.blank_path).ok() != Some(self.blank) {
+            return Err(changed(&self.blank_path, "the path leads elsewhere now"));
+        }
+        Ok(())
+    }
+
+    /// Right before the snapshot that makes the new root: its name is free
+    /// and the blank one is the planned one.
+    fn ready_for_new_root(&self) -> std::result::Result<(), String> {
+        match at::ident_at(self.parent.as_fd(), &self.root_name) {
+            Err(rustix::io::Errno::NOENT) => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} exists: something made it after the plan; nothing is made over it",
+                    shown_path(&self.root_path())
+                ))
+            }
+            Err(e) => return Err(changed(&self.root_path(), e)),
+        }
+        self.blank_unchanged()?;
+        self.paths_lead_home()
+    }
+}
+
+/// The directory that keeps old roots: held when it exists; else made by
+/// the first step, which holds it then.
+struct OldRoots {
+    path: PathBuf,
+    rel: Vec<u8>,
+    parent: Arc<OwnedFd>,
+    name: Vec<u8>,
+    dir: Arc<Mutex<Option<OwnedFd>>>,
+}
+
+impl OldRoots {
+    /// The held directory, if the name still leads to it.
+    fn checked(&self, top: BorrowedFd<'_>) -> std::result::Result<OwnedFd, String> {
+        let guard = self.dir.lock().map_err(|_| "a step panicked".to_owned())?;
+        let held = guard.as_ref().ok_or_else(|| format!("{} was not made", shown_path(&self.path)))?;
+        let now = at::open_dir(top, &self.rel).map_err(|e| changed(&self.path, e))?;
+        if at::ident(now.as_fd()).ok() != at::ident(held.as_fd()).ok() {
+            return Err(changed(&self.path, "it is not the directory the plan found (replaced meanwhile)"));
+        }
+        Ok(now)
+    }
+}
+
+/// The names noted as moved aside and not sealed yet.
+fn unsealed(top: BorrowedFd<'_>) -> Vec<Vec<u8>> {
+    at::get_xattr(top, UNSEALED_XATTR)
+        .ok()
+        .flatten()
+        .map(|v| v.split(|&b| b == b'\n').filter(|n| !n.is_empty()).map(<[u8]>::to_vec).collect())
+        .unwrap_or_default()
+}
+
+/// Notes (or forgets) an archive as not sealed yet.
+fn note_unsealed(top: BorrowedFd<'_>, name: &[u8], on: bool) -> std::result::Result<(), String> {
+    let mut list = unsealed(top);
+    list.retain(|n| n != name);
+    if on {
+        list.push(name.to_vec());
+    }
+    at::set_xattr(top, UNSEALED_XATTR, &list.join(&b'\n'))
+        .map_err(|e| format!("cannot write {UNSEALED_XATTR}: {e}"))
+}
+
+impl Btrfs {
+    /// Opens what the plan acts on: the directories of the root and the
+    /// blank subvolume, never through a symlink.
+    fn hold(&self) -> Result<Held> {
+        let open = |rel: &str| -> Result<(OwnedFd, PathBuf, Vec<u8>)> {
+            let (dir, name) = at::split(rel.as_bytes());
+            let fd = at::open_dir(self.top_fd.as_fd(), dir)
+                .map_err(|e| Error::io(format!("cannot open the directory of {}", shown(rel)), e))?;
+            Ok((fd, self.top.join(OsStr::from_bytes(dir)), name.to_vec()))
+        };
+        let (parent, parent_path, root_name) = open(&self.subvolume)?;
+        let (blank_parent, _, blank_name) = open(&self.blank)?;
+        let root = match at::ident_at(parent.as_fd(), &root_name) {
+            Ok(i) => Some(i),
+            Err(rustix::io::Errno::NOENT) => None,
+            Err(e) => return Err(Error::io(shown(&self.subvolume), e)),
+        };
+        let blank =
+            at::ident_at(blank_parent.as_fd(), &blank_name).map_err(|e| Error::io(shown(&self.blank), e))?;
+        Ok(Held {
+            top: Arc::clone(&self.top_fd),
+            parent,
+            parent_path,
+            root_name,
+            root,
+            blank_parent,
+            blank_name,
+            blank,
+            blank_path: self.at(&self.blank),
+            subvolume: self.subvolume.clone(),
+        })
+    }
+
+    /// The directory that keeps old roots: a plain directory (not a
+    /// subvolume, not a symlink) in the same subvolume as the root's own
+    /// directory, so that one rename moves the root there. Held when it
+    /// exists; else the first step makes it. `None`: a refusal says why.
+    fn old_roots_dir(&self, held: &Held, plan: &mut Plan) -> Result<Option<OldRoots>> {
+        let path = self.at(&self.old_roots);
+        let (dir, name) = at::split(self.old_roots.as_bytes());
+        let parent = match at::open_dir(self.top_fd.as_fd(), dir) {
+            Ok(fd) => fd,
+            Err(e) => {
+                plan.facts.problems.push(Problem::Placement(format!(
+                    "cannot open the directory of --old-roots {}: {e}",
+                    shown_path(&path)
+                )));
+                return Ok(None);
+            }
+        };
+        let root_dev =
+            at::ident(held.parent.as_fd()).map_err(|e| Error::io(shown_path(&held.parent_path), e))?.dev;
+        let old = OldRoots {
+            path: path.clone(),
+            rel: self.old_roots.as_bytes().to_vec(),
+            name: name.to_vec(),
+            parent: Arc::new(parent),
+            dir: Arc::new(Mutex::new(None)),
+        };
+        match at::ident_at(old.parent.as_fd(), name) {
+            Ok(i) if i.dir && i.dev == root_dev && i.ino != SUBVOLUME_INO => {
+                let fd =
+                    at::open_dir(old.parent.as_fd(), name).map_err(|e| Error::io(shown_path(&path), e))?;
+                *old.dir.lock().map_err(|_| Error::Target("a lock was poisoned".into()))? = Some(fd);
+            }
+            Ok(i) if i.dir => {
+                plan.facts.problems.push(Problem::OldRootsSubvolume(shown_path(&path)));
+                return Ok(None);
+            }
+            Ok(_) => {
+                plan.facts.problems.push(Problem::OldRootsNotDirectory(shown_path(&path)));
+                return Ok(None);
+            }
+            Err(rustix::io::Errno::NOENT) => {
+                if at::ident(old.parent.as_fd()).map(|i| i.dev).ok() != Some(root_dev) {
+                    plan.facts.problems.push(Problem::OldRootsSubvolume(shown_path(&path)));
+                    return Ok(None);
+                }
+                let (parent, name, cell) = (Arc::clone(&old.parent), old.name.clone(), Arc::clone(&old.dir));
+                let shown_at = shown_path(&path);
+                plan.steps.push(Step {
+                    action: Action::Call(
+                        vec![
+                            "mkdir".into(),
+                            "-m".into(),
+                            "0700".into(),
+                            "--".into(),
+                            path.to_string_lossy().into_owned(),
+                        ],
+                        Check::new(move || {
+                            at::make_dir(parent.as_fd(), &name)
+                                .map_err(|e| format!("cannot make {shown_at}: {e}"))?;
+                            let fd = at::open_dir(parent.as_fd(), &name)
+                                .map_err(|e| changed(Path::new(&shown_at), e))?;
+                            *cell.lock().map_err(|_| "a step panicked".to_owned())? = Some(fd);
+                            Ok(())
+                        }),
+                    ),
+                    what: "make the directory that keeps old roots".into(),
+                    if_fails: "nothing was changed".into(),
+                });
+            }
+            Err(e) => return Err(Error::io(shown_path(&path), e)),
+        }
+        Ok(Some(old))
+    }
+
+    /// Archives an interrupted rollback moved aside and never made
+    /// read-only: this run seals each first (noted before the move, so a
+    /// kill at any point leaves the note).
+    fn plan_seal_unsealed(&self, old: &OldRoots, plan: &mut Plan) -> Result<()> {
+        let Some(dir) = old.dir.lock().ok().and_then(|d| d.as_ref().and_then(|fd| fd.try_clone().ok()))
+        else {
+            return Ok(());
+        };
+        for name in unsealed(self.top_fd.as_fd()) {
+            let path = old.path.join(OsStr::from_bytes(&name));
+            let Ok(found) = at::ident_at(dir.as_fd(), &name) else { continue };
+            if !found.dir || found.ino != SUBVOLUME_INO || self.show(&path)?.1 {
+                continue;
+            }
+            let ro = set_ro(&path, true);
+            plan.notes.push(format!(
+                "archive {} was left writable by an interrupted rollback: this run makes it read-only first",
+                escape(&name)
+            ));
+            let (dir, top, name_c, path_c, cmd) = (
+                dir.try_clone().map_err(|e| Error::io("dup", e))?,
+                Arc::clone(&self.top_fd),
+                name.clone(),
+                path.clone(),
+                set_ro(&path, true),
+            );
+            plan.steps.push(Step {
+                what: format!(
+                    "make archive {} read-only: the rollback that made it was interrupted first",
+                    escape(&name)
+                ),
+                if_fails: format!(
+                    "nothing else was changed; the archive {} is still writable: `{}`",
+                    shown_path(&path),
+                    self.reach().by_hand(&ro)
+                ),
+                action: Action::Call(
+                    argv_of(&ro),
+                    Check::new(move || seal(&dir, &top, &name_c, &path_c, found, &cmd)),
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Makes the archive `name` in `dir` read-only when it, and the path the
+/// command is given, are still the subvolume `planned`; then forgets it
+/// as unsealed.
+fn seal(
+    dir: &OwnedFd,
+    top: &OwnedFd,
+    name: &[u8],
+    path: &Path,
+    planned: Ident,
+    cmd: &Cmd,
+) -> std::result::Result<(), String> {
+    if at::ident_at(dir.as_fd(), name).ok() != Some(planned) {
+        return Err(changed(path, "it is not the root the plan moved there"));
+    }
+    if at::ident_of_path(path).ok() != Some(planned) {
+        return Err(changed(path, "the path leads elsewhere now"));
+    }
+    cmd.output().map_err(|e| e.to_string())?;
+    // Sealed: a note left behind only costs the next run a look.
+    let _ = note_unsealed(top.as_fd(), name, false);
+    Ok(())
+}
+
+fn argv_of(cmd: &Cmd) -> Vec<String> {
+    cmd.argv().iter().map(|a| a.to_string_lossy().into_owned()).collect()
+}
+
+/// The snapshot that makes the new root, run once its name is free and
+/// the blank subvolume and the paths are what the plan found.
+fn new_root_step(held: &Arc<Held>, root: &Path) -> Action {
+    let cmd = btrfs().args(["subvolume", "snapshot"]).arg(&held.blank_path).arg(root);
+    let words = argv_of(&cmd);
+    let held = Arc::clone(held);
+    Action::Call(
+        words,
+        Check::new(move || {
+            held.ready_for_new_root()?;
+            cmd.output().map(drop).map_err(|e| e.to_string())
+        }),
+    )
+}
+
 /// The root is gone (an interrupted rollback): the plan only makes it anew.
-fn plan_recreate(root: &Path, snapshot: Step, reach: &Reach, plan: &mut Plan) {
+fn plan_recreate(held: &Arc<Held>, root: &Path, reach: &Reach, plan: &mut Plan) {
     plan.notes.push(format!(
         "{} does not exist (an interrupted rollback?): it is made anew from the blank subvolume; nothing is erased",
         shown_path(root)
     ));
+    let by_hand = btrfs().args(["subvolume", "snapshot"]).arg(&held.blank_path).arg(root);
     plan.steps.push(Step {
+        action: new_root_step(held, root),
+        what: "make the new root: a writable snapshot of the blank one".into(),
         if_fails: format!(
             "there is still no {}; the system cannot boot until it exists: run `darlings rollback` again, or `{}`",
             shown_path(root),
-            match &snapshot.action {
-                Action::Run(cmd) => reach.by_hand(cmd),
-                other => other.display(),
-            }
+            reach.by_hand(&by_hand)
         ),
-        ..snapshot
     });
 }
 
-/// The paths of an erase, and whether the archive ends read-only.
-struct Erase<'a> {
-    root: &'a Path,
-    blank: &'a Path,
-    archive: &'a Path,
+/// The erase: move the root aside into the archive `name` (it is the way
+/// back: one rename on held directories), snapshot the blank subvolume
+/// in its place, then make the archive read-only (unless
+/// `--writable-archive`), noted as unsealed before the move.
+fn plan_move_aside(
+    held: &Arc<Held>,
+    old: &OldRoots,
+    name: &str,
+    reach: &Reach,
     read_only: bool,
-}
-
-/// The erase: move the root aside into the archive (it is the way back),
-/// `snapshot` the blank subvolume in its place, then make the archive
-/// read-only (unless `--writable-archive`).
-fn plan_move_aside(e: &Erase<'_>, reach: &Reach, plan: &mut Plan, snapshot: Step) {
-    let undo = Cmd::new("mv").arg("--").arg(e.archive).arg(e.root);
+    plan: &mut Plan,
+) {
+    let root = held.root_path();
+    let archive = old.path.join(name);
+    let undo = Cmd::new("mv").arg("-T").arg("--").arg(&archive).arg(&root);
+    let words = vec![
+        "renameat2".into(),
+        "RENAME_NOREPLACE".into(),
+        root.to_string_lossy().into_owned(),
+        archive.to_string_lossy().into_owned(),
+    ];
+    let (h, o, n) = (
+        Arc::clone(held),
+        OldRoots {
+            path: old.path.clone(),
+            rel: old.rel.clone(),
+            parent: Arc::clone(&old.parent),
+            name: old.name.clone(),
+            dir: Arc::clone(&old.dir),
+        },
+        name.as_bytes().to_vec(),
+    );
+    let archive_text = shown_path(&archive);
+    plan.archive_step = Some(plan.steps.len());
     plan.steps.push(Step {
-        action: Action::Run(Cmd::new("mv").arg("--").arg(e.root).arg(e.archive)),
+        action: Action::Call(
+            words,
+            Check::new(move || {
+                h.root_unchanged()?;
+                h.blank_unchanged()?;
+                h.still_marked()?;
+                let dir = o.checked(h.top.as_fd())?;
+                match at::ident_at(dir.as_fd(), &n) {
+                    Err(rustix::io::Errno::NOENT) => {}
+                    Ok(_) => {
+                        return Err(format!(
+                            "{archive_text} appeared after the plan: nothing is moved onto it"
+                        ))
+                    }
+                    Err(e) => return Err(changed(Path::new(&archive_text), e)),
+                }
+                if read_only {
+                    note_unsealed(h.top.as_fd(), &n, true)?;
+                }
+                at::rename_noreplace(h.parent.as_fd(), &h.root_name, dir.as_fd(), &n).map_err(|e| {
+                    if read_only {
+                        let _ = note_unsealed(h.top.as_fd(), &n, false);
+                    }
+                    format!("cannot move the root to {archive_text}: {e}")
+                })
+            }),
+        ),
         what: "move the current root aside: it is the archive, the way back".into(),
         if_fails: "nothing was changed (a rename is all or nothing)".into(),
     });
-    let ro = set_ro(e.archive, true);
+    let finish = btrfs().args(["subvolume", "snapshot"]).arg(&held.blank_path).arg(&root);
     plan.steps.push(Step {
+        action: new_root_step(held, &root),
+        what: "make the new root: a writable snapshot of the blank one".into(),
         if_fails: format!(
             "the old root is safe at {a} (still writable), but there is no {r}, and the system cannot boot without it. \
              Finish with `{finish}` (or run `darlings rollback` again), or undo with `{undo}`",
-            a = shown_path(e.archive),
-            r = shown_path(e.root),
-            finish = reach.by_hand(&btrfs().args(["subvolume", "snapshot"]).arg(e.blank).arg(e.root)),
+            a = shown_path(&archive),
+            r = shown_path(&root),
+            finish = reach.by_hand(&finish),
             undo = reach.by_hand(&undo),
         ),
-        ..snapshot
     });
-    plan.archive_read_only = e.read_only;
-    if e.read_only {
-        plan.archive_until_sealed = Some((
-            plan.steps.len(),
-            format!("{} (the old root, moved aside, still writable)", shown_path(e.archive)),
-        ));
+    plan.archive_read_only = read_only;
+    if read_only {
+        let ro = set_ro(&archive, true);
+        let (dir, top, n, path, planned, cmd) = (
+            Arc::clone(&old.dir),
+            Arc::clone(&held.top),
+            name.as_bytes().to_vec(),
+            archive.clone(),
+            held.root,
+            set_ro(&archive, true),
+        );
         plan.steps.push(Step {
             if_fails: format!(
-                "the rollback is done, but the archive {} is still writable: `{}`",
-                shown_path(e.archive),
+                "the rollback is done, but the archive {} is still writable (the next rollback makes it read-only first): `{}`",
+                shown_path(&archive),
                 reach.by_hand(&ro)
             ),
-            action: Action::Run(ro),
+            action: Action::Call(
+                argv_of(&ro),
+                Check::new(move || {
+                    let guard = dir.lock().map_err(|_| "a step panicked".to_owned())?;
+                    let dir = guard.as_ref().ok_or("the directory that keeps old roots is not held")?;
+                    let planned = planned.ok_or("the root was not found when the plan was made")?;
+                    seal(dir, &top, &n, &path, planned, &cmd)
+                }),
+            ),
             what: "make the archive read-only: the way back cannot change under you (--writable-archive keeps it writable)"
                 .into(),
         });
     }
-    plan.archive = Some(format!(
-        "{} (the old root, moved aside{})",
-        shown_path(e.archive),
-        if e.read_only { ", read-only" } else { "" }
-    ));
+    plan.archive = Some(format!("{} (the old root, moved aside)", shown_path(&archive)));
 }
 
 /// The archive's name in `old`: the time stamp, or with `-2`, `-3`… when
 /// rollbacks come in the same second: always above every number taken, so
 /// that names sort by age even after retention freed a lower one.
-fn archive_name(old: &Path, now: i64) -> String {
+fn archive_name(old: &OldRoots, now: i64) -> String {
     let base = super::stamp(now);
-    let taken = std::fs::read_dir(old)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    (name == base)
-                        .then_some(1)
-                        .or_else(|| name.strip_prefix(&format!("{base}-"))?.parse().ok())
-                })
-                .max()
-        })
+    let listed = old
+        .dir
+        .lock()
         .ok()
-        .flatten();
+        .and_then(|d| d.as_ref().and_then(|fd| at::names(fd.as_fd()).ok()))
+        .unwrap_or_default();
+    let taken = listed
+        .iter()
+        .filter_map(|name| {
+            let name = String::from_utf8_lossy(name);
+            (name == base).then_some(1).or_else(|| name.strip_prefix(&format!("{base}-"))?.parse().ok())
+        })
+        .max();
     match taken {
         None => base,
         Some(n) => format!("{base}-{}", n + 1),

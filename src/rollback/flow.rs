@@ -61,13 +61,21 @@ impl Screen {
 /// `darlings rollback`.
 pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
     let now = now();
-    let names = TargetNames::new(&args.which, Some(&args.subvolume), Some(&args.blank), Some(&args.archive));
+    let names = TargetNames::new(&args.which, Some(&args.subvolume), Some(&args.blank), Some(&args.archive))
+        .waiting(&args.wait);
     let target = match Target::open(&names, !args.dry_run) {
         Ok(t) => t,
         Err(e) if args.initrd => return Ok(initrd_gives_up(None, &e, now)),
         Err(e) => return Err(e),
     };
     let backend = target.backend();
+    // One rollback (or mark, or record) at a time: held from before the
+    // plan until the outcome is recorded.
+    let _lock = match backend.lock(names.wait) {
+        Ok(l) => l,
+        Err(e) if args.initrd => return Ok(initrd_gives_up(None, &e, now)),
+        Err(e) => return Err(e),
+    };
     let mut flushing = None;
     let prepared = prepare(backend, args, now, &mut flushing);
     // Whatever the plan came to, the commit it started is over before
@@ -366,9 +374,10 @@ fn run_steps(
     screen: &mut Screen,
     done: &mut Done,
 ) -> ExitCode {
+    let n = plan.steps.len();
     let mut last = LastRollback {
-        archive: plan.archive.clone(),
         initrd: args.initrd,
+        steps: n,
         ..LastRollback::new(
             now,
             Outcome::Interrupted,
@@ -378,7 +387,6 @@ fn run_steps(
     if let Err(e) = backend.record_outcome(&last) {
         warn(&terminal_safe(&format!("cannot record the start for `darlings status`: {e}")));
     }
-    let n = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
         screen.say(&format!("[{}/{n}] {}\n", i + 1, step.action.display()));
         screen.flush();
@@ -394,17 +402,25 @@ fn run_steps(
                 kernel_log(&format!("rollback {text}. {state}"));
             }
             done.failed = Some(format!("{text}. {state}"));
-            if let Some((sealed, writable)) = &plan.archive_until_sealed {
-                if i <= *sealed {
-                    last.archive = Some(writable.clone());
-                }
-            }
             last.outcome = Outcome::Failed;
             last.reasons = vec![text, state];
             done.last = Some(last);
             return ExitCode::Incomplete;
         }
         done.steps_done += 1;
+        last.steps_done = i + 1;
+        last.last_step = Some(step.what.clone());
+        if plan.archive_step == Some(i) {
+            last.archive.clone_from(&plan.archive);
+            last.archive_name.clone_from(&plan.archive_name);
+            last.archive_id = plan.archive_id;
+        }
+        // How far it got, for `status` if the run dies now.
+        if i + 1 < n {
+            if let Err(e) = backend.record_outcome(&last) {
+                warn(&terminal_safe(&format!("cannot record step {} for `darlings status`: {e}", i + 1)));
+            }
+        }
     }
     let made = super::now();
     done.verified = backend.verify(plan);

@@ -153,9 +153,13 @@ pub enum Problem {
         needed: u64,
     },
     RoomUnknown(String),
-    /// btrfs: the old roots' directory is a subvolume (mv would copy).
+    /// btrfs: the old roots' directory is a subvolume, or lies in another
+    /// subvolume than the root (a rename cannot move the root there).
     OldRootsSubvolume(String),
     OldRootsNotDirectory(String),
+    /// The target's names overlap (an archive inside the root, the root
+    /// named twice), or one lies elsewhere than the plan can act on.
+    Placement(String),
 }
 
 /// The audit recorded at shutdown, as the initrd finds it.
@@ -353,9 +357,12 @@ fn problem(p: &Problem) -> String {
         ),
         Problem::RoomUnknown(at) => format!("cannot tell how much room {at} has (does its pool exist?)"),
         Problem::OldRootsSubvolume(dir) => format!(
-            "{dir} is a subvolume of its own: moving the root into it would copy it; make it a plain directory"
+            "{dir} is not a plain directory beside the root (a subvolume of its own, or inside another one): the root cannot be renamed into it; make it a plain directory of the top-level volume"
         ),
-        Problem::OldRootsNotDirectory(dir) => format!("{dir} exists and is not a directory"),
+        Problem::OldRootsNotDirectory(dir) => {
+            format!("{dir} exists and is not a directory (a symlink is never followed)")
+        }
+        Problem::Placement(why) => why.clone(),
     }
 }
 

@@ -74,6 +74,9 @@ pub enum Error {
     Command(#[from] CommandError),
     #[error(transparent)]
     Zfs(#[from] crate::source::zfs::ZfsError),
+    /// Another darlings is at work on the target.
+    #[error(transparent)]
+    Lock(#[from] crate::sys::lock::LockError),
     /// The cause is said in the message, once (not also as a `source`,
     /// which `{:#}` would print again).
     #[error("{what}: {cause}")]
@@ -116,9 +119,14 @@ pub enum Action {
     /// A command that runs only if its check, made right before, still
     /// holds (what was true when the plan was made may not be any more).
     Checked(Cmd, Check),
+    /// What darlings does itself, on descriptors it holds (a rename, a new
+    /// directory), or a command between what it checks right before and
+    /// notes right after. `words` say it for people and for JSON.
+    Call(Vec<String>, Check),
 }
 
-/// A test made right before a step runs: `Err` says why it must not.
+/// A test made right before a step runs, or a step darlings makes itself:
+/// `Err` says why it must not run, or why it failed.
 pub struct Check(Box<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
 
 impl Check {
@@ -138,6 +146,7 @@ impl Action {
         match self {
             Action::Run(cmd) | Action::Checked(cmd, _) => cmd.display(),
             Action::Pipe(pipe) => pipe.display(),
+            Action::Call(words, _) => crate::sanitize::shell_words(words),
         }
     }
 
@@ -146,6 +155,7 @@ impl Action {
         match self {
             Action::Run(cmd) | Action::Checked(cmd, _) => vec![text(cmd)],
             Action::Pipe(pipe) => vec![text(&pipe.first), text(&pipe.second)],
+            Action::Call(words, _) => vec![words.clone()],
         }
     }
 
@@ -157,6 +167,9 @@ impl Action {
                 Ok(()) => cmd.output().map(drop),
                 Err(why) => Err(CommandError::NotRun { command: cmd.display(), why }),
             },
+            Action::Call(_, Check(call)) => {
+                call().map_err(|why| CommandError::NotRun { command: self.display(), why })
+            }
         }
     }
 }
@@ -268,9 +281,11 @@ pub struct Plan {
     pub pruned_names: Vec<String>,
     /// The new archive is made read-only by a step of the plan.
     pub archive_read_only: bool,
-    /// That step's index, and what to record as the archive when a step
-    /// up to it fails (the archive is still writable then).
-    pub archive_until_sealed: Option<(usize, String)>,
+    /// The step after which the archive exists and holds the old root:
+    /// only then does the outcome say the erased state is kept there.
+    pub archive_step: Option<usize>,
+    /// btrfs: the id of the root subvolume the plan moves aside.
+    pub archive_id: Option<u64>,
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
     /// What the questions found; [`guard`] turns it into `refusals`.
@@ -358,6 +373,9 @@ pub struct Archive {
     pub holds: Option<bool>,
     /// Where it, or something in it, is mounted: never pruned then.
     pub mounted: Vec<String>,
+    /// Whether it is read-only, as the filesystem says (`None`: not asked,
+    /// or it cannot tell).
+    pub read_only: Option<bool>,
 }
 
 impl Archive {
@@ -396,8 +414,14 @@ pub trait Backend {
     fn record_outcome(&self, last: &LastRollback) -> Result<()>;
     /// The last rollback's record: `Err` holds what could not be read.
     fn last_outcome(&self) -> Option<Result<LastRollback, String>>;
-    /// The archives (sizes only when asked: they take time).
+    /// The archives (sizes and seals only when asked: they take time).
     fn list_archives(&self, sizes: bool) -> Result<Vec<Archive>>;
+    /// Takes the target's lock (one rollback, mark or record at a time),
+    /// waiting up to `wait` for another darlings to let it go.
+    fn lock(&self, wait: std::time::Duration) -> Result<crate::sys::lock::Lock>;
+    /// Whether the archive a rollback recorded exists and holds the root
+    /// it moved aside, as the filesystem says now (`None`: cannot tell).
+    fn archive_holds_root(&self, last: &LastRollback) -> Option<bool>;
     /// A descriptor on the filesystem whose pending writes the erase must
     /// commit first (btrfs: a snapshot commits the whole filesystem), so
     /// that commit can run while the plan is made (`None`: nothing to

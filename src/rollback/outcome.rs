@@ -59,6 +59,22 @@ pub struct LastRollback {
     /// What people should know afterwards (mounts that show the archive).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The plan's steps, and how many of them were done (recorded after
+    /// each one, so that an interrupted run says how far it got).
+    #[serde(default)]
+    pub steps: usize,
+    #[serde(default)]
+    pub steps_done: usize,
+    /// What the last step done did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<String>,
+    /// The archive's name, once it holds the old root, and (btrfs) the id
+    /// of the subvolume moved there: `status` checks both before it says
+    /// the erased state is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_id: Option<u64>,
 }
 
 /// ZFS keeps at most 8 KiB in a user property; stay well below.
@@ -74,6 +90,11 @@ impl LastRollback {
             initrd: false,
             output_lost: None,
             warnings: Vec::new(),
+            steps: 0,
+            steps_done: 0,
+            last_step: None,
+            archive_name: None,
+            archive_id: None,
         }
     }
 
@@ -108,14 +129,26 @@ impl LastRollback {
         })
     }
 
-    /// For people, one paragraph, safe for a terminal.
-    pub fn summary(&self) -> String {
+    /// For people, one paragraph, safe for a terminal. `kept`: whether
+    /// its archive exists and holds the old root, as checked now (`None`:
+    /// it could not be checked).
+    pub fn summary(&self, kept: Option<bool>) -> String {
         let mut text = format!("{} {}", crate::sys::fmt::time_text(self.time), self.outcome.name());
         if self.initrd {
             text.push_str(" (initrd)");
         }
+        if self.outcome == Outcome::Interrupted {
+            text.push_str(&match &self.last_step {
+                None => " before its first step finished".to_owned(),
+                Some(what) => format!(" after step {} of {} ({what})", self.steps_done, self.steps),
+            });
+        }
         if let Some(a) = &self.archive {
-            text.push_str(&format!("; erased state kept in {a}"));
+            text.push_str(&match kept {
+                Some(true) => format!("; erased state kept in {a}"),
+                Some(false) => format!("; its archive {a} is not there, or holds something else, now"),
+                None => format!("; erased state kept in {a} (as recorded; not checked now)"),
+            });
         }
         for r in &self.reasons {
             text.push_str(&format!("\n                {r}"));
@@ -166,6 +199,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_interrupted_run_says_how_far_it_got_and_a_gone_archive_is_not_kept() {
+        let mut last = LastRollback::new(0, Outcome::Interrupted, vec![]);
+        last.steps = 3;
+        assert!(last.summary(None).contains("interrupted before its first step finished"));
+        last.steps_done = 1;
+        last.last_step = Some("move the current root aside".into());
+        last.archive = Some("old_roots/X".into());
+        let text = last.summary(Some(false));
+        assert!(text.contains("after step 1 of 3 (move the current root aside)"), "{text}");
+        assert!(!text.contains("erased state kept"), "{text}");
+        assert!(last.summary(Some(true)).contains("erased state kept in old_roots/X"));
+    }
+
+    #[test]
     fn the_record_round_trips_and_fits_a_zfs_property() {
         let mut last =
             LastRollback::new(1_795_702_030, Outcome::Failed, vec!["x".repeat(20_000), "y".into()]);
@@ -184,7 +231,7 @@ mod tests {
     #[test]
     fn a_summary_never_carries_controls() {
         let last = LastRollback::new(0, Outcome::Refused, vec!["evil\x1b]0;title\x07 name".into()]);
-        let s = last.summary();
+        let s = last.summary(None);
         assert!(!s.contains('\x1b') && !s.contains('\x07'), "{s}");
         assert!(s.starts_with("1970-01-01T00:00:00Z refused"), "{s}");
     }

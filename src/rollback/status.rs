@@ -27,7 +27,9 @@ fn print(text: &str) -> Result<()> {
 
 /// `darlings mark`.
 pub fn mark(args: &MarkArgs) -> Result<ExitCode> {
-    let target = Target::open(&TargetNames::new(&args.which, Some(&args.subvolume), None, None), true)?;
+    let names = TargetNames::new(&args.which, Some(&args.subvolume), None, None).waiting(&args.wait);
+    let target = Target::open(&names, true)?;
+    let _lock = target.backend().lock(names.wait)?;
     let text = target.backend().mark(!args.off)?;
     print(&format!("{}\n", terminal_safe(&text)))?;
     Ok(ExitCode::Clean)
@@ -40,6 +42,7 @@ fn archive_json(a: &Archive) -> serde_json::Value {
         "size": a.size,
         "darlings": a.ours,
         "holds_data": a.holds,
+        "read_only": a.read_only,
         "mounted": a.mounted,
     })
 }
@@ -63,6 +66,9 @@ pub fn archives(args: &ArchivesArgs) -> Result<ExitCode> {
         let mut by = if a.ours { "darlings" } else { "someone else (never pruned)" }.to_owned();
         if !a.holds_data() {
             by.push_str(", holds no data");
+        }
+        if a.read_only == Some(false) {
+            by.push_str(", WRITABLE (an interrupted rollback? the next rollback makes it read-only)");
         }
         if !a.mounted.is_empty() {
             by.push_str(&format!(
@@ -133,6 +139,8 @@ struct Status {
     target: String,
     marked: Option<String>,
     last: Option<std::result::Result<LastRollback, String>>,
+    /// Whether the last rollback's archive holds the root it moved aside.
+    kept: Option<bool>,
     record: std::result::Result<Option<Record>, String>,
     archives: std::result::Result<Vec<Archive>, String>,
 }
@@ -142,10 +150,15 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
     let names = TargetNames::new(&args.which, Some(&args.subvolume), None, Some(&args.archive));
     let target = Target::open(&names, false)?;
     let b = target.backend();
+    let last = b.last_outcome();
     let s = Status {
         target: b.name(),
         marked: b.marked()?,
-        last: b.last_outcome(),
+        kept: match &last {
+            Some(Ok(l)) if l.archive.is_some() => b.archive_holds_root(l),
+            _ => None,
+        },
+        last,
         record: b.read_record().map_err(|e| e.to_string()),
         archives: target.archives().map_err(|e| e.to_string()),
     };
@@ -166,7 +179,7 @@ fn status_text(s: &Status, now: i64) -> String {
     out.push_str(&format!("marked:         {}\n", s.marked.as_deref().unwrap_or("no (rollback refuses it)")));
     let last = match &s.last {
         None => "none recorded".to_owned(),
-        Some(Ok(l)) => l.summary(),
+        Some(Ok(l)) => l.summary(s.kept),
         Some(Err(why)) => format!("unreadable: {why}"),
     };
     out.push_str(&format!("last rollback:  {last}\n"));
@@ -209,6 +222,9 @@ fn status_json(s: &Status) -> serde_json::Value {
             "outcome": l.outcome.name(),
             "reasons": l.reasons,
             "archive": l.archive,
+            "archive_kept": s.kept,
+            "steps": l.steps,
+            "steps_done": l.steps_done,
             "initrd": l.initrd,
             "output_lost": l.output_lost,
             "warnings": l.warnings,
@@ -330,6 +346,7 @@ mod tests {
         Status {
             target: "tank/local/\"root\"\n".into(),
             marked: Some("yes".into()),
+            kept: None,
             last: last.map(Ok),
             record: Ok(None),
             archives: Ok(vec![Archive { name: "x".into(), size: Some(10), ..Archive::default() }]),

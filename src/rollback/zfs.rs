@@ -137,6 +137,7 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
     if encrypted {
         send = send.arg("-w");
     }
+    plan.archive_step = Some(plan.steps.len());
     plan.steps.push(Step {
         action: Action::Pipe(Pipe {
             first: send.arg(keep),
@@ -594,6 +595,18 @@ impl Backend for Zfs {
         Some(LastRollback::decode(v.as_bytes()))
     }
 
+    fn lock(&self, wait: std::time::Duration) -> Result<crate::sys::lock::Lock> {
+        let name = crate::sys::lock::lock_name("zfs", self.dataset.as_bytes());
+        Ok(crate::sys::lock::Lock::file(&name, &self.dataset, wait)?)
+    }
+
+    /// The archive holds the root once its snapshot is received (a
+    /// receive is all or nothing).
+    fn archive_holds_root(&self, last: &LastRollback) -> Option<bool> {
+        let (archive, name) = (self.archive.as_ref()?, last.archive_name.as_ref()?);
+        Some(self.exists(&format!("{archive}/{name}@darlings-{name}")))
+    }
+
     fn list_archives(&self, _sizes: bool) -> Result<Vec<Archive>> {
         let Some(archive) = &self.archive else {
             return Err(Error::Target("name the archive dataset with --archive-dataset".into()));
@@ -612,13 +625,22 @@ impl Backend for Zfs {
             .arg(archive)
             .output()
             .map_err(crate::source::zfs::explain)?;
+        // The way back is the received snapshot, read-only by nature.
+        let snapshots = zfs()
+            .args(["list", "-H", "-o", "name", "-t", "snapshot", "-d", "2"])
+            .arg(archive)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o).lines().map(str::to_owned).collect::<Vec<_>>())
+            .ok();
         Ok(rows(&out)
             .into_iter()
             .filter(|r| r.len() >= 4 && r[0] != *archive)
             .map(|r| {
                 let name = r[0].rsplit('/').next().unwrap_or(&r[0]).to_owned();
                 let parsed = super::parse_stamp(&name);
+                let snapshot = format!("{}@darlings-{name}", r[0]);
                 Archive {
+                    read_only: snapshots.as_ref().map(|s| s.contains(&snapshot)),
                     // When it was received; the name is when the rollback
                     // started (an audit and a prompt earlier).
                     created: r[1].parse().ok().or(parsed),

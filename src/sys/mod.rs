@@ -1,9 +1,12 @@
 //! The only code that touches the system: reads confined to the audited
-//! root, the mount table, external programs, the terminal's width; and the
-//! plain facts they return (entry metadata, paths as bytes).
+//! root, the mount table, external programs, the terminal's width, the
+//! locks that keep rollbacks apart; and the plain facts they return (entry
+//! metadata, paths as bytes).
 
 pub mod command;
+pub mod dir;
 pub mod fmt;
+pub mod lock;
 pub mod meta;
 pub mod mounts;
 pub mod output;
