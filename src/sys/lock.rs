@@ -9,7 +9,7 @@
 //! another mount namespace): such targets are locked on their own
 //! directory as well, with [`Lock::on_dir`].
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -60,20 +60,22 @@ impl Lock {
                 lock_path(name).display()
             ))));
         }
-        let mut file = std::fs::File::from(fd);
-        take(file.as_fd(), what, wait, || read_pid(&mut file.try_clone().ok()?))?;
-        // Held: say who holds it.
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = writeln!(file, "{}", std::process::id());
+        let file = std::fs::File::from(fd);
+        take(file.as_fd(), what, wait, || {
+            holder(file.as_fd()).or_else(|| read_pid(&mut file.try_clone().ok()?))
+        })?;
+        // Held: say who holds it, for people who look (`cat`). One write
+        // of a fixed width, so that nobody reads half of it.
+        let _ = rustix::io::pwrite(&file, format!("{:>10}\n", std::process::id()).as_bytes(), 0);
         Ok(Lock { _fds: vec![file.into()] })
     }
 
-    /// Both locks, held together.
+    /// Both locks, held together; `other` (taken second) is let go first,
+    /// so that no one ever takes this one and then finds `other` held.
     #[must_use]
     pub fn and(mut self, mut other: Lock) -> Lock {
-        self._fds.append(&mut other._fds);
-        self
+        other._fds.append(&mut self._fds);
+        other
     }
 
     /// Locks a directory itself (opened `O_DIRECTORY|O_NOFOLLOW`); its
@@ -105,6 +107,25 @@ pub fn lock_name(kind: &str, target: &[u8]) -> String {
     }
     name.push_str(".lock");
     name
+}
+
+/// The process holding a `flock` on the file of `fd`, as `/proc/locks`
+/// lists it (device numbers in hex, then the inode). Lines of waiters
+/// (`->`) are not holders.
+fn holder(fd: std::os::fd::BorrowedFd<'_>) -> Option<u32> {
+    let stat = rustix::fs::fstat(fd).ok()?;
+    let dev = rustix::fs::Dev::from(stat.st_dev);
+    let id = format!("{:02x}:{:02x}:{}", rustix::fs::major(dev), rustix::fs::minor(dev), stat.st_ino);
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    holder_in(&text, &id)
+}
+
+fn holder_in(locks: &str, id: &str) -> Option<u32> {
+    locks.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ok = words.get(1) == Some(&"FLOCK") && words.get(5) == Some(&id);
+        ok.then(|| words.get(4)?.parse().ok()).flatten().filter(|&pid| pid > 0)
+    })
 }
 
 fn read_pid(f: &mut std::fs::File) -> Option<u32> {
@@ -142,6 +163,34 @@ fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lock_file_names_its_holder_and_is_free_once_dropped() {
+        if !rustix::process::geteuid().is_root() {
+            return; // /run/darlings is root's
+        }
+        let name = format!("test-{}.lock", std::process::id());
+        let first = Lock::file(&name, "x", Duration::ZERO).unwrap();
+        let text = std::fs::read_to_string(lock_path(&name)).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        match Lock::file(&name, "x", Duration::from_millis(60)) {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        drop(Lock::file(&name, "x", Duration::ZERO).unwrap());
+        let _ = std::fs::remove_file(lock_path(&name));
+    }
+
+    #[test]
+    fn the_holder_is_read_from_proc_locks() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 4242 00:1a:77 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 999 00:1a:77 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 17 00:1a:78 0 EOF\n";
+        assert_eq!(holder_in(locks, "00:1a:77"), Some(4242));
+        assert_eq!(holder_in(locks, "00:1a:78"), None, "not a flock");
+        assert_eq!(holder_in(locks, "00:1b:77"), None);
+    }
 
     #[test]
     fn lock_names_are_one_to_one() {
