@@ -134,11 +134,10 @@ python3 -c 'import os; print(os.getxattr("m", "user.darlings.ephemeral").decode(
     // or the nested one the first archive took along: none inside another's.
     for path in r.lines("subvolumes") {
         let parts: Vec<&str> = path.split('/').collect();
-        let ok = match parts.as_slice() {
-            ["root" | "root-blank"] | ["old_roots", _] => true,
-            ["old_roots", _, "var", "lib", "machines"] => true,
-            _ => false,
-        };
+        let ok = matches!(
+            parts.as_slice(),
+            ["root" | "root-blank"] | ["old_roots", _] | ["old_roots", _, "var", "lib", "machines"]
+        );
         assert!(ok, "a subvolume where none belongs: {path}\n{:?}", r.lines("subvolumes"));
     }
     assert_eq!(r.text("root.tree"), r.text("blank.tree"));
