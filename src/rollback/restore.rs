@@ -16,7 +16,13 @@
 //!   private directory** beside the destination, then **moved into place
 //!   by one rename**: the root sees all of it or none. With `--force`,
 //!   what is there (file, directory, symlink, FIFO) trades places with it
-//!   as an entry, never followed or opened, and is removed afterwards.
+//!   as an entry, never followed or opened, and is removed afterwards;
+//! - **however deep** the path or the entry (a user can nest directories
+//!   far beyond `PATH_MAX` and the open-file limit), both sides are walked
+//!   with a few descriptors open ([`Chain`]): a directory left on the way
+//!   down is opened again by name when restore comes back up to it (to
+//!   give a made parent its attributes), and must be the same one, or
+//!   nothing is changed.
 //!
 //! The plan is printed first (`--dry-run` stops there). A closed stdout
 //! never stops a restore half way: output fails quietly ([`Out`]; rollback
@@ -37,7 +43,9 @@ use crate::error::ExitCode;
 use crate::sanitize::escape;
 use crate::sys::fmt::human_size;
 use crate::sys::output::Out;
-use crate::sys::root::write::{self, Attrs, Copier, Placed, Staging, Unsupported, Way, WriteError};
+use crate::sys::root::write::{
+    self, Attrs, Chain, Copier, Placed, Side, Staging, Unsupported, Way, WriteError,
+};
 use crate::sys::root::{check_relative, kind_name, PathError};
 
 /// `darlings restore`.
@@ -67,7 +75,7 @@ pub fn restore(args: &RestoreArgs) -> Result<ExitCode> {
         line(&mut out, "Dry run: nothing was copied.");
         return finish(out);
     }
-    let done = act(&source, dest)?;
+    let done = act(source, dest)?;
     let mut text = format!("restored {} from archive {}", dest_text(&root, &comps), shown(&archive.name));
     if done.placed == Placed::Replaced {
         text.push_str(", in place of what was there");
@@ -207,10 +215,11 @@ impl std::fmt::Display for NotInArchive {
 
 impl std::error::Error for NotInArchive {}
 
-/// The archive's side: its directories down to the entry's parent, open
-/// read-only (the archive's top first), and what the entry is.
+/// The archive's side: its directories down to the entry's parent (a few
+/// open at a time, each one's attributes recorded on the way down: see
+/// [`Chain`]), and what the entry is.
 struct Source {
-    dirs: Vec<OwnedFd>,
+    dirs: Chain<OwnedFd>,
     attrs: Attrs,
     entries: u64,
     bytes: u64,
@@ -223,29 +232,32 @@ impl Source {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let top = rustix::fs::open(tree, flags, Mode::empty())
             .with_context(|| format!("cannot open archive {name} at {}", tree.display()))?;
-        let mut dirs = vec![top];
+        let mut dirs = Chain::new(top, Side::Archive, b"");
         let (last, parents) = comps.split_last().context("no path")?;
         for (i, comp) in parents.iter().enumerate() {
-            let here = escape(&inside(&comps[..=i])).into_owned();
-            let from = dirs[i].as_fd();
-            match write::open_archive_dir(from, comp) {
-                Ok(fd) => dirs.push(fd),
+            let here = || escape(&inside(&comps[..=i])).into_owned();
+            match dirs.open(comp) {
+                Ok(fd) => dirs.push(comp, fd).map_err(|e| anyhow!("archive {name}: {e}"))?,
                 Err(Errno::LOOP) => {
-                    let to = rustix::fs::readlinkat(from, comp.as_slice(), Vec::new())
+                    let to = dirs
+                        .dir()
+                        .ok()
+                        .and_then(|from| rustix::fs::readlinkat(from, comp.as_slice(), Vec::new()).ok())
                         .map(|t| escape(t.as_bytes()).into_owned())
                         .unwrap_or_default();
                     bail!(
-                        "{path} passes through a symlink in the archive ({here} -> {to}); restore what it points to instead"
+                        "{path} passes through a symlink in the archive ({} -> {to}); restore what it points to instead",
+                        here()
                     )
                 }
                 Err(Errno::NOENT | Errno::NOTDIR) => {
                     return Err(NotInArchive(format!("{path} is not in archive {name}")).into())
                 }
-                Err(Errno::XDEV) => bail!("{path} lies under a mount point ({here}) in archive {name}"),
-                Err(e) => bail!("cannot open {here} in archive {name}: {}", io::Error::from(e)),
+                Err(Errno::XDEV) => bail!("{path} lies under a mount point ({}) in archive {name}", here()),
+                Err(e) => bail!("cannot open {} in archive {name}: {}", here(), io::Error::from(e)),
             }
         }
-        let parent = dirs.last().context("no directory")?.as_fd();
+        let parent = dirs.dir().map_err(|e| anyhow!("archive {name}: {e}"))?;
         let attrs = match write::attrs_at(parent, last) {
             Ok(a) => a,
             Err(Errno::NOENT) => return Err(NotInArchive(format!("{path} is not in archive {name}")).into()),
@@ -332,11 +344,8 @@ fn show(out: &mut Out, source: &Source, dest: &Dest, archive: &str) -> Result<()
     let n = dest.comps.len();
     line(out, &format!("Restore {} from archive {}:", dest.text(n), shown(archive)));
     for i in dest.missing..n - 1 {
-        let a = write::attrs_of(source.dirs[i + 1].as_fd()).context("archive: stat")?;
-        line(
-            out,
-            &format!("  make directory  {}  ({}, as in the archive)", dest.text(i + 1), owner_mode(&a)),
-        );
+        let a = source.dirs.attrs(i).context("archive: no such level")?;
+        line(out, &format!("  make directory  {}  ({}, as in the archive)", dest.text(i + 1), owner_mode(a)));
     }
     let a = &source.attrs;
     let what = match a.kind {
@@ -386,7 +395,7 @@ struct Done {
 
 /// Builds the entry (and the missing parents) in a private directory and
 /// moves it into place. Any failure before the move changes nothing.
-fn act(source: &Source, dest: Dest) -> Result<Done> {
+fn act(source: Source, dest: Dest) -> Result<Done> {
     let Dest { root, comps, dir, missing, existing } = dest;
     let text = |n: usize| dest_text(&root, &comps[..n]);
     let parent = text(missing);
@@ -416,33 +425,47 @@ fn act(source: &Source, dest: Dest) -> Result<Done> {
 
 /// Makes the missing parents inside the staging directory, copies the
 /// entry into the deepest, then gives the parents the archive's owner,
-/// mode, extended attributes and times (after what they hold). Returns the
-/// extended attributes the root's filesystem refused.
+/// mode, extended attributes and times (after what they hold), bottom up.
+/// Both sides are [`Chain`]s: a few descriptors open however deep the path
+/// goes; a directory reopened on the way back up must be the one made (or
+/// read) on the way down. Returns the extended attributes the root's
+/// filesystem refused.
 fn build(
     staging: &Staging,
-    source: &Source,
+    mut source: Source,
     comps: &[Vec<u8>],
     missing: usize,
 ) -> Result<Unsupported, WriteError> {
     let mut copier = Copier::new(staging);
-    let n = comps.len();
-    let mut made: Vec<(OwnedFd, Vec<u8>, usize)> = Vec::new();
+    // `components` never gives an empty path.
+    let (parents, last) = comps.split_at(comps.len() - 1);
+    let last = &last[0];
+    let mut made = Chain::new(staging.dir(), Side::Staging, b"");
     let mut rel = Vec::new();
-    for (i, comp) in comps.iter().enumerate().skip(missing) {
+    for comp in parents.iter().skip(missing) {
         if !rel.is_empty() {
             rel.push(b'/');
         }
         rel.extend_from_slice(comp);
-        let into = made.last().map_or(staging.dir(), |(fd, _, _)| fd.as_fd());
-        if i + 1 == n {
-            copier.copy(source.dirs[i].as_fd(), comp, into, &rel)?;
-        } else {
-            let fd = copier.make_dir(into, comp, &rel)?;
-            made.push((fd, rel.clone(), i));
-        }
+        let fd = copier.make_dir(made.dir()?, comp, &rel)?;
+        made.push(comp, fd)?;
     }
-    for (fd, rel, i) in made.iter().rev() {
-        copier.finish_dir(source.dirs[i + 1].as_fd(), fd.as_fd(), rel)?;
+    let parent_len = rel.len();
+    if !rel.is_empty() {
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(last);
+    copier.copy(source.dirs.dir()?, last, made.dir()?, &rel)?;
+    rel.truncate(parent_len);
+    // Level by level back up; the archive's chain is as deep as the
+    // parents, the made one as deep as the missing ones.
+    while made.depth() > 0 {
+        copier.finish_dir(source.dirs.dir()?, made.dir()?, &rel)?;
+        let name = made.pop()?;
+        rel.truncate(rel.len().saturating_sub(name.len() + 1));
+        if made.depth() > 0 {
+            source.dirs.pop()?;
+        }
     }
     Ok(copier.unsupported)
 }

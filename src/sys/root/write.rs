@@ -24,6 +24,13 @@
 //!   inside the private directory, crossing no mount and no other
 //!   filesystem, following no symlink.
 //!
+//! Trees are walked down by descriptor, never by a path longer than
+//! needed, and a user can nest directories far deeper than the files a
+//! process may hold open: every walk here ([`Chain`]: the way down, a
+//! copy, a measure, a removal) keeps a few descriptors open whatever the
+//! depth, opening a directory again by name (and checking it is the same
+//! one, `st_dev` and `st_ino`) when it comes back up to it.
+//!
 //! The archive side is opened read-only ([`Copier`], [`measure`]): no
 //! symlink followed, no mount entered, and `O_NOATIME`, so that not even an
 //! access time is written into the archive (`readlink` may still touch a
@@ -32,7 +39,7 @@
 //! Not copied: extended attributes of symlinks and device nodes (Linux
 //! reaches them only by path), sparseness (holes are written as zeros).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -71,6 +78,12 @@ pub enum WriteError {
     Raced(Vec<u8>),
     #[error("{} is a {} in the archive: not restored", escape(.0), kind_name(FileType::Unknown))]
     Unknown(Vec<u8>),
+    #[error(
+        "{}{} is no longer the directory darlings opened on its way down: it was moved or replaced meanwhile",
+        escape(path),
+        side.shown()
+    )]
+    Changed { path: Vec<u8>, side: Side },
 }
 
 impl WriteError {
@@ -187,33 +200,236 @@ pub fn open_archive_dir(dir: BorrowedFd<'_>, name: &[u8]) -> Result<OwnedFd, Err
     open_src(dir, name, DIR)
 }
 
+/// How many directories of a [`Chain`] stay open at once: enough that an
+/// ordinary tree is walked without opening one twice, few enough that a
+/// restore holds a few dozen descriptors however deep its path goes.
+const OPEN_LEVELS: usize = 4;
+
+/// Which tree a [`Chain`] walks, for its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// An archive of an old root (read-only).
+    Archive,
+    /// Inside a staging directory.
+    Staging,
+}
+
+impl Side {
+    fn shown(self) -> &'static str {
+        match self {
+            Side::Archive => " (archive)",
+            Side::Staging => "",
+        }
+    }
+
+    fn reopen(self) -> &'static str {
+        match self {
+            Side::Archive => "reopen (archive)",
+            Side::Staging => "reopen",
+        }
+    }
+}
+
+/// Directories walked down from a base directory one name at a time,
+/// never through a symlink or into a mount, with at most [`OPEN_LEVELS`]
+/// of them open however deep the walk goes: a user can nest directories
+/// far deeper than the open files a process may hold.
+///
+/// Each level's attributes are recorded as it is entered. Coming back up
+/// to a level whose descriptor was closed, the chain opens it again from
+/// the base by name ([`open_beneath`], no symlink, no mount) and checks
+/// that it is the same directory (`st_dev`, `st_ino`): one moved or
+/// replaced meanwhile is [`WriteError::Changed`], never used.
+#[derive(Debug)]
+pub struct Chain<B: AsFd> {
+    base: B,
+    side: Side,
+    /// The base's path, for messages (below the staging directory).
+    shown: Vec<u8>,
+    names: Vec<Vec<u8>>,
+    attrs: Vec<Attrs>,
+    /// The descriptors of the deepest levels, the deepest last.
+    open: VecDeque<OwnedFd>,
+}
+
+impl<B: AsFd> Chain<B> {
+    /// A chain at `base` itself (depth 0); `shown` is its path in messages.
+    pub fn new(base: B, side: Side, shown: &[u8]) -> Chain<B> {
+        Chain {
+            base,
+            side,
+            shown: shown.to_vec(),
+            names: Vec::new(),
+            attrs: Vec::new(),
+            open: VecDeque::new(),
+        }
+    }
+
+    /// How many levels below the base the chain is.
+    pub fn depth(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The attributes of level `i` (0 is the first below the base), as
+    /// recorded when it was entered.
+    pub fn attrs(&self, i: usize) -> Option<&Attrs> {
+        self.attrs.get(i)
+    }
+
+    /// The deepest level's directory (the base at depth 0).
+    pub fn dir(&self) -> Result<BorrowedFd<'_>, WriteError> {
+        self.fd().ok_or_else(|| WriteError::Sys {
+            op: self.side.reopen(),
+            path: self.path(self.depth()),
+            errno: Errno::BADF,
+        })
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        match self.open.back() {
+            Some(fd) => Some(fd.as_fd()),
+            None if self.names.is_empty() => Some(self.base.as_fd()),
+            // A failed reopen left the deepest level closed.
+            None => None,
+        }
+    }
+
+    /// Opens the directory `name` of the deepest level, to [`Chain::push`]
+    /// it: `ELOOP` for a symlink, `EXDEV` for a mount point.
+    pub fn open(&self, name: &[u8]) -> Result<OwnedFd, Errno> {
+        open_beneath(self.fd().ok_or(Errno::BADF)?, name, DIR, false)
+    }
+
+    /// Goes down into `name`, open as `fd` (by [`Chain::open`], or made by
+    /// the caller in the deepest level), recording its attributes; closes
+    /// the shallowest open level beyond [`OPEN_LEVELS`].
+    pub fn push(&mut self, name: &[u8], fd: OwnedFd) -> Result<(), WriteError> {
+        let a = attrs_of(fd.as_fd()).map_err(|e| WriteError::Sys {
+            op: "stat",
+            path: self.below(name),
+            errno: e,
+        })?;
+        self.names.push(name.to_vec());
+        self.attrs.push(a);
+        self.open.push_back(fd);
+        if self.open.len() > OPEN_LEVELS {
+            self.open.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Goes down into the directory `name` of the deepest level, and lists
+    /// it: its names, last first (popped, they come in sorted order).
+    pub fn enter(&mut self, name: &[u8]) -> Result<Vec<Vec<u8>>, WriteError> {
+        let path = || self.below(name);
+        let (open, list) = match self.side {
+            Side::Archive => ("open (archive)", "read directory (archive)"),
+            Side::Staging => ("open", "read directory"),
+        };
+        let fd = self.open(name).map_err(|errno| WriteError::Sys { op: open, path: path(), errno })?;
+        let mut names =
+            list_names(fd.as_fd()).map_err(|errno| WriteError::Sys { op: list, path: path(), errno })?;
+        names.reverse();
+        self.push(name, fd)?;
+        Ok(names)
+    }
+
+    /// Goes back up one level, returning its name; the level above is
+    /// reopened (and checked) when its descriptor was closed.
+    pub fn pop(&mut self) -> Result<Vec<u8>, WriteError> {
+        let name = self.names.pop().unwrap_or_default();
+        self.attrs.pop();
+        self.open.pop_back();
+        if self.open.is_empty() && !self.names.is_empty() {
+            self.reopen()?;
+        }
+        Ok(name)
+    }
+
+    /// Opens the deepest [`OPEN_LEVELS`] levels again: the shallowest of
+    /// them from the base by its path, each next one by name from the one
+    /// above, each checked against what was recorded.
+    fn reopen(&mut self) -> Result<(), WriteError> {
+        let end = self.depth();
+        let start = end.saturating_sub(OPEN_LEVELS);
+        for i in start..end {
+            let fd = match self.open.back() {
+                None => open_beneath(self.base.as_fd(), &self.names[..=start].join(&b'/'), DIR, false),
+                Some(above) => open_beneath(above.as_fd(), &self.names[i], DIR, false),
+            };
+            let path = || self.path(i + 1);
+            let fd = fd.map_err(|errno| WriteError::Sys { op: self.side.reopen(), path: path(), errno })?;
+            let now = attrs_of(fd.as_fd()).map_err(|errno| WriteError::Sys {
+                op: self.side.reopen(),
+                path: path(),
+                errno,
+            })?;
+            let was = &self.attrs[i];
+            if (now.kind, now.dev, now.ino) != (was.kind, was.dev, was.ino) {
+                return Err(WriteError::Changed { path: path(), side: self.side });
+            }
+            self.open.push_back(fd);
+        }
+        Ok(())
+    }
+
+    /// The path of the first `n` levels, for messages.
+    fn path(&self, n: usize) -> Vec<u8> {
+        let mut path = self.shown.clone();
+        for name in &self.names[..n.min(self.depth())] {
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(name);
+        }
+        path
+    }
+
+    /// The path of `name` in the deepest level, for messages.
+    fn below(&self, name: &[u8]) -> Vec<u8> {
+        let mut path = self.path(self.depth());
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name);
+        path
+    }
+}
+
 /// Entries and bytes (of regular files; hard links once) in `name` of the
 /// archive directory `dir`, itself included: what a copy would make.
 pub fn measure(dir: BorrowedFd<'_>, name: &[u8]) -> Result<(u64, u64), WriteError> {
     let mut total = (0, 0);
-    add_up(dir, name, &mut total, &mut HashSet::new())?;
+    let mut linked = HashSet::new();
+    let a = attrs_at(dir, name).map_err(on("stat", name))?;
+    add_up(&a, &mut total, &mut linked);
+    if a.kind != FileType::Directory {
+        return Ok(total);
+    }
+    // Down the tree a few descriptors at a time (it may be deeper than
+    // the open files allowed), the names left at each level kept.
+    let mut chain = Chain::new(dir, Side::Archive, b"");
+    let mut todo = vec![chain.enter(name)?];
+    while let Some(names) = todo.last_mut() {
+        let Some(child) = names.pop() else {
+            todo.pop();
+            chain.pop()?;
+            continue;
+        };
+        let a = attrs_at(chain.dir()?, &child).map_err(on("stat", &child))?;
+        add_up(&a, &mut total, &mut linked);
+        if a.kind == FileType::Directory {
+            todo.push(chain.enter(&child)?);
+        }
+    }
     Ok(total)
 }
 
-fn add_up(
-    dir: BorrowedFd<'_>,
-    name: &[u8],
-    total: &mut (u64, u64),
-    linked: &mut HashSet<(u64, u64)>,
-) -> Result<(), WriteError> {
-    let a = attrs_at(dir, name).map_err(on("stat", name))?;
+fn add_up(a: &Attrs, total: &mut (u64, u64), linked: &mut HashSet<(u64, u64)>) {
     total.0 += 1;
-    match a.kind {
-        FileType::Directory => {
-            let sub = open_src(dir, name, DIR).map_err(on("open", name))?;
-            for child in list_names(sub.as_fd()).map_err(on("read directory", name))? {
-                add_up(sub.as_fd(), &child, total, linked)?;
-            }
-        }
-        FileType::RegularFile if a.nlink < 2 || linked.insert((a.dev, a.ino)) => total.1 += a.size,
-        _ => {}
+    if a.kind == FileType::RegularFile && (a.nlink < 2 || linked.insert((a.dev, a.ino))) {
+        total.1 += a.size;
     }
-    Ok(())
 }
 
 /// Reads a buffer whose size `query` says, retried if it grew in between.
@@ -262,27 +478,63 @@ fn read_xattrs(fd: BorrowedFd<'_>) -> Result<Xattrs, Errno> {
 
 /// Removes `name` from `dir` and, for a directory, all below it: never
 /// through a symlink, never into a mount point or another filesystem than
-/// `dev` (a btrfs subvolume); the first failure is returned after trying
-/// the rest.
+/// `dev` (a btrfs subvolume), a few descriptors open however deep it goes
+/// ([`Chain`]; a directory moved meanwhile is `ESTALE`); the first failure
+/// is returned after trying the rest.
 fn remove_tree(dir: BorrowedFd<'_>, name: &[u8], dev: u64) -> Result<(), Errno> {
+    let errno = |e: WriteError| e.errno().unwrap_or(Errno::STALE);
+    let mut chain = Chain::new(dir, Side::Staging, b"");
+    let Some(names) = remove_or_enter(&mut chain, name, dev)? else {
+        return Ok(());
+    };
+    // Per level entered: the names left, and the first failure below it.
+    let mut todo: Vec<(Vec<Vec<u8>>, Option<Errno>)> = vec![(names, None)];
+    while let Some((names, failed)) = todo.last_mut() {
+        if let Some(child) = names.pop() {
+            match remove_or_enter(&mut chain, &child, dev) {
+                Ok(Some(names)) => todo.push((names, None)),
+                Ok(None) => {}
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+            continue;
+        }
+        let failed = failed.take();
+        todo.pop();
+        let name = chain.pop().map_err(errno)?;
+        let result = match failed {
+            Some(e) => Err(e),
+            None => rustix::fs::unlinkat(chain.dir().map_err(errno)?, name.as_slice(), AtFlags::REMOVEDIR),
+        };
+        match (result, todo.last_mut()) {
+            (Err(e), Some((_, above))) => {
+                above.get_or_insert(e);
+            }
+            (result, None) => return result,
+            (Ok(()), Some(_)) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes `name` from the chain's deepest directory unless it is a
+/// directory; a directory (of `dev`) is entered and its names returned.
+fn remove_or_enter<B: AsFd>(
+    chain: &mut Chain<B>,
+    name: &[u8],
+    dev: u64,
+) -> Result<Option<Vec<Vec<u8>>>, Errno> {
+    let errno = |e: WriteError| e.errno().unwrap_or(Errno::STALE);
+    let dir = chain.dir().map_err(errno)?;
     let a = attrs_at(dir, name)?;
     if a.kind != FileType::Directory {
-        return rustix::fs::unlinkat(dir, name, AtFlags::empty());
+        return rustix::fs::unlinkat(dir, name, AtFlags::empty()).map(|()| None);
     }
     if a.dev != dev {
         return Err(Errno::XDEV);
     }
-    let sub = open_beneath(dir, name, DIR, false)?;
-    let mut first = None;
-    for child in list_names(sub.as_fd())? {
-        if let Err(e) = remove_tree(sub.as_fd(), &child, dev) {
-            first.get_or_insert(e);
-        }
-    }
-    match first {
-        Some(e) => Err(e),
-        None => rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR),
-    }
+    chain.enter(name).map(Some).map_err(errno)
 }
 
 /// How a finished entry went into place.
@@ -486,24 +738,79 @@ impl<'a> Copier<'a> {
         rel: &[u8],
     ) -> Result<(), WriteError> {
         let a = attrs_at(src, name).map_err(on("stat (archive)", rel))?;
-        match a.kind {
-            FileType::Directory => {
-                let from = open_src(src, name, DIR).map_err(on("open (archive)", rel))?;
-                same(from.as_fd(), &a, rel)?;
-                let to = self.make_dir(dst, name, rel)?;
-                for child in list_names(from.as_fd()).map_err(on("read directory (archive)", rel))? {
-                    let child_rel = [rel, b"/", &child].concat();
-                    self.copy(from.as_fd(), &child, to.as_fd(), &child_rel)?;
+        if a.kind != FileType::Directory {
+            return self.copy_entry(src, name, dst, rel, &a);
+        }
+        // A tree may be deeper than the open files allowed: both sides are
+        // walked a few descriptors at a time ([`Chain`]), each directory
+        // finished after all it holds.
+        let above = rel.strip_suffix(name).unwrap_or_default();
+        let above = above.strip_suffix(b"/").unwrap_or(above);
+        let mut from = Chain::new(src, Side::Archive, above);
+        let mut to = Chain::new(dst, Side::Staging, above);
+        let mut rel = rel.to_vec();
+        // Per directory entered: its attributes, its path's length, the names left.
+        let mut todo = vec![(a.clone(), rel.len(), self.enter(&mut from, &mut to, name, &a, &rel)?)];
+        while let Some((_, len, names)) = todo.last_mut() {
+            rel.truncate(*len);
+            let Some(child) = names.pop() else {
+                if let Some((a, _, _)) = todo.pop() {
+                    self.finish(from.dir()?, to.dir()?, &a, &rel)?;
                 }
-                self.finish(from.as_fd(), to.as_fd(), &a, rel)
+                from.pop()?;
+                to.pop()?;
+                continue;
+            };
+            rel.push(b'/');
+            rel.extend_from_slice(&child);
+            let a = attrs_at(from.dir()?, &child).map_err(on("stat (archive)", &rel))?;
+            if a.kind == FileType::Directory {
+                let names = self.enter(&mut from, &mut to, &child, &a, &rel)?;
+                todo.push((a, rel.len(), names));
+            } else {
+                self.copy_entry(from.dir()?, &child, to.dir()?, &rel, &a)?;
             }
-            FileType::RegularFile => self.copy_file(src, name, dst, rel, &a),
+        }
+        Ok(())
+    }
+
+    /// Opens the archive's directory `name` (stat'ed as `a`) and makes its
+    /// copy, both sides one level down; returns its names, last first.
+    fn enter(
+        &mut self,
+        from: &mut Chain<BorrowedFd<'_>>,
+        to: &mut Chain<BorrowedFd<'_>>,
+        name: &[u8],
+        a: &Attrs,
+        rel: &[u8],
+    ) -> Result<Vec<Vec<u8>>, WriteError> {
+        let dir = from.open(name).map_err(on("open (archive)", rel))?;
+        same(dir.as_fd(), a, rel)?;
+        let mut names = list_names(dir.as_fd()).map_err(on("read directory (archive)", rel))?;
+        names.reverse();
+        let made = self.make_dir(to.dir()?, name, rel)?;
+        from.push(name, dir)?;
+        to.push(name, made)?;
+        Ok(names)
+    }
+
+    /// Copies `name` (stat'ed as `a`), anything but a directory.
+    fn copy_entry(
+        &mut self,
+        src: BorrowedFd<'_>,
+        name: &[u8],
+        dst: BorrowedFd<'_>,
+        rel: &[u8],
+        a: &Attrs,
+    ) -> Result<(), WriteError> {
+        match a.kind {
+            FileType::RegularFile => self.copy_file(src, name, dst, rel, a),
             FileType::Symlink => {
                 let target =
                     rustix::fs::readlinkat(src, name, Vec::new()).map_err(on("read link (archive)", rel))?;
                 rustix::fs::symlinkat(target.as_bytes(), dst, name).map_err(on("make symlink", rel))?;
                 self.entries += 1;
-                self.finish_at(dst, name, &a, rel, false)
+                self.finish_at(dst, name, a, rel, false)
             }
             FileType::Unknown => Err(WriteError::Unknown(rel.to_vec())),
             kind => {
@@ -511,7 +818,7 @@ impl<'a> Copier<'a> {
                 rustix::fs::mknodat(dst, name, kind, Mode::from_raw_mode(0o600), dev)
                     .map_err(on("make node", rel))?;
                 self.entries += 1;
-                self.finish_at(dst, name, &a, rel, true)
+                self.finish_at(dst, name, a, rel, true)
             }
         }
     }
@@ -781,6 +1088,100 @@ mod tests {
         std::fs::write(dir.join("planted"), b"").expect("write");
         let err = Staging::claim(open(t.path()), b".darlings-restore-x".to_vec()).expect_err("not empty");
         assert!(matches!(err, WriteError::Raced(_)), "{err}");
+    }
+
+    /// Back up past the descriptors it kept, a chain opens each level again
+    /// by name and checks it is the one it entered: a directory swapped in
+    /// meanwhile is refused, with its path.
+    #[test]
+    fn a_chain_reopens_what_it_closed_and_refuses_a_swapped_directory() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let names: Vec<String> = (0..10).map(|i| format!("l{i}")).collect();
+        std::fs::create_dir_all(t.path().join(names.join("/"))).expect("mkdir");
+        let base = open(t.path());
+        let mut chain = Chain::new(base.as_fd(), Side::Staging, b"top");
+        for name in &names {
+            let fd = chain.open(name.as_bytes()).expect("open");
+            chain.push(name.as_bytes(), fd).expect("push");
+        }
+        assert_eq!((chain.depth(), chain.open.len()), (10, OPEN_LEVELS));
+        for _ in 0..4 {
+            chain.pop().expect("pop");
+        }
+        let six = std::fs::metadata(t.path().join(names[..6].join("/"))).expect("stat");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(attrs_of(chain.dir().expect("dir")).expect("stat").ino, six.ino());
+        assert_eq!(chain.attrs(5).map(|a| a.ino), Some(six.ino()));
+        // l0/l1 is replaced by another directory of that name.
+        std::fs::rename(t.path().join("l0/l1"), t.path().join("l0/moved")).expect("rename");
+        std::fs::create_dir_all(t.path().join("l0/l1/l2/l3")).expect("mkdir");
+        let mut err = None;
+        while chain.depth() > 0 && err.is_none() {
+            err = chain.pop().err();
+        }
+        let err = err.expect("the swap is seen");
+        assert_eq!(err, WriteError::Changed { path: b"top/l0/l1".to_vec(), side: Side::Staging });
+        assert!(err.to_string().starts_with("top/l0/l1 is no longer the directory"), "{err}");
+    }
+
+    /// A chain deeper than the descriptors a chain keeps: copied level by
+    /// level with each one's mode and times, measured, and removed.
+    #[test]
+    fn deep_trees_are_copied_measured_and_removed_level_by_level() {
+        const DEPTH: u32 = 200;
+        let t = tempfile::tempdir().expect("tempdir");
+        let archive = t.path().join("archive");
+        let mut dir = archive.join("top");
+        for level in 0..DEPTH {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("f"), level.to_string()).expect("write");
+            dir = dir.join("d");
+        }
+        // Modes and times bottom up (a directory's mtime moves as entries are made in it).
+        let mut dir = archive.join("top");
+        let mut dirs = Vec::new();
+        for _ in 0..DEPTH {
+            dirs.push(dir.clone());
+            dir = dir.join("d");
+        }
+        for (level, dir) in dirs.iter().enumerate().rev() {
+            let level = u32::try_from(level).expect("level");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700 + level % 64))
+                .expect("chmod");
+            let when = Timestamps {
+                last_access: Timespec { tv_sec: 1_000_000, tv_nsec: 0 },
+                last_modification: Timespec { tv_sec: 2_000_000 + i64::from(level), tv_nsec: 3 },
+            };
+            rustix::fs::utimensat(rustix::fs::CWD, dir.as_path(), &when, AtFlags::empty())
+                .expect("utimensat");
+        }
+        let from = open(&archive);
+        assert_eq!(measure(from.as_fd(), b"top").expect("measure"), (2 * u64::from(DEPTH), 490));
+        let dest = t.path().join("root");
+        std::fs::create_dir(&dest).expect("mkdir");
+        let staging = Staging::create(open(&dest)).expect("staging");
+        let mut copier = Copier::new(&staging);
+        copier.copy(from.as_fd(), b"top", staging.dir(), b"top").expect("copy");
+        assert_eq!((copier.entries, copier.bytes), (2 * u64::from(DEPTH), 490));
+        assert_eq!(staging.place(b"top", b"top", false).expect("place"), Placed::New);
+        staging.remove().expect("remove");
+        use std::os::unix::fs::MetadataExt;
+        for (level, dir) in dirs.iter().enumerate() {
+            let got = dest.join(dir.strip_prefix(&archive).expect("below"));
+            let (want, meta) =
+                (std::fs::metadata(dir).expect("stat"), std::fs::metadata(&got).expect("stat"));
+            assert_eq!(
+                (meta.mode(), meta.mtime(), meta.mtime_nsec()),
+                (want.mode(), want.mtime(), 3),
+                "{level}"
+            );
+            assert_eq!(std::fs::read_to_string(got.join("f")).expect("read"), level.to_string());
+        }
+        // Removed the same way, whole.
+        let root = open(&dest);
+        let dev = attrs_of(root.as_fd()).expect("stat").dev;
+        remove_tree(root.as_fd(), b"top", dev).expect("remove");
+        assert!(!dest.join("top").exists());
     }
 
     /// Removal follows no symlink: what a link inside points to stays.
