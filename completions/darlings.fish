@@ -257,6 +257,11 @@ complete -c darlings -n "__fish_darlings_using_subcommand restore" -l root -d 'W
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l force -d 'Replace what exists at PATH (as an entry: a symlink itself, never what it points to)'
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -l dry-run -d 'Show what would be made, copied and replaced, and stop'
 complete -c darlings -n "__fish_darlings_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l device -d 'btrfs: the filesystem\'s device (the record is kept in its top-level volume); ZFS: --dataset (also the audit\'s) and --archive-dataset' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l archive-dataset -d 'ZFS: the dataset that keeps the archives; the record is kept in its child `darlings-record`' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record) [default: 0, refuse at once, naming its pid]' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
@@ -284,6 +289,8 @@ complete -c darlings -n "__fish_darlings_using_subcommand record" -l threads -d 
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l progress -d 'Show progress on stderr [default: auto, only when stderr is a terminal]' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l invalidate -d 'Only remove the recorded audit (at boot: a record is used at most once)'
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l dry-run -d 'Audit and print the record, keep nothing (no target needed)'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l no-default-manifest -d 'Do not read ROOT/etc/darlings/manifest.toml'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l assume-claims -d 'Trust claims without checking them (for trees that cannot show their mounts, like an unbooted image); such claims are marked unverified'
 complete -c darlings -n "__fish_darlings_using_subcommand record" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -115,6 +115,8 @@ let
     ++ optionals btrfs [ "--blank" rollback.btrfs.blank ];
   archiveArgs =
     optionals (zfs && rollback.zfs.archiveDataset != null) [ "--archive-dataset" rollback.zfs.archiveDataset ];
+  # `record` keeps its record beside the root: the root and its archives.
+  recordTarget = rootArgs ++ archiveArgs;
   rollbackArgs =
     [ "rollback" "--initrd" "--no-default-manifest" "--manifest" "/etc/darlings/manifest.toml" ]
     ++ rootArgs ++ blankArgs ++ archiveArgs
@@ -197,10 +199,27 @@ in
       };
     };
 
-    record.enable = mkOption {
-      type = types.bool;
-      default = true;
-      description = "Run `darlings record` at shutdown: the initrd rollback decides by it.";
+    record = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Run `darlings record` at shutdown: the initrd rollback decides by it.
+          The record is kept beside the root, so it needs the rollback's target
+          (rollback.zfs or rollback.btrfs); at boot the unit removes the record
+          of the last shutdown (a record is used at most once).
+        '';
+      };
+      timeout = mkOption {
+        type = types.str;
+        default = "10min";
+        example = "30min";
+        description = ''
+          How long `darlings record` may take at shutdown (systemd's TimeoutStopSec):
+          a cold audit of a slow disk takes minutes, systemd's default of 90 s would
+          kill it, and a killed record leaves none, so the next boot does not erase.
+        '';
+      };
     };
 
     rollback = {
@@ -292,7 +311,7 @@ in
     # Started early at boot doing nothing; stopped late at shutdown: after
     # every ordinary service (they start after sysinit.target), before the
     # mounts of local-fs.target and the claims' bind mounts go away.
-    (mkIf cfg.record.enable {
+    (mkIf (cfg.record.enable && (zfs || btrfs)) {
       systemd.services.darlings-record = {
         description = "Record what the next boot's rollback will erase";
         wantedBy = [ "sysinit.target" ];
@@ -304,7 +323,11 @@ in
         serviceConfig = {
           Type = "oneshot";
           RemainAfterExit = true;
-          ExecStop = execLine [ darlings "record" "--progress" "never" ];
+          # Up: the record of the last shutdown is used (or was skipped, as by
+          # a rescue boot); no later boot may act on it.
+          ExecStart = execLine ([ darlings "record" "--invalidate" ] ++ recordTarget);
+          ExecStop = execLine ([ darlings "record" "--progress" "never" ] ++ recordTarget);
+          TimeoutStopSec = cfg.record.timeout;
           SuccessExitStatus = findingsAreSuccess;
         };
       };

@@ -161,6 +161,12 @@ pub struct SubvolumeArg {
     pub subvolume: String,
 }
 
+impl Default for SubvolumeArg {
+    fn default() -> SubvolumeArg {
+        SubvolumeArg { subvolume: DEFAULT_SUBVOLUME.to_owned() }
+    }
+}
+
 /// The blank state a rollback returns to.
 #[derive(Debug, Args, Clone)]
 pub struct BlankArgs {
@@ -330,6 +336,34 @@ pub struct RestoreArgs {
 /// exit code (the record itself is JSON, every path judged by itself).
 #[derive(Debug, Args, Clone, Default)]
 pub struct RecordArgs {
+    /// btrfs: the filesystem's device (the record is kept in its top-level
+    /// volume); ZFS: --dataset (also the audit's) and --archive-dataset
+    #[arg(long, value_name = "DEVICE", conflicts_with_all = ["mountpoint", "dataset"])]
+    pub device: Option<PathBuf>,
+
+    /// btrfs: where the top-level volume (subvolid=5) is already mounted
+    #[arg(long, value_name = "DIR", conflicts_with = "dataset")]
+    pub mountpoint: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub subvolume: SubvolumeArg,
+
+    /// ZFS: the dataset that keeps the archives; the record is kept in its
+    /// child `darlings-record`
+    #[arg(long, value_name = "DATASET", conflicts_with_all = ["device", "mountpoint"])]
+    pub archive_dataset: Option<String>,
+
+    #[command(flatten)]
+    pub wait: WaitArg,
+
+    /// Only remove the recorded audit (at boot: a record is used at most once)
+    #[arg(long, conflicts_with = "dry_run")]
+    pub invalidate: bool,
+
+    /// Audit and print the record, keep nothing (no target needed)
+    #[arg(long)]
+    pub dry_run: bool,
+
     #[command(flatten)]
     pub rules: RuleArgs,
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use crate::claims::RuleSources;
 use crate::cli::{
     ArchiveArgs, AuditArgs, BarePathArg, BlankArgs, DeclaredArgs, ExplainArgs, FailOn, FailOnArg, Format,
-    ManifestArgs, PatternArgs, RecordArgs, ReportArgs, RootArg, RuleArgs, SourceArgs, SourceKind, StrayArgs,
-    SubvolumeArg, ThreadsArg, When, WhichArgs,
+    ManifestArgs, PatternArgs, RecordArgs, ReportArgs, RootArg, RuleArgs, RuleSourceArgs, SourceArgs,
+    SourceKind, StrayArgs, SubvolumeArg, ThreadsArg, When, WhichArgs,
 };
 use crate::report::{Filter, SortKey, Verdict};
 
@@ -49,6 +49,7 @@ impl Rules {
                 default_manifest: !manifests.no_default_manifest,
                 impermanence: declared.impermanence.clone(),
                 preservation: declared.preservation.clone(),
+                recorded: Vec::new(),
             },
             assume_claims,
         }
@@ -295,6 +296,29 @@ impl Audit {
         Ok(cfg)
     }
 
+    /// The audit behind a rollback, as its guards read it: flat (every
+    /// path judged by itself), of the root at `root`, from `source`, with
+    /// the rollback's own rules and, in the initrd, the claims declared at
+    /// shutdown, taken from the record as they are (`recorded`): no file
+    /// and no parser between the record and the guards.
+    pub fn for_rollback(
+        root: PathBuf,
+        source: Source,
+        rules: &RuleSourceArgs,
+        assume_claims: bool,
+        recorded: Vec<crate::claims::nixos::Declared>,
+        threads: &ThreadsArg,
+    ) -> Result<Audit, ConfigError> {
+        stdin_readers(&rules.declared, None)?;
+        let at = RootArg { root: Some(root) };
+        let mut rules =
+            Rules::new(&at, &rules.manifests, Some(&rules.patterns), &rules.declared, assume_claims);
+        rules.sources.recorded = recorded;
+        let mut cfg = Audit::new(rules, source, threads);
+        cfg.flat = true;
+        Ok(cfg)
+    }
+
     /// `stray`: the declared claims and how to show what lies beside them
     /// (no source: the storage roots are walked).
     pub fn for_stray(args: &StrayArgs) -> Result<Audit, ConfigError> {
@@ -371,6 +395,21 @@ impl TargetNames {
             old_roots: archive.map_or(DEFAULT_OLD_ROOTS, |a| &a.old_roots).to_owned(),
             wait: std::time::Duration::ZERO,
         }
+    }
+
+    /// The target `record` keeps its record for: `--dataset` is the one the
+    /// audit's source reads too.
+    pub fn for_record(args: &RecordArgs) -> TargetNames {
+        let which = WhichArgs {
+            dataset: args.source.dataset.as_ref().map(|d| d.to_string_lossy().into_owned()),
+            device: args.device.clone(),
+            mountpoint: args.mountpoint.clone(),
+        };
+        let archive = ArchiveArgs {
+            archive_dataset: args.archive_dataset.clone(),
+            old_roots: crate::cli::DEFAULT_OLD_ROOTS.to_owned(),
+        };
+        TargetNames::new(&which, Some(&args.subvolume), None, Some(&archive)).waiting(&args.wait)
     }
 
     /// The same names, waiting up to `wait` for the target's lock.

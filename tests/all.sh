@@ -33,6 +33,12 @@ elif [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq "${need[@]}"
 fi
 
+# Nix makes its database on first use; tests evaluating in parallel on a
+# fresh machine would race to make it ("database is busy"): make it once.
+if command -v nix-instantiate > /dev/null; then
+  NIX_REMOTE= nix-instantiate --eval -E 1 > /dev/null 2>&1 || true
+fi
+
 DARLINGS_ZFS_RESULTS=$(mktemp -d)
 DARLINGS_SKIP_LOG=$(mktemp)
 export DARLINGS_ZFS_RESULTS DARLINGS_SKIP_LOG

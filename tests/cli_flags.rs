@@ -57,8 +57,26 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
             ]
             .concat(),
         ),
-        // Its output is the record (JSON, flat): only the audit and the exit code.
-        ("record", [RULES, SOURCE, &["--accepted", "--fail-on", "--threads", "--progress"]].concat()),
+        // Its output is the record (JSON, flat): the audit, the exit code, and
+        // the target that keeps it (--dataset is the source's and the target's).
+        (
+            "record",
+            [
+                RULES,
+                SOURCE,
+                &["--accepted", "--fail-on", "--threads", "--progress"],
+                &[
+                    "--device",
+                    "--mountpoint",
+                    "--subvolume",
+                    "--archive-dataset",
+                    "--wait",
+                    "--invalidate",
+                    "--dry-run",
+                ],
+            ]
+            .concat(),
+        ),
         (
             "rollback",
             [
@@ -86,12 +104,13 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
                     "--initrd",
                     "--format",
                     "--threads",
+                    "--wait",
                 ],
             ]
             .concat(),
         ),
         // The mark is on the root itself: no blank, no archives.
-        ("mark", vec!["--dataset", "--device", "--mountpoint", "--subvolume", "--off"]),
+        ("mark", vec!["--dataset", "--device", "--mountpoint", "--subvolume", "--wait", "--off"]),
         // Archives are per filesystem (btrfs) or per archive dataset (ZFS).
         (
             "archives",

@@ -83,13 +83,10 @@ fn a_flat_table_of_a_deep_chain_holds_each_path_once() {
 fn record_of_a_deep_chain_holds_each_path_once() {
     let t = common::Tree::new();
     chain(t.root());
-    let args = ["record", "--no-default-manifest", "--fail-on", "none", "--root"].map(OsStr::new);
+    let args =
+        ["record", "--dry-run", "--no-default-manifest", "--fail-on", "none", "--root"].map(OsStr::new);
     let (out, kb) = measured(&[&args[..], &[t.root().as_os_str()]].concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("Operation not supported") {
-        common::unavailable("the temporary directory's filesystem has no user extended attributes");
-        return;
-    }
     assert_eq!(common::code(&out), 0, "{stderr}");
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the record");
     assert_eq!(record["counts"]["unclaimed_entries"], DEPTH + 1, "{record}");

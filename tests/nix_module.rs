@@ -223,13 +223,20 @@ file = false
     assert!(v["services"].get("darlings-rollback-status").is_none());
     assert_eq!(timer["timerConfig"]["OnBootSec"], "2min");
 
-    // The record: stopped after ordinary services, before local mounts go.
+    // The record: stopped after ordinary services, before local mounts go,
+    // kept beside the root (the target's flags), used up at boot, given
+    // time for a cold audit.
     let record = &v["services"]["darlings-record"];
+    let target = ["--dataset", "rpool/local/root", "--archive-dataset", "rpool/safe/darlings/root"];
     assert_eq!(
         argv(record["serviceConfig"]["ExecStop"].as_str().unwrap()),
-        [BIN, "record", "--progress", "never"]
+        [&[BIN, "record", "--progress", "never"][..], &target].concat()
     );
-    assert!(record["serviceConfig"].get("ExecStart").is_none());
+    assert_eq!(
+        argv(record["serviceConfig"]["ExecStart"].as_str().unwrap()),
+        [&[BIN, "record", "--invalidate"][..], &target].concat()
+    );
+    assert_eq!(record["serviceConfig"]["TimeoutStopSec"], "10min");
     assert_eq!(record["serviceConfig"]["RemainAfterExit"], true);
     assert_eq!(record["serviceConfig"]["SuccessExitStatus"], "1 3");
     assert_eq!(record["unitConfig"]["DefaultDependencies"], false);

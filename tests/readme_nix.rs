@@ -141,7 +141,10 @@ fn flake_zfs(v: &Value) {
         "{script}"
     );
     assert_eq!(v["timers"]["darlings-audit"]["timerConfig"]["OnCalendar"], "hourly");
-    assert_eq!(exec(&v["services"]["darlings-record"], "ExecStop"), [&bin, "record", "--progress", "never"]);
+    assert_eq!(
+        exec(&v["services"]["darlings-record"], "ExecStop"),
+        [&[bin.as_str(), "record", "--progress", "never"][..], &status].concat()
+    );
     // The scripted initrd (the default): the binary copied in, the step
     // after the pool import.
     let initrd = &v["initrd"];

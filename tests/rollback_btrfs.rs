@@ -314,16 +314,19 @@ fn the_initrd_mode_never_blocks_the_boot_and_follows_the_record() {
 $D mark --mountpoint m > /dev/null
 check initrd-no-record $D rollback --initrd --mountpoint m
 $D status --mountpoint m > "$OUT/status-refused.txt"
-# At shutdown the system records its audit on the root itself.
+# At shutdown the system records its audit (kept beside the root).
 mkdir r && mount -o subvol=root "$LOOP" r
 mkdir -p r/etc/ssh && echo key > r/etc/ssh/ssh_host_ed25519_key
-$D record --root r --no-default-manifest > "$OUT/record-critical.out" 2>&1
+$D record --root r --mountpoint m --no-default-manifest > "$OUT/record-critical.out" 2>&1
 umount r
-check initrd-critical $D rollback --initrd --mountpoint m
+$D rollback --initrd --mountpoint m --dry-run > /dev/null 2>&1
+$D status --mountpoint m > "$OUT/status-recorded.txt"
+icheck initrd-critical $D rollback --initrd --mountpoint m
+$D status --mountpoint m > "$OUT/status-used.txt"
 mount -o subvol=root "$LOOP" r && rm -r r/etc/ssh
-$D record --root r --no-default-manifest > "$OUT/record.out" 2>&1
+$D record --root r --mountpoint m --no-default-manifest > "$OUT/record.out" 2>&1
 umount r
-check initrd $D rollback --initrd --mountpoint m
+icheck initrd $D rollback --initrd --mountpoint m
 tree m/root > "$OUT/after.tree"
 tree m/root-blank > "$OUT/blank.tree"
 $D status --mountpoint m > "$OUT/status.txt"
@@ -342,6 +345,11 @@ $D status --mountpoint m > "$OUT/status.txt"
         0,
         "refuses: critical state is unclaimed: /etc/ssh/ssh_host_ed25519_key (pass --force to go ahead anyway)",
     );
+    // A dry run leaves the record; the run that reads it uses it up.
+    let recorded = r.text("status-recorded.txt");
+    assert!(recorded.contains("the next rollback refuses: critical state"), "{recorded}");
+    let used = r.text("status-used.txt");
+    assert!(used.contains("recorded audit: none"), "a record is used once: {used}");
     // A clean record: erased, without --yes.
     let out = r.text("initrd.out");
     assert_eq!(r.code("initrd"), 0, "{out}");
@@ -351,6 +359,6 @@ $D status --mountpoint m > "$OUT/status.txt"
     let status = r.text("status.txt");
     assert!(
         status.contains("erased (initrd)") && status.contains("recorded audit: none"),
-        "the record went with the old root: {status}"
+        "the record was used up: {status}"
     );
 }

@@ -36,7 +36,7 @@ boot() {
   mount --bind r/persist/var/lib/nixos r/var/lib/nixos
 }
 shutdown() { umount r/var/lib/nixos r/home/alice/.ssh r/persist r; }
-record() { $D record --root r --no-default-manifest --impermanence "$WORK/persistence.json" > "$OUT/$1.out" 2>&1; echo $? > "$OUT/$1.code"; }
+record() { $D record --root r --mountpoint m --no-default-manifest --impermanence "$WORK/persistence.json" > "$OUT/$1.out" 2>&1; echo $? > "$OUT/$1.code"; }
 prom() { $D status --device "$LOOP" --format prometheus > "$OUT/$1.prom" 2>&1; }
 "#;
 
@@ -108,7 +108,7 @@ fn the_initrd_erases_a_clean_impermanence_system_and_refuses_real_critical_state
 boot
 record clean-record
 shutdown
-check initrd $D rollback --initrd --device "$LOOP"
+icheck initrd $D rollback --initrd --device "$LOOP"
 tree m/root > "$OUT/after.tree"
 tree m/root-blank > "$OUT/blank.tree"
 prom erased
@@ -117,7 +117,7 @@ boot
 mkdir -p r/etc/ssh && echo hostkey > r/etc/ssh/ssh_host_ed25519_key
 record critical-record
 shutdown
-check in-record strace -f -qq -y -s 4096 -e trace=write -e signal=none -o "$OUT/kmsg.strace" \
+icheck in-record strace -f -qq -y -s 4096 -e trace=write -e signal=none -o "$OUT/kmsg.strace" \
   $D rollback --initrd --device "$LOOP"
 prom in-record
 # Written after a clean record (by something stopping later): the initrd's own audit finds it.
@@ -126,7 +126,7 @@ boot
 record late-record
 mkdir -p r/root/.ssh && echo userkey > r/root/.ssh/id_ed25519
 shutdown
-check late $D rollback --initrd --device "$LOOP"
+icheck late $D rollback --initrd --device "$LOOP"
 prom late
 true
 "#
@@ -138,11 +138,12 @@ true
     assert_eq!(record["decision"]["erase"], true, "{record}");
     assert_eq!(record["claims_verified"], true, "{record}");
     assert_eq!(record["counts"]["critical"], 0, "{record}");
-    let mut dirs: Vec<&str> = record["claims"]["/persist"]["directories"]
+    let mut dirs: Vec<&str> = record["claims"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d.as_str().unwrap())
+        .filter(|c| c["storage"] == "/persist" && c["directory"] == true)
+        .map(|c| c["path"].as_str().unwrap())
         .collect();
     dirs.sort_unstable();
     assert_eq!(dirs, ["/home/alice/.ssh", "/var/lib/nixos"], "{record}");

@@ -113,7 +113,7 @@ closed() {
 closed mark $D mark --mountpoint m
 $D status --mountpoint m --format json > "$OUT/after-mark.json"
 mkdir r && mount -o subvol=root "$LOOP" r
-closed record $D record --root r --no-default-manifest --fail-on none
+closed record $D record --root r --mountpoint m --no-default-manifest --fail-on none
 umount r
 $D status --mountpoint m --format json > "$OUT/after-record.json"
 $D rollback --mountpoint m --yes > /dev/null 2>&1

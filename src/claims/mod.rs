@@ -72,6 +72,9 @@ pub struct RuleSources {
     pub impermanence: Option<PathBuf>,
     /// `config.preservation.preserveAt` as JSON (`-`: stdin).
     pub preservation: Option<PathBuf>,
+    /// Claims declared at shutdown, kept in the record (the initrd's
+    /// rollback), taken as they are.
+    pub recorded: Vec<nixos::Declared>,
 }
 
 /// Where a claim file's JSON is read.
@@ -184,6 +187,12 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         rules.extend(nixos::rules(&found, module, &shown)?);
         origins.extend(found.iter().map(|d| format!("{module} {} in {shown}", d.option)));
         declared.extend(found);
+    }
+    if !sources.recorded.is_empty() {
+        let shown = "the record kept at shutdown";
+        rules.extend(nixos::rules(&sources.recorded, "impermanence", shown)?);
+        origins.extend(sources.recorded.iter().map(|d| format!("{} in {shown}", d.option)));
+        declared.extend(sources.recorded.iter().cloned());
     }
     if let Some((a, b)) = nixos::conflict(&declared) {
         let from = |i: usize| format!("{} ({})", declared[i].storage_root(), origins[i]);

@@ -46,6 +46,9 @@ pub const HELPER_DIR: &str = "/run/darlings/btrfs-top";
 pub const MARK_XATTR: &str = "user.darlings.ephemeral";
 pub const OUTCOME_XATTR: &str = "user.darlings.last-rollback";
 pub const ARCHIVES_XATTR: &str = "user.darlings.archives";
+/// The directory of the top-level volume that keeps the records of
+/// `darlings record`.
+pub const RECORD_DIR: &str = ".darlings";
 /// The archives a rollback moved aside and has not made read-only yet
 /// (one name a line): written before the move, cleared once sealed, so
 /// that a run killed in between leaves a note every later run acts on.
@@ -394,6 +397,15 @@ impl Btrfs {
             .collect()
     }
 
+    /// The root subvolume's own directory, held (`None`: it does not exist).
+    fn root_dir(&self) -> Result<Option<OwnedFd>> {
+        match at::open_dir(self.top_fd.as_fd(), self.subvolume.as_bytes()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot open {}", shown_path(&self.at(&self.subvolume))), e)),
+        }
+    }
+
     /// Whether `/` is this very subvolume.
     fn is_running_root(root: &Path) -> Result<bool> {
         let root_meta = std::fs::symlink_metadata(root).map_err(|e| Error::io(shown_path(root), e))?;
@@ -696,8 +708,46 @@ impl Backend for Btrfs {
         }))
     }
 
-    fn read_record(&self) -> Result<Option<super::Record>> {
-        super::read_record(&self.at(&self.subvolume))
+    /// The pointer lives on the root's own directory: an erase by any
+    /// other means takes it along.
+    fn record_pointer(&self) -> Result<Option<Vec<u8>>> {
+        let Some(root) = self.root_dir()? else { return Ok(None) };
+        at::get_xattr(root.as_fd(), super::record::RECORD_XATTR)
+            .map_err(|e| Error::io(format!("cannot read {} of the root", super::record::RECORD_XATTR), e))
+    }
+
+    fn set_record_pointer(&self, value: Option<&[u8]>) -> Result<()> {
+        let root = match self.root_dir()? {
+            Some(root) => root,
+            None if value.is_none() => return Ok(()),
+            None => return Err(Error::Target(format!("there is no subvolume {}", shown(&self.subvolume)))),
+        };
+        at::set_xattr(root.as_fd(), super::record::RECORD_XATTR, value.unwrap_or_default())
+            .map_err(|e| Error::io(format!("cannot write {} of the root", super::record::RECORD_XATTR), e))
+    }
+
+    /// `.darlings` in the top-level volume, beside every subvolume: one
+    /// record per root subvolume.
+    fn record_store(&self, access: super::record::Access) -> Result<Option<super::record::RecordStore>> {
+        let top = self.top_fd.as_fd();
+        let dir = match at::open_dir(top, RECORD_DIR.as_bytes()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) if access == super::record::Access::Create => {
+                at::make_dir(top, RECORD_DIR.as_bytes())
+                    .or_else(|e| if e == rustix::io::Errno::EXIST { Ok(()) } else { Err(e) })
+                    .map_err(|e| Error::io(format!("cannot make {}", shown_path(&self.at(RECORD_DIR))), e))?;
+                at::open_dir(top, RECORD_DIR.as_bytes())
+                    .map_err(|e| Error::io(format!("cannot open {}", shown_path(&self.at(RECORD_DIR))), e))?
+            }
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(Error::io(format!("cannot open {}", shown_path(&self.at(RECORD_DIR))), e)),
+        };
+        Ok(Some(super::record::RecordStore {
+            dir,
+            file: crate::sys::lock::file_name("record", self.subvolume.as_bytes(), "json"),
+            shown: shown_path(&self.at(RECORD_DIR)),
+            guard: None,
+        }))
     }
 
     fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {

@@ -9,20 +9,15 @@
 //! the outcome is recorded (with what could not be printed), and the exit
 //! code says whether everything was done.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 
 use super::outcome::kernel_log;
 use super::show::{plan_json, plan_text, refusals_text};
 use super::{
-    capitalized, confirm, guard, now, Backend, ClaimLists, Error, LastRollback, Loss, Outcome, Overrides,
-    Plan, Recorded, Refusal, Result, RootState, Target,
+    capitalized, confirm, guard, now, Backend, Error, LastRollback, Loss, Outcome, Overrides, Plan, Recorded,
+    Refusal, Result, RootState, Target,
 };
-use crate::cli::{
-    AuditArgs, FlatArg, Format, PlanFormat, ProgressArg, ReportArgs, RollbackArgs, RootArg, RuleArgs,
-    SourceArgs, When,
-};
+use crate::cli::{PlanFormat, RollbackArgs, SourceKind};
 use crate::config::TargetNames;
 use crate::error::ExitCode;
 use crate::sanitize::terminal_safe;
@@ -166,20 +161,20 @@ fn prepare(
     let erases = plan.archive_name.is_some();
     if !hopeless && erases {
         *flushing = flush(backend, args);
-        let mut claims = None;
+        let mut claims = Vec::new();
         if args.initrd {
-            let recorded = match backend.read_record() {
-                Ok(Some(r)) => {
-                    note_record(&r, &mut plan);
-                    claims = Some(r.claims.clone());
-                    Recorded::Found(r)
+            // Used at most once: taken away as it is read (not by a dry run).
+            let mut recorded = super::record::take(backend, args.dry_run);
+            if let Recorded::Found(r) = &recorded {
+                note_record(r, &mut plan);
+                match r.declared() {
+                    Ok(c) => claims = c,
+                    Err(why) => recorded = Recorded::Unreadable(why),
                 }
-                Ok(None) => Recorded::None,
-                Err(e) => Recorded::Unreadable(e.to_string()),
-            };
+            }
             plan.facts.recorded = Some(recorded);
         }
-        audit_into(backend, args, &mut plan, claims.as_ref())?;
+        audit_into(backend, args, &mut plan, claims)?;
         backend.plan_retention(args, now, &mut plan)?;
     }
     plan.refusals = guard(&plan.facts, Overrides::from_args(args));
@@ -199,40 +194,6 @@ fn note_record(r: &super::Record, plan: &mut Plan) {
     ));
 }
 
-/// The record's claims, written where the audit reads them as
-/// `--impermanence` (the same parser as the configuration's own JSON);
-/// removed when dropped.
-struct ClaimsFile(PathBuf);
-
-impl ClaimsFile {
-    fn write(claims: &BTreeMap<String, ClaimLists>) -> Result<ClaimsFile> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let dir = PathBuf::from("/run/darlings");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Error::io("cannot create /run/darlings", e))?;
-        let path = dir.join(format!("recorded-claims.{}.json", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let text = serde_json::to_vec(claims).unwrap_or_default();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&text))
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-        Ok(ClaimsFile(path))
-    }
-}
-
-impl Drop for ClaimsFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Runs the root's audit (flat: every path judged by itself) and keeps
 /// what it finds in the plan's facts. In the initrd the claims declared
 /// at shutdown (`claims`, from the record) are the audit's claims, assumed.
@@ -240,49 +201,48 @@ fn audit_into(
     backend: &dyn Backend,
     args: &RollbackArgs,
     plan: &mut Plan,
-    claims: Option<&BTreeMap<String, ClaimLists>>,
+    claims: Vec<crate::claims::nixos::Declared>,
 ) -> Result<()> {
     let Some(place) = backend.audit_place()? else {
         return Ok(());
     };
     let verified = place.verified && !args.initrd;
-    let mut sources = args.rules.clone();
-    sources.assume_claims |= !verified;
-    let mut _claims_file = None;
-    match claims.filter(|c| !c.is_empty()) {
-        Some(c) if sources.declared.impermanence.is_none() => {
-            let file = ClaimsFile::write(c)?;
-            sources.declared.impermanence = Some(file.0.clone());
-            _claims_file = Some(file);
-            let n: usize = c.values().map(|l| l.directories.len() + l.files.len()).sum();
-            plan.notes.push(format!("the claims are the {n} declared at shutdown (kept in the record)"));
+    let mut recorded = Vec::new();
+    if !claims.is_empty() {
+        if args.rules.declared.impermanence.is_none() {
+            plan.notes.push(format!(
+                "the claims are the {} declared at shutdown (kept in the record)",
+                claims.len()
+            ));
+            recorded = claims;
+        } else {
+            plan.notes.push("--impermanence is given: the claims kept in the record are not used".into());
         }
-        Some(_) => {
-            plan.notes.push("--impermanence is given: the claims kept in the record are not used".into())
-        }
-        None => {}
     }
-    let audit_args = AuditArgs {
-        rules: RuleArgs { at: RootArg { root: Some(place.root.clone()) }, sources },
-        source: SourceArgs {
-            kind: place.source,
-            baseline: place.baseline.clone(),
-            dataset: place.dataset.clone().map(Into::into),
-            snapshot: place.snapshot.clone(),
-            ..SourceArgs::default()
+    let source = crate::source::Settings {
+        kind: match place.source {
+            SourceKind::Zfs => crate::source::Kind::Zfs,
+            SourceKind::Btrfs => crate::source::Kind::Btrfs,
+            SourceKind::Walk => crate::source::Kind::Walk,
+            SourceKind::Auto => crate::source::Kind::Auto,
         },
-        report: ReportArgs {
-            format: Some(Format::Json),
-            flat: FlatArg { flat: true },
-            ..ReportArgs::default()
-        },
-        threads: args.threads.clone(),
-        progress: ProgressArg { progress: When::Never },
-        ..AuditArgs::default()
+        baseline: place.baseline.clone(),
+        zfs_diff: None,
+        strip_prefix: None,
+        snapshot: place.snapshot.clone().unwrap_or_else(|| crate::cli::DEFAULT_ZFS_BLANK.to_owned()),
+        dataset: place.dataset.clone().map(Into::into),
     };
     let what = "the audit before the rollback failed";
-    let cfg = crate::config::Audit::from_args(&audit_args)
-        .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
+    let assume = args.rules.assume_claims || !verified;
+    let cfg = crate::config::Audit::for_rollback(
+        place.root.clone(),
+        source,
+        &args.rules,
+        assume,
+        recorded,
+        &args.threads,
+    )
+    .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
     let report = crate::audit::run(&cfg).map_err(|e| Error::audit(what, &e))?;
     drop(place);
     let loss = Loss::from_report(&report, verified);

@@ -378,6 +378,7 @@ mod tests {
 
     fn record(erase: bool, reasons: &[&str], counts: Counts) -> Recorded {
         Recorded::Found(Record {
+            version: super::super::record::RECORD_VERSION,
             time: 0,
             counts,
             claims_verified: true,

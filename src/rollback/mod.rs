@@ -32,6 +32,7 @@ pub mod btrfs;
 mod flow;
 mod guard;
 mod outcome;
+pub mod record;
 mod restore;
 mod retention;
 mod show;
@@ -43,16 +44,16 @@ pub use guard::{
     guard, loss_refusals, Blank, Facts, Mark, Override, Overrides, Problem, Recorded, Refusal, RootState,
 };
 pub use outcome::{LastRollback, Outcome};
+pub use record::{record, Counts, Decision, Record, RecordedClaim};
 pub use restore::restore;
 pub use retention::{retain, Kept, Retention};
-pub use status::{archives, mark, read_record, record, status};
+pub use status::{archives, mark, status};
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli::RollbackArgs;
 use crate::config::TargetNames;
@@ -60,10 +61,6 @@ use crate::report::{Report, Severity, Verdict};
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError, Pipe};
 use crate::sys::meta::FileKind;
-
-/// The extended attribute, on the root directory of the root, that holds
-/// the audit recorded at shutdown (`darlings record`).
-pub const RECORD_XATTR: &str = "user.darlings.audit";
 
 /// Why a rollback command could not do its work (a refusal is not an
 /// error: it is part of the plan).
@@ -293,72 +290,6 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
 }
 
-/// The audit recorded at shutdown, for the initrd's rollback: its counts,
-/// what it decided about the next rollback (with claims checked on the
-/// running system), and the declared claims (the initrd cannot read the
-/// configuration that declares them).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Record {
-    /// When it was recorded (seconds since the epoch).
-    pub time: i64,
-    pub counts: Counts,
-    pub claims_verified: bool,
-    pub decision: Decision,
-    /// The declared claims as impermanence JSON: storage root →
-    /// directories and files (absolute paths).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub claims: BTreeMap<String, ClaimLists>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Counts {
-    pub unclaimed_entries: u64,
-    pub unclaimed_bytes: u64,
-    pub broken: u64,
-    pub critical: u64,
-    pub errors: u64,
-}
-
-/// Whether the rollback may erase the root, as the recorded audit found.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Decision {
-    pub erase: bool,
-    pub reasons: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ClaimLists {
-    #[serde(default)]
-    pub directories: Vec<String>,
-    #[serde(default)]
-    pub files: Vec<String>,
-}
-
-impl Record {
-    pub fn new(time: i64, loss: &Loss, declared: &[crate::claims::nixos::Declared]) -> Record {
-        let reasons: Vec<String> = loss_refusals(loss).into_iter().map(|r| r.reason).collect();
-        let mut claims: BTreeMap<String, ClaimLists> = BTreeMap::new();
-        for d in declared {
-            let lists = claims.entry(d.storage_root()).or_default();
-            let list = if d.directory { &mut lists.directories } else { &mut lists.files };
-            list.push(String::from_utf8_lossy(&d.path).into_owned());
-        }
-        Record {
-            time,
-            counts: Counts {
-                unclaimed_entries: loss.unclaimed_entries,
-                unclaimed_bytes: loss.unclaimed_bytes,
-                broken: loss.broken.len() as u64,
-                critical: loss.critical.len() as u64,
-                errors: loss.errors as u64,
-            },
-            claims_verified: loss.claims_verified,
-            decision: Decision { erase: reasons.is_empty(), reasons },
-            claims,
-        }
-    }
-}
-
 /// A kept erased root.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Archive {
@@ -403,7 +334,13 @@ pub trait Backend {
     fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()>;
     /// Where the root's audit runs (`None`: there is no root to audit).
     fn audit_place(&self) -> Result<Option<AuditPlace>>;
-    fn read_record(&self) -> Result<Option<Record>>;
+    /// The pointer to the record ([`record`]), as the root carries it.
+    fn record_pointer(&self) -> Result<Option<Vec<u8>>>;
+    /// Sets the pointer, or (`None`) removes it.
+    fn set_record_pointer(&self, value: Option<&[u8]>) -> Result<()>;
+    /// The directory that holds the record (`None`: there is none, and
+    /// `access` does not make it).
+    fn record_store(&self, access: record::Access) -> Result<Option<record::RecordStore>>;
     fn verify(&self, plan: &Plan) -> Vec<(String, bool)>;
     /// After the steps: what mounts show now that people may not expect.
     fn mounts_after(&self, plan: &Plan) -> Vec<String>;

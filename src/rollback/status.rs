@@ -6,11 +6,10 @@
 //! Each writes through one [`Out`]: a reader that goes away is not an
 //! error, and nothing here panics on a closed stdout.
 
-use std::io::{self, Write};
-use std::path::Path;
+use std::io::Write;
 
-use super::{age, now, Archive, Error, LastRollback, Loss, Outcome, Record, Result, Target, RECORD_XATTR};
-use crate::cli::{ArchivesArgs, MarkArgs, PlanFormat, RecordArgs, StatusArgs, StatusFormat};
+use super::{age, now, Archive, Error, LastRollback, Outcome, Record, Result, Target};
+use crate::cli::{ArchivesArgs, MarkArgs, PlanFormat, StatusArgs, StatusFormat};
 use crate::config::TargetNames;
 use crate::error::ExitCode;
 use crate::sanitize::{escape, terminal_safe};
@@ -19,7 +18,7 @@ use crate::sys::output::Out;
 
 /// Writes `text` to stdout through the one writer: a closed pipe is fine,
 /// any other failure an error.
-fn print(text: &str) -> Result<()> {
+pub(super) fn print(text: &str) -> Result<()> {
     let mut out = Out::stdout();
     let _ = out.write_all(text.as_bytes());
     out.finish().map_err(|e| Error::io("cannot write to stdout", e))
@@ -87,53 +86,6 @@ pub fn archives(args: &ArchivesArgs) -> Result<ExitCode> {
     Ok(ExitCode::Clean)
 }
 
-/// `darlings record`: audits the running root and keeps on it what the
-/// initrd's rollback (which cannot check claims) needs: the counts, the
-/// decision (with claims checked here) and the declared claims.
-pub fn record(args: &RecordArgs) -> Result<ExitCode> {
-    let what = "cannot record the audit";
-    let cfg = crate::config::Audit::for_record(args)
-        .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
-    let audited = crate::audit::run_full(&cfg).map_err(|e| Error::audit(what, &e))?;
-    let code = audited.report.exit_code(&cfg.fail_on, cfg.fail_severity);
-    let loss = Loss::from_report(&audited.report, !cfg.rules.assume_claims);
-    let record = Record::new(now(), &loss, &audited.loaded.declared);
-    let text = serde_json::to_string(&record).unwrap_or_default();
-    rustix::fs::setxattr(&cfg.rules.root, RECORD_XATTR, text.as_bytes(), rustix::fs::XattrFlags::empty())
-        .map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot record the audit on {} ({RECORD_XATTR})",
-                    escape(cfg.rules.root.as_os_str().as_encoded_bytes())
-                ),
-                e,
-            )
-        })?;
-    print(&format!("{text}\n"))?;
-    Ok(code)
-}
-
-/// Reads the record of `darlings record` from a root directory.
-pub fn read_record(root: &Path) -> Result<Option<Record>> {
-    let mut buf = vec![0u8; 65536];
-    match rustix::fs::getxattr(root, RECORD_XATTR, &mut buf[..]) {
-        Ok(n) => serde_json::from_slice(&buf[..n]).map(Some).map_err(|e| {
-            Error::io(
-                format!(
-                    "{RECORD_XATTR} of {} is not a darlings record",
-                    escape(root.as_os_str().as_encoded_bytes())
-                ),
-                io::Error::new(io::ErrorKind::InvalidData, e),
-            )
-        }),
-        Err(rustix::io::Errno::NODATA) => Ok(None),
-        Err(e) => Err(Error::io(
-            format!("cannot read {RECORD_XATTR} of {}", escape(root.as_os_str().as_encoded_bytes())),
-            e,
-        )),
-    }
-}
-
 /// What `status` knows about a target; each part may be unknown, with why.
 struct Status {
     target: String,
@@ -159,7 +111,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
             _ => None,
         },
         last,
-        record: b.read_record().map_err(|e| e.to_string()),
+        record: super::record::read(b),
         archives: target.archives().map_err(|e| e.to_string()),
     };
     let text = match args.format {
@@ -237,7 +189,7 @@ fn status_json(s: &Status) -> serde_json::Value {
             "counts": r.counts,
             "claims_verified": r.claims_verified,
             "decision": r.decision,
-            "claims": r.claims.values().map(|l| l.directories.len() + l.files.len()).sum::<usize>(),
+            "claims": r.claims.len(),
         }),
         _ => serde_json::Value::Null,
     };

@@ -35,6 +35,10 @@ pub const OUTCOME: &str = "darlings:last-rollback";
 pub const HOLDS: &str = "darlings:holds";
 /// Where an unmounted root is mounted read-only for its audit.
 pub const AUDIT_DIR: &str = "/run/darlings/zfs-root";
+/// Where the record's dataset is mounted while darlings reads or writes it.
+pub const RECORD_MOUNT: &str = "/run/darlings/zfs-record";
+/// The child of the archive dataset that keeps the recorded audit.
+pub const RECORD_DATASET: &str = "darlings-record";
 /// Where an archive's snapshot is mounted read-only for `restore`.
 pub const RESTORE_DIR: &str = "/run/darlings/zfs-archive";
 
@@ -370,6 +374,11 @@ impl Zfs {
 
     /// Mounts the dataset (or a snapshot) read-only at `dir`.
     fn mount_ro(&self, what: &str, dir: &str) -> Result<TempMount> {
+        self.mount_at(what, dir, false)
+    }
+
+    /// Mounts the dataset (or a snapshot) at `dir`, read-only unless `rw`.
+    fn mount_at(&self, what: &str, dir: &str, rw: bool) -> Result<TempMount> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {dir}"), e))?;
         if crate::sys::mounts::mount_table()
             .unwrap_or_default()
@@ -384,8 +393,9 @@ impl Zfs {
         let legacy = self.props(base, "mountpoint")?.get("mountpoint").is_some_and(|(v, _)| v == "legacy");
         // mount(8) takes a legacy dataset or a snapshot as they are; any
         // other dataset only with zfsutil.
-        let options = if legacy || what.contains('@') { "ro" } else { "ro,zfsutil" };
-        Cmd::new("mount").args(["-t", "zfs", "-o", options]).arg(what).arg(dir).output()?;
+        let mode = if rw { "rw" } else { "ro" };
+        let options = if legacy || what.contains('@') { mode.to_owned() } else { format!("{mode},zfsutil") };
+        Cmd::new("mount").args(["-t", "zfs", "-o"]).arg(&options).arg(what).arg(dir).output()?;
         Ok(TempMount { dir: PathBuf::from(dir) })
     }
 
@@ -522,13 +532,59 @@ impl Backend for Zfs {
         Ok(Some(common(PathBuf::from(AUDIT_DIR), false, Some(guard))))
     }
 
-    fn read_record(&self) -> Result<Option<super::Record>> {
-        let mounted = self.mount_points();
-        if let Some(m) = mounted.first() {
-            return super::read_record(std::path::Path::new(OsStr::from_bytes(m)));
+    fn record_pointer(&self) -> Result<Option<Vec<u8>>> {
+        let props = self.props(&self.dataset, super::record::RECORD_PROPERTY)?;
+        Ok(props
+            .get(super::record::RECORD_PROPERTY)
+            .filter(|(v, source)| v != "-" && source == "local")
+            .map(|(v, _)| v.clone().into_bytes()))
+    }
+
+    fn set_record_pointer(&self, value: Option<&[u8]>) -> Result<()> {
+        let prop = super::record::RECORD_PROPERTY;
+        let cmd = match value {
+            Some(v) => zfs().arg("set").arg(format!("{prop}={}", String::from_utf8_lossy(v))),
+            None => zfs().arg("inherit").arg(prop),
+        };
+        cmd.arg(&self.dataset).output().map_err(crate::source::zfs::explain)?;
+        Ok(())
+    }
+
+    /// The dataset `ARCHIVE/darlings-record` (`mountpoint=legacy`, never
+    /// mounted by itself), mounted at [`RECORD_MOUNT`] while it is used.
+    fn record_store(&self, access: super::record::Access) -> Result<Option<super::record::RecordStore>> {
+        use super::record::Access;
+        let Some(archive) = &self.archive else {
+            return Err(Error::Target(
+                "name the archive dataset with --archive-dataset: the recorded audit is kept there".into(),
+            ));
+        };
+        let ds = format!("{archive}/{RECORD_DATASET}");
+        if !self.exists(&ds) {
+            if access != Access::Create {
+                return Ok(None);
+            }
+            if !self.exists(archive) {
+                zfs()
+                    .args(["create", "-p", "-o", "canmount=off", "-o", "mountpoint=none"])
+                    .arg(archive)
+                    .output()?;
+            }
+            zfs().args(["create", "-o", "canmount=noauto", "-o", "mountpoint=legacy"]).arg(&ds).output()?;
         }
-        let _guard = self.mount_ro(&self.dataset, AUDIT_DIR)?;
-        super::read_record(std::path::Path::new(AUDIT_DIR))
+        let guard = self.mount_at(&ds, RECORD_MOUNT, access != Access::Read)?;
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC;
+        let dir = rustix::fs::open(RECORD_MOUNT, flags, rustix::fs::Mode::empty())
+            .map_err(|e| Error::io(format!("cannot open {RECORD_MOUNT}"), e))?;
+        Ok(Some(super::record::RecordStore {
+            dir,
+            file: "record.json".into(),
+            shown: ds,
+            guard: Some(Box::new(guard)),
+        }))
     }
 
     fn verify(&self, plan: &Plan) -> Vec<(String, bool)> {
@@ -634,7 +690,7 @@ impl Backend for Zfs {
             .ok();
         Ok(rows(&out)
             .into_iter()
-            .filter(|r| r.len() >= 4 && r[0] != *archive)
+            .filter(|r| r.len() >= 4 && r[0] != *archive && r[0] != format!("{archive}/{RECORD_DATASET}"))
             .map(|r| {
                 let name = r[0].rsplit('/').next().unwrap_or(&r[0]).to_owned();
                 let parsed = super::parse_stamp(&name);

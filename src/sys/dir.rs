@@ -99,6 +99,66 @@ pub fn names(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
     Ok(names)
 }
 
+/// The most a file read here may hold.
+pub const FILE_CAP: usize = 256 << 20;
+
+/// The content of the regular file `name` in `dir` (`None`: there is
+/// none), never through a symlink, never more than [`FILE_CAP`].
+pub fn read_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> Result<Option<Vec<u8>>, Errno> {
+    use std::io::Read;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(Errno::INVAL);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::from(fd)
+        .take(FILE_CAP as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error))?;
+    if bytes.len() > FILE_CAP {
+        return Err(Errno::FBIG);
+    }
+    Ok(Some(bytes))
+}
+
+/// Writes `bytes` as the file `name` in `dir`, all or nothing: into a new
+/// file beside it (mode 0600), synced, renamed over `name`, the directory
+/// synced. A reader sees the old content or the new, never a part.
+pub fn write_file_atomic(dir: BorrowedFd<'_>, name: &[u8], bytes: &[u8]) -> Result<(), Errno> {
+    use std::io::Write;
+    let mut tmp = b".".to_vec();
+    tmp.extend_from_slice(name);
+    tmp.extend_from_slice(format!(".{}.tmp", std::process::id()).as_bytes());
+    let _ = rustix::fs::unlinkat(dir, tmp.as_slice(), AtFlags::empty());
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, tmp.as_slice(), flags, Mode::from_raw_mode(0o600))?;
+    let written = (|| {
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes).map_err(|e| e.raw_os_error().map_or(Errno::IO, Errno::from_raw_os_error))?;
+        rustix::fs::fsync(&file)?;
+        rustix::fs::renameat(dir, tmp.as_slice(), dir, name)?;
+        rustix::fs::fsync(dir)
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_slice(), AtFlags::empty());
+    }
+    written
+}
+
+/// Removes the file `name` from `dir` (there being none is fine), then
+/// syncs the directory.
+pub fn remove_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> Result<(), Errno> {
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => rustix::fs::fsync(dir),
+        Err(e) => Err(e),
+    }
+}
+
 /// An extended attribute of a held file (`None`: it has none by that name).
 pub fn get_xattr(fd: BorrowedFd<'_>, name: &str) -> Result<Option<Vec<u8>>, Errno> {
     let mut buf = vec![0u8; 65536];
@@ -126,6 +186,22 @@ pub fn set_xattr(fd: BorrowedFd<'_>, name: &str, value: &[u8]) -> Result<(), Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_written_whole_read_back_and_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = rustix::fs::open(t.path(), OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        assert_eq!(read_file_at(dir.as_fd(), b"r").unwrap(), None);
+        write_file_atomic(dir.as_fd(), b"r", b"one").unwrap();
+        write_file_atomic(dir.as_fd(), b"r", b"two").unwrap();
+        assert_eq!(read_file_at(dir.as_fd(), b"r").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(names(dir.as_fd()).unwrap(), [b"r".to_vec()], "no temporary file is left");
+        std::os::unix::fs::symlink("r", t.path().join("link")).unwrap();
+        assert!(read_file_at(dir.as_fd(), b"link").is_err(), "a symlink is never followed");
+        remove_file_at(dir.as_fd(), b"r").unwrap();
+        remove_file_at(dir.as_fd(), b"r").unwrap();
+        assert_eq!(read_file_at(dir.as_fd(), b"r").unwrap(), None);
+    }
 
     #[test]
     fn paths_split_at_their_last_name() {

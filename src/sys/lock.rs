@@ -94,9 +94,14 @@ pub fn lock_path(name: &str) -> PathBuf {
     Path::new(LOCK_DIR).join(name)
 }
 
-/// A lock file's name for a target's name: every byte but `[A-Za-z0-9._-]`
-/// written as `%XX`, so that two names never share a file.
+/// A lock file's name for a target's name ([`file_name`]).
 pub fn lock_name(kind: &str, target: &[u8]) -> String {
+    file_name(kind, target, "lock")
+}
+
+/// A file name `KIND-TARGET.EXT` for a target's name: every byte of it but
+/// `[A-Za-z0-9._-]` written as `%XX`, so that two names never share a file.
+pub fn file_name(kind: &str, target: &[u8], ext: &str) -> String {
     let mut name = format!("{kind}-");
     for &b in target {
         if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
@@ -105,7 +110,8 @@ pub fn lock_name(kind: &str, target: &[u8]) -> String {
             name.push_str(&format!("%{b:02X}"));
         }
     }
-    name.push_str(".lock");
+    name.push('.');
+    name.push_str(ext);
     name
 }
 
