@@ -279,3 +279,103 @@ $D status --mountpoint m > "$OUT/gone.status"
     assert!(!gone.contains("erased state kept in"), "{gone}");
     assert!(gone.contains("is not there, or holds something else, now"), "{gone}");
 }
+
+/// What the hostile review tried next: a blank replaced by another
+/// subvolume that took its device number, a blank written in while
+/// writable for a moment, a bind mount over the top-level volume, an
+/// archive swapped before retention deletes it. Each stops the step that
+/// depends on it; the root is never made from anything but the blank.
+#[test]
+fn a_swapped_or_written_blank_and_a_swapped_archive_are_never_acted_on() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+mkdir m/old_roots
+prompt() {
+  name=$1; act=$2; shift 2
+  : > "$OUT/$name.out"
+  { for i in $(seq 400); do grep -q "Type the name" "$OUT/$name.out" && break; sleep 0.05; done
+    eval "$act"
+    printf 'root\n'
+    sleep 1; } | script -q -e -f -c "$D rollback --mountpoint m $*" /dev/null > "$OUT/$name.out" 2>&1
+  echo $? > "$OUT/$name.code"
+  ls -A m > "$OUT/$name.top"
+  [ -e m/root/payload ] && echo payload > "$OUT/$name.payload" || : > "$OUT/$name.payload"
+}
+# The blank deleted and another subvolume put in its place (freed device
+# numbers are handed out again).
+prompt swapped-blank 'btrfs -q subvolume delete m/root-blank; timeout 5 btrfs -q subvolume sync m;
+  btrfs -q subvolume create m/x; echo EVIL > m/x/payload; btrfs property set -ts m/x ro true; mv m/x m/root-blank'
+# Put a real blank back for what follows.
+btrfs property set -ts m/root-blank ro false; rm -f m/root-blank/payload; btrfs property set -ts m/root-blank ro true
+[ -e m/root ] || btrfs -q subvolume snapshot m/root-blank m/root
+echo lived > m/root/lived
+prompt written-blank 'btrfs property set -ts m/root-blank ro false; echo EVIL > m/root-blank/payload; btrfs property set -ts m/root-blank ro true'
+btrfs property set -ts m/root-blank ro false; rm -f m/root-blank/payload; btrfs property set -ts m/root-blank ro true
+[ -e m/root ] || btrfs -q subvolume snapshot m/root-blank m/root
+# Something else mounted over the top-level volume's path.
+mkdir "$WORK/other"
+prompt bind-over 'mount --bind "$WORK/other" m'
+umount m 2>/dev/null; ls -A m > "$OUT/bind-over.after"
+# Two archives, then retention: the one to prune is swapped for a subvolume with data.
+$D rollback --mountpoint m --yes > /dev/null 2>&1
+echo again > m/root/again
+$D rollback --mountpoint m --yes > /dev/null 2>&1
+OLD=$(ls m/old_roots | sort -V | head -1); echo "$OLD" > "$OUT/old"
+btrfs -q subvolume create m/home; echo PRECIOUS > m/home/data
+echo third > m/root/third
+prompt swapped-archive 'btrfs property set -ts "m/old_roots/$OLD" ro false; mv "m/old_roots/$OLD" m/saved; mv m/home "m/old_roots/$OLD"' --retain 1
+cat "m/old_roots/$OLD/data" > "$OUT/precious" 2>&1
+# A trailing slash names the same directory.
+echo fourth > m/root/fourth
+check slash $D rollback --mountpoint m --yes --old-roots old_roots/
+"#);
+    for name in ["swapped-blank", "written-blank"] {
+        let out = r.text(&format!("{name}.out"));
+        assert_eq!(r.code(name), 2, "{name}: {out}");
+        assert!(out.contains("root-blank changed since the plan was made"), "{name}: {out}");
+        assert!(out.contains("failed at step 1 of"), "{name}: the move did not run: {out}");
+        assert!(r.lines(&format!("{name}.top")).contains(&"root".to_owned()), "{name}: {out}");
+        assert_eq!(r.text(&format!("{name}.payload")), "", "{name}: the root is not made from it: {out}");
+    }
+    let bind = r.text("bind-over.out");
+    assert_eq!(r.code("bind-over"), 2, "{bind}");
+    assert!(bind.contains("failed at step 1 of"), "{bind}");
+    assert!(r.lines("bind-over.after").contains(&"root".to_owned()), "the root was not moved: {bind}");
+
+    let swapped = r.text("swapped-archive.out");
+    assert_eq!(r.code("swapped-archive"), 2, "{swapped}");
+    assert!(swapped.contains("is no longer the archive the plan chose"), "{swapped}");
+    assert_eq!(r.text("precious").trim(), "PRECIOUS", "{swapped}");
+
+    assert_eq!(r.code("slash"), 0, "{}", r.text("slash.out"));
+}
+
+/// Killed as it renames the root aside (on entering `renameat2`): `status`
+/// names the archive the run was making and says it is not there; the next
+/// run erases, and no note of an unsealed archive is left behind.
+#[test]
+fn a_kill_at_the_rename_is_told_as_it_is() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    require_tool!("strace", "strace");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+strace -f -qq -o /dev/null -e inject=renameat2:signal=SIGKILL:when=1 $D rollback --mountpoint m --yes > "$OUT/killed.out" 2>&1
+echo $? > "$OUT/killed.code"
+ls -A m > "$OUT/after-kill"
+$D status --mountpoint m > "$OUT/status.txt"
+$D rollback --mountpoint m --yes > "$OUT/next.out" 2>&1; echo $? > "$OUT/next.code"
+python3 -c 'import os
+try: print(os.getxattr("m", "user.darlings.unsealed").decode())
+except OSError: print("")' > "$OUT/unsealed"
+"#);
+    assert_ne!(r.code("killed"), 0, "{}", r.text("killed.out"));
+    assert!(r.lines("after-kill").contains(&"root".to_owned()), "killed before the rename took effect");
+    let status = r.text("status.txt");
+    assert!(status.contains("interrupted"), "{status}");
+    assert!(!status.contains("erased state kept"), "{status}");
+    assert_eq!(r.code("next"), 0, "{}", r.text("next.out"));
+    assert_eq!(r.text("unsealed").trim(), "", "no stale note is left");
+}

@@ -271,3 +271,37 @@ fn the_initrd_erases_with_the_claims_of_the_record_and_refuses_critical_state() 
     assert!(status["last_rollback"]["reasons"].to_string().contains("ssh_host_ed25519_key"), "{status}");
     assert_eq!(r.text("mounts-left-claims").trim(), "0", "darlings' own mounts are undone");
 }
+
+/// On ZFS too: one darlings at a time (a held lock refuses, naming its
+/// pid), the record is a file in the archive's `darlings-record` dataset
+/// pointed to by a property, used at most once, and a record of another
+/// format is refused.
+#[test]
+fn the_lock_and_the_record_file_on_zfs() {
+    let Some(r) = results() else { return };
+    let pointer = r.text("record-pointer.txt");
+    assert!(pointer.contains("\"sha256\":") && pointer.trim_end().ends_with("local"), "{pointer}");
+    assert_eq!(r.lines("record-dataset.txt"), ["legacy", "noauto"], "never mounted by itself");
+    let listed: Value = serde_json::from_str(&r.text("archives-with-record.json")).unwrap();
+    assert!(
+        listed.as_array().unwrap().iter().all(|a| a["name"] != "darlings-record"),
+        "the record's dataset is no archive: {listed}"
+    );
+    for name in ["locked", "locked-mark"] {
+        let out = r.out(name);
+        assert_eq!(r.code(name), 2, "{name}: {out}");
+        assert!(r.same(name), "{name}: {out}");
+        assert!(out.contains("tank/local/root is locked by another darlings, pid "), "{name}: {out}");
+    }
+    assert!(r.text("record-kept.txt").contains("the next rollback may erase"), "a dry run leaves the record");
+    let once = r.out("initrd-once");
+    assert_eq!(r.code("initrd-once"), 0, "{once}");
+    assert!(!r.same("initrd-once"), "erased: {once}");
+    assert!(r.text("record-used.txt").contains("recorded audit: none"), "{}", r.text("record-used.txt"));
+    assert!(r.text("record-pointer-used.txt").starts_with("-"), "{}", r.text("record-pointer-used.txt"));
+    r.refused("initrd-twice", 0, &["no audit was recorded at shutdown"]);
+    let foreign = r.text("record-foreign.txt");
+    assert!(foreign.contains("format version 99 is not one this darlings reads"), "{foreign}");
+    r.refused("initrd-foreign", 0, &["format version 99"]);
+    assert_eq!(r.text("mounts-left-record").trim(), "0", "darlings' own mounts are undone");
+}

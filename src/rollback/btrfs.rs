@@ -177,6 +177,12 @@ fn resolve_below(top: &Path, id: u64, prefix: &[u8]) -> Result<Option<Vec<u8>>> 
     Ok(real.is_ok_and(|r| String::from_utf8_lossy(&r).trim() == id.to_string()).then_some(out))
 }
 
+/// A name as darlings keeps it: its components joined by one `/` (a
+/// trailing or doubled `/` names the same directory).
+fn normal(rel: &str) -> String {
+    rel.split('/').filter(|c| !c.is_empty()).collect::<Vec<_>>().join("/")
+}
+
 /// A path inside the top-level volume: relative, no `..`, not empty, no
 /// newline (the mark lists paths one per line).
 fn inside(flag: &str, rel: &str) -> Result<()> {
@@ -250,9 +256,14 @@ impl Btrfs {
                     .map_err(|e| Error::io(format!("cannot create {HELPER_DIR}"), e))?;
                 let mounts =
                     crate::sys::mounts::mount_table().map_err(|e| Error::io("cannot read mountinfo", e))?;
-                if mounts.iter().any(|m| m.mount_point == HELPER_DIR.as_bytes()) {
+                // Under the lock no other darlings is at work: a mount there
+                // was left by one that died (a kill, a power cut of the
+                // namespace); it goes.
+                if mounts.iter().any(|m| m.mount_point == HELPER_DIR.as_bytes())
+                    && rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH).is_err()
+                {
                     return Err(Error::Target(format!(
-                        "{HELPER_DIR} is already a mount point: another darlings at work? (if not: umount {HELPER_DIR})"
+                        "{HELPER_DIR} is a mount point left by another darlings, and cannot be unmounted: umount {HELPER_DIR}"
                     )));
                 }
                 let mut flags = rustix::mount::MountFlags::NOSUID
@@ -288,9 +299,9 @@ impl Btrfs {
                 .map(std::path::absolute)
                 .transpose()
                 .map_err(|e| Error::io("--device", e))?,
-            subvolume: args.subvolume.clone(),
-            blank: args.blank.clone(),
-            old_roots: args.old_roots.clone(),
+            subvolume: normal(&args.subvolume),
+            blank: normal(&args.blank),
+            old_roots: normal(&args.old_roots),
             _helper: helper,
             _helper_lock: helper_lock,
         })
@@ -467,6 +478,18 @@ impl Btrfs {
         let path = self.at(&self.old_roots).join(gone);
         let rel = format!("{}/{gone}", self.old_roots);
         let nested = self.nested_below(subvolumes, &rel)?;
+        // Ids are never reused: the archive the plan chose is the one acted on.
+        let id = self.id_of(&rel)?;
+        let same = || {
+            let path = path.clone();
+            Check::new(move || match subvolume_id(&path) {
+                Some(now) if now == id && is_subvolume(&path) => Ok(()),
+                _ => Err(format!(
+                    "{} is no longer the archive the plan chose (subvolume {id})",
+                    shown_path(&path)
+                )),
+            })
+        };
         let delete = btrfs().args(["subvolume", "delete"]).arg(&path);
         let reach = self.reach();
         let by_hand = format!(
@@ -477,7 +500,7 @@ impl Btrfs {
         );
         if !nested.is_empty() {
             plan.steps.push(Step {
-                action: Action::Run(set_ro(&path, false)),
+                action: Action::Checked(set_ro(&path, false), same()),
                 what: format!(
                     "retention: make archive {} writable to delete what is nested in it",
                     shown(gone)
@@ -508,7 +531,7 @@ impl Btrfs {
             });
         }
         plan.steps.push(Step {
-            action: Action::Run(delete),
+            action: Action::Checked(delete, same()),
             what: format!("retention: delete archive {}", shown(gone)),
             if_fails: by_hand,
         });
@@ -839,7 +862,7 @@ impl Backend for Btrfs {
         let file = Lock::file(&name, &self.name(), wait)?;
         let dir = self.top_fd.try_clone().map_err(|e| Error::io("cannot duplicate a descriptor", e))?;
         let rest = wait.saturating_sub(start.elapsed());
-        Ok(file.and(Lock::on_dir(dir, &self.name(), rest, Some(&name))?))
+        Ok(file.and(Lock::on_dir(dir, &self.name(), rest)?))
     }
 
     fn archive_holds_root(&self, last: &LastRollback) -> Option<bool> {
@@ -983,11 +1006,18 @@ struct Held {
     parent: OwnedFd,
     parent_path: PathBuf,
     root_name: Vec<u8>,
-    /// The root (`None`: it does not exist).
+    /// The root (`None`: it does not exist), and the root and the blank
+    /// subvolume themselves, held open: while they are, btrfs gives no
+    /// other subvolume their device numbers, so an [`Ident`] names them.
     root: Option<Ident>,
+    _root_fd: Option<OwnedFd>,
     blank_parent: OwnedFd,
     blank_name: Vec<u8>,
     blank: Ident,
+    _blank_fd: OwnedFd,
+    /// The blank subvolume's generation when the plan was made: it moves
+    /// if anything is written in it (made writable for a while).
+    blank_generation: Option<u64>,
     blank_path: PathBuf,
     /// The root's name in the mark.
     subvolume: String,
@@ -1018,6 +1048,23 @@ impl Held {
             Ok(_) => Err(changed(&self.blank_path, "it is another subvolume now")),
             Err(e) => Err(changed(&self.blank_path, e)),
         }
+    }
+
+    /// Right before the blank subvolume is copied: it is the planned one,
+    /// its path leads there, it is read-only and nothing was written in it.
+    fn blank_untouched(&self) -> std::result::Result<(), String> {
+        self.blank_unchanged()?;
+        if at::ident_of_path(&self.blank_path).ok() != Some(self.blank) {
+            return Err(changed(&self.blank_path, "the path leads elsewhere now"));
+        }
+        let (readonly, generation) = read_only_and_generation(&self.blank_path);
+        if readonly != Some(true) {
+            return Err(changed(&self.blank_path, "it is not read-only"));
+        }
+        if generation.is_none() || generation != self.blank_generation {
+            return Err(changed(&self.blank_path, "something was written in it"));
+        }
+        Ok(())
     }
 
     /// The mark, read from the held top-level volume, still lists the root.
@@ -1058,7 +1105,7 @@ impl Held {
             }
             Err(e) => return Err(changed(&self.root_path(), e)),
         }
-        self.blank_unchanged()?;
+        self.blank_untouched()?;
         self.paths_lead_home()
     }
 }
@@ -1095,10 +1142,16 @@ fn unsealed(top: BorrowedFd<'_>) -> Vec<Vec<u8>> {
         .unwrap_or_default()
 }
 
-/// Notes (or forgets) an archive as not sealed yet.
-fn note_unsealed(top: BorrowedFd<'_>, name: &[u8], on: bool) -> std::result::Result<(), String> {
+/// Notes (or forgets) an archive as not sealed yet; names no longer in
+/// `dir` (a run killed before its move) are forgotten on the way.
+fn note_unsealed(
+    top: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    on: bool,
+) -> std::result::Result<(), String> {
     let mut list = unsealed(top);
-    list.retain(|n| n != name);
+    list.retain(|n| n != name && at::ident_at(dir, n).is_ok());
     if on {
         list.push(name.to_vec());
     }
@@ -1125,15 +1178,30 @@ impl Btrfs {
         };
         let blank =
             at::ident_at(blank_parent.as_fd(), &blank_name).map_err(|e| Error::io(shown(&self.blank), e))?;
+        let hold = |dir: &OwnedFd, name: &[u8], what: &str| {
+            at::open_dir(dir.as_fd(), name).map_err(|e| Error::io(format!("cannot open {}", shown(what)), e))
+        };
+        let root_fd = root.map(|_| hold(&parent, &root_name, &self.subvolume)).transpose()?;
+        let blank_fd = hold(&blank_parent, &blank_name, &self.blank)?;
+        if root_fd.as_ref().map(|fd| at::ident(fd.as_fd()).ok()).is_some_and(|i| i != root)
+            || at::ident(blank_fd.as_fd()).ok() != Some(blank)
+        {
+            return Err(Error::Target(
+                "the root or the blank subvolume changed while the plan was made".into(),
+            ));
+        }
         Ok(Held {
             top: Arc::clone(&self.top_fd),
             parent,
             parent_path,
             root_name,
             root,
+            _root_fd: root_fd,
             blank_parent,
             blank_name,
             blank,
+            _blank_fd: blank_fd,
+            blank_generation: generation(&self.at(&self.blank)),
             blank_path: self.at(&self.blank),
             subvolume: self.subvolume.clone(),
         })
@@ -1278,8 +1346,28 @@ fn seal(
     }
     cmd.output().map_err(|e| e.to_string())?;
     // Sealed: a note left behind only costs the next run a look.
-    let _ = note_unsealed(top.as_fd(), name, false);
+    let _ = note_unsealed(top.as_fd(), dir.as_fd(), name, false);
     Ok(())
+}
+
+/// The id of the subvolume at `path` (`None`: it could not tell).
+fn subvolume_id(path: &Path) -> Option<u64> {
+    let out = btrfs().args(["inspect-internal", "rootid"]).arg(path).output().ok()?;
+    String::from_utf8_lossy(&out).trim().parse().ok()
+}
+
+/// Whether a subvolume is read-only, and its generation, as `btrfs
+/// subvolume show` says (`None`: it could not tell).
+fn read_only_and_generation(path: &Path) -> (Option<bool>, Option<u64>) {
+    let Ok(out) = btrfs().args(["subvolume", "show"]).arg(path).output() else { return (None, None) };
+    let text = String::from_utf8_lossy(&out);
+    let field = |name: &str| text.lines().find_map(|l| l.trim_start().strip_prefix(name).map(str::trim));
+    let readonly = field("Flags:").map(|f| f.split_whitespace().any(|w| w == "readonly"));
+    (readonly, field("Generation:").and_then(|g| g.parse().ok()))
+}
+
+fn generation(path: &Path) -> Option<u64> {
+    read_only_and_generation(path).1
 }
 
 fn argv_of(cmd: &Cmd) -> Vec<String> {
@@ -1358,9 +1446,15 @@ fn plan_move_aside(
             words,
             Check::new(move || {
                 h.root_unchanged()?;
-                h.blank_unchanged()?;
+                h.blank_untouched()?;
                 h.still_marked()?;
+                // The steps after this one are commands given paths: they
+                // must lead where this one acts, or it does not act at all.
+                h.paths_lead_home()?;
                 let dir = o.checked(h.top.as_fd())?;
+                if at::ident_of_path(&o.path).ok() != at::ident(dir.as_fd()).ok() {
+                    return Err(changed(&o.path, "the path leads elsewhere now"));
+                }
                 match at::ident_at(dir.as_fd(), &n) {
                     Err(rustix::io::Errno::NOENT) => {}
                     Ok(_) => {
@@ -1371,11 +1465,11 @@ fn plan_move_aside(
                     Err(e) => return Err(changed(Path::new(&archive_text), e)),
                 }
                 if read_only {
-                    note_unsealed(h.top.as_fd(), &n, true)?;
+                    note_unsealed(h.top.as_fd(), dir.as_fd(), &n, true)?;
                 }
                 at::rename_noreplace(h.parent.as_fd(), &h.root_name, dir.as_fd(), &n).map_err(|e| {
                     if read_only {
-                        let _ = note_unsealed(h.top.as_fd(), &n, false);
+                        let _ = note_unsealed(h.top.as_fd(), dir.as_fd(), &n, false);
                     }
                     format!("cannot move the root to {archive_text}: {e}")
                 })

@@ -350,6 +350,17 @@ fn run_steps(
     for (i, step) in plan.steps.iter().enumerate() {
         screen.say(&format!("[{}/{n}] {}\n", i + 1, step.action.display()));
         screen.flush();
+        if plan.archive_step == Some(i) {
+            // Named before the step that fills it: a run killed right after
+            // it still says where the old root went (`status` checks that it
+            // is there before it says it is kept).
+            last.archive.clone_from(&plan.archive);
+            last.archive_name.clone_from(&plan.archive_name);
+            last.archive_id = plan.archive_id;
+            if let Err(e) = backend.record_outcome(&last) {
+                warn(&terminal_safe(&format!("cannot record step {} for `darlings status`: {e}", i + 1)));
+            }
+        }
         if let Err(e) = step.action.run() {
             let text = format!("failed at step {} of {n}: {e}", i + 1);
             let state = capitalized(&step.if_fails);
@@ -362,6 +373,10 @@ fn run_steps(
                 kernel_log(&format!("rollback {text}. {state}"));
             }
             done.failed = Some(format!("{text}. {state}"));
+            if plan.archive_step == Some(i) {
+                // A step is all or nothing: it made no archive.
+                (last.archive, last.archive_name, last.archive_id) = (None, None, None);
+            }
             last.outcome = Outcome::Failed;
             last.reasons = vec![text, state];
             done.last = Some(last);
@@ -370,11 +385,6 @@ fn run_steps(
         done.steps_done += 1;
         last.steps_done = i + 1;
         last.last_step = Some(step.what.clone());
-        if plan.archive_step == Some(i) {
-            last.archive.clone_from(&plan.archive);
-            last.archive_name.clone_from(&plan.archive_name);
-            last.archive_id = plan.archive_id;
-        }
         // How far it got, for `status` if the run dies now.
         if i + 1 < n {
             if let Err(e) = backend.record_outcome(&last) {

@@ -79,12 +79,10 @@ impl Lock {
     }
 
     /// Locks a directory itself (opened `O_DIRECTORY|O_NOFOLLOW`); its
-    /// holder is named from `pid_of`, the lock file of the same target.
-    pub fn on_dir(dir: OwnedFd, what: &str, wait: Duration, pid_of: Option<&str>) -> Result<Lock, LockError> {
-        take(dir.as_fd(), what, wait, || {
-            let mut f = std::fs::File::open(lock_path(pid_of?)).ok()?;
-            read_pid(&mut f)
-        })?;
+    /// holder is named when `/proc/locks` shows it (never this process,
+    /// which holds the lock file of the same target by then).
+    pub fn on_dir(dir: OwnedFd, what: &str, wait: Duration) -> Result<Lock, LockError> {
+        take(dir.as_fd(), what, wait, || holder(dir.as_fd()).filter(|&p| p != std::process::id()))?;
         Ok(Lock { _fds: vec![dir] })
     }
 }

@@ -73,14 +73,15 @@ run not-oldest "$D" rollback --dataset tank/local/two --archive-dataset "$AR" --
 # The running root: darlings in a chroot whose / is the dataset.
 unshare -m bash -c '
   R=$1; D=$2
-  for d in usr proc dev sys d; do mkdir -p "$R/$d"; done
+  for d in usr proc dev sys d run; do mkdir -p "$R/$d"; done
   for l in bin sbin lib lib64; do [ -e "$R/$l" ] || ln -s "usr/$l" "$R/$l"; done
   mount --rbind /usr "$R/usr"; mount -t proc proc "$R/proc"; mount -t sysfs sysfs "$R/sys"; mount --rbind /dev "$R/dev"
   mount --bind "$(dirname "$D")" "$R/d"
+  mount -t tmpfs tmpfs "$R/run"   # as on a running system: darlings keeps its locks there
   chroot "$R" /d/darlings rollback --dataset tank/local/root --archive-dataset tank/safe/darlings --yes
 ' _ "$R" "$D" > "$O/live.out" 2>&1 < /dev/null
 echo $? > "$O/live.code"
-rm -rf "$R/usr" "$R/proc" "$R/dev" "$R/sys" "$R/d" "$R/bin" "$R/sbin" "$R/lib" "$R/lib64"
+rm -rf "$R/usr" "$R/proc" "$R/dev" "$R/sys" "$R/d" "$R/run" "$R/bin" "$R/sbin" "$R/lib" "$R/lib64"
 run dry-run "$D" rollback --dataset "$DS" --archive-dataset "$AR" --dry-run
 "$D" rollback --dataset "$DS" --archive-dataset "$AR" --dry-run --format json > "$O/dry-run.json" 2>&1
 
@@ -142,7 +143,7 @@ umount "$R"
 run initrd-no-record "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
 "$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/status-refused.txt" 2>&1
 mount -t zfs "$DS" "$R"
-"$D" record --root "$R" --no-default-manifest > "$O/record.out" 2>&1; echo $? > "$O/record.code"
+"$D" record --root "$R" --dataset "$DS" --archive-dataset "$AR" --no-default-manifest > "$O/record.out" 2>&1; echo $? > "$O/record.code"
 umount "$R"
 run initrd "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
 mount -t zfs "$DS" "$R"
@@ -166,7 +167,8 @@ zboot() {
 }
 zshutdown() { umount "$R/var/lib/nixos" "$R/home/alice/.ssh" "$R/persist"; sync; umount "$R"; }
 zrecord() {
-  "$D" record --root "$R" --no-default-manifest --impermanence /scratch/persistence.json > "$O/$1.out" 2>&1
+  "$D" record --root "$R" --dataset "$DS" --archive-dataset "$AR" --no-default-manifest \
+    --impermanence /scratch/persistence.json > "$O/$1.out" 2>&1
   echo $? > "$O/$1.code"
 }
 zboot
@@ -184,4 +186,30 @@ run initrd-critical "$D" rollback --initrd --dataset "$DS" --archive-dataset "$A
 "$D" status --dataset "$DS" --archive-dataset "$AR" --format prometheus > "$O/initrd-critical.prom" 2>&1
 "$D" status --dataset "$DS" --archive-dataset "$AR" --format json > "$O/initrd-critical.json" 2>&1
 grep -c darlings /proc/self/mountinfo > "$O/mounts-left-claims"
+
+say "lock, record file, used once"
+mount -t zfs "$DS" "$R"
+rm -r "$R/etc/ssh"
+"$D" record --root "$R" --dataset "$DS" --archive-dataset "$AR" --no-default-manifest > /dev/null 2>&1
+zfs get -H -o value,source darlings:record "$DS" > "$O/record-pointer.txt" 2>&1
+zfs get -H -o value mountpoint,canmount "$AR/darlings-record" > "$O/record-dataset.txt" 2>&1
+"$D" archives --dataset "$DS" --archive-dataset "$AR" --format json > "$O/archives-with-record.json" 2>&1
+# Another darlings holds the target's lock.
+mkdir -p /run/darlings
+flock -o -x "/run/darlings/zfs-tank%2Flocal%2Froot.lock" sleep 600 & holder=$!
+sleep 1
+run locked "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
+run locked-mark "$D" mark --dataset "$DS" --off
+kill "$holder"; wait "$holder" 2>/dev/null
+umount "$R"
+"$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR" --dry-run > "$O/record-dry.out" 2>&1
+"$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/record-kept.txt" 2>&1
+run initrd-once "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+"$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/record-used.txt" 2>&1
+zfs get -H -o value,source darlings:record "$DS" > "$O/record-pointer-used.txt" 2>&1
+run initrd-twice "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+zfs set 'darlings:record={"version":99,"file":"record.json","sha256":"0"}' "$DS"
+"$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/record-foreign.txt" 2>&1
+run initrd-foreign "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR"
+grep -c darlings /proc/self/mountinfo > "$O/mounts-left-record"
 say "done"
