@@ -29,7 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Audit(args)) => audit(&args),
         Some(Command::Stray(args)) => stray(&args),
         Some(Command::Explain(args)) => explain(&args),
-        Some(Command::Rollback(args)) => Ok(crate::rollback::rollback(&args)?),
+        Some(Command::Rollback(args)) => Ok(crate::rollback::rollback(&config::Rollback::from_args(&args)?)?),
         Some(Command::Mark(args)) => Ok(crate::rollback::mark(&args)?),
         Some(Command::Archives(args)) => Ok(crate::rollback::archives(&args)?),
         Some(Command::Restore(args)) => crate::rollback::restore(&args),

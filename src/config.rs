@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use crate::claims::RuleSources;
 use crate::cli::{
     ArchiveArgs, AuditArgs, BarePathArg, BlankArgs, DeclaredArgs, ExplainArgs, FailOn, FailOnArg, Format,
-    ManifestArgs, PatternArgs, RecordArgs, ReportArgs, RootArg, RuleArgs, RuleSourceArgs, SourceArgs,
-    SourceKind, StrayArgs, SubvolumeArg, ThreadsArg, When, WhichArgs,
+    ManifestArgs, PatternArgs, RecordArgs, ReportArgs, RootArg, RuleArgs, SourceArgs, SourceKind, StrayArgs,
+    SubvolumeArg, ThreadsArg, When, WhichArgs,
 };
 use crate::report::{Filter, SortKey, Verdict};
 
@@ -302,21 +302,21 @@ impl Audit {
     /// shutdown, taken from the record as they are (`recorded`): no file
     /// and no parser between the record and the guards.
     pub fn for_rollback(
+        cfg: &Rollback,
         root: PathBuf,
         source: Source,
-        rules: &RuleSourceArgs,
         assume_claims: bool,
         recorded: Vec<crate::claims::nixos::Declared>,
-        threads: &ThreadsArg,
-    ) -> Result<Audit, ConfigError> {
-        stdin_readers(&rules.declared, None)?;
-        let at = RootArg { root: Some(root) };
-        let mut rules =
-            Rules::new(&at, &rules.manifests, Some(&rules.patterns), &rules.declared, assume_claims);
+    ) -> Audit {
+        let mut rules = cfg.rules.clone();
+        rules.root = root;
+        rules.root_given = true;
+        rules.assume_claims = assume_claims;
         rules.sources.recorded = recorded;
-        let mut cfg = Audit::new(rules, source, threads);
-        cfg.flat = true;
-        Ok(cfg)
+        let mut audit = Audit::new(rules, source, &ThreadsArg::default());
+        audit.threads = cfg.threads;
+        audit.flat = true;
+        audit
     }
 
     /// `stray`: the declared claims and how to show what lies beside them
@@ -355,6 +355,70 @@ impl Audit {
             cfg.flat = true;
         }
         Ok(cfg)
+    }
+}
+
+/// `darlings rollback`, resolved: the target, what the run may do, and the
+/// rules of the audit behind it ([`Audit::for_rollback`]). The flow and the
+/// backends read this, never the flags.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    pub target: TargetNames,
+    /// Show the plan and stop.
+    pub dry_run: bool,
+    /// Erase without asking.
+    pub yes: bool,
+    /// In the initrd: claims assumed, the record decides, a refusal exits 0.
+    pub initrd: bool,
+    /// The plan and the outcome as JSON (else text).
+    pub json: bool,
+    /// The flags that lift refusals.
+    pub force: bool,
+    pub live: bool,
+    pub destroy_newer: bool,
+    pub destroy_clones: bool,
+    /// Retention: keep the newest N archives, those younger than D days.
+    pub retain: Option<u32>,
+    pub retain_days: Option<u32>,
+    /// btrfs: leave the archive writable.
+    pub writable_archive: bool,
+    /// The audit's rules (its root is set when the audit runs) and threads.
+    pub rules: Rules,
+    /// `--impermanence` was given: it, not the record, names the claims.
+    pub claims_given: bool,
+    pub threads: usize,
+}
+
+impl Rollback {
+    pub fn from_args(args: &crate::cli::RollbackArgs) -> Result<Rollback, ConfigError> {
+        let r = &args.rules;
+        stdin_readers(&r.declared, None)?;
+        let names =
+            TargetNames::new(&args.which, Some(&args.subvolume), Some(&args.blank), Some(&args.archive))
+                .waiting(&args.wait);
+        Ok(Rollback {
+            target: names,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            initrd: args.initrd,
+            json: args.format == crate::cli::PlanFormat::Json,
+            force: args.force,
+            live: args.live,
+            destroy_newer: args.destroy_newer,
+            destroy_clones: args.destroy_clones,
+            retain: args.retain,
+            retain_days: args.retain_days,
+            writable_archive: args.writable_archive,
+            rules: Rules::new(
+                &RootArg::default(),
+                &r.manifests,
+                Some(&r.patterns),
+                &r.declared,
+                r.assume_claims,
+            ),
+            claims_given: r.declared.impermanence.is_some(),
+            threads: default_threads(&args.threads),
+        })
     }
 }
 

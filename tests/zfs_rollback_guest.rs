@@ -293,6 +293,21 @@ fn the_lock_and_the_record_file_on_zfs() {
         assert!(r.same(name), "{name}: {out}");
         assert!(out.contains("tank/local/root is locked by another darlings, pid "), "{name}: {out}");
     }
+    // A snapshot taken between the plan and the act stops the run before
+    // anything is made, and survives.
+    let sneaked = r.text("sneaked.out");
+    assert_eq!(r.text("sneaked.code").trim(), "2", "{sneaked}");
+    assert!(
+        sneaked.contains("the snapshots of tank/local/root changed since the plan was made"),
+        "{sneaked}"
+    );
+    assert!(sneaked.contains("failed at step 1 of"), "{sneaked}");
+    let snapshots = r.lines("sneaked.snapshots");
+    assert!(snapshots.contains(&"tank/local/root@sneaked".to_owned()), "{snapshots:?}");
+    assert!(
+        !snapshots.iter().any(|s| s.contains("@darlings-")),
+        "no precautionary snapshot was made: {snapshots:?}"
+    );
     assert!(r.text("record-kept.txt").contains("the next rollback may erase"), "a dry run leaves the record");
     let once = r.out("initrd-once");
     assert_eq!(r.code("initrd-once"), 0, "{once}");

@@ -35,7 +35,8 @@ use super::{
     retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback,
     Mark, Plan, Problem, Result, Retention, RootState, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind};
+use crate::cli::SourceKind;
+use crate::config::Rollback;
 use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::Cmd;
@@ -600,7 +601,7 @@ impl Backend for Btrfs {
     /// writable, move the root aside, snapshot the blank one in its place,
     /// make the archive read-only), each acting on what the plan holds and
     /// checking right before that it is still what the plan found.
-    fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan> {
+    fn plan(&self, args: &Rollback, now: i64) -> Result<Plan> {
         let root = self.at(&self.subvolume);
         let blank = self.at(&self.blank);
         let mut plan = Plan {
@@ -676,7 +677,7 @@ impl Backend for Btrfs {
 
     /// Retention: deletes the archives `--retain` / `--retain-days` let go,
     /// never one that is mounted; says what it keeps and why.
-    fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()> {
+    fn plan_retention(&self, args: &Rollback, now: i64, plan: &mut Plan) -> Result<()> {
         let rules = Retention { count: args.retain, days: args.retain_days };
         let Some(name) = plan.archive_name.clone().filter(|_| rules.asked()) else { return Ok(()) };
         let newest = Archive {

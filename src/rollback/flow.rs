@@ -17,8 +17,8 @@ use super::{
     capitalized, confirm, guard, now, Backend, Error, LastRollback, Loss, Outcome, Overrides, Plan, Recorded,
     Refusal, Result, RootState, Target,
 };
-use crate::cli::{PlanFormat, RollbackArgs, SourceKind};
-use crate::config::TargetNames;
+use crate::cli::SourceKind;
+use crate::config::Rollback;
 use crate::error::ExitCode;
 use crate::sanitize::terminal_safe;
 use crate::sys::output::{warn, Out};
@@ -54,11 +54,10 @@ impl Screen {
 }
 
 /// `darlings rollback`.
-pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
+pub fn rollback(args: &Rollback) -> Result<ExitCode> {
     let now = now();
-    let names = TargetNames::new(&args.which, Some(&args.subvolume), Some(&args.blank), Some(&args.archive))
-        .waiting(&args.wait);
-    let target = match Target::open(&names, !args.dry_run) {
+    let names = &args.target;
+    let target = match Target::open(names, !args.dry_run) {
         Ok(t) => t,
         Err(e) if args.initrd => return Ok(initrd_gives_up(None, &e, now)),
         Err(e) => return Err(e),
@@ -83,7 +82,7 @@ pub fn rollback(args: &RollbackArgs) -> Result<ExitCode> {
         Err(e) if args.initrd => return Ok(initrd_gives_up(Some(backend), &e, now)),
         Err(e) => return Err(e),
     };
-    let mut screen = Screen { out: Out::stdout(), text: args.format == PlanFormat::Text };
+    let mut screen = Screen { out: Out::stdout(), text: !args.json };
     screen.say(&plan_text(&plan, now));
     let mut done = Done::default();
     let code = act(backend, &plan, args, now, &mut screen, &mut done);
@@ -121,7 +120,7 @@ type Flush = std::thread::JoinHandle<rustix::io::Result<()>>;
 /// writes only what others wrote and the kernel would commit within
 /// seconds anyway (no file, name or attribute changes, even if the audit
 /// then refuses); a failure is only said.
-fn flush(backend: &dyn Backend, args: &RollbackArgs) -> Option<Flush> {
+fn flush(backend: &dyn Backend, args: &Rollback) -> Option<Flush> {
     if args.dry_run {
         return None;
     }
@@ -149,12 +148,7 @@ fn initrd_gives_up(backend: Option<&dyn Backend>, e: &Error, now: i64) -> ExitCo
 /// Builds the plan: the backend's questions, then (unless a guard no flag
 /// lifts already refuses) in the initrd the record of the last shutdown,
 /// the audit (with the record's claims) and retention; then the guards.
-fn prepare(
-    backend: &dyn Backend,
-    args: &RollbackArgs,
-    now: i64,
-    flushing: &mut Option<Flush>,
-) -> Result<Plan> {
+fn prepare(backend: &dyn Backend, args: &Rollback, now: i64, flushing: &mut Option<Flush>) -> Result<Plan> {
     let mut plan = backend.plan(args, now)?;
     let everything = Overrides { force: true, live: true, destroy_newer: true, destroy_clones: true };
     let hopeless = !guard(&plan.facts, everything).is_empty();
@@ -177,7 +171,7 @@ fn prepare(
         audit_into(backend, args, &mut plan, claims)?;
         backend.plan_retention(args, now, &mut plan)?;
     }
-    plan.refusals = guard(&plan.facts, Overrides::from_args(args));
+    plan.refusals = guard(&plan.facts, Overrides::of(args));
     Ok(plan)
 }
 
@@ -199,7 +193,7 @@ fn note_record(r: &super::Record, plan: &mut Plan) {
 /// at shutdown (`claims`, from the record) are the audit's claims, assumed.
 fn audit_into(
     backend: &dyn Backend,
-    args: &RollbackArgs,
+    args: &Rollback,
     plan: &mut Plan,
     claims: Vec<crate::claims::nixos::Declared>,
 ) -> Result<()> {
@@ -209,7 +203,7 @@ fn audit_into(
     let verified = place.verified && !args.initrd;
     let mut recorded = Vec::new();
     if !claims.is_empty() {
-        if args.rules.declared.impermanence.is_none() {
+        if !args.claims_given {
             plan.notes.push(format!(
                 "the claims are the {} declared at shutdown (kept in the record)",
                 claims.len()
@@ -234,15 +228,7 @@ fn audit_into(
     };
     let what = "the audit before the rollback failed";
     let assume = args.rules.assume_claims || !verified;
-    let cfg = crate::config::Audit::for_rollback(
-        place.root.clone(),
-        source,
-        &args.rules,
-        assume,
-        recorded,
-        &args.threads,
-    )
-    .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
+    let cfg = crate::config::Audit::for_rollback(args, place.root.clone(), source, assume, recorded);
     let report = crate::audit::run(&cfg).map_err(|e| Error::audit(what, &e))?;
     drop(place);
     let loss = Loss::from_report(&report, verified);
@@ -265,7 +251,7 @@ fn audit_into(
 fn act(
     backend: &dyn Backend,
     plan: &Plan,
-    args: &RollbackArgs,
+    args: &Rollback,
     now: i64,
     screen: &mut Screen,
     done: &mut Done,
@@ -329,7 +315,7 @@ fn not_confirmed(plan: &Plan, screen: &mut Screen) -> Option<String> {
 fn run_steps(
     backend: &dyn Backend,
     plan: &Plan,
-    args: &RollbackArgs,
+    args: &Rollback,
     now: i64,
     screen: &mut Screen,
     done: &mut Done,

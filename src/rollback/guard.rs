@@ -42,12 +42,12 @@ pub struct Overrides {
 }
 
 impl Overrides {
-    pub fn from_args(args: &crate::cli::RollbackArgs) -> Overrides {
+    pub fn of(cfg: &crate::config::Rollback) -> Overrides {
         Overrides {
-            force: args.force,
-            live: args.live,
-            destroy_newer: args.destroy_newer,
-            destroy_clones: args.destroy_clones,
+            force: cfg.force,
+            live: cfg.live,
+            destroy_newer: cfg.destroy_newer,
+            destroy_clones: cfg.destroy_clones,
         }
     }
 

@@ -55,7 +55,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::RollbackArgs;
 use crate::config::TargetNames;
 use crate::report::{Report, Severity, Verdict};
 use crate::sanitize::escape;
@@ -329,9 +328,9 @@ pub trait Backend {
     /// Sets or removes the mark; says what was done.
     fn mark(&self, on: bool) -> Result<String>;
     /// The plan without retention: the facts and the steps of the erase.
-    fn plan(&self, args: &RollbackArgs, now: i64) -> Result<Plan>;
+    fn plan(&self, cfg: &crate::config::Rollback, now: i64) -> Result<Plan>;
     /// Retention, once the audit says whether the new archive holds data.
-    fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()>;
+    fn plan_retention(&self, cfg: &crate::config::Rollback, now: i64, plan: &mut Plan) -> Result<()>;
     /// Where the root's audit runs (`None`: there is no root to audit).
     fn audit_place(&self) -> Result<Option<AuditPlace>>;
     /// The pointer to the record ([`record`]), as the root carries it.

@@ -22,10 +22,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::{
-    retain, Action, Archive, AuditPlace, Backend, Blank, Error, Kept, LastRollback, Mark, Plan, Problem,
-    Result, Retention, Step,
+    retain, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback, Mark, Plan,
+    Problem, Result, Retention, Step,
 };
-use crate::cli::{RollbackArgs, SourceKind};
+use crate::cli::SourceKind;
+use crate::config::Rollback;
 use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
 use crate::sys::command::{Cmd, Pipe};
@@ -48,10 +49,96 @@ pub struct Zfs {
     pub archive: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Snapshot {
     name: String,
     creation: i64,
     clones: Vec<String>,
+    guid: String,
+}
+
+/// The snapshots of `dataset` (oldest first), with their guids and clones.
+fn list_snapshots(dataset: &str) -> Result<Vec<Snapshot>> {
+    let out = zfs()
+        .args([
+            "list",
+            "-Hp",
+            "-t",
+            "snapshot",
+            "-o",
+            "name,creation,clones,guid",
+            "-s",
+            "createtxg",
+            "-d",
+            "1",
+        ])
+        .arg(dataset)
+        .output()
+        .map_err(crate::source::zfs::explain)?;
+    Ok(rows(&out)
+        .into_iter()
+        .filter(|r| r.len() >= 4)
+        .map(|r| Snapshot {
+            name: r[0].split_once('@').map_or(r[0].clone(), |(_, s)| s.to_owned()),
+            creation: r[1].parse().unwrap_or(0),
+            clones: r[2].split(',').filter(|c| !c.is_empty() && *c != "-").map(str::to_owned).collect(),
+            guid: r[3].clone(),
+        })
+        .collect())
+}
+
+/// What the erase depends on, as the plan found it: the blank snapshot and
+/// every snapshot after it (`zfs rollback -r` destroys those, and only
+/// those were consented to), and the mark. Checked right before the
+/// precautionary snapshot and right before the rollback.
+#[derive(Clone)]
+struct Planned {
+    dataset: String,
+    /// The blank snapshot and the ones after it, with guids and clones.
+    from_blank: Vec<Snapshot>,
+}
+
+impl Planned {
+    /// `keep`: the precautionary snapshot the run made since (the one
+    /// snapshot allowed to be new).
+    fn check(&self, keep: Option<&str>) -> std::result::Result<(), String> {
+        let props = zfs()
+            .args(["get", "-Hp", "-o", "property,value,source", MARK])
+            .arg(&self.dataset)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let props: Props = rows(&props)
+            .into_iter()
+            .filter(|r| r.len() >= 3)
+            .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
+            .collect();
+        if mark_of(&props).is_none() {
+            return Err(format!("{} is no longer marked as ephemeral", self.dataset));
+        }
+        let now = list_snapshots(&self.dataset).map_err(|e| e.to_string())?;
+        let blank = &self.from_blank[0];
+        let Some(at) = now.iter().position(|s| s.name == blank.name && s.guid == blank.guid) else {
+            return Err(format!("{}@{} is not the blank snapshot the plan found", self.dataset, blank.name));
+        };
+        let mut after: Vec<&Snapshot> = now[at..].iter().collect();
+        if let Some(keep) = keep {
+            if after.last().is_some_and(|s| s.name == keep) {
+                after.pop();
+            }
+        }
+        let same = after.len() == self.from_blank.len()
+            && after
+                .iter()
+                .zip(&self.from_blank)
+                .all(|(a, b)| a.name == b.name && a.guid == b.guid && a.clones == b.clones);
+        if !same {
+            return Err(format!(
+                "the snapshots of {} changed since the plan was made (the rollback would destroy what nobody agreed to)",
+                self.dataset
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A read-only mount of our own, undone on drop.
@@ -120,11 +207,23 @@ struct WayBack<'a> {
 /// dataset when it is missing, send the snapshot into it (raw when
 /// `encrypted`), roll back to `blank` (`-R` when newer snapshots have
 /// clones).
-fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones: bool, plan: &mut Plan) {
+fn plan_steps(
+    way: &WayBack<'_>,
+    planned: &Planned,
+    blank: &str,
+    encrypted: bool,
+    clones: bool,
+    plan: &mut Plan,
+) {
+    let ds = planned.dataset.as_str();
     let (archive, target, keep) = (way.archive, &way.target, &way.keep);
     let destroy_keep = zfs().arg("destroy").arg(keep).display();
+    let before_snapshot = planned.clone();
     plan.steps.push(Step {
-        action: Action::Run(zfs().arg("snapshot").arg(keep)),
+        action: Action::Checked(
+            zfs().arg("snapshot").arg(keep),
+            Check::new(move || before_snapshot.check(None)),
+        ),
         what: "snapshot the current state (the way back starts here)".into(),
         if_fails: "nothing was changed".into(),
     });
@@ -160,8 +259,10 @@ fn plan_steps(way: &WayBack<'_>, blank: &str, ds: &str, encrypted: bool, clones:
         ),
     });
     let rollback = zfs().arg("rollback").arg(if clones { "-R" } else { "-r" });
+    let (before_rollback, kept) =
+        (planned.clone(), keep.split_once('@').map_or(keep.clone(), |(_, k)| k.to_owned()));
     plan.steps.push(Step {
-        action: Action::Run(rollback.arg(blank)),
+        action: Action::Checked(rollback.arg(blank), Check::new(move || before_rollback.check(Some(&kept)))),
         what: format!("erase: roll {ds} back to its blank snapshot (destroys the newer snapshots)"),
         if_fails: format!(
             "nothing was erased (a rollback is all or nothing); the erased-to-be state is archived as {target}; remove it with `{}` and `{destroy_keep}` if you give up",
@@ -215,31 +316,7 @@ impl Zfs {
     }
 
     fn snapshots(&self) -> Result<Vec<Snapshot>> {
-        let out = zfs()
-            .args([
-                "list",
-                "-Hp",
-                "-t",
-                "snapshot",
-                "-o",
-                "name,creation,clones",
-                "-s",
-                "createtxg",
-                "-d",
-                "1",
-            ])
-            .arg(&self.dataset)
-            .output()
-            .map_err(crate::source::zfs::explain)?;
-        Ok(rows(&out)
-            .into_iter()
-            .filter(|r| r.len() >= 3)
-            .map(|r| Snapshot {
-                name: r[0].split_once('@').map_or(r[0].clone(), |(_, s)| s.to_owned()),
-                creation: r[1].parse().unwrap_or(0),
-                clones: r[2].split(',').filter(|c| !c.is_empty() && *c != "-").map(str::to_owned).collect(),
-            })
-            .collect())
+        list_snapshots(&self.dataset)
     }
 
     /// Where `dataset`, a snapshot of it or a dataset below it is mounted,
@@ -297,7 +374,7 @@ impl Zfs {
     }
 
     /// The blank snapshot must exist (`None`: the plan ends here) and be
-    /// the oldest; returns the snapshots newer than it.
+    /// the oldest; returns it and the snapshots newer than it.
     fn blank_and_newer(&self, blank: &str, plan: &mut Plan) -> Result<Option<Vec<Snapshot>>> {
         let mut snapshots = self.snapshots()?;
         let Some(at) = snapshots.iter().position(|s| s.name == self.snapshot) else {
@@ -312,7 +389,7 @@ impl Zfs {
             writable: None,
             older: snapshots[..at].iter().map(|s| s.name.clone()).collect(),
         };
-        Ok(Some(snapshots.split_off(at + 1)))
+        Ok(Some(snapshots.split_off(at)))
     }
 
     /// Names the child datasets (not rolled back), and whether the dataset
@@ -437,14 +514,15 @@ impl Backend for Zfs {
     /// snapshot, newer snapshots and clones, the running root, room for
     /// the way back), then the steps (snapshot, send into the archive,
     /// roll back).
-    fn plan(&self, _args: &RollbackArgs, now: i64) -> Result<Plan> {
+    fn plan(&self, _args: &Rollback, now: i64) -> Result<Plan> {
         let ds = &self.dataset;
         let blank = format!("{ds}@{}", self.snapshot);
         let props = self.props(ds, &format!("type,referenced,encryption,{MARK}"))?;
         let mut plan = self.new_plan(&blank, &props)?;
-        let Some(newer) = self.blank_and_newer(&blank, &mut plan)? else { return Ok(plan) };
+        let Some(from_blank) = self.blank_and_newer(&blank, &mut plan)? else { return Ok(plan) };
+        let newer = &from_blank[1..];
         let clones: Vec<String> = newer.iter().flat_map(|s| s.clones.clone()).collect();
-        for s in &newer {
+        for s in newer {
             plan.destroyed
                 .push(format!("snapshot {ds}@{} (newer than the blank one; zfs rollback -r)", s.name));
             plan.facts.newer.push(format!("{ds}@{}", s.name));
@@ -467,16 +545,17 @@ impl Backend for Zfs {
             archive,
             archive_exists: false,
         };
-        way.archive_exists = self.way_back_problems(&way, &name, &newer, &props, &mut plan);
+        way.archive_exists = self.way_back_problems(&way, &name, newer, &props, &mut plan);
         let encrypted = props.get("encryption").is_some_and(|(v, _)| v != "off" && v != "-");
-        plan_steps(&way, &blank, ds, encrypted, !clones.is_empty(), &mut plan);
+        let planned = Planned { dataset: ds.clone(), from_blank: from_blank.clone() };
+        plan_steps(&way, &planned, &blank, encrypted, !clones.is_empty(), &mut plan);
         plan.archive_name = Some(name);
         Ok(plan)
     }
 
     /// Retention: destroys the archives `--retain` / `--retain-days` let
     /// go, never one that is mounted; says what it keeps and why.
-    fn plan_retention(&self, args: &RollbackArgs, now: i64, plan: &mut Plan) -> Result<()> {
+    fn plan_retention(&self, args: &Rollback, now: i64, plan: &mut Plan) -> Result<()> {
         let rules = Retention { count: args.retain, days: args.retain_days };
         let (Some(name), Some(archive)) =
             (plan.archive_name.clone().filter(|_| rules.asked()), &self.archive)

@@ -201,6 +201,15 @@ sleep 1
 run locked "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
 run locked-mark "$D" mark --dataset "$DS" --off
 kill "$holder"; wait "$holder" 2>/dev/null
+# A snapshot taken while the plan waits for its name: `zfs rollback -r`
+# would destroy it, and nobody agreed to that.
+echo sneaked > "$R/etc/sneaked"
+{ for i in $(seq 1200); do grep -q "Type the name" "$O/sneaked.out" 2>/dev/null && break; sleep 0.05; done
+  zfs snapshot "$DS@sneaked"; printf '%s\n' "$DS"; sleep 2; } \
+  | script -q -e -f -c "$D rollback --dataset $DS --archive-dataset $AR" /dev/null > "$O/sneaked.out" 2>&1
+echo $? > "$O/sneaked.code"
+zfs list -H -o name -t snapshot -d 1 "$DS" > "$O/sneaked.snapshots" 2>&1
+zfs destroy "$DS@sneaked"
 umount "$R"
 "$D" rollback --initrd --dataset "$DS" --archive-dataset "$AR" --dry-run > "$O/record-dry.out" 2>&1
 "$D" status --dataset "$DS" --archive-dataset "$AR" > "$O/record-kept.txt" 2>&1
