@@ -158,15 +158,8 @@ fn a_kill_in_the_sealing_window_never_leaves_an_archive_writable_for_good() {
     require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
-REAL=$(command -v btrfs)
-mkdir fake
-cat > fake/btrfs <<EOF
-#!/bin/sh
 # Widens the window: the new root and the seal each take a while.
-case "\$1 \$2" in "subvolume snapshot"|"property set") sleep 0.15 ;; esac
-exec $REAL "\$@"
-EOF
-chmod +x fake/btrfs
+fake_btrfs 'case "$1 $2" in "subvolume snapshot"|"property set") sleep 0.15 ;; esac'
 in_window=0; trials=0
 while [ "$in_window" -lt 80 ] && [ "$trials" -lt 200 ]; do
   trials=$((trials + 1))
@@ -224,16 +217,8 @@ fn status_says_how_far_an_interrupted_run_got() {
     require_tool!("mkfs.btrfs", "btrfs-progs");
     let r = run(r#"
 $D mark --mountpoint m > /dev/null
-REAL=$(command -v btrfs)
-mkdir fake
-kill_at() {
-  cat > fake/btrfs <<EOF
-#!/bin/sh
-if [ "\$1 \$2" = "$1" ]; then kill -9 \$PPID; exit 1; fi
-exec $REAL "\$@"
-EOF
-  chmod +x fake/btrfs
-}
+# A btrfs that kills darlings when it is asked to do "$1".
+kill_at() { fake_btrfs "if [ \"\$1 \$2\" = \"$1\" ]; then kill -9 \$PPID; exit 1; fi"; }
 # Killed at the seal: the archive is noted unsealed, the root is made.
 kill_at "property set"
 PATH="$WORK/fake:$PATH" $D rollback --mountpoint m --yes > "$OUT/sealing.out" 2>&1; echo $? > "$OUT/sealing.code"

@@ -57,6 +57,13 @@ check() {
   echo $? > "$OUT/$name.code"
   if [ "$(state)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/$name.state"
 }
+# A btrfs at $WORK/fake/btrfs (put it first on PATH) that runs the sh
+# lines $1 before the real btrfs, with the real one's arguments.
+fake_btrfs() {
+  mkdir -p "$WORK/fake"
+  printf '#!/bin/sh\n%s\nexec %s "$@"\n' "$1" "$(command -v btrfs)" > "$WORK/fake/btrfs"
+  chmod +x "$WORK/fake/btrfs"
+}
 # `check` for a rollback in the initrd: everything but the record.
 icheck() {
   name=$1; shift
