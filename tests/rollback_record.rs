@@ -142,3 +142,32 @@ wait
     let record: Value = serde_json::from_str(waited.trim()).unwrap();
     assert_eq!(record["version"], 2, "{record}");
 }
+
+/// The record's claims reach the initrd's audit as they were declared, in
+/// memory: no file is written for them on the way (an `--impermanence`
+/// file written and parsed again could lose or change a claim), and the
+/// audit names them from the record.
+#[test]
+fn the_recorded_claims_reach_the_audit_without_a_file() {
+    require_root!();
+    require_tool!("mkfs.btrfs", "btrfs-progs");
+    require_tool!("strace", "strace");
+    let r = run(r#"
+$D mark --mountpoint m > /dev/null
+printf '%s' '{"/persist": {"directories": ["/var/lib/app"], "files": ["/etc/machine-id"]}}' > "$WORK/claims.json"
+mkdir r && mount -o subvol=root "$LOOP" r
+$D record --root r --mountpoint m --no-default-manifest --impermanence "$WORK/claims.json" > /dev/null 2>&1
+umount r
+strace -f -qq -o "$OUT/trace" -e trace=openat,open,creat $D rollback --initrd --mountpoint m --dry-run --format json > "$OUT/plan.json" 2>/dev/null
+grep -E 'O_CREAT|creat\(' "$OUT/trace" > "$OUT/created" || true
+"#);
+    let created = r.lines("created");
+    let files: Vec<&String> = created.iter().filter(|l| !l.contains(".lock\"")).collect();
+    assert!(files.is_empty(), "only lock files are made: {files:#?}");
+    let plan = r.json("plan.json");
+    let notes = plan["notes"].to_string();
+    assert!(notes.contains("the claims are the 2 declared at shutdown"), "{notes}");
+    // The claim on /var/lib/app holds content on the root: the record's
+    // own decision (claims checked at shutdown) is what refuses.
+    assert!(plan["refusals"].to_string().contains("the audit recorded at shutdown"), "{}", plan["refusals"]);
+}
