@@ -210,7 +210,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l snapshot 
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l blank -d 'btrfs: the read-only blank subvolume the root is recreated from' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l archive-dataset -d 'ZFS: the dataset that keeps the archives of this root, one per root (e.g. rpool/safe/darlings/root)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l old-roots -d 'btrfs: the directory of the top-level volume that keeps old roots' -r
-complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record) [default: 0, refuse at once, naming its pid]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record); 0 refuses at once, naming its pid' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r
 complete -c darlings -n "__fish_darlings_using_subcommand rollback" -l ignore -d 'Declare PATTERN fine to lose (repeatable)' -r
@@ -236,7 +236,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand mark" -l dataset -d 'Z
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l device -d 'btrfs: the filesystem\'s device; its top-level volume is mounted at /run/darlings/btrfs-top while darlings works' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
-complete -c darlings -n "__fish_darlings_using_subcommand mark" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record) [default: 0, refuse at once, naming its pid]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand mark" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record); 0 refuses at once, naming its pid' -r
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -l off -d 'Remove the mark instead'
 complete -c darlings -n "__fish_darlings_using_subcommand mark" -s h -l help -d 'Print help'
 complete -c darlings -n "__fish_darlings_using_subcommand archives" -l dataset -d 'ZFS: the root dataset (e.g. rpool/local/root); without --dataset, --device or --mountpoint, the dataset or subvolume mounted at / is meant' -r
@@ -261,7 +261,7 @@ complete -c darlings -n "__fish_darlings_using_subcommand record" -l device -d '
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l mountpoint -d 'btrfs: where the top-level volume (subvolid=5) is already mounted' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l subvolume -d 'btrfs: the root subvolume, relative to the top-level volume' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l archive-dataset -d 'ZFS: the dataset that keeps the archives; the record is kept in its child `darlings-record`' -r
-complete -c darlings -n "__fish_darlings_using_subcommand record" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record) [default: 0, refuse at once, naming its pid]' -r
+complete -c darlings -n "__fish_darlings_using_subcommand record" -l wait -d 'Wait up to SECONDS for another darlings that holds the target\'s lock (a rollback, mark or record); 0 refuses at once, naming its pid' -r
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l root -d 'Audit DIR as if it were `/`: rules, symlink targets and reported paths are read relative to it [default: /]' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l manifest -d 'Read rules from this manifest (repeatable); ROOT/etc/darlings/manifest.toml is read too when present' -r -F
 complete -c darlings -n "__fish_darlings_using_subcommand record" -l keep -d 'Claim PATTERN as persisted (repeatable): an absolute path (the path and everything under it) or a glob (`*` does not cross `/`)' -r

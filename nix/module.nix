@@ -328,6 +328,9 @@ in
           ExecStart = execLine ([ darlings "record" "--invalidate" ] ++ recordTarget);
           ExecStop = execLine ([ darlings "record" "--progress" "never" ] ++ recordTarget);
           TimeoutStopSec = cfg.record.timeout;
+          # The record itself (up to a megabyte of JSON) is kept beside the
+          # root, not in the journal; what goes wrong goes to stderr.
+          StandardOutput = "null";
           SuccessExitStatus = findingsAreSuccess;
         };
       };

@@ -558,7 +558,7 @@ pub struct FailOnArg {
 #[derive(Debug, Args, Clone, Default)]
 pub struct WaitArg {
     /// Wait up to SECONDS for another darlings that holds the target's lock
-    /// (a rollback, mark or record) [default: 0, refuse at once, naming its pid]
+    /// (a rollback, mark or record); 0 refuses at once, naming its pid
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub wait: u32,
 }

@@ -237,6 +237,7 @@ file = false
         [&[BIN, "record", "--invalidate"][..], &target].concat()
     );
     assert_eq!(record["serviceConfig"]["TimeoutStopSec"], "10min");
+    assert_eq!(record["serviceConfig"]["StandardOutput"], "null", "the record is kept, not logged");
     assert_eq!(record["serviceConfig"]["RemainAfterExit"], true);
     assert_eq!(record["serviceConfig"]["SuccessExitStatus"], "1 3");
     assert_eq!(record["unitConfig"]["DefaultDependencies"], false);

@@ -91,6 +91,15 @@ $D record --root r --mountpoint m --no-default-manifest > /dev/null 2>&1
 $D record --invalidate --mountpoint m > "$OUT/invalidate.out" 2>&1; echo $? > "$OUT/invalidate.code"
 $D status --mountpoint m > "$OUT/invalidated.status"
 ls -A m/.darlings > "$OUT/invalidated.ls"
+$D record --invalidate --mountpoint m > "$OUT/invalidate-again.out" 2>&1
+# A record of something else than the root the rollback erases: refused,
+# and the record before it is gone all the same.
+$D record --root r --mountpoint m --no-default-manifest > /dev/null 2>&1
+mkdir "$WORK/elsewhere"
+$D record --root "$WORK/elsewhere" --mountpoint m --no-default-manifest > "$OUT/elsewhere.out" 2>&1; echo $? > "$OUT/elsewhere.code"
+$D status --mountpoint m > "$OUT/elsewhere.status"
+$D record --root r --mountpoint m --subvolume nosuch --no-default-manifest > "$OUT/nosuch.out" 2>&1; echo $? > "$OUT/nosuch.code"
+ls -A m/.darlings > "$OUT/nosuch.ls"
 "#);
     assert!(r.text("first.status").contains("the next rollback may erase"), "{}", r.text("first.status"));
     let failed = r.text("failed.out");
@@ -116,6 +125,24 @@ ls -A m/.darlings > "$OUT/invalidated.ls"
     assert_eq!(r.code("invalidate"), 0, "{}", r.text("invalidate.out"));
     assert!(r.text("invalidated.status").contains("recorded audit: none"));
     assert_eq!(r.text("invalidated.ls"), "", "no record file is left");
+    assert!(
+        r.text("invalidate-again.out").contains("there was no recorded audit"),
+        "{}",
+        r.text("invalidate-again.out")
+    );
+
+    let elsewhere = r.text("elsewhere.out");
+    assert_eq!(r.code("elsewhere"), 2, "{elsewhere}");
+    assert!(
+        elsewhere.contains("is not btrfs subvolume root")
+            && elsewhere.contains("the root the rollback erases"),
+        "{elsewhere}"
+    );
+    assert!(r.text("elsewhere.status").contains("recorded audit: none"), "{}", r.text("elsewhere.status"));
+    let nosuch = r.text("nosuch.out");
+    assert_eq!(r.code("nosuch"), 2, "{nosuch}");
+    assert!(nosuch.contains("there is no subvolume nosuch") && nosuch.contains("there are: "), "{nosuch}");
+    assert_eq!(r.text("nosuch.ls"), "", "no stray record file: {nosuch}");
 }
 
 /// Two records at once, or a record during a rollback: one at a time.

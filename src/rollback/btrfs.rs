@@ -732,6 +732,21 @@ impl Backend for Btrfs {
         }))
     }
 
+    /// The same subvolume root: btrfs gives each subvolume a device number
+    /// of its own, the same wherever it is mounted.
+    fn is_root_at(&self, path: &Path) -> Result<bool> {
+        let Some(root) = self.root_dir()? else {
+            return Err(Error::Target(format!(
+                "there is no subvolume {} in {} (there are: {})",
+                shown(&self.subvolume),
+                shown_path(&self.top),
+                super::list(&self.subvolumes()?.top_names())
+            )));
+        };
+        let held = at::ident(root.as_fd()).map_err(|e| Error::io(shown(&self.subvolume), e))?;
+        Ok(rustix::fs::stat(path).is_ok_and(|s| s.st_dev == held.dev && s.st_ino == held.ino))
+    }
+
     /// The pointer lives on the root's own directory: an erase by any
     /// other means takes it along.
     fn record_pointer(&self) -> Result<Option<Vec<u8>>> {

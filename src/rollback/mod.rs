@@ -333,6 +333,9 @@ pub trait Backend {
     fn plan_retention(&self, cfg: &crate::config::Rollback, now: i64, plan: &mut Plan) -> Result<()>;
     /// Where the root's audit runs (`None`: there is no root to audit).
     fn audit_place(&self) -> Result<Option<AuditPlace>>;
+    /// Whether the tree at `path` is the target's root itself (mounted
+    /// there): what `record` audits must be what the rollback erases.
+    fn is_root_at(&self, path: &Path) -> Result<bool>;
     /// The pointer to the record ([`record`]), as the root carries it.
     fn record_pointer(&self) -> Result<Option<Vec<u8>>>;
     /// Sets the pointer, or (`None`) removes it.

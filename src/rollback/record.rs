@@ -267,18 +267,27 @@ pub fn record(args: &RecordArgs) -> Result<ExitCode> {
         let names = TargetNames::for_record(args);
         let target = Target::open(&names, true)?;
         let lock = target.backend().lock(names.wait)?;
+        let had = read(target.backend()).map_or(true, |r| r.is_some());
         // Whatever happens next, the record of an earlier shutdown is gone.
         invalidate(target.backend())?;
+        if args.invalidate {
+            let text = if had { "removed the recorded audit of" } else { "there was no recorded audit of" };
+            let name = crate::sanitize::terminal_safe(&target.name()).into_owned();
+            super::status::print(&format!("{text} {name}\n"))?;
+            return Ok(ExitCode::Clean);
+        }
+        // What is audited is what the rollback erases: the target's root.
+        let root = args.rules.at.root.clone().unwrap_or_else(|| std::path::PathBuf::from("/"));
+        if !target.backend().is_root_at(&root)? {
+            return Err(Error::Target(format!(
+                "{} is not {} (the root the rollback erases) mounted: record the root the target names, \
+                 with --root where it is mounted (the old record is removed)",
+                crate::sanitize::escape(root.as_os_str().as_encoded_bytes()),
+                target.name()
+            )));
+        }
         Some((target, lock))
     };
-    if args.invalidate {
-        let name = target.as_ref().map_or_else(String::new, |(t, _)| t.name());
-        super::status::print(&format!(
-            "removed the recorded audit of {}\n",
-            crate::sanitize::terminal_safe(&name)
-        ))?;
-        return Ok(ExitCode::Clean);
-    }
     let cfg = crate::config::Audit::for_record(args)
         .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
     let audited = crate::audit::run_full(&cfg).map_err(|e| Error::audit(what, &e))?;

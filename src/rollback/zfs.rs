@@ -19,7 +19,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{
     retain, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback, Mark, Plan,
@@ -609,6 +609,12 @@ impl Backend for Zfs {
         }
         let guard = self.mount_ro(&self.dataset, AUDIT_DIR)?;
         Ok(Some(common(PathBuf::from(AUDIT_DIR), false, Some(guard))))
+    }
+
+    /// The dataset itself is mounted there.
+    fn is_root_at(&self, path: &Path) -> Result<bool> {
+        let Ok(real) = std::fs::canonicalize(path) else { return Ok(false) };
+        Ok(self.mount_points().iter().any(|m| m.as_slice() == real.as_os_str().as_bytes()))
     }
 
     fn record_pointer(&self) -> Result<Option<Vec<u8>>> {
