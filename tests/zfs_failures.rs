@@ -135,8 +135,8 @@ case "$*" in
   "get -Hp -o property,value,source darlings:ephemeral rpool/local/root") printf 'darlings:ephemeral\ton\tlocal\n' ;;
   "get -Hp -o property,value,source darlings:last-rollback rpool/local/root") printf 'darlings:last-rollback\t-\t-\n' ;;
   "get -Hp -o property,value,source available rpool/safe/darlings") printf 'available\t1000000000\t-\n' ;;
-  "list -Hp -t snapshot -o name,creation,clones -s createtxg -d 1 rpool/local/root")
-    printf 'rpool/local/root@blank\t1700000000\t\n' ;;
+  "list -Hp -t snapshot -o name,creation,clones,guid -s createtxg -d 1 rpool/local/root")
+    printf 'rpool/local/root@blank\t1700000000\t\t1234\n' ;;
   "list -H -p -o name -s createtxg -t snapshot -d 1 rpool/local/root") echo rpool/local/root@blank ;;
   "list -H -o name,mountpoint -t filesystem,volume -r rpool/local/root") printf 'rpool/local/root\tlegacy\n' ;;
   "list -H -o name rpool/safe/darlings") echo rpool/safe/darlings ;;
@@ -173,11 +173,19 @@ fn with_rollback_zfs(args: &[&str], fail: &str) -> (std::process::Output, String
     (out, std::fs::read_to_string(&log).unwrap_or_default())
 }
 
+/// A rollback of `rpool/local/root` whose zfs fails at `fail`. The tests
+/// run at once and name one dataset: each waits for the target's lock.
 fn rollback_failing(fail: &str) -> (std::process::Output, String) {
-    with_rollback_zfs(
-        &["rollback", "--dataset", "rpool/local/root", "--archive-dataset", "rpool/safe/darlings", "--yes"],
-        fail,
-    )
+    let args = [
+        "--dataset",
+        "rpool/local/root",
+        "--archive-dataset",
+        "rpool/safe/darlings",
+        "--yes",
+        "--wait",
+        "60",
+    ];
+    with_rollback_zfs(&[&["rollback"][..], &args].concat(), fail)
 }
 
 #[test]
