@@ -205,21 +205,12 @@ fn is_subvolume(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.ino() == SUBVOLUME_INO)
 }
 
-fn get_xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 65536];
-    match rustix::fs::getxattr(path, name, &mut buf[..]) {
-        Ok(n) => {
-            buf.truncate(n);
-            Ok(Some(buf))
-        }
-        Err(rustix::io::Errno::NODATA) => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot read {name} of {}", shown_path(path)), e)),
-    }
-}
-
-fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
-    rustix::fs::setxattr(path, name, value, rustix::fs::XattrFlags::empty())
-        .map_err(|e| Error::io(format!("cannot write {name} of {}", shown_path(path)), e))
+/// The subvolumes the mark lists, as the held top-level volume carries it.
+fn marks_of(top: BorrowedFd<'_>) -> Result<Vec<String>> {
+    Ok(at::get_xattr(top, MARK_XATTR)
+        .map_err(|e| Error::io(format!("cannot read {MARK_XATTR}"), e))?
+        .map(|v| String::from_utf8_lossy(&v).lines().map(str::to_owned).collect())
+        .unwrap_or_default())
 }
 
 fn btrfs() -> Cmd {
@@ -348,20 +339,24 @@ impl Btrfs {
     }
 
     fn marks(&self) -> Result<Vec<String>> {
-        Ok(get_xattr(&self.top, MARK_XATTR)?
-            .map(|v| String::from_utf8_lossy(&v).lines().map(str::to_owned).collect())
-            .unwrap_or_default())
+        marks_of(self.top_fd.as_fd())
+    }
+
+    /// An attribute of the top-level volume (read through the held one).
+    fn top_xattr(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        at::get_xattr(self.top_fd.as_fd(), name)
+            .map_err(|e| Error::io(format!("cannot read {name} of {}", shown_path(&self.top)), e))
+    }
+
+    fn set_top_xattr(&self, name: &str, value: &[u8]) -> Result<()> {
+        at::set_xattr(self.top_fd.as_fd(), name, value)
+            .map_err(|e| Error::io(format!("cannot write {name} of {}", shown_path(&self.top)), e))
     }
 
     /// `btrfs subvolume show`: (creation time, read-only). The creation
     /// time is the subvolume's birth time (btrfs reports its otime there).
     fn show(&self, path: &Path) -> Result<(Option<i64>, bool)> {
-        let out = btrfs().args(["subvolume", "show"]).arg(path).output()?;
-        let text = String::from_utf8_lossy(&out);
-        let readonly = text
-            .lines()
-            .find_map(|l| l.trim_start().strip_prefix("Flags:"))
-            .is_some_and(|f| f.split_whitespace().any(|w| w == "readonly"));
+        let readonly = read_only_and_generation(path)?.0;
         let created = std::fs::symlink_metadata(path)
             .and_then(|m| m.created())
             .ok()
@@ -378,11 +373,8 @@ impl Btrfs {
 
     /// The subvolume id of the subvolume at `rel`.
     fn id_of(&self, rel: &str) -> Result<u64> {
-        let out = btrfs().args(["inspect-internal", "rootid"]).arg(self.at(rel)).output()?;
-        String::from_utf8_lossy(&out)
-            .trim()
-            .parse()
-            .map_err(|_| Error::Target(format!("no subvolume id for {}", shown(rel))))
+        subvolume_id(&self.at(rel))?
+            .ok_or_else(|| Error::Target(format!("no subvolume id for {}", shown(rel))))
     }
 
     /// Where `rel` (a path of the top-level volume) or anything below it is
@@ -464,7 +456,7 @@ impl Btrfs {
 
     /// What was noted of each archive when it was made.
     fn ledger(&self) -> BTreeMap<String, Noted> {
-        get_xattr(&self.top, ARCHIVES_XATTR)
+        self.top_xattr(ARCHIVES_XATTR)
             .ok()
             .flatten()
             .and_then(|v| serde_json::from_slice::<BTreeMap<String, Entry>>(&v).ok())
@@ -484,7 +476,7 @@ impl Btrfs {
         let same = || {
             let path = path.clone();
             Check::new(move || match subvolume_id(&path) {
-                Some(now) if now == id && is_subvolume(&path) => Ok(()),
+                Ok(Some(now)) if now == id && is_subvolume(&path) => Ok(()),
                 _ => Err(format!(
                     "{} is no longer the archive the plan chose (subvolume {id})",
                     shown_path(&path)
@@ -586,7 +578,7 @@ impl Backend for Btrfs {
                 .or_else(|e| if e == rustix::io::Errno::NODATA { Ok(()) } else { Err(e) })
                 .map_err(|e| Error::io(format!("cannot write {MARK_XATTR}"), e))?;
         } else {
-            set_xattr(&self.top, MARK_XATTR, marks.join("\n").as_bytes())?;
+            self.set_top_xattr(MARK_XATTR, marks.join("\n").as_bytes())?;
         }
         Ok(if on {
             format!("marked {} as ephemeral: `darlings rollback` may erase it", self.name())
@@ -851,15 +843,15 @@ impl Backend for Btrfs {
         ledger.insert(name.clone(), Noted { holds, made: Some(made) });
         ledger.retain(|n, _| is_subvolume(&old.join(n)));
         let text = serde_json::to_string(&ledger).unwrap_or_default();
-        set_xattr(&self.top, ARCHIVES_XATTR, text.as_bytes())
+        self.set_top_xattr(ARCHIVES_XATTR, text.as_bytes())
     }
 
     fn record_outcome(&self, last: &LastRollback) -> Result<()> {
-        set_xattr(&self.top, OUTCOME_XATTR, last.encode().as_bytes())
+        self.set_top_xattr(OUTCOME_XATTR, last.encode().as_bytes())
     }
 
     fn last_outcome(&self) -> Option<Result<LastRollback, String>> {
-        match get_xattr(&self.top, OUTCOME_XATTR) {
+        match self.top_xattr(OUTCOME_XATTR) {
             Ok(Some(v)) => Some(LastRollback::decode(&v)),
             Ok(None) => None,
             Err(e) => Some(Err(e.to_string())),
@@ -1073,8 +1065,8 @@ impl Held {
         if at::ident_of_path(&self.blank_path).ok() != Some(self.blank) {
             return Err(changed(&self.blank_path, "the path leads elsewhere now"));
         }
-        let (readonly, generation) = read_only_and_generation(&self.blank_path);
-        if readonly != Some(true) {
+        let (readonly, generation) = read_only_and_generation(&self.blank_path).map_err(|e| e.to_string())?;
+        if !readonly {
             return Err(changed(&self.blank_path, "it is not read-only"));
         }
         if generation.is_none() || generation != self.blank_generation {
@@ -1085,10 +1077,8 @@ impl Held {
 
     /// The mark, read from the held top-level volume, still lists the root.
     fn still_marked(&self) -> std::result::Result<(), String> {
-        let marks = at::get_xattr(self.top.as_fd(), MARK_XATTR)
-            .map_err(|e| format!("cannot read {MARK_XATTR}: {e}"))?;
-        let listed = marks.is_some_and(|m| m.split(|&b| b == b'\n').any(|l| l == self.subvolume.as_bytes()));
-        if listed {
+        let marks = marks_of(self.top.as_fd()).map_err(|e| e.to_string())?;
+        if marks.contains(&self.subvolume) {
             Ok(())
         } else {
             Err(format!("{} is no longer marked as ephemeral", shown(&self.subvolume)))
@@ -1366,24 +1356,25 @@ fn seal(
     Ok(())
 }
 
-/// The id of the subvolume at `path` (`None`: it could not tell).
-fn subvolume_id(path: &Path) -> Option<u64> {
-    let out = btrfs().args(["inspect-internal", "rootid"]).arg(path).output().ok()?;
-    String::from_utf8_lossy(&out).trim().parse().ok()
+/// The id of the subvolume at `path` (`btrfs inspect-internal rootid`;
+/// `None`: its answer is no id).
+fn subvolume_id(path: &Path) -> Result<Option<u64>> {
+    let out = btrfs().args(["inspect-internal", "rootid"]).arg(path).output()?;
+    Ok(String::from_utf8_lossy(&out).trim().parse().ok())
 }
 
 /// Whether a subvolume is read-only, and its generation, as `btrfs
-/// subvolume show` says (`None`: it could not tell).
-fn read_only_and_generation(path: &Path) -> (Option<bool>, Option<u64>) {
-    let Ok(out) = btrfs().args(["subvolume", "show"]).arg(path).output() else { return (None, None) };
+/// subvolume show` says (`None`: it does not say).
+fn read_only_and_generation(path: &Path) -> Result<(bool, Option<u64>)> {
+    let out = btrfs().args(["subvolume", "show"]).arg(path).output()?;
     let text = String::from_utf8_lossy(&out);
     let field = |name: &str| text.lines().find_map(|l| l.trim_start().strip_prefix(name).map(str::trim));
-    let readonly = field("Flags:").map(|f| f.split_whitespace().any(|w| w == "readonly"));
-    (readonly, field("Generation:").and_then(|g| g.parse().ok()))
+    let readonly = field("Flags:").is_some_and(|f| f.split_whitespace().any(|w| w == "readonly"));
+    Ok((readonly, field("Generation:").and_then(|g| g.parse().ok())))
 }
 
 fn generation(path: &Path) -> Option<u64> {
-    read_only_and_generation(path).1
+    read_only_and_generation(path).ok()?.1
 }
 
 fn argv_of(cmd: &Cmd) -> Vec<String> {

@@ -102,16 +102,7 @@ impl Planned {
     /// `keep`: the precautionary snapshot the run made since (the one
     /// snapshot allowed to be new).
     fn check(&self, keep: Option<&str>) -> std::result::Result<(), String> {
-        let props = zfs()
-            .args(["get", "-Hp", "-o", "property,value,source", MARK])
-            .arg(&self.dataset)
-            .output()
-            .map_err(|e| e.to_string())?;
-        let props: Props = rows(&props)
-            .into_iter()
-            .filter(|r| r.len() >= 3)
-            .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
-            .collect();
+        let props = props_of(&self.dataset, MARK).map_err(|e| e.to_string())?;
         if mark_of(&props).is_none() {
             return Err(format!("{} is no longer marked as ephemeral", self.dataset));
         }
@@ -183,6 +174,19 @@ fn rows(out: &[u8]) -> Vec<Vec<String>> {
 }
 
 type Props = std::collections::HashMap<String, (String, String)>;
+
+/// Properties of a dataset: name → (value, source).
+fn props_of(dataset: &str, names: &str) -> Result<Props> {
+    let out = zfs()
+        .args(["get", "-Hp", "-o", "property,value,source", names, dataset])
+        .output()
+        .map_err(crate::source::zfs::explain)?;
+    Ok(rows(&out)
+        .into_iter()
+        .filter(|r| r.len() >= 3)
+        .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
+        .collect())
+}
 
 /// The ephemeral mark, as the properties show it: set on the dataset
 /// itself (an inherited value does not count).
@@ -298,17 +302,9 @@ impl Zfs {
         Ok(Zfs { dataset, snapshot: args.snapshot.clone(), archive: args.archive_dataset.clone() })
     }
 
-    /// Properties of a dataset: name → (value, source).
+    /// [`props_of`] the dataset.
     fn props(&self, dataset: &str, names: &str) -> Result<Props> {
-        let out = zfs()
-            .args(["get", "-Hp", "-o", "property,value,source", names, dataset])
-            .output()
-            .map_err(crate::source::zfs::explain)?;
-        Ok(rows(&out)
-            .into_iter()
-            .filter(|r| r.len() >= 3)
-            .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
-            .collect())
+        props_of(dataset, names)
     }
 
     fn exists(&self, dataset: &str) -> bool {
