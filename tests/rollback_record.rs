@@ -155,10 +155,15 @@ $D mark --mountpoint m > /dev/null
 mkdir r && mount -o subvol=root "$LOOP" r
 # Hold the lock as a rollback would: the same file, from a shell.
 name=$(python3 -c 'import os; print("btrfs-%016x.lock" % os.statvfs("m").f_fsid)')
-( flock -x 9; echo $$ >&9; sleep 2 ) 9>>"/run/darlings/$name" &
-sleep 0.5
+# It holds the lock until $WORK/done exists; the test goes on once the
+# lock is taken (a try without waiting fails), never after a guessed time.
+( flock -x 9; echo $$ >&9; until [ -e "$WORK/done" ]; do sleep 0.05; done ) 9>>"/run/darlings/$name" &
+until ! flock -n -x "/run/darlings/$name" true; do sleep 0.05; done
 $D record --root r --mountpoint m --no-default-manifest > "$OUT/held.out" 2>&1; echo $? > "$OUT/held.code"
-$D record --root r --mountpoint m --no-default-manifest --wait 10 > "$OUT/waited.out" 2>&1; echo $? > "$OUT/waited.code"
+# Waiting: let go while the second record waits.
+$D record --root r --mountpoint m --no-default-manifest --wait 30 > "$OUT/waited.out" 2>&1 & w=$!
+touch "$WORK/done"
+wait $w; echo $? > "$OUT/waited.code"
 wait
 "#);
     let held = r.text("held.out");

@@ -196,8 +196,10 @@ zfs get -H -o value mountpoint,canmount "$AR/darlings-record" > "$O/record-datas
 "$D" archives --dataset "$DS" --archive-dataset "$AR" --format json > "$O/archives-with-record.json" 2>&1
 # Another darlings holds the target's lock.
 mkdir -p /run/darlings
-flock -o -x "/run/darlings/zfs-tank%2Flocal%2Froot.lock" sleep 600 & holder=$!
-sleep 1
+LF="/run/darlings/zfs-tank%2Flocal%2Froot.lock"
+flock -o -x "$LF" sleep 600 & holder=$!
+# Go on once it holds the lock (a try without waiting fails).
+until ! flock -n -x "$LF" true; do sleep 0.1; done
 run locked "$D" rollback --dataset "$DS" --archive-dataset "$AR" --yes
 run locked-mark "$D" mark --dataset "$DS" --off
 kill "$holder"; wait "$holder" 2>/dev/null
