@@ -80,6 +80,9 @@ mount -o subvol=root "$LOOP" r
 $D record --root r --mountpoint m --no-default-manifest > /dev/null 2>&1
 python3 -c 'import os, json; os.setxattr("m/root", "user.darlings.audit", json.dumps({"version": 99, "file": "x", "sha256": "0"}).encode())'
 $D status --mountpoint m > "$OUT/foreign.status"
+# A pointer that names another file than the target's record.
+python3 -c 'import os, json; os.setxattr("m/root", "user.darlings.audit", json.dumps({"version": 2, "file": "../root/etc/x", "sha256": "0"}).encode())'
+$D status --mountpoint m > "$OUT/elsewhere-pointer.status"
 # A file that is not the one the pointer names.
 $D record --root r --mountpoint m --no-default-manifest > /dev/null 2>&1
 echo ' ' >> m/.darlings/*.json
@@ -121,6 +124,8 @@ ls -A m/.darlings > "$OUT/nosuch.ls"
     let foreign = r.text("foreign.status");
     assert!(foreign.contains("format version 99 is not one this darlings reads"), "{foreign}");
     r.refused("initrd-changed", 0, "is not the one recorded (its digest differs)");
+    let pointer = r.text("elsewhere-pointer.status");
+    assert!(pointer.contains("its pointer names ../root/etc/x, not this target's record"), "{pointer}");
 
     assert_eq!(r.code("invalidate"), 0, "{}", r.text("invalidate.out"));
     assert!(r.text("invalidated.status").contains("recorded audit: none"));

@@ -194,13 +194,22 @@ pub fn read(backend: &dyn Backend) -> std::result::Result<Option<Record>, String
     }
     let store = backend.record_store(Access::Read).map_err(|e| e.to_string())?;
     let Some(store) = store else { return Err("its file is gone (the pointer leads nowhere)".into()) };
-    let bytes = at::read_file_at(store.dir.as_fd(), pointer.file.as_bytes())
+    // The pointer names the file, but only the store's own name is read:
+    // a name from an attribute never leads anywhere else (`../x`).
+    if pointer.file != store.file {
+        return Err(format!(
+            "its pointer names {}, not this target's record {}",
+            crate::sanitize::escape(pointer.file.as_bytes()),
+            store.file
+        ));
+    }
+    let bytes = at::read_file_at(store.dir.as_fd(), store.file.as_bytes())
         .map_err(|e| store.io("read", e).to_string())?
-        .ok_or_else(|| format!("its file {}/{} is gone", store.shown, pointer.file))?;
+        .ok_or_else(|| format!("its file {}/{} is gone", store.shown, store.file))?;
     if sha256(&bytes) != pointer.sha256 {
         return Err(format!(
             "its file {}/{} is not the one recorded (its digest differs)",
-            store.shown, pointer.file
+            store.shown, store.file
         ));
     }
     let record: Record =
