@@ -35,7 +35,6 @@ use super::{
     retain, shown, shown_path, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback,
     Mark, Plan, Problem, Result, Retention, RootState, Step,
 };
-use crate::cli::SourceKind;
 use crate::config::Rollback;
 use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
@@ -716,7 +715,7 @@ impl Backend for Btrfs {
         Ok(Some(AuditPlace {
             verified: place.is_some(),
             root: place.unwrap_or(root),
-            source: SourceKind::Walk,
+            source: crate::source::Kind::Walk,
             baseline: Some(self.at(&self.blank)),
             dataset: None,
             snapshot: None,

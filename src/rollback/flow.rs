@@ -17,7 +17,6 @@ use super::{
     capitalized, confirm, guard, now, Backend, Error, LastRollback, Loss, Outcome, Overrides, Plan, Recorded,
     Refusal, Result, RootState, Target,
 };
-use crate::cli::SourceKind;
 use crate::config::Rollback;
 use crate::error::ExitCode;
 use crate::sanitize::terminal_safe;
@@ -214,12 +213,7 @@ fn audit_into(
         }
     }
     let source = crate::source::Settings {
-        kind: match place.source {
-            SourceKind::Zfs => crate::source::Kind::Zfs,
-            SourceKind::Btrfs => crate::source::Kind::Btrfs,
-            SourceKind::Walk => crate::source::Kind::Walk,
-            SourceKind::Auto => crate::source::Kind::Auto,
-        },
+        kind: place.source,
         baseline: place.baseline.clone(),
         zfs_diff: None,
         strip_prefix: None,

@@ -379,7 +379,7 @@ pub enum Target {
 /// Where the root's audit runs.
 pub struct AuditPlace {
     pub root: PathBuf,
-    pub source: crate::cli::SourceKind,
+    pub source: crate::source::Kind,
     pub baseline: Option<PathBuf>,
     pub dataset: Option<String>,
     /// The blank snapshot (ZFS).

@@ -25,7 +25,6 @@ use super::{
     retain, Action, Archive, AuditPlace, Backend, Blank, Check, Error, Kept, LastRollback, Mark, Plan,
     Problem, Result, Retention, Step,
 };
-use crate::cli::SourceKind;
 use crate::config::Rollback;
 use crate::config::TargetNames;
 use crate::sanitize::{escape, shell_words};
@@ -594,7 +593,7 @@ impl Backend for Zfs {
         let common = |root: PathBuf, verified: bool, guard: Option<TempMount>| AuditPlace {
             root,
             verified,
-            source: SourceKind::Zfs,
+            source: crate::source::Kind::Zfs,
             baseline: None,
             dataset: Some(self.dataset.clone()),
             snapshot: Some(self.snapshot.clone()),
