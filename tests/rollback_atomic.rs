@@ -27,18 +27,12 @@ fingerprint() {
   btrfs subvolume list -a -u m | sed 's/ gen [0-9]*//'
   (cd m/root && find . -printf '%p|%y|%s|%m|%i\n' | LC_ALL=C sort && find . -type f -exec md5sum {} + | LC_ALL=C sort)
 }
-# Runs a rollback that stops at its prompt (a real terminal, through
-# script), runs ACT while it waits, then types the name.
+# A rollback that waits at its prompt while ACT runs (at_prompt), with
+# the root's fingerprint and status after.
 between() {
   name=$1; act=$2
   before=$(fingerprint)
-  : > "$OUT/$name.out"
-  { for i in $(seq 400); do grep -q "Type the name" "$OUT/$name.out" && break; sleep 0.05; done
-    sed -n 's|.*way back: .*/old_roots/\([^ ]*\) .*|\1|p' "$OUT/$name.out" > "$WORK/name"
-    eval "$act"
-    printf 'root\n'
-    sleep 1; } | script -q -e -f -c "$D rollback --mountpoint m" /dev/null > "$OUT/$name.out" 2>&1
-  echo $? > "$OUT/$name.code"
+  at_prompt "$name" "$act"
   if [ "$(fingerprint)" = "$before" ]; then echo same; else echo changed; fi > "$OUT/$name.root"
   $D status --mountpoint m --format json > "$OUT/$name.status.json"
 }
@@ -278,13 +272,8 @@ fn a_swapped_or_written_blank_and_a_swapped_archive_are_never_acted_on() {
 $D mark --mountpoint m > /dev/null
 mkdir m/old_roots
 prompt() {
-  name=$1; act=$2; shift 2
-  : > "$OUT/$name.out"
-  { for i in $(seq 400); do grep -q "Type the name" "$OUT/$name.out" && break; sleep 0.05; done
-    eval "$act"
-    printf 'root\n'
-    sleep 1; } | script -q -e -f -c "$D rollback --mountpoint m $*" /dev/null > "$OUT/$name.out" 2>&1
-  echo $? > "$OUT/$name.code"
+  name=$1
+  at_prompt "$@"
   ls -A m > "$OUT/$name.top"
   [ -e m/root/payload ] && echo payload > "$OUT/$name.payload" || : > "$OUT/$name.payload"
 }

@@ -64,6 +64,19 @@ fake_btrfs() {
   printf '#!/bin/sh\n%s\nexec %s "$@"\n' "$1" "$(command -v btrfs)" > "$WORK/fake/btrfs"
   chmod +x "$WORK/fake/btrfs"
 }
+# Runs `darlings rollback --mountpoint m ARGS…` on a real terminal
+# (script) as NAME; once it waits for the name, puts the archive name its
+# plan shows in $WORK/name, runs the sh lines ACT, then types the name.
+at_prompt() {
+  name=$1; act=$2; shift 2
+  : > "$OUT/$name.out"
+  { for i in $(seq 400); do grep -q "Type the name" "$OUT/$name.out" && break; sleep 0.05; done
+    sed -n 's|.*way back: .*/old_roots/\([^ ]*\) .*|\1|p' "$OUT/$name.out" > "$WORK/name"
+    eval "$act"
+    printf 'root\n'
+    sleep 1; } | script -q -e -f -c "$D rollback --mountpoint m $*" /dev/null > "$OUT/$name.out" 2>&1
+  echo $? > "$OUT/$name.code"
+}
 # `check` for a rollback in the initrd: everything but the record.
 icheck() {
   name=$1; shift
