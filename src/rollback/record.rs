@@ -276,7 +276,8 @@ pub fn record(args: &RecordArgs) -> Result<ExitCode> {
         let names = TargetNames::for_record(args);
         let target = Target::open(&names, true)?;
         let lock = target.backend().lock(names.wait)?;
-        let had = read(target.backend()).map_or(true, |r| r.is_some());
+        // Asked only to say, with --invalidate, whether there was one.
+        let had = args.invalidate && read(target.backend()).map_or(true, |r| r.is_some());
         // Whatever happens next, the record of an earlier shutdown is gone.
         invalidate(target.backend())?;
         if args.invalidate {
