@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The audit behind the guards against `find -xdev`, side by side, warm.
+#
+#   bench/guards-vs-find.sh [ENTRIES]      (as root; default 100000)
+#
+# Builds a btrfs on a loop device (in a private mount namespace) whose
+# `root` holds a lived-in corpus (in /lived) (../shared/bench/make-corpus.py) beside
+# an empty read-only `root-blank`, reads it once, then times, medians of
+# 3, with peak RSS: `find ROOT -xdev`, `darlings record --dry-run --root
+# ROOT` (the shutdown record's audit) and `darlings rollback --dry-run
+# --force` (the plan with its audit). Machine load is printed: only
+# figures from the same run compare.
+set -euo pipefail
+ENTRIES=${1:-100000}
+cd "$(dirname "$0")/.."
+cargo build --release --locked --bin darlings >&2
+D=$PWD/target/release/darlings
+CORPUS=$PWD/../shared/bench/make-corpus.py
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+unshare --mount --propagation private -- bash -s "$D" "$CORPUS" "$ENTRIES" "$WORK" <<'SCRIPT'
+set -euo pipefail
+D=$1; CORPUS=$2; ENTRIES=$3; cd "$4"
+truncate -s 4G fs.img; mkfs.btrfs -q fs.img > /dev/null; mkdir m; mount -o loop fs.img m
+btrfs -q subvolume create m/root-blank; btrfs property set -ts m/root-blank ro true
+btrfs -q subvolume create m/root
+python3 "$CORPUS" --entries "$ENTRIES" --seed 1 m/root/lived > /dev/null
+"$D" mark --mountpoint m > /dev/null
+find m/root -xdev > /dev/null
+median() { sort -n | sed -n 2p; }
+for what in find record dry-run; do
+  for i in 1 2 3; do
+    case $what in
+      find) /usr/bin/time -f "%e %M" -o t find m/root -xdev > /dev/null ;;
+      record) /usr/bin/time -f "%e %M" -o t "$D" record --dry-run --root m/root --no-default-manifest --fail-on none > /dev/null ;;
+      dry-run) /usr/bin/time -f "%e %M" -o t "$D" rollback --mountpoint m --dry-run --force > /dev/null ;;
+    esac
+    cat t
+  done > "$what.times"
+  printf '%-8s median %s s, peak RSS %s KB\n' "$what" "$(cut -d' ' -f1 "$what.times" | median)" \
+    "$(cut -d' ' -f2 "$what.times" | sort -n | tail -1)"
+done
+echo "entries: $(find m/root -xdev | wc -l)"
+umount m
+SCRIPT
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
