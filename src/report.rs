@@ -8,6 +8,7 @@
 pub mod accepted;
 mod precious;
 mod rule;
+pub mod tally;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -17,6 +18,7 @@ use serde::Serialize;
 pub use accepted::Accepted;
 pub use precious::{Precious, Severity};
 pub use rule::{Origin, RuleKind, RuleRef};
+pub use tally::{Capped, Tally};
 
 use crate::error::ExitCode;
 use crate::sys::meta::{Change, FileKind};
@@ -213,6 +215,14 @@ impl Sum {
         }
     }
 
+    fn merge(&mut self, other: &Sum) {
+        self.findings += other.findings;
+        self.entries += other.entries;
+        self.bytes += other.bytes;
+        self.disk += other.disk;
+        self.size_unknown += other.size_unknown;
+    }
+
     /// Takes back bytes counted more than once, never below zero.
     fn take(&mut self, bytes: u128, disk: u128) {
         self.bytes = self.bytes.saturating_sub(bytes);
@@ -232,6 +242,80 @@ impl Sum {
             (clamp(self.findings), clamp(self.entries), clamp(self.bytes), clamp(self.disk));
         let size_unknown = clamp(self.size_unknown);
         Total { findings, entries, bytes, disk, saturated, size_unknown }
+    }
+}
+
+/// The severities a total is broken down by, in order (`None` first).
+const SEVERITIES: [SeverityKey; 4] = [
+    None,
+    Some(crate::report::Severity::Info),
+    Some(crate::report::Severity::Important),
+    Some(crate::report::Severity::Critical),
+];
+
+fn severity_index(s: SeverityKey) -> usize {
+    SEVERITIES.iter().position(|k| *k == s).unwrap_or(0)
+}
+
+/// [`Totals`] being summed, a finding at a time, in fixed space: the
+/// report sums its findings here, and the guards' tally sums rows as the
+/// walk makes them (see `report::tally`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    severities: [[Sum; 4]; Verdict::ALL.len()],
+    loss: Sum,
+}
+
+impl Sums {
+    pub fn add(&mut self, f: &Finding) {
+        self.severities[f.verdict as usize][severity_index(f.severity())].add(f);
+        if f.verdict.is_loss() {
+            self.loss.add(f);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Sums) {
+        for (mine, theirs) in self.severities.iter_mut().flatten().zip(other.severities.iter().flatten()) {
+            mine.merge(theirs);
+        }
+        self.loss.merge(&other.loss);
+    }
+
+    /// The totals, with bytes counted more than once by `links` taken back.
+    pub fn totals(&self, links: &HardLinks) -> Totals {
+        let mut severities = self.severities;
+        let mut verdicts = [Sum::default(); Verdict::ALL.len()];
+        for (v, shares) in verdicts.iter_mut().zip(&severities) {
+            shares.iter().for_each(|s| v.merge(s));
+        }
+        let mut loss = self.loss;
+        let (excess, loss_excess) = links.excess();
+        for (v, (bytes, disk)) in excess {
+            verdicts[v as usize].take(bytes, disk);
+            // Least severe share first (see `Totals`).
+            let (mut bytes, mut disk) = (bytes, disk);
+            for share in &mut severities[v as usize] {
+                let (b, d) = (bytes.min(share.bytes), disk.min(share.disk));
+                share.take(b, d);
+                bytes -= b;
+                disk -= d;
+            }
+        }
+        loss.take(loss_excess.0, loss_excess.1);
+        let mut by_severity = BTreeMap::new();
+        for (&v, shares) in Verdict::ALL.iter().zip(&severities) {
+            for (&s, share) in SEVERITIES.iter().zip(shares) {
+                // Every verdict has its `None` line; a severity, when a finding has it.
+                if s.is_none() || share.findings > 0 {
+                    by_severity.insert((v, s), share.total());
+                }
+            }
+        }
+        Totals {
+            verdicts: Verdict::ALL.iter().zip(verdicts).map(|(&v, s)| (v, s.total())).collect(),
+            severities: by_severity,
+            loss: loss.total(),
+        }
     }
 }
 
@@ -390,38 +474,9 @@ impl Report {
     /// The totals of these findings (see [`Totals`]). Severities must be
     /// set first.
     pub fn compute_totals(findings: &[Finding], links: &HardLinks) -> Totals {
-        let mut verdicts: BTreeMap<Verdict, Sum> =
-            Verdict::ALL.iter().map(|&v| (v, Sum::default())).collect();
-        let mut severities: BTreeMap<(Verdict, SeverityKey), Sum> =
-            Verdict::ALL.iter().map(|&v| ((v, None), Sum::default())).collect();
-        let mut loss = Sum::default();
-        for f in findings {
-            verdicts.entry(f.verdict).or_default().add(f);
-            severities.entry((f.verdict, f.severity())).or_default().add(f);
-            if f.verdict.is_loss() {
-                loss.add(f);
-            }
-        }
-        let (excess, loss_excess) = links.excess();
-        for (v, (bytes, disk)) in excess {
-            verdicts.entry(v).or_default().take(bytes, disk);
-            // Least severe share first (see `Totals`).
-            let (mut bytes, mut disk) = (bytes, disk);
-            for ((_, _), share) in
-                severities.range_mut((v, None)..=(v, Some(crate::report::Severity::Critical)))
-            {
-                let (b, d) = (bytes.min(share.bytes), disk.min(share.disk));
-                share.take(b, d);
-                bytes -= b;
-                disk -= d;
-            }
-        }
-        loss.take(loss_excess.0, loss_excess.1);
-        Totals {
-            verdicts: verdicts.into_iter().map(|(v, s)| (v, s.total())).collect(),
-            severities: severities.into_iter().map(|(k, s)| (k, s.total())).collect(),
-            loss: loss.total(),
-        }
+        let mut sums = Sums::default();
+        findings.iter().for_each(|f| sums.add(f));
+        sums.totals(links)
     }
 
     /// The report's notes, then what the totals and the findings' times
@@ -470,19 +525,36 @@ impl Report {
         fail_on: &HashSet<Verdict>,
         severity: Option<crate::report::Severity>,
     ) -> ExitCode {
-        if !self.complete() {
-            return ExitCode::Incomplete;
-        }
-        let open = || self.findings.iter().filter(|f| !f.accepted);
-        if open().any(|f| f.verdict == Verdict::Broken) {
+        let open = self.findings.iter().filter(|f| !f.accepted).map(|f| (f.verdict, f.severity()));
+        exit_code(self.complete(), open, fail_on, severity)
+    }
+}
+
+/// The exit code the contract gives an audit: `complete` when no entry
+/// failed to be read, `open` the verdict and severity of every finding not
+/// accepted. A loss raises it when its verdict is in `fail_on`, or its
+/// severity reaches `severity`. The report and the guards' tally both
+/// decide here.
+pub fn exit_code(
+    complete: bool,
+    open: impl IntoIterator<Item = (Verdict, SeverityKey)>,
+    fail_on: &HashSet<Verdict>,
+    severity: Option<crate::report::Severity>,
+) -> ExitCode {
+    if !complete {
+        return ExitCode::Incomplete;
+    }
+    let mut code = ExitCode::Clean;
+    for (verdict, s) in open {
+        if verdict == Verdict::Broken {
             return ExitCode::Broken;
         }
-        let severe = |f: &Finding| f.verdict.is_loss() && severity.is_some_and(|s| f.severity() >= Some(s));
-        if open().any(|f| fail_on.contains(&f.verdict) || severe(f)) {
-            return ExitCode::Loss;
+        let severe = verdict.is_loss() && severity.is_some_and(|min| s >= Some(min));
+        if fail_on.contains(&verdict) || severe {
+            code = ExitCode::Loss;
         }
-        ExitCode::Clean
     }
+    code
 }
 
 /// The order of findings.

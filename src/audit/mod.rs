@@ -22,15 +22,18 @@ use anyhow::Result;
 use crate::claims::check::{Checker, Claims, State};
 use crate::claims::matcher::RuleKind;
 use crate::claims::{self, Loaded};
-use crate::classify::Classifier;
+use crate::classify::{self, Classifier, Collected};
 use crate::config;
 use crate::knowledge::Catalogue;
-use crate::report::{Accepted, Finding, MissingClaim, Report, RuleRef, Verdict};
+use crate::report::{Accepted, EntryError, Finding, MissingClaim, Report, RuleRef, Tally, Totals, Verdict};
 use crate::source::tree::ChangeTree;
 use crate::source::Source;
 use crate::sys::meta::{Change, FileKind};
 use crate::sys::mounts::Mounts;
 use crate::sys::root::Root;
+
+mod settle;
+use settle::Settle;
 
 /// The audited root, opened, with its canonical path.
 pub use crate::source::Opened as Target;
@@ -63,6 +66,84 @@ pub struct Audited {
 /// [`run`], keeping the rules, the claims' states and the opened root
 /// (for `explain`).
 pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
+    let done = audit(cfg, false)?;
+    let mut collected = done.collected;
+    collected.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut report = Report {
+        root: done.root,
+        source: done.source,
+        ephemeral: done.ephemeral,
+        flat: cfg.flat,
+        totals: Report::compute_totals(&collected.findings, &collected.links),
+        findings: collected.findings,
+        errors: collected.errors,
+        missing_claims: done.missing,
+        notes: done.notes,
+        started: done.started,
+        duration: done.duration,
+    };
+    report.sort(cfg.sort);
+    Ok(Audited { report, loaded: done.loaded, claims: done.claims, live: done.live })
+}
+
+/// What the guards of `record` and `rollback` read of an audit: every path
+/// judged by itself (flat), summed as the walk goes (see
+/// `report::tally`), in memory that does not grow with the rows. It is
+/// the flat report's decision, without the report.
+pub struct Guarded {
+    pub tally: Tally,
+    pub totals: Totals,
+    /// Entries that could not be read, all of them; the first few in `errors`.
+    pub error_count: u64,
+    pub errors: Vec<EntryError>,
+    pub source: &'static str,
+    pub notes: Vec<String>,
+    /// The claims NixOS modules declared (the record keeps them).
+    pub declared: Vec<crate::claims::nixos::Declared>,
+}
+
+impl Guarded {
+    /// The exit code the flat report would have.
+    pub fn exit_code(&self, cfg: &config::Audit) -> crate::error::ExitCode {
+        self.tally.exit_code(self.error_count == 0, &cfg.fail_on, cfg.fail_severity)
+    }
+}
+
+/// The audit `cfg` describes, for the guards (see [`Guarded`]).
+pub fn guard(cfg: &config::Audit) -> Result<Guarded> {
+    let done = audit(cfg, true)?;
+    let mut collected = done.collected;
+    collected.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Guarded {
+        totals: collected.tally.totals(&collected.links),
+        error_count: collected.error_count(),
+        tally: collected.tally,
+        errors: collected.errors,
+        source: done.source,
+        notes: done.notes,
+        declared: done.loaded.declared,
+    })
+}
+
+/// Everything an audit made, before it becomes a report or a tally.
+struct Done {
+    collected: Collected,
+    root: Vec<u8>,
+    source: &'static str,
+    ephemeral: bool,
+    missing: Vec<MissingClaim>,
+    notes: Vec<String>,
+    started: SystemTime,
+    duration: std::time::Duration,
+    loaded: Loaded,
+    claims: Claims,
+    live: Option<Target>,
+}
+
+/// The audit itself. `tallied`: every row is settled and summed as it is
+/// made, never kept (the guards); otherwise rows are kept and settled
+/// once all are made (a report).
+fn audit(cfg: &config::Audit, tallied: bool) -> Result<Done> {
     // A saved diff is audited offline unless --root says where its tree is.
     let live = match (&cfg.source.zfs_diff, cfg.rules.root_given) {
         (Some(_), false) => None,
@@ -73,6 +154,9 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
         Some(file) => read_accepted(file)?,
         None => Accepted::default(),
     };
+    let settle =
+        Settle { catalogue: Catalogue::new(loaded.precious.clone()), accepted, offline: live.is_none() };
+    let root = live.as_ref().map(|t| &t.root);
     let mut notes = Vec::new();
     let mounts = match &live {
         Some(target) => Mounts::read(&target.canonical).unwrap_or_else(|e| {
@@ -85,42 +169,62 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     let clock = Instant::now();
     // Every literal claim, checked once against the live system, whatever
     // the source shows of it.
-    let checker = Checker::new(live.as_ref().map(|t| &t.root), &mounts, cfg.rules.assume_claims);
+    let checker = Checker::new(root, &mounts, cfg.rules.assume_claims);
     let claims = Claims::check_all(&loaded.matcher, &checker);
     let mut source = crate::source::choose::open(&cfg.source, live.as_ref(), &mounts)?;
-    let classifier = Classifier::new(&loaded.matcher, &checker, &claims, cfg.flat);
+    let per_row = |f: &mut Finding| settle.row(f, root, None);
+    let each: classify::Settle<'_> = if tallied { Some(&per_row) } else { None };
+    let mut classifier = Classifier::new(&loaded.matcher, &checker, &claims, cfg.flat);
+    if tallied {
+        classifier = classifier.tallying(&per_row);
+    }
     source.feed(classifier.top(), &classifier, cfg.threads, cfg.progress)?;
     notes.extend_from_slice(source.notes());
 
     let unmet = classifier.unmet_claims();
     let mut collected = classifier.into_collected();
-    collected.findings.extend(unmet);
+    collected.rows(unmet, each);
     let missing = missing_claims(&claims, &loaded);
-    collected.errors.extend(claims.errors.iter().map(|(path, op, errno)| crate::report::EntryError {
-        message: crate::sys::root::describe_errno(*errno),
-        errno: Some(errno.raw_os_error()),
-        operation: op,
-        path: path.clone(),
-    }));
-    collected.errors.extend(source.take_errors().into_iter().map(entry_error));
+    for (path, op, errno) in &claims.errors {
+        let error = EntryError {
+            message: crate::sys::root::describe_errno(*errno),
+            errno: Some(errno.raw_os_error()),
+            operation: op,
+            path: path.clone(),
+        };
+        collected.error(error, tallied);
+    }
+    for error in source.take_errors() {
+        collected.error(entry_error(error), tallied);
+    }
     let duration = clock.elapsed();
 
     let diff = source.changes();
     if let Some(tree) = diff {
-        diff_findings(tree, &mut collected.findings, live.is_none());
+        diff_findings(tree, &mut collected.findings);
         if live.is_some() {
             unseen(&tree.unseen(), tree, &mut collected.findings, &mut notes);
         }
     }
-    let catalogue = Catalogue::new(loaded.precious.clone());
-    mark_precious(&catalogue, &mut collected.findings, live.as_ref().map(|t| &t.root), diff);
+    if !tallied {
+        collected.findings.iter_mut().for_each(|f| settle.row(f, root, diff));
+    }
+    if let Some(tree) = diff {
+        // Restored, as the list has them: nothing of them to settle.
+        collected.settled(removed(tree), tallied);
+    }
     if let Some(target) = &live {
         let mut shadowed = shadowed(cfg, target, &mounts, &loaded, source.blank(), &mut notes);
         if let Some((clone, found)) = &mut shadowed {
-            collected.errors.extend(std::mem::take(&mut found.errors).into_iter().map(entry_error));
-            let mut rows: Vec<Finding> = found.hidden.iter().map(shadowed_row).collect();
-            mark_precious(&catalogue, &mut rows, Some(clone), None);
-            collected.findings.append(&mut rows);
+            for error in std::mem::take(&mut found.errors) {
+                collected.error(entry_error(error), tallied);
+            }
+            let rows = found.hidden.iter().map(shadowed_row).map(|mut f| {
+                // A hidden group holds what the clone shows, not the live tree.
+                settle.row(&mut f, Some(clone), None);
+                f
+            });
+            collected.settled(rows, tallied);
         }
     }
     if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
@@ -129,8 +233,10 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
     for m in &loaded.manifests {
         notes.push(format!("rules read from {}", m.display()));
     }
-
-    let mut report = Report {
+    let mut missing = missing;
+    missing.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Done {
+        collected,
         // The root the audit opened (canonical), as the notes name it.
         root: live
             .as_ref()
@@ -140,20 +246,14 @@ pub fn run_full(cfg: &config::Audit) -> Result<Audited> {
             .to_vec(),
         source: source.name(),
         ephemeral: source.ephemeral(),
-        flat: cfg.flat,
-        totals: Report::compute_totals(&collected.findings, &collected.links),
-        findings: collected.findings,
-        errors: collected.errors,
-        missing_claims: missing,
+        missing,
         notes,
         started,
         duration,
-    };
-    report.errors.sort_by(|a, b| a.path.cmp(&b.path));
-    report.missing_claims.sort_by(|a, b| a.path.cmp(&b.path));
-    accepted.apply(&mut report.findings);
-    report.sort(cfg.sort);
-    Ok(Audited { report, loaded, claims, live })
+        loaded,
+        claims,
+        live,
+    })
 }
 
 /// On `/`: the pseudo filesystems, never walked, in a note.
@@ -170,10 +270,9 @@ fn pseudo_filesystems(mounts: &Mounts, notes: &mut Vec<String>) {
     }
 }
 
-/// Adds what only a change list knows: removed paths (they come back),
-/// the old names of renamed ones, and what an offline audit cannot say
-/// (the notes on what the list cannot show are the source's own).
-fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) {
+/// What only a change list knows of the rows: the change of those decided
+/// before any metadata, the old names of renamed ones.
+fn diff_findings(tree: &ChangeTree, findings: &mut [Finding]) {
     for f in findings.iter_mut() {
         // Rows decided before any metadata (kept, ignored) learn their change
         // here: a path the list does not name is unchanged (`present`).
@@ -183,21 +282,19 @@ fn diff_findings(tree: &ChangeTree, findings: &mut Vec<Finding>, offline: bool) 
         if f.change == Change::Renamed {
             f.renamed_from = tree.renamed_from(&f.path).map(<[u8]>::to_vec);
         }
-        if offline {
-            // Times from the list are inode change times; no sizes.
-            f.ctime = f.mtime.take();
-            f.size = None;
-            f.disk = None;
-        }
     }
-    for (path, kind, entries, ctime) in tree.removed() {
+}
+
+/// The paths removed since the blank snapshot: they come back at rollback.
+fn removed(tree: &ChangeTree) -> impl Iterator<Item = Finding> {
+    tree.removed().into_iter().map(|(path, kind, entries, ctime)| {
         let mut f = Finding::new(path, Verdict::Restored, kind);
         f.change = Change::Removed;
         f.entries = Some(entries);
         f.ctime = ctime;
         f.detail = Some("removed since the blank snapshot: comes back at rollback".into());
-        findings.push(f);
-    }
+        f
+    })
 }
 
 /// What the change list names that the live tree does not show as such
@@ -314,39 +411,12 @@ fn shadowed_row(h: &crate::source::shadowed::Hidden) -> Finding {
     f
 }
 
-fn entry_error(e: crate::sys::root::WalkError) -> crate::report::EntryError {
-    crate::report::EntryError {
+fn entry_error(e: crate::sys::root::WalkError) -> EntryError {
+    EntryError {
         message: crate::sys::root::describe_errno(e.errno),
         errno: Some(e.errno.raw_os_error()),
         operation: e.op.name(),
         path: e.path,
-    }
-}
-
-/// Gives every loss finding the catalogue entry it is, lies in, or holds.
-/// Whether a grouped directory holds an entry is asked of the live tree
-/// (or, without one, of the change list).
-fn mark_precious(
-    catalogue: &Catalogue,
-    findings: &mut [Finding],
-    root: Option<&Root>,
-    tree: Option<&ChangeTree>,
-) {
-    for f in findings.iter_mut().filter(|f| f.verdict.is_loss()) {
-        let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
-        let holds = |pattern: &str| match (root, tree) {
-            (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), &f.path),
-            (None, Some(tree)) => {
-                let literal = crate::claims::matcher::Pattern::parse(pattern.as_bytes()).ok()?;
-                let path = literal.prefix()?;
-                tree.names(path).then(|| path.to_vec())
-            }
-            (None, None) => None,
-        };
-        if let Some((precious, at)) = catalogue.lookup(&f.path, group, &holds) {
-            f.precious = Some(precious.clone());
-            f.keep_path = Some(at);
-        }
     }
 }
 

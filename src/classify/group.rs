@@ -21,7 +21,7 @@ use super::judge::{By, Mode};
 use crate::claims::check;
 use crate::knowledge::tmpfiles;
 use crate::knowledge::Known;
-use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Verdict};
+use crate::report::{EntryError, Finding, HardLinks, LinkKey, RuleRef, Tally, Verdict};
 use crate::sys::meta::{Change, FileKind, Meta};
 
 #[derive(Default)]
@@ -43,7 +43,14 @@ pub struct Group {
     names: Vec<u8>,
     /// Rows decided in this directory, handed to the report at finish.
     pub rows: Vec<Finding>,
+    /// Or, when the rows are tallied (see [`Settle`]), their sum.
+    pub tally: Tally,
 }
+
+/// What a tallying audit does to a row before summing it (its severity,
+/// whether it is accepted): rows are then summed where they are made and
+/// never kept. `None`: rows are kept for a report.
+pub type Settle<'a> = Option<&'a (dyn Fn(&mut Finding) + Sync)>;
 
 struct Pending {
     name: (u32, u32),
@@ -95,7 +102,23 @@ pub fn content_disk(meta: &Meta) -> u64 {
 
 impl Group {
     pub fn is_empty(&self) -> bool {
-        self.entries == 0 && !self.mixed && !self.ignored && self.rows.is_empty() && self.pending.is_empty()
+        self.entries == 0
+            && !self.mixed
+            && !self.ignored
+            && self.rows.is_empty()
+            && self.pending.is_empty()
+            && self.tally.is_empty()
+    }
+
+    /// Keeps a row for the report, or sums it (see [`Settle`]).
+    fn keep(&mut self, mut finding: Finding, settle: Settle<'_>) {
+        match settle {
+            None => self.rows.push(finding),
+            Some(settle) => {
+                settle(&mut finding);
+                self.tally.add(&finding);
+            }
+        }
     }
 
     /// Moves everything of `other` (left empty, capacity kept) into `self`.
@@ -112,6 +135,9 @@ impl Group {
             p
         }));
         self.rows.append(&mut other.rows);
+        if !other.tally.is_empty() {
+            self.tally.merge(&mut other.tally);
+        }
         other.names.clear();
         other.entries = 0;
         other.size = 0;
@@ -135,10 +161,10 @@ impl Group {
 
     /// A row decided in this directory (not content): `mixes` when it
     /// keeps the directory from folding.
-    pub fn row(&mut self, finding: Finding, mixes: bool) {
+    pub fn row(&mut self, finding: Finding, mixes: bool, settle: Settle<'_>) {
         self.mixed |= mixes;
         self.ignored |= finding.verdict == Verdict::Ignored;
-        self.rows.push(finding);
+        self.keep(finding, settle);
     }
 
     /// One entry of content: unclaimed, recreated or inside a broken
@@ -151,6 +177,7 @@ impl Group {
         meta: &Meta,
         judged: super::judge::Content,
         flat: Option<Finding>,
+        settle: Settle<'_>,
     ) {
         self.count(1, content_size(meta), content_disk(meta), Some(meta.mtime));
         match judged.verdict {
@@ -159,7 +186,7 @@ impl Group {
             _ => {}
         }
         if let Some(f) = flat {
-            return self.rows.push(f);
+            return self.keep(f, settle);
         }
         if judged.verdict != Verdict::Broken {
             let counts = (1, content_size(meta), content_disk(meta));
@@ -200,12 +227,56 @@ impl Group {
     }
 }
 
-/// The rows, errors and hard-linked names of a whole walk.
+/// The rows (or their tally), errors and hard-linked names of a whole walk.
 #[derive(Default)]
 pub struct Collected {
     pub findings: Vec<Finding>,
+    pub tally: Tally,
     pub errors: Vec<EntryError>,
+    /// Errors past [`Collected::ERRORS_KEPT`] when rows are tallied: counted only.
+    pub errors_cut: u64,
     pub links: HardLinks,
+}
+
+impl Collected {
+    /// How many errors a tallying audit keeps (the count is exact).
+    pub const ERRORS_KEPT: usize = crate::report::Capped::KEPT;
+
+    /// Keeps an error; a tallying audit keeps the first few and counts the rest.
+    pub fn error(&mut self, error: EntryError, tallied: bool) {
+        if tallied && self.errors.len() >= Self::ERRORS_KEPT {
+            self.errors_cut += 1;
+        } else {
+            self.errors.push(error);
+        }
+    }
+
+    /// Keeps rows for the report, or sums them (see [`Settle`]).
+    pub fn rows(&mut self, rows: impl IntoIterator<Item = Finding>, settle: Settle<'_>) {
+        match settle {
+            None => self.findings.extend(rows),
+            Some(settle) => {
+                for mut f in rows {
+                    settle(&mut f);
+                    self.tally.add(&f);
+                }
+            }
+        }
+    }
+
+    /// Keeps rows already settled, or sums them when `tallied`.
+    pub fn settled(&mut self, rows: impl IntoIterator<Item = Finding>, tallied: bool) {
+        if tallied {
+            rows.into_iter().for_each(|f| self.tally.add(&f));
+        } else {
+            self.findings.extend(rows);
+        }
+    }
+
+    /// Every error, the ones only counted included.
+    pub fn error_count(&self) -> u64 {
+        self.errors.len() as u64 + self.errors_cut
+    }
 }
 
 /// [`Collected`], shared by the walk's threads.
@@ -232,13 +303,16 @@ impl Out {
         }
     }
 
-    pub fn error(&self, error: EntryError) {
-        self.lock().errors.push(error);
+    pub fn error(&self, error: EntryError, settle: Settle<'_>) {
+        self.lock().error(error, settle.is_some());
     }
 
-    pub fn rows(&self, rows: &mut Vec<Finding>) {
-        if !rows.is_empty() {
-            self.lock().findings.append(rows);
+    /// A finished directory's rows, and the tally of the rows made in it.
+    pub fn rows(&self, rows: Vec<Finding>, tally: &mut Tally, settle: Settle<'_>) {
+        if !rows.is_empty() || !tally.is_empty() {
+            let mut out = self.lock();
+            out.rows(rows, settle);
+            out.tally.merge(tally);
         }
     }
 }

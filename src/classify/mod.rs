@@ -34,8 +34,8 @@ use crate::sys::meta::{Change, FileKind, Meta};
 use crate::sys::mounts::Mounts;
 use crate::sys::root::{describe_errno, Root, WalkError};
 
-pub use group::Collected;
 use group::{content_disk, content_size, listing, lock, Closing, Group, Out};
+pub use group::{Collected, Settle};
 use judge::{By, Judged, Mode, Planned, Shape};
 
 /// The plan for one entry, decided before its stat.
@@ -80,6 +80,8 @@ pub struct Classifier<'a> {
     checker: &'a Checker<'a>,
     claims: &'a Claims,
     flat: bool,
+    /// Rows are summed, not kept (see [`Classifier::tallying`]).
+    settle: Settle<'a>,
     /// Recognise identities and what NixOS recreates (not inside a storage root).
     identities: bool,
     /// Identities, what NixOS and systemd-tmpfiles recreate: rules of
@@ -114,11 +116,22 @@ impl<'a> Classifier<'a> {
             checker,
             claims,
             flat,
+            settle: None,
             identities: true,
             knowledge,
             seen: matcher.rules().iter().map(|_| AtomicBool::new(false)).collect(),
             out: Out::new(errors),
         }
+    }
+
+    /// Sums the rows instead of keeping them, each settled by `settle`
+    /// first (see [`Settle`]): every path judged by itself (flat), in
+    /// memory that does not grow with the rows. The rows of
+    /// [`Classifier::into_collected`] are then in its `tally`.
+    pub fn tallying(mut self, settle: &'a (dyn Fn(&mut Finding) + Sync)) -> Self {
+        self.flat = true;
+        self.settle = Some(settle);
+        self
     }
 
     /// Classifies a tree that is not a root (a storage root): no path in
@@ -264,7 +277,7 @@ impl<'a> Classifier<'a> {
             f.detail = Some(detail.into_owned());
         }
         f.unverified = row.unverified;
-        listing(|g| g.row(f, true));
+        listing(|g| g.row(f, true, self.settle));
     }
 }
 
@@ -308,7 +321,7 @@ impl Visitor for Classifier<'_> {
             f.rule = Some(self.rule_ref(By::Rule(early.rule)));
             f.unverified = early.unverified;
             f.detail = early.detail.map(str::to_owned);
-            listing(|g| g.row(f, early.verdict != Verdict::Ignored));
+            listing(|g| g.row(f, early.verdict != Verdict::Ignored, self.settle));
         }
         before.then.map(|planned| Plan { cursor, planned })
     }
@@ -320,7 +333,7 @@ impl Visitor for Classifier<'_> {
                 Err(errno) => {
                     let error =
                         WalkError { path: entry.path.to_vec(), op: crate::sys::root::Op::Stat, errno };
-                    return self.out.error(entry_error(error));
+                    return self.out.error(entry_error(error), self.settle);
                 }
             },
             Planned::Inherit(..) => None,
@@ -337,7 +350,7 @@ impl Visitor for Classifier<'_> {
                     f.detail = content.detail.map(str::to_owned);
                     f
                 });
-                listing(|g| g.content(entry.name, meta, content, flat));
+                listing(|g| g.content(entry.name, meta, content, flat, self.settle));
             }
         }
     }
@@ -382,7 +395,8 @@ impl Visitor for Classifier<'_> {
     }
 
     fn finish(&self, dir: &Dir, path: &[u8], parent: Option<&Dir>) {
-        let g = std::mem::take(&mut *lock(&dir.group));
+        let mut g = std::mem::take(&mut *lock(&dir.group));
+        let mut tally = std::mem::take(&mut g.tally);
         let closing = Closing {
             path,
             mode: dir.mode,
@@ -394,12 +408,12 @@ impl Visitor for Classifier<'_> {
             tmpfiles: dir.tmpfiles,
             flat: self.flat,
         };
-        let mut rows = group::close(&closing, g, parent.map(|p| &p.group), &|by| self.rule_ref(by));
-        self.out.rows(&mut rows);
+        let rows = group::close(&closing, g, parent.map(|p| &p.group), &|by| self.rule_ref(by));
+        self.out.rows(rows, &mut tally, self.settle);
     }
 
     fn error(&self, _dir: &Dir, error: WalkError) {
-        self.out.error(entry_error(error));
+        self.out.error(entry_error(error), self.settle);
     }
 }
 

@@ -91,9 +91,22 @@ struct Entry {
     pattern: Pattern,
 }
 
-/// The compiled catalogue.
+/// The compiled catalogue, indexed by the literal prefix of its entries
+/// (the leading components without wildcards: nothing outside it can
+/// match), so that a path is tried only against the entries whose prefix
+/// it lies in, or (a directory) that lie in it: the cost of a lookup
+/// grows with the depth of the entries' prefixes, not with their number.
 pub struct Catalogue {
     entries: Vec<Entry>,
+    /// A trie of literal prefixes; node 0 is `/`.
+    nodes: Vec<Node>,
+}
+
+#[derive(Default)]
+struct Node {
+    children: std::collections::HashMap<Box<[u8]>, usize>,
+    /// The entries whose literal prefix is this path.
+    here: Vec<usize>,
 }
 
 impl Catalogue {
@@ -114,8 +127,50 @@ impl Catalogue {
                 let pattern = Pattern::parse(precious.pattern.as_bytes()).ok()?;
                 Some(Entry { precious, pattern })
             })
-            .collect();
-        Catalogue { entries }
+            .collect::<Vec<Entry>>();
+        let mut nodes = vec![Node::default()];
+        for (i, e) in entries.iter().enumerate() {
+            let mut at = 0;
+            for comp in components(e.pattern.literal_prefix()) {
+                at = match nodes[at].children.get(comp) {
+                    Some(&next) => next,
+                    None => {
+                        nodes.push(Node::default());
+                        let next = nodes.len() - 1;
+                        nodes[at].children.insert(comp.into(), next);
+                        next
+                    }
+                };
+            }
+            nodes[at].here.push(i);
+        }
+        Catalogue { entries, nodes }
+    }
+
+    /// The entries whose literal prefix is `path` or an ancestor of it, and
+    /// the trie node of `path` itself when some prefix reaches that far.
+    fn along(&self, path: &[u8]) -> (Vec<usize>, Option<usize>) {
+        let mut found = self.nodes[0].here.clone();
+        let mut at = Some(0);
+        for comp in components(path) {
+            at = at.and_then(|n| self.nodes[n].children.get(comp).copied());
+            match at {
+                Some(n) => found.extend_from_slice(&self.nodes[n].here),
+                None => break,
+            }
+        }
+        (found, at)
+    }
+
+    /// The entries whose literal prefix lies strictly below trie node `n`.
+    fn below(&self, n: usize) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut stack: Vec<usize> = self.nodes[n].children.values().copied().collect();
+        while let Some(n) = stack.pop() {
+            found.extend_from_slice(&self.nodes[n].here);
+            stack.extend(self.nodes[n].children.values().copied());
+        }
+        found
     }
 
     pub fn len(&self) -> usize {
@@ -143,17 +198,30 @@ impl Catalogue {
         directory: bool,
         contains: &dyn Fn(&str) -> Option<Vec<u8>>,
     ) -> Option<(&Precious, Vec<u8>)> {
+        // Ties go to the entry given last, as `max_by_key` has it: the
+        // candidates are tried in the catalogue's order.
         let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
-        let inside =
-            self.entries.iter().filter_map(|e| Self::covers(e, path).map(|p| (e, p))).max_by_key(key);
+        let (mut candidates, node) = self.along(path);
+        candidates.sort_unstable();
+        let inside = candidates
+            .iter()
+            .map(|&i| &self.entries[i])
+            .filter_map(|e| Self::covers(e, path).map(|p| (e, p)))
+            .max_by_key(key);
         if let Some((e, p)) = inside {
             return Some((&e.precious, p));
         }
         if !directory {
             return None;
         }
-        self.entries
+        // Entries around it or inside it.
+        if let Some(n) = node {
+            candidates.extend(self.below(n));
+            candidates.sort_unstable();
+        }
+        candidates
             .iter()
+            .map(|&i| &self.entries[i])
             .filter(|e| {
                 let literal = e.pattern.literal_prefix();
                 is_ancestor_or_self(path, literal) || is_ancestor_or_self(literal, path)
@@ -162,6 +230,10 @@ impl Catalogue {
             .max_by_key(key)
             .map(|(e, p)| (&e.precious, p))
     }
+}
+
+fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.split(|&b| b == b'/').filter(|c| !c.is_empty())
 }
 
 /// A path matching `pattern` (a catalogue pattern, in the glob dialect of
@@ -247,6 +319,79 @@ mod tests {
         assert_eq!(at(&deep("/opt/x/y/keys")), Some(b"/opt/x/y/keys".to_vec()));
         assert_eq!(at(&deep("/home/u/.sshx")), None);
         assert_eq!(at(&deep("/d")), None);
+    }
+
+    /// The old way: every entry tried.
+    fn every_entry<'c>(
+        c: &'c Catalogue,
+        path: &[u8],
+        directory: bool,
+        contains: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Option<(&'c Precious, Vec<u8>)> {
+        let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
+        let inside =
+            c.entries.iter().filter_map(|e| Catalogue::covers(e, path).map(|p| (e, p))).max_by_key(key);
+        if let Some((e, p)) = inside {
+            return Some((&e.precious, p));
+        }
+        if !directory {
+            return None;
+        }
+        c.entries
+            .iter()
+            .filter(|e| {
+                let literal = e.pattern.literal_prefix();
+                is_ancestor_or_self(path, literal) || is_ancestor_or_self(literal, path)
+            })
+            .filter_map(|e| contains(&e.precious.pattern).map(|p| (e, p)))
+            .max_by_key(key)
+            .map(|(e, p)| (&e.precious, p))
+    }
+
+    #[test]
+    fn the_index_finds_what_trying_every_entry_finds() {
+        let entry = |pattern: &str, severity| Precious {
+            pattern: pattern.into(),
+            severity,
+            reason: "r".into(),
+            directory: true,
+            origin: "test".into(),
+        };
+        // Ties (same severity, same length) included: the later one wins both ways.
+        let c = Catalogue::new(vec![
+            entry("/", Severity::Info),
+            entry("/srv/**/keys", Severity::Critical),
+            entry("/srv/app", Severity::Info),
+            entry("/srv/apq", Severity::Info),
+            entry("/srv/*/db", Severity::Important),
+            entry("/**/x", Severity::Important),
+            entry("/home/*/.ssh", Severity::Important),
+        ]);
+        let paths = [
+            "/",
+            "/srv",
+            "/srv/app",
+            "/srv/app/keys",
+            "/srv/app/db/x",
+            "/srv/apq",
+            "/home",
+            "/home/a/.ssh/id",
+            "/etc/ssh/ssh_host_rsa_key",
+            "/var",
+            "/var/lib/nixos/x",
+            "/x",
+            "/a/b/x/c",
+            "/home/a",
+        ];
+        let holds = |p: &str| p.len().is_multiple_of(2).then(|| p.as_bytes().to_vec());
+        for path in paths {
+            for directory in [false, true] {
+                let got = c.lookup(path.as_bytes(), directory, &holds).map(|(p, at)| (p.pattern.clone(), at));
+                let want = every_entry(&c, path.as_bytes(), directory, &holds)
+                    .map(|(p, at)| (p.pattern.clone(), at));
+                assert_eq!(got, want, "{path} (directory: {directory})");
+            }
+        }
     }
 
     #[test]

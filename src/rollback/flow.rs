@@ -223,9 +223,9 @@ fn audit_into(
     let what = "the audit before the rollback failed";
     let assume = args.rules.assume_claims || !verified;
     let cfg = crate::config::Audit::for_rollback(args, place.root.clone(), source, assume, recorded);
-    let report = crate::audit::run(&cfg).map_err(|e| Error::audit(what, &e))?;
+    let audited = crate::audit::guard(&cfg).map_err(|e| Error::audit(what, &e))?;
     drop(place);
-    let loss = Loss::from_report(&report, verified);
+    let loss = Loss::from_guarded(&audited, verified);
     if !verified {
         plan.notes.push(if args.initrd {
             "claims are assumed (in the initrd nothing persistent is mounted); the audit recorded at shutdown decides about broken claims".into()

@@ -4,7 +4,7 @@
 //! below, and the same function decides for both backends, for the
 //! initrd, and (through [`loss_refusals`]) for the record kept at shutdown.
 
-use super::{list, Loss, Record};
+use super::{list, list_of, Loss, Record};
 use crate::error::ExitCode;
 
 /// A flag that lifts a kind of refusal.
@@ -337,7 +337,7 @@ pub fn loss_refusals(loss: &Loss) -> Vec<Refusal> {
     if !loss.critical.is_empty() {
         all.push(Refusal::new(
             ExitCode::Loss,
-            format!("critical state is unclaimed: {}", list(&loss.critical)),
+            format!("critical state is unclaimed: {}", list_of(&loss.critical, loss.critical_total)),
         ));
     }
     all.into_iter().map(|r| r.unless(Override::Force)).collect()
@@ -475,6 +475,7 @@ mod tests {
         let loss = |broken: &[&str], critical: &[&str], errors| super::super::Loss {
             broken: broken.iter().map(|s| (*s).to_owned()).collect(),
             critical: critical.iter().map(|s| (*s).to_owned()).collect(),
+            critical_total: critical.len() as u64,
             errors,
             ..super::super::Loss::default()
         };

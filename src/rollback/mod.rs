@@ -56,10 +56,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::TargetNames;
-use crate::report::{Report, Severity, Verdict};
+use crate::report::Verdict;
 use crate::sanitize::escape;
 use crate::sys::command::{Cmd, CommandError, Pipe};
-use crate::sys::meta::FileKind;
 
 /// Why a rollback command could not do its work (a refusal is not an
 /// error: it is part of the plan).
@@ -171,10 +170,15 @@ impl Action {
 }
 
 /// What the audit of the root says the rollback erases. Built from a flat
-/// audit (every path its own finding), so that a directory is judged by
-/// itself: a directory holds nothing to lose by itself (its content is
-/// listed on its own), so only what is not a directory counts as critical,
-/// as a new identity, or makes a claim broken.
+/// audit (every path judged by itself, see [`audit::guard`]), so that a
+/// directory is judged by itself: a directory holds nothing to lose by
+/// itself (its content is counted on its own), so only what is not a
+/// directory counts as critical, as a new identity, or makes a claim
+/// broken. Lists of paths hold the first [`Capped::KEPT`] in byte order;
+/// their `_total` says how many there are.
+///
+/// [`audit::guard`]: crate::audit::guard
+/// [`Capped::KEPT`]: crate::report::Capped::KEPT
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct Loss {
     pub source: String,
@@ -185,8 +189,10 @@ pub struct Loss {
     /// Declared claims whose content lies on the root (the claims' patterns).
     pub broken: Vec<String>,
     pub new_identity: Vec<String>,
+    pub new_identity_total: u64,
     pub critical: Vec<String>,
-    pub errors: usize,
+    pub critical_total: u64,
+    pub errors: u64,
     /// The root holds nothing its blank state does not: every finding is
     /// recreated, structure, restored, ignored or a realised claim. An
     /// archive of it holds nothing worth keeping.
@@ -194,55 +200,23 @@ pub struct Loss {
 }
 
 impl Loss {
-    /// Reads a flat report (`--flat`).
-    fn from_report(report: &Report, verified: bool) -> Loss {
-        let total = report.totals.get(&Verdict::Unclaimed);
-        let counted = |f: &&crate::report::Finding| !f.accepted && f.kind != FileKind::Dir;
-        let paths = |v: Verdict| {
-            report
-                .findings
-                .iter()
-                .filter(|f| f.verdict == v)
-                .filter(counted)
-                .map(|f| escape(&f.path).into_owned())
-                .collect::<Vec<_>>()
-        };
-        let mut broken: Vec<String> = report
-            .findings
-            .iter()
-            .filter(|f| f.verdict == Verdict::Broken)
-            .filter(counted)
-            .map(|f| {
-                f.rule.as_ref().map_or_else(
-                    || escape(&f.path).into_owned(),
-                    |r| escape(r.pattern.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        broken.sort();
-        broken.dedup();
-        let holds_nothing = report.errors.is_empty()
-            && report.findings.iter().all(|f| match f.verdict {
-                Verdict::Recreated | Verdict::Structure | Verdict::Restored | Verdict::Ignored => true,
-                Verdict::Kept => !f.unverified,
-                _ => false,
-            });
+    /// Reads the guards' audit.
+    pub fn from_guarded(audit: &crate::audit::Guarded, verified: bool) -> Loss {
+        let total = audit.totals.get(&Verdict::Unclaimed);
+        let paths = |c: &crate::report::Capped| c.kept().map(|p| escape(p).into_owned()).collect();
+        let tally = &audit.tally;
         Loss {
-            source: report.source.to_owned(),
+            source: audit.source.to_owned(),
             claims_verified: verified,
             unclaimed_entries: total.map_or(0, |t| t.entries),
             unclaimed_bytes: total.map_or(0, |t| t.bytes),
-            broken,
-            new_identity: paths(Verdict::NewIdentity),
-            critical: report
-                .findings
-                .iter()
-                .filter(|f| f.verdict.is_loss() && f.severity() == Some(Severity::Critical))
-                .filter(counted)
-                .map(|f| escape(&f.path).into_owned())
-                .collect(),
-            errors: report.errors.len(),
-            holds_nothing,
+            broken: tally.broken().map(|p| escape(p).into_owned()).collect(),
+            new_identity: paths(tally.new_identity()),
+            new_identity_total: tally.new_identity().total(),
+            critical: paths(tally.critical()),
+            critical_total: tally.critical().total(),
+            errors: audit.error_count,
+            holds_nothing: audit.error_count == 0 && tally.holds_nothing(),
         }
     }
 }
@@ -544,10 +518,16 @@ fn capitalized(text: &str) -> String {
 
 /// The first few of a list, then how many more.
 fn list(items: &[String]) -> String {
+    list_of(items, items.len() as u64)
+}
+
+/// The first of `items` (of `total` in all), and how many more there are.
+fn list_of(items: &[String], total: u64) -> String {
     const SHOWN: usize = 5;
     let mut text = items.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
-    if items.len() > SHOWN {
-        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    let shown = items.len().min(SHOWN) as u64;
+    if total > shown {
+        text.push_str(&format!(" and {} more", total - shown));
     }
     text
 }
@@ -566,6 +546,8 @@ fn age(created: i64, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Severity;
+    use crate::sys::meta::FileKind;
 
     #[test]
     fn stamps_round_trip_and_sort_by_time() {
@@ -635,19 +617,17 @@ mod tests {
         crate::report::Finding::new(path.as_bytes().to_vec(), verdict, kind)
     }
 
-    fn report(findings: Vec<crate::report::Finding>) -> Report {
-        Report {
-            root: b"/".to_vec(),
-            source: "walk",
-            ephemeral: true,
-            flat: true,
-            totals: Report::compute_totals(&findings, &crate::report::HardLinks::default()),
-            findings,
+    fn guarded(findings: Vec<crate::report::Finding>) -> crate::audit::Guarded {
+        let mut tally = crate::report::Tally::default();
+        findings.iter().for_each(|f| tally.add(f));
+        crate::audit::Guarded {
+            totals: tally.totals(&crate::report::HardLinks::default()),
+            tally,
+            error_count: 0,
             errors: Vec::new(),
-            missing_claims: Vec::new(),
+            source: "walk",
             notes: Vec::new(),
-            started: std::time::SystemTime::UNIX_EPOCH,
-            duration: std::time::Duration::ZERO,
+            declared: Vec::new(),
         }
     }
 
@@ -666,11 +646,11 @@ mod tests {
         precious(&mut ssh);
         let mut key = finding("/root/.ssh/id_ed25519", Verdict::Unclaimed, FileKind::File);
         precious(&mut key);
-        let loss = Loss::from_report(&report(vec![ssh.clone()]), false);
+        let loss = Loss::from_guarded(&guarded(vec![ssh.clone()]), false);
         assert!(loss.critical.is_empty(), "{loss:?}");
         assert!(!loss.holds_nothing, "an unclaimed directory is something the blank does not have");
-        assert_eq!(Loss::from_report(&report(vec![ssh, key]), false).critical, ["/root/.ssh/id_ed25519"]);
+        assert_eq!(Loss::from_guarded(&guarded(vec![ssh, key]), false).critical, ["/root/.ssh/id_ed25519"]);
         let recreated = finding("/etc/static", Verdict::Recreated, FileKind::Symlink);
-        assert!(Loss::from_report(&report(vec![recreated]), true).holds_nothing);
+        assert!(Loss::from_guarded(&guarded(vec![recreated]), true).holds_nothing);
     }
 }

@@ -125,8 +125,8 @@ impl Record {
                 unclaimed_entries: loss.unclaimed_entries,
                 unclaimed_bytes: loss.unclaimed_bytes,
                 broken: loss.broken.len() as u64,
-                critical: loss.critical.len() as u64,
-                errors: loss.errors as u64,
+                critical: loss.critical_total,
+                errors: loss.errors,
             },
             claims_verified: loss.claims_verified,
             decision: Decision { erase: reasons.is_empty(), reasons },
@@ -300,10 +300,10 @@ pub fn record(args: &RecordArgs) -> Result<ExitCode> {
     };
     let cfg = crate::config::Audit::for_record(args)
         .map_err(|e| Error::Audit { what: what.into(), message: e.to_string() })?;
-    let audited = crate::audit::run_full(&cfg).map_err(|e| Error::audit(what, &e))?;
-    let code = audited.report.exit_code(&cfg.fail_on, cfg.fail_severity);
-    let loss = Loss::from_report(&audited.report, !cfg.rules.assume_claims);
-    let record = Record::new(now(), &loss, &audited.loaded.declared);
+    let audited = crate::audit::guard(&cfg).map_err(|e| Error::audit(what, &e))?;
+    let code = audited.exit_code(&cfg);
+    let loss = Loss::from_guarded(&audited, !cfg.rules.assume_claims);
+    let record = Record::new(now(), &loss, &audited.declared);
     let text = serde_json::to_string(&record).unwrap_or_default();
     if let Some((target, _lock)) = &target {
         keep(target.backend(), text.as_bytes())?;

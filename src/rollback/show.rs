@@ -39,12 +39,16 @@ fn write_plan(out: &mut String, plan: &Plan, now: i64) -> std::fmt::Result {
                 loss.unclaimed_entries,
                 human_size(loss.unclaimed_bytes),
                 loss.broken.len(),
-                loss.new_identity.len(),
-                loss.critical.len(),
+                loss.new_identity_total,
+                loss.critical_total,
                 if loss.claims_verified { "" } else { " (claims assumed, not checked)" }
             )?;
             for c in &loss.critical {
                 writeln!(out, "              critical: {c}")?;
+            }
+            let more = loss.critical_total.saturating_sub(loss.critical.len() as u64);
+            if more > 0 {
+                writeln!(out, "              and {more} more critical paths")?;
             }
             if loss.errors > 0 {
                 writeln!(out, "              {} entries could not be read", loss.errors)?;
