@@ -43,8 +43,10 @@ pub struct Group {
     names: Vec<u8>,
     /// Rows decided in this directory, handed to the report at finish.
     pub rows: Vec<Finding>,
-    /// Or, when the rows are tallied (see [`Settle`]), their sum.
-    pub tally: Tally,
+    /// Or, when the rows are tallied (see [`Settle`]), their sum: boxed,
+    /// made only when a row is summed (a directory deep in a chain holds
+    /// none, so its group stays a few words).
+    pub tally: Option<Box<Tally>>,
 }
 
 /// What a tallying audit does to a row before summing it (its severity,
@@ -107,7 +109,7 @@ impl Group {
             && !self.ignored
             && self.rows.is_empty()
             && self.pending.is_empty()
-            && self.tally.is_empty()
+            && self.tally.is_none()
     }
 
     /// Keeps a row for the report, or sums it (see [`Settle`]).
@@ -116,7 +118,7 @@ impl Group {
             None => self.rows.push(finding),
             Some(settle) => {
                 settle(&mut finding);
-                self.tally.add(&finding);
+                self.tally.get_or_insert_default().add(&finding);
             }
         }
     }
@@ -135,8 +137,11 @@ impl Group {
             p
         }));
         self.rows.append(&mut other.rows);
-        if !other.tally.is_empty() {
-            self.tally.merge(&mut other.tally);
+        if let Some(mut theirs) = other.tally.take() {
+            match &mut self.tally {
+                Some(mine) => mine.merge(&mut theirs),
+                None => self.tally = Some(theirs),
+            }
         }
         other.names.clear();
         other.entries = 0;
@@ -308,11 +313,13 @@ impl Out {
     }
 
     /// A finished directory's rows, and the tally of the rows made in it.
-    pub fn rows(&self, rows: Vec<Finding>, tally: &mut Tally, settle: Settle<'_>) {
-        if !rows.is_empty() || !tally.is_empty() {
+    pub fn rows(&self, rows: Vec<Finding>, tally: Option<Box<Tally>>, settle: Settle<'_>) {
+        if !rows.is_empty() || tally.is_some() {
             let mut out = self.lock();
             out.rows(rows, settle);
-            out.tally.merge(tally);
+            if let Some(mut tally) = tally {
+                out.tally.merge(&mut tally);
+            }
         }
     }
 }

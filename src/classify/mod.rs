@@ -396,7 +396,7 @@ impl Visitor for Classifier<'_> {
 
     fn finish(&self, dir: &Dir, path: &[u8], parent: Option<&Dir>) {
         let mut g = std::mem::take(&mut *lock(&dir.group));
-        let mut tally = std::mem::take(&mut g.tally);
+        let tally = g.tally.take();
         let closing = Closing {
             path,
             mode: dir.mode,
@@ -409,7 +409,7 @@ impl Visitor for Classifier<'_> {
             flat: self.flat,
         };
         let rows = group::close(&closing, g, parent.map(|p| &p.group), &|by| self.rule_ref(by));
-        self.out.rows(rows, &mut tally, self.settle);
+        self.out.rows(rows, tally, self.settle);
     }
 
     fn error(&self, _dir: &Dir, error: WalkError) {

@@ -153,6 +153,9 @@ pub struct Knowledge {
     read: Compiled,
     /// Directories holding a path a rule names.
     dirs: HashSet<Vec<u8>>,
+    /// The longest of them: a longer path is none of them, and is never
+    /// hashed (a directory deep in a chain costs nothing here).
+    longest: usize,
     problems: Vec<Problem>,
 }
 
@@ -185,7 +188,8 @@ impl Knowledge {
         read.extend(clean);
         let mut dirs = built_in.dirs.clone();
         dirs.extend(read.iter().map(|(r, _)| holder(&r.pattern)));
-        Knowledge { built_in, read: Compiled::new(read), dirs, problems }
+        let longest = dirs.iter().map(Vec::len).max().unwrap_or(0);
+        Knowledge { built_in, read: Compiled::new(read), dirs, longest, problems }
     }
 
     /// The files that could not be read, for the report.
@@ -196,7 +200,7 @@ impl Knowledge {
     /// Whether entries of the directory `dir` may be named by a rule:
     /// asked once per directory; only their entries are looked up.
     pub fn holds(&self, dir: &[u8]) -> bool {
-        self.dirs.contains(dir)
+        dir.len() <= self.longest && self.dirs.contains(dir)
     }
 
     /// The first id of the rules read from the root.
