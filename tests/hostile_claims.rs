@@ -190,3 +190,47 @@ echo '=== keep'
     let (v, d) = row("/var/lib/lasting");
     assert_eq!(v, "kept", "{d}");
 }
+
+/// Globs are compiled, each into an automaton of its own: past the limit
+/// (counted over every manifest and flag together) the rules are refused
+/// with the limit named, before the rest is compiled; at the limit they
+/// are read.
+#[test]
+fn more_globs_than_the_limit_are_refused_before_they_are_compiled() {
+    let limit = darlings::claims::matcher::MAX_GLOBS;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("data")).unwrap();
+    let manifest = |name: &str, n: usize| {
+        let mut text = String::from("keep = [\n");
+        for i in 0..n {
+            text.push_str(&format!("  \"/data/**/x{i}*/**/y*\",\n"));
+        }
+        text.push_str("]\n");
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let at_limit = manifest("at.toml", limit);
+    let past = manifest("past.toml", limit + 10);
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["audit".as_ref(), "--root".as_ref(), root.as_os_str()];
+        all.extend_from_slice(args);
+        common::run(all)
+    };
+    let ok = run(&["--manifest".as_ref(), at_limit.as_os_str()]);
+    // Read and audited: /data is unclaimed (no glob names it), nothing is refused.
+    assert_eq!(common::code(&ok), 1, "{}", String::from_utf8_lossy(&ok.stderr));
+    let refused = run(&["--manifest".as_ref(), past.as_os_str()]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(common::code(&refused), 2, "{err}");
+    // The line of the first glob past the limit (the list starts on line 2).
+    let line = limit + 2;
+    assert!(err.contains(&format!("past.toml:{line}:3: {} glob patterns", limit + 1)), "{err}");
+    assert!(err.contains(&format!("more than darlings compiles ({limit};")), "{err}");
+    // Together with one more on the command line.
+    let together = run(&["--manifest".as_ref(), at_limit.as_os_str(), "--ignore".as_ref(), "/x/*".as_ref()]);
+    let err = String::from_utf8_lossy(&together.stderr);
+    assert_eq!(common::code(&together), 2, "{err}");
+    assert!(err.contains(&format!("hold {} glob patterns", limit + 1)), "{err}");
+}

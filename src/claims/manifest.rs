@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::matcher::{Origin, Pattern, Rule, RuleKind};
+use super::matcher::{is_glob_text, too_many_globs, Origin, Pattern, Rule, RuleKind, MAX_GLOBS};
 use crate::report::{Precious, Severity};
 use crate::sanitize::escape_path;
 
@@ -111,6 +111,15 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     let mut rules = Vec::new();
     let mut precious = Vec::new();
     let mut claim_files = Vec::new();
+    // Globs so far: refused past the limit, before any more is compiled.
+    let mut globs = 0;
+    let mut glob = |is_glob: bool, at: usize| {
+        globs += usize::from(is_glob);
+        if globs > MAX_GLOBS {
+            return Err(invalid(at, too_many_globs(globs)));
+        }
+        Ok(())
+    };
     for (key, value) in doc.get_ref() {
         let kind = match key.get_ref().as_ref() {
             "version" => {
@@ -131,6 +140,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
                     return Err(invalid(value.span().start, "`precious` must be a list of tables".into()));
                 };
                 for item in items {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        let path = t.get("path").and_then(|v| v.get_ref().as_str()).unwrap_or_default();
+                        glob(is_glob_text(path.as_bytes()), item.span().start)?;
+                    }
                     precious.push(precious_entry(item, file, &lines, &invalid)?);
                 }
                 continue;
@@ -181,6 +194,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
             ));
         };
         for item in items {
+            let path = match item.get_ref() {
+                DeValue::String(s) => s.as_ref(),
+                DeValue::Table(t) => t.get("path").and_then(|v| v.get_ref().as_str()).unwrap_or_default(),
+                _ => "",
+            };
+            glob(is_glob_text(path.as_bytes()), item.span().start)?;
             rules.push(rule(kind, item, file, &lines, &invalid)?);
         }
     }

@@ -119,6 +119,28 @@ pub enum PatternError {
 
 const GLOB_META: &[u8] = b"*?[{";
 
+/// How many glob patterns darlings compiles at most, rules and catalogue
+/// entries together. Each glob is an automaton of its own (and one more
+/// in the set that matches them all): some 20 KiB with `**`, so that
+/// 10,000 rules like `/data/**/x*/**/y*` took 200 MiB and 100,000 took
+/// 1.9 GiB. Past this many, the rules are refused before they are
+/// compiled. Literal paths (every path a NixOS module declares) cost a
+/// trie node each and have no such limit.
+pub const MAX_GLOBS: usize = 4096;
+
+/// Why more than [`MAX_GLOBS`] globs are refused, in words.
+pub fn too_many_globs(count: usize) -> String {
+    format!(
+        "{count} glob patterns, more than darlings compiles ({MAX_GLOBS}; each is an automaton of its own, \
+         some 20 KiB): use fewer globs, or literal paths, which have no limit"
+    )
+}
+
+/// Whether a pattern as written is a glob (see [`Pattern::parse`]).
+pub fn is_glob_text(raw: &[u8]) -> bool {
+    raw.iter().any(|b| GLOB_META.contains(b))
+}
+
 /// Compiles a glob in darlings' one dialect: `*` and `?` never cross `/`,
 /// `**` does, `[...]` and `{a,b}` as usual, `\` escapes. Every glob of
 /// every rule, manifest, catalogue entry and piece of knowledge is compiled

@@ -15,7 +15,9 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use matcher::{Matcher, Origin, Pattern, PatternError, Rule, RuleKind};
+use matcher::{
+    is_glob_text, too_many_globs, Matcher, Origin, Pattern, PatternError, Rule, RuleKind, MAX_GLOBS,
+};
 
 use crate::sanitize::escape;
 use crate::sys::root::Root;
@@ -52,6 +54,9 @@ pub enum RulesError {
     Declared(#[from] nixos::DeclaredError),
     #[error("cannot read {}: {message}", crate::sanitize::escape(file.as_bytes()))]
     Json { file: String, message: String },
+    /// More globs than darlings compiles (see [`matcher::MAX_GLOBS`]).
+    #[error("the rules and catalogue entries hold {}", too_many_globs(*count))]
+    Globs { count: usize },
     /// One path declared from two storage roots.
     #[error(
         "{path}: claimed from two storage roots, {first} and {second}: only one of them can be mounted there; \
@@ -99,6 +104,18 @@ pub struct Loaded {
 /// (a saved diff audited offline) no default manifest is read: nothing of
 /// this machine's own files is consulted.
 pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Result<Loaded, RulesError> {
+    // The globs of every source together, counted before the next source
+    // is compiled (a manifest refuses its own past the limit as it is read).
+    let flags = sources.keep.iter().chain(&sources.ignore).filter(|r| is_glob_text(r.as_bytes())).count();
+    let within = |rules: &[Rule], precious: &[crate::report::Precious]| {
+        let count = flags.max(rules.iter().filter(|r| r.pattern.is_glob()).count())
+            + precious.iter().filter(|p| is_glob_text(p.pattern.as_bytes())).count();
+        if count > MAX_GLOBS {
+            return Err(RulesError::Globs { count });
+        }
+        Ok(())
+    };
+    within(&[], &[])?;
     let mut rules = Vec::new();
     for (kind, flag, list) in
         [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
@@ -127,6 +144,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         precious.extend(m.precious);
         claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::Given(c.path))));
         manifests.push(file.clone());
+        within(&rules, &precious)?;
     }
     if let (true, Some(root)) = (sources.default_manifest, root) {
         let rel = DEFAULT_MANIFEST.trim_start_matches('/');
@@ -194,6 +212,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         origins.extend(sources.recorded.iter().map(|d| format!("{} in {shown}", d.option)));
         declared.extend(sources.recorded.iter().cloned());
     }
+    within(&rules, &precious)?;
     if let Some((a, b)) = nixos::conflict(&declared) {
         let from = |i: usize| format!("{} ({})", declared[i].storage_root(), origins[i]);
         return Err(RulesError::Conflict {
