@@ -33,6 +33,7 @@ use crate::sys::mounts::Mounts;
 use crate::sys::root::Root;
 
 mod settle;
+use crate::source::shadowed::Hidden;
 use settle::Settle;
 
 /// The audited root, opened, with its canonical path.
@@ -172,7 +173,7 @@ fn audit(cfg: &config::Audit, tallied: bool) -> Result<Done> {
     let checker = Checker::new(root, &mounts, cfg.rules.assume_claims);
     let claims = Claims::check_all(&loaded.matcher, &checker);
     let mut source = crate::source::choose::open(&cfg.source, live.as_ref(), &mounts)?;
-    let per_row = |f: &mut Finding| settle.row(f, root, None);
+    let per_row = |f: &mut Finding, path: &[u8]| settle.row_at(f, path, root, None);
     let each: classify::Settle<'_> = if tallied { Some(&per_row) } else { None };
     let mut classifier = Classifier::new(&loaded.matcher, &checker, &claims, cfg.flat);
     if tallied {
@@ -183,7 +184,7 @@ fn audit(cfg: &config::Audit, tallied: bool) -> Result<Done> {
 
     let unmet = classifier.unmet_claims();
     let mut collected = classifier.into_collected();
-    collected.rows(unmet, each);
+    collected.rows(unmet, each, b"");
     let missing = missing_claims(&claims, &loaded);
     for (path, op, errno) in &claims.errors {
         let error = EntryError {
@@ -214,7 +215,15 @@ fn audit(cfg: &config::Audit, tallied: bool) -> Result<Done> {
         collected.settled(removed(tree), tallied);
     }
     if let Some(target) = &live {
-        let mut shadowed = shadowed(cfg, target, &mounts, &loaded, source.blank(), &mut notes);
+        // Tallied, each hidden path is summed as it is found.
+        let hidden = std::sync::Mutex::new(Tally::default());
+        let each = |clone: &Root, h: &Hidden| {
+            let mut f = shadowed_row(h);
+            settle.row(&mut f, Some(clone), None);
+            hidden.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&f, &f.path);
+        };
+        let each: Option<&Each<'_>> = if tallied { Some(&each) } else { None };
+        let mut shadowed = shadowed(cfg, target, &mounts, &loaded, source.blank(), &mut notes, each);
         if let Some((clone, found)) = &mut shadowed {
             for error in std::mem::take(&mut found.errors) {
                 collected.error(entry_error(error), tallied);
@@ -226,6 +235,7 @@ fn audit(cfg: &config::Audit, tallied: bool) -> Result<Done> {
             });
             collected.settled(rows, tallied);
         }
+        collected.tally.merge(&mut hidden.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
     }
     if live.as_ref().is_some_and(|t| t.canonical == Path::new("/")) && diff.is_none() {
         pseudo_filesystems(&mounts, &mut notes);
@@ -374,6 +384,7 @@ fn shadowed(
     loaded: &Loaded,
     blank: Option<&Root>,
     notes: &mut Vec<String>,
+    each: Option<&Each<'_>>,
 ) -> Option<(Root, crate::source::shadowed::Found)> {
     if mounts.on_root().is_empty() {
         return None;
@@ -392,11 +403,20 @@ fn shadowed(
     let ignored = |path: &[u8]| {
         matcher.decide_incrementally(path).is_some_and(|d| matcher.rule(d.rule).kind == RuleKind::Ignore)
     };
-    let found = crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.flat, cfg.threads);
+    let found = {
+        let within = &clone;
+        let sink = each.map(|each| move |h: &Hidden| each(within, h));
+        let sink = sink.as_ref().map(|s| s as &(dyn Fn(&Hidden) + Sync));
+        crate::source::shadowed::find(&clone, mounts, blank, &ignored, cfg.flat, sink, cfg.threads)
+    };
     Some((clone, found))
 }
 
-fn shadowed_row(h: &crate::source::shadowed::Hidden) -> Finding {
+/// What a tallying audit does with each hidden path (flat), given the
+/// clone it was found in.
+type Each<'a> = dyn Fn(&Root, &Hidden) + Sync + 'a;
+
+fn shadowed_row(h: &Hidden) -> Finding {
     let mut f = Finding::new(h.path.clone(), Verdict::Shadowed, h.kind);
     f.entries = Some(h.entries);
     f.size = Some(h.size);

@@ -23,6 +23,13 @@ impl Settle {
     /// asked of `root`, the tree it lies in (or, without one, of the
     /// change list `tree`).
     pub fn row(&self, f: &mut Finding, root: Option<&Root>, tree: Option<&ChangeTree>) {
+        let path = std::mem::take(&mut f.path);
+        self.row_at(f, &path, root, tree);
+        f.path = path;
+    }
+
+    /// [`Settle::row`] for `f` at `path` (its own path may be left empty).
+    pub fn row_at(&self, f: &mut Finding, path: &[u8], root: Option<&Root>, tree: Option<&ChangeTree>) {
         if self.offline {
             // Times from the list are inode change times; no sizes.
             f.ctime = f.mtime.take();
@@ -30,17 +37,23 @@ impl Settle {
             f.disk = None;
         }
         if f.verdict.is_loss() {
-            precious(&self.catalogue, f, root, tree);
+            precious(&self.catalogue, f, path, root, tree);
         }
-        f.accepted = f.verdict.is_loss() && self.accepted.matches(f);
+        f.accepted = f.verdict.is_loss() && self.accepted.matches_at(f, path);
     }
 }
 
 /// Gives a loss finding the catalogue entry it is, lies in, or holds.
-fn precious(catalogue: &Catalogue, f: &mut Finding, root: Option<&Root>, tree: Option<&ChangeTree>) {
+fn precious(
+    catalogue: &Catalogue,
+    f: &mut Finding,
+    path: &[u8],
+    root: Option<&Root>,
+    tree: Option<&ChangeTree>,
+) {
     let group = f.kind == FileKind::Dir && f.entries.unwrap_or(0) > 1;
     let holds = |pattern: &str| match (root, tree) {
-        (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), &f.path),
+        (Some(root), _) => crate::knowledge::catalogue::find_in(root, pattern.as_bytes(), path),
         (None, Some(tree)) => {
             let literal = crate::claims::matcher::Pattern::parse(pattern.as_bytes()).ok()?;
             let path = literal.prefix()?;
@@ -48,7 +61,7 @@ fn precious(catalogue: &Catalogue, f: &mut Finding, root: Option<&Root>, tree: O
         }
         (None, None) => None,
     };
-    if let Some((precious, at)) = catalogue.lookup(&f.path, group, &holds) {
+    if let Some((precious, at)) = catalogue.lookup(path, group, &holds) {
         f.precious = Some(precious.clone());
         f.keep_path = Some(at);
     }

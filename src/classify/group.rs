@@ -50,9 +50,9 @@ pub struct Group {
 }
 
 /// What a tallying audit does to a row before summing it (its severity,
-/// whether it is accepted): rows are then summed where they are made and
-/// never kept. `None`: rows are kept for a report.
-pub type Settle<'a> = Option<&'a (dyn Fn(&mut Finding) + Sync)>;
+/// whether it is accepted), given the row's path: rows are then summed
+/// where they are made and never kept. `None`: rows are kept for a report.
+pub type Settle<'a> = Option<&'a (dyn Fn(&mut Finding, &[u8]) + Sync)>;
 
 struct Pending {
     name: (u32, u32),
@@ -117,8 +117,9 @@ impl Group {
         match settle {
             None => self.rows.push(finding),
             Some(settle) => {
-                settle(&mut finding);
-                self.tally.get_or_insert_default().add(&finding);
+                let path = std::mem::take(&mut finding.path);
+                settle(&mut finding, &path);
+                self.tally.get_or_insert_default().add(&finding, &path);
             }
         }
     }
@@ -256,14 +257,18 @@ impl Collected {
         }
     }
 
-    /// Keeps rows for the report, or sums them (see [`Settle`]).
-    pub fn rows(&mut self, rows: impl IntoIterator<Item = Finding>, settle: Settle<'_>) {
+    /// Keeps rows for the report, or sums them (see [`Settle`]). A row
+    /// summed with an empty path is at `at` (a tallying walk makes the
+    /// rows of a finished directory so, not copying its path).
+    pub fn rows(&mut self, rows: impl IntoIterator<Item = Finding>, settle: Settle<'_>, at: &[u8]) {
         match settle {
             None => self.findings.extend(rows),
             Some(settle) => {
                 for mut f in rows {
-                    settle(&mut f);
-                    self.tally.add(&f);
+                    let own = std::mem::take(&mut f.path);
+                    let path = if own.is_empty() { at } else { &own };
+                    settle(&mut f, path);
+                    self.tally.add(&f, path);
                 }
             }
         }
@@ -272,7 +277,7 @@ impl Collected {
     /// Keeps rows already settled, or sums them when `tallied`.
     pub fn settled(&mut self, rows: impl IntoIterator<Item = Finding>, tallied: bool) {
         if tallied {
-            rows.into_iter().for_each(|f| self.tally.add(&f));
+            rows.into_iter().for_each(|f| self.tally.add(&f, &f.path));
         } else {
             self.findings.extend(rows);
         }
@@ -312,11 +317,12 @@ impl Out {
         self.lock().error(error, settle.is_some());
     }
 
-    /// A finished directory's rows, and the tally of the rows made in it.
-    pub fn rows(&self, rows: Vec<Finding>, tally: Option<Box<Tally>>, settle: Settle<'_>) {
+    /// The rows of the finished directory at `path`, and the tally of
+    /// the rows made in it.
+    pub fn rows(&self, rows: Vec<Finding>, tally: Option<Box<Tally>>, settle: Settle<'_>, path: &[u8]) {
         if !rows.is_empty() || tally.is_some() {
             let mut out = self.lock();
-            out.rows(rows, settle);
+            out.rows(rows, settle, path);
             if let Some(mut tally) = tally {
                 out.tally.merge(&mut tally);
             }
@@ -339,6 +345,20 @@ pub struct Closing<'a> {
     /// systemd-tmpfiles creates it.
     pub tmpfiles: Option<Known>,
     pub flat: bool,
+    /// Rows are tallied: the directory's own rows are made with an empty
+    /// path (see [`Collected::rows`]).
+    pub tallied: bool,
+}
+
+impl Closing<'_> {
+    /// The path a row of the directory itself is made with.
+    fn own_path(&self) -> Vec<u8> {
+        if self.tallied {
+            Vec::new()
+        } else {
+            self.path.to_vec()
+        }
+    }
 }
 
 /// What a finished directory's group makes of it.
@@ -439,7 +459,7 @@ fn unclaimed_rows(
     if dir.returns {
         return;
     }
-    let mut f = Finding::new(dir.path.to_vec(), shape.verdict, FileKind::Dir);
+    let mut f = Finding::new(dir.own_path(), shape.verdict, FileKind::Dir);
     f.change = dir.change;
     f.entries = Some(1);
     if g.mixed || shape.holder || shape.both {
@@ -459,7 +479,7 @@ fn unclaimed_rows(
 /// root, an unverified `kept`. `None`: it only counts into its parent.
 fn broken_row(dir: &Closing<'_>, g: &Group, rule: u32, name: &dyn Fn(By) -> RuleRef) -> Option<Finding> {
     if dir.unchecked && g.entries <= 1 {
-        let mut f = Finding::new(dir.path.to_vec(), Verdict::Kept, FileKind::Dir);
+        let mut f = Finding::new(dir.own_path(), Verdict::Kept, FileKind::Dir);
         f.rule = Some(name(By::Rule(rule)));
         f.unverified = true;
         f.detail = Some(check::OFFLINE.into());
@@ -468,7 +488,7 @@ fn broken_row(dir: &Closing<'_>, g: &Group, rule: u32, name: &dyn Fn(By) -> Rule
     if dir.claim_root.is_none() && !dir.flat {
         return None;
     }
-    let mut f = Finding::new(dir.path.to_vec(), Verdict::Broken, FileKind::Dir);
+    let mut f = Finding::new(dir.own_path(), Verdict::Broken, FileKind::Dir);
     f.change = dir.change;
     f.rule = Some(name(By::Rule(rule)));
     let (entries, size, disk, mtime) =

@@ -128,7 +128,7 @@ impl<'a> Classifier<'a> {
     /// first (see [`Settle`]): every path judged by itself (flat), in
     /// memory that does not grow with the rows. The rows of
     /// [`Classifier::into_collected`] are then in its `tally`.
-    pub fn tallying(mut self, settle: &'a (dyn Fn(&mut Finding) + Sync)) -> Self {
+    pub fn tallying(mut self, settle: &'a (dyn Fn(&mut Finding, &[u8]) + Sync)) -> Self {
         self.flat = true;
         self.settle = Some(settle);
         self
@@ -407,9 +407,10 @@ impl Visitor for Classifier<'_> {
             unchecked: dir.unchecked,
             tmpfiles: dir.tmpfiles,
             flat: self.flat,
+            tallied: self.settle.is_some(),
         };
         let rows = group::close(&closing, g, parent.map(|p| &p.group), &|by| self.rule_ref(by));
-        self.out.rows(rows, tally, self.settle);
+        self.out.rows(rows, tally, self.settle, path);
     }
 
     fn error(&self, _dir: &Dir, error: WalkError) {

@@ -96,8 +96,13 @@ impl Accepted {
 
     /// Whether an accepted path covers `f` and nothing about `f` is worse.
     pub fn matches(&self, f: &Finding) -> bool {
+        self.matches_at(f, &f.path)
+    }
+
+    /// [`Accepted::matches`] for `f` at `at` (its own path may be left empty).
+    pub fn matches_at(&self, f: &Finding, at: &[u8]) -> bool {
         self.entries.iter().any(|(path, limit)| {
-            is_ancestor_or_self(path, &f.path)
+            is_ancestor_or_self(path, at)
                 && match *limit {
                     Limit::Any => true,
                     Limit::Finding { verdict, severity } => verdict == f.verdict && f.severity() <= severity,

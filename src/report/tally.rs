@@ -79,8 +79,9 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Sums one row, settled (severity, acceptance) as the report would have it.
-    pub fn add(&mut self, f: &Finding) {
+    /// Sums one row at `path` (its own path may be left empty), settled
+    /// (severity, acceptance) as the report would have it.
+    pub fn add(&mut self, f: &Finding, path: &[u8]) {
         self.rows += 1;
         self.sums.add(f);
         self.beyond_blank |= match f.verdict {
@@ -96,12 +97,12 @@ impl Tally {
             return;
         }
         if f.verdict.is_loss() && f.severity() == Some(Severity::Critical) {
-            self.critical.push(&f.path);
+            self.critical.push(path);
         }
         match f.verdict {
-            Verdict::NewIdentity => self.new_identity.push(&f.path),
+            Verdict::NewIdentity => self.new_identity.push(path),
             Verdict::Broken => {
-                let named = f.rule.as_ref().map_or(f.path.as_slice(), |r| r.pattern.as_bytes());
+                let named = f.rule.as_ref().map_or(path, |r| r.pattern.as_bytes());
                 if !self.broken.contains(named) {
                     self.broken.insert(named.to_vec());
                 }

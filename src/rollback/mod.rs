@@ -619,7 +619,7 @@ mod tests {
 
     fn guarded(findings: Vec<crate::report::Finding>) -> crate::audit::Guarded {
         let mut tally = crate::report::Tally::default();
-        findings.iter().for_each(|f| tally.add(f));
+        findings.iter().for_each(|f| tally.add(f, &f.path));
         crate::audit::Guarded {
             totals: tally.totals(&crate::report::HardLinks::default()),
             tally,

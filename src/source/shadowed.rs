@@ -12,7 +12,9 @@
 //!
 //! Each entry found directly under a mount point is one finding, with
 //! everything below it counted, except what an ignore rule names; with
-//! `--flat`, every path counted is a finding of its own. A file mounted
+//! `--flat`, every path counted is a finding of its own (handed to the
+//! caller as it is found, when the caller sums rather than keeps them:
+//! `record` and `rollback`). A file mounted
 //! over a file (a bind-mounted claim) hides the file the root holds at the
 //! mount point itself: a finding when it holds bytes (the empty file a
 //! bind mount needs as its mount point holds nothing to lose). When
@@ -113,7 +115,10 @@ impl<'a> Counter<'a> {
             row.entries = 1;
             (row.size, row.disk) = content(meta);
             row.mtime = meta.mtime;
-            self.rows.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+            match self.look.each {
+                Some(each) => each(&row),
+                None => self.rows.lock().unwrap_or_else(|e| e.into_inner()).push(row),
+            }
         }
     }
 
@@ -169,13 +174,15 @@ impl Visitor for Counter<'_> {
 /// filesystem, in `clone` (see [`clone_root`]). `skip(path)`: an entry
 /// fine to lose (an ignore rule); `blank`: the blank tree, when the audit
 /// has one; `flat`: one finding for every hidden path, not one for each
-/// entry directly under a mount point.
+/// entry directly under a mount point, handed to `each` as it is found
+/// when given (and then not kept in [`Found::hidden`]).
 pub fn find(
     clone: &Root,
     mounts: &Mounts,
     blank: Option<&Root>,
     skip: &(dyn Fn(&[u8]) -> bool + Sync),
     flat: bool,
+    each: Option<&(dyn Fn(&Hidden) + Sync)>,
     threads: usize,
 ) -> Found {
     let mut found = Found::default();
@@ -184,7 +191,7 @@ pub fn find(
     };
     // ZFS mounts its snapshots below the `.zfs` control directory: not the root's.
     for mount in mounts.on_root().into_iter().filter(|m| !m.mount_point.starts_with(b"/.zfs/")) {
-        let look = Look { clone, pool: &pool, mount, description: mount.describe(), blank, skip, flat };
+        let look = Look { clone, pool: &pool, mount, description: mount.describe(), blank, skip, flat, each };
         look.under(&mut found);
     }
     found
@@ -199,6 +206,7 @@ struct Look<'a> {
     blank: Option<&'a Root>,
     skip: &'a (dyn Fn(&[u8]) -> bool + Sync),
     flat: bool,
+    each: Option<&'a (dyn Fn(&Hidden) + Sync)>,
 }
 
 impl Look<'_> {

@@ -293,48 +293,68 @@ thread_local! {
     static DIRENT_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(64 * 1024));
 }
 
+/// Walks one directory, then, in the same task, the last subdirectory it
+/// found (its other subdirectories are spawned as they are found). That
+/// one takes over the path buffer, so a chain of directories (`d/d/d/…`,
+/// which any user can make) costs each level its own name, not its whole
+/// path: the walk is linear in depth, not quadratic.
 fn process<'s, V: Visitor>(
     ctx: &'s Ctx<'s, V>,
     scope: &rayon::Scope<'s>,
-    node: Arc<Node<V::Dir>>,
-    parent_fd: Option<Arc<RetainedFd<'s>>>,
-    path: Vec<u8>,
+    mut node: Arc<Node<V::Dir>>,
+    mut parent_fd: Option<Arc<RetainedFd<'s>>>,
+    mut path: Vec<u8>,
 ) {
-    let opened = match &parent_fd {
-        Some(parent) => open_dir_at(parent.fd.as_fd(), last_component(&path)),
-        None => open_from_root(ctx.root.fd(), &path),
-    };
-    drop(parent_fd);
-    let fd = match opened {
-        Ok(fd) => fd,
-        Err(errno) => {
-            ctx.visitor.error(&node.dir, WalkError { path: path.clone(), op: Op::Open, errno });
+    loop {
+        let opened = match &parent_fd {
+            Some(parent) => open_dir_at(parent.fd.as_fd(), last_component(&path)),
+            None => open_from_root(ctx.root.fd(), &path),
+        };
+        drop(parent_fd.take());
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(errno) => {
+                ctx.visitor.error(&node.dir, WalkError { path: path.clone(), op: Op::Open, errno });
+                complete(ctx, node, path);
+                return;
+            }
+        };
+        if let Some(p) = ctx.progress {
+            p.directory(&path);
+        }
+
+        // Share the descriptor with the children while the budget allows;
+        // otherwise they reopen themselves by path.
+        let shared = if ctx.retained.fetch_add(1, Ordering::Relaxed) < ctx.budget {
+            Ok(Arc::new(RetainedFd { fd, counter: &ctx.retained }))
+        } else {
+            ctx.retained.fetch_sub(1, Ordering::Relaxed);
+            Err(fd)
+        };
+        let listing = match &shared {
+            Ok(s) => list(ctx, scope, &node, s.fd.as_fd(), &mut path, Some(s)),
+            Err(fd) => list(ctx, scope, &node, fd.as_fd(), &mut path, None),
+        };
+        let next_fd = shared.as_ref().ok().cloned();
+        drop(shared);
+        ctx.visitor.listed(&node.dir);
+        if let Some(p) = ctx.progress {
+            p.add(listing.entries, listing.bytes);
+        }
+        let Some((child, name)) = listing.held else {
             complete(ctx, node, path);
             return;
+        };
+        // The listing is done; the held child still counts, so the
+        // directory cannot finish here (it finishes when its last child does).
+        node.pending.fetch_sub(1, Ordering::AcqRel);
+        if path != b"/" {
+            path.push(b'/');
         }
-    };
-    if let Some(p) = ctx.progress {
-        p.directory(&path);
+        path.extend_from_slice(&name);
+        node = child;
+        parent_fd = next_fd;
     }
-
-    // Share the descriptor with the children while the budget allows;
-    // otherwise they reopen themselves by path.
-    let shared = if ctx.retained.fetch_add(1, Ordering::Relaxed) < ctx.budget {
-        Ok(Arc::new(RetainedFd { fd, counter: &ctx.retained }))
-    } else {
-        ctx.retained.fetch_sub(1, Ordering::Relaxed);
-        Err(fd)
-    };
-    let (listed, bytes) = match &shared {
-        Ok(s) => list(ctx, scope, &node, s.fd.as_fd(), &path, Some(s)),
-        Err(fd) => list(ctx, scope, &node, fd.as_fd(), &path, None),
-    };
-    drop(shared);
-    ctx.visitor.listed(&node.dir);
-    if let Some(p) = ctx.progress {
-        p.add(listed, bytes);
-    }
-    complete(ctx, node, path);
 }
 
 /// The last component of a path (`/` for the root).
@@ -345,23 +365,37 @@ fn last_component(path: &[u8]) -> &[u8] {
     }
 }
 
+/// A subdirectory to enter, with its name.
+type Held<D> = (Arc<Node<D>>, Vec<u8>);
+
+/// What reading one directory found.
+struct Listing<D> {
+    /// Entries and bytes, for progress.
+    entries: u64,
+    bytes: u64,
+    /// The last subdirectory to enter, not spawned: the caller walks it next.
+    held: Option<Held<D>>,
+}
+
 /// Reads one directory, handing every entry to the visitor and spawning a
-/// task per subdirectory to enter. Returns (entries, bytes) for progress.
+/// task per subdirectory to enter but the last (see [`process`]). `path`
+/// is the directory's; entries' paths are made in it, and it is as it was
+/// on return.
 fn list<'s, V: Visitor>(
     ctx: &'s Ctx<'s, V>,
     scope: &rayon::Scope<'s>,
     node: &Arc<Node<V::Dir>>,
     fd: BorrowedFd<'_>,
-    path: &[u8],
+    path: &mut Vec<u8>,
     shared: Option<&Arc<RetainedFd<'s>>>,
-) -> (u64, u64) {
-    let mut child_path = Vec::with_capacity(path.len() + 256);
-    child_path.extend_from_slice(path);
+) -> Listing<V::Dir> {
+    let own = path.len();
     if path != b"/" {
-        child_path.push(b'/');
+        path.push(b'/');
     }
-    let base = child_path.len();
+    let base = path.len();
     let (mut entries, mut bytes) = (0u64, 0u64);
+    let mut held: Option<Held<V::Dir>> = None;
 
     DIRENT_BUF.with_borrow_mut(|buf| {
         let mut dir = RawDir::new(fd, buf.spare_capacity_mut());
@@ -369,7 +403,7 @@ fn list<'s, V: Visitor>(
             let raw = match next {
                 Ok(raw) => raw,
                 Err(errno) => {
-                    let error = WalkError { path: path.to_vec(), op: Op::Read, errno };
+                    let error = WalkError { path: path[..own].to_vec(), op: Op::Read, errno };
                     ctx.visitor.error(&node.dir, error);
                     break;
                 }
@@ -380,9 +414,9 @@ fn list<'s, V: Visitor>(
                 continue;
             }
             entries += 1;
-            child_path.truncate(base);
-            child_path.extend_from_slice(name);
-            let entry = EntryRef { path: &child_path, name, hint: FileKind::from_rustix(raw.file_type()) };
+            path.truncate(base);
+            path.extend_from_slice(name);
+            let entry = EntryRef { path, name, hint: FileKind::from_rustix(raw.file_type()) };
             let Some(plan) = ctx.visitor.plan(&node.dir, &entry) else {
                 continue;
             };
@@ -394,7 +428,7 @@ fn list<'s, V: Visitor>(
             ) {
                 Ok(st) => ctx.root.meta(&st),
                 Err(errno) => {
-                    let error = WalkError { path: child_path.clone(), op: Op::Stat, errno };
+                    let error = WalkError { path: path.clone(), op: Op::Stat, errno };
                     ctx.visitor.error(&node.dir, error);
                     continue;
                 }
@@ -413,13 +447,19 @@ fn list<'s, V: Visitor>(
                     pending: AtomicUsize::new(1),
                     dir,
                 });
-                let fd = shared.cloned();
-                let child_path = child_path.clone();
-                scope.spawn(move |s| process(ctx, s, child, fd, child_path));
+                // The one held before goes now, with a path of its own.
+                if let Some((earlier, name)) = held.replace((child, name.to_vec())) {
+                    let mut child_path = Vec::with_capacity(base + name.len());
+                    child_path.extend_from_slice(&path[..base]);
+                    child_path.extend_from_slice(&name);
+                    let fd = shared.cloned();
+                    scope.spawn(move |s| process(ctx, s, earlier, fd, child_path));
+                }
             }
         }
     });
-    (entries, bytes)
+    path.truncate(own);
+    Listing { entries, bytes, held }
 }
 
 /// Marks the listing of `node` done and finishes every directory whose last
