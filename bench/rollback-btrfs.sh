@@ -30,8 +30,9 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 unshare --mount --propagation private -- bash -s "$D" "$CORPUS" "$ENTRIES" "$ROUNDS" "$WORK" <<'EOF'
 set -euo pipefail
 D=$1; CORPUS=$2; ENTRIES=$3; ROUNDS=$4; WORK=$5
+[ -z "${BENCH_TRACE:-}" ] || set -x
 cd "$WORK"
-truncate -s 8G fs.img && mkfs.btrfs -q fs.img >/dev/null
+truncate -s 24G fs.img && mkfs.btrfs -q fs.img >/dev/null
 LOOP=$(losetup --find --show --direct-io=on fs.img)
 trap 'umount m 2>/dev/null; losetup -d "$LOOP"' EXIT
 mkdir m && mount "$LOOP" m
@@ -51,6 +52,14 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 snap() { btrfs -q subvolume snapshot m/corpus m/root; }
 fresh() { snap; find m/root -printf '%s\n' > /dev/null; }
 cold() { sync -f m; umount m; mount "$LOOP" m; }
+# The round's archives go, and their space with them (a 1M-entry root's
+# metadata, rewritten by every read, fills a small image otherwise), and
+# so does the root the last rollback made: the next round's snapshot of
+# the corpus must be the root, not a subvolume inside it.
+clear() {
+  for a in m/old_roots/* m/root; do btrfs -q subvolume delete "$a" > /dev/null; done
+  btrfs subvolume sync m > /dev/null
+}
 bare() { # NAME: times the bare erase
   t=$(now); mv m/root "m/old_roots/$1"; btrfs -q subvolume snapshot m/root-blank m/root; since "$t"
 }
@@ -68,6 +77,7 @@ for i in $(seq 1 "$ROUNDS"); do
   snap; cold
   t=$(now); /usr/bin/time -f %M -o rss.txt "$D" rollback --mountpoint m --yes --force > /dev/null; croll+=("$(since "$t")")
   crss+=("$(cat rss.txt)")
+  clear
   echo "round $i: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
