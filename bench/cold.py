@@ -53,7 +53,11 @@ from measure import GNU_TIME, run  # bench/measure.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-CORPUS = os.path.join(os.path.dirname(REPO), "shared", "bench", "make-corpus.py")
+# The corpus generator: the project's shared material holds it beside the
+# checkout; DARLINGS_CORPUS names it anywhere else (as for bench/corpus.sh).
+CORPUS = os.environ.get("DARLINGS_CORPUS") or os.path.join(
+    os.path.dirname(REPO), "shared", "bench", "make-corpus.py"
+)
 WORK = "/tmp/cold"
 
 
@@ -108,6 +112,9 @@ class Loop:
 def make_corpus(target, entries, seed):
     """The corpus, generated straight into the directory `target`."""
     gen = os.path.join(target, "corpus.gen")
+    if not os.path.isfile(CORPUS):
+        sys.exit(f"bench: no corpus generator at {CORPUS}: set DARLINGS_CORPUS to make-corpus.py "
+                 "(it comes with the project's shared material, shared/bench/, beside the checkout)")
     sh([sys.executable, CORPUS, "--entries", str(entries), "--seed", str(seed), gen])
     for name in os.listdir(gen):
         os.rename(os.path.join(gen, name), os.path.join(target, name))

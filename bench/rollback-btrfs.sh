@@ -21,9 +21,9 @@ set -euo pipefail
 ENTRIES=${1:-100000}
 ROUNDS=${2:-5}
 cd "$(dirname "$0")/.."
+. bench/corpus.sh
 cargo build --release --locked --bin darlings >&2
 D=$PWD/target/release/darlings
-CORPUS=$PWD/../shared/bench/make-corpus.py
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"

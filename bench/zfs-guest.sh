@@ -22,8 +22,8 @@ set -euo pipefail
 EPH=${1:-20000}
 FULL=${2:-60000}
 cd "$(dirname "$0")/.."
+. bench/corpus.sh
 cargo build --release --locked --bin darlings >&2
-CORPUS=$PWD/../shared/bench/make-corpus.py
 IN=$(mktemp -d)
 RES=${DARLINGS_BENCH_RESULTS:-$(mktemp -d)}
 trap 'rm -rf "$IN"' EXIT

@@ -116,7 +116,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     let mut glob = |is_glob: bool, at: usize| {
         globs += usize::from(is_glob);
         if globs > MAX_GLOBS {
-            return Err(invalid(at, too_many_globs(globs)));
+            return Err(invalid(at, format!("this is glob pattern {globs}: {}", too_many_globs())));
         }
         Ok(())
     };

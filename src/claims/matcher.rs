@@ -129,10 +129,10 @@ const GLOB_META: &[u8] = b"*?[{";
 pub const MAX_GLOBS: usize = 4096;
 
 /// Why more than [`MAX_GLOBS`] globs are refused, in words.
-pub fn too_many_globs(count: usize) -> String {
+pub fn too_many_globs() -> String {
     format!(
-        "{count} glob patterns, more than darlings compiles ({MAX_GLOBS}; each is an automaton of its own, \
-         some 20 KiB): use fewer globs, or literal paths, which have no limit"
+        "darlings compiles at most {MAX_GLOBS} glob patterns, rules and [[precious]] entries together \
+         (each is an automaton of its own, some 20 KiB): use fewer globs, or literal paths, which have no limit"
     )
 }
 

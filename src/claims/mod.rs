@@ -55,8 +55,8 @@ pub enum RulesError {
     #[error("cannot read {}: {message}", crate::sanitize::escape(file.as_bytes()))]
     Json { file: String, message: String },
     /// More globs than darlings compiles (see [`matcher::MAX_GLOBS`]).
-    #[error("the rules and catalogue entries hold {}", too_many_globs(*count))]
-    Globs { count: usize },
+    #[error("{count} glob patterns in {where_}: {}", too_many_globs())]
+    Globs { count: usize, where_: String },
     /// One path declared from two storage roots.
     #[error(
         "{path}: claimed from two storage roots, {first} and {second}: only one of them can be mounted there; \
@@ -107,15 +107,20 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
     // The globs of every source together, counted before the next source
     // is compiled (a manifest refuses its own past the limit as it is read).
     let flags = sources.keep.iter().chain(&sources.ignore).filter(|r| is_glob_text(r.as_bytes())).count();
-    let within = |rules: &[Rule], precious: &[crate::report::Precious]| {
+    let within = |rules: &[Rule], precious: &[crate::report::Precious], read: &[PathBuf]| {
         let count = flags.max(rules.iter().filter(|r| r.pattern.is_glob()).count())
             + precious.iter().filter(|p| is_glob_text(p.pattern.as_bytes())).count();
         if count > MAX_GLOBS {
-            return Err(RulesError::Globs { count });
+            let mut places: Vec<String> =
+                read.iter().map(|m| escape(m.as_os_str().as_bytes()).into_owned()).collect();
+            if flags > 0 {
+                places.insert(0, "--keep/--ignore".into());
+            }
+            return Err(RulesError::Globs { count, where_: places.join(", ") });
         }
         Ok(())
     };
-    within(&[], &[])?;
+    within(&[], &[], &[])?;
     let mut rules = Vec::new();
     for (kind, flag, list) in
         [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
@@ -144,7 +149,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         precious.extend(m.precious);
         claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::Given(c.path))));
         manifests.push(file.clone());
-        within(&rules, &precious)?;
+        within(&rules, &precious, &manifests)?;
     }
     if let (true, Some(root)) = (sources.default_manifest, root) {
         let rel = DEFAULT_MANIFEST.trim_start_matches('/');
@@ -212,7 +217,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         origins.extend(sources.recorded.iter().map(|d| format!("{} in {shown}", d.option)));
         declared.extend(sources.recorded.iter().cloned());
     }
-    within(&rules, &precious)?;
+    within(&rules, &precious, &manifests)?;
     if let Some((a, b)) = nixos::conflict(&declared) {
         let from = |i: usize| format!("{} ({})", declared[i].storage_root(), origins[i]);
         return Err(RulesError::Conflict {

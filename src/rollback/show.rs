@@ -48,7 +48,8 @@ fn write_plan(out: &mut String, plan: &Plan, now: i64) -> std::fmt::Result {
             }
             let more = loss.critical_total.saturating_sub(loss.critical.len() as u64);
             if more > 0 {
-                writeln!(out, "              and {more} more critical paths")?;
+                let paths = if more == 1 { "path" } else { "paths" };
+                writeln!(out, "              and {more} more critical {paths}")?;
             }
             if loss.errors > 0 {
                 writeln!(out, "              {} entries could not be read", loss.errors)?;

@@ -294,10 +294,11 @@ thread_local! {
 }
 
 /// Walks one directory, then, in the same task, the last subdirectory it
-/// found (its other subdirectories are spawned as they are found). That
-/// one takes over the path buffer, so a chain of directories (`d/d/d/…`,
-/// which any user can make) costs each level its own name, not its whole
-/// path: the walk is linear in depth, not quadratic.
+/// found when its path is long (see [`HOLD_BELOW`]; the others are spawned
+/// as they are found). That one takes over the path buffer, so a chain of
+/// directories (`d/d/d/…`, which any user can make) costs each level its
+/// own name, not its whole path: the walk is linear in depth, not
+/// quadratic.
 fn process<'s, V: Visitor>(
     ctx: &'s Ctx<'s, V>,
     scope: &rayon::Scope<'s>,
@@ -365,6 +366,12 @@ fn last_component(path: &[u8]) -> &[u8] {
     }
 }
 
+/// From how long a path on a directory walks its last subdirectory itself
+/// (see [`process`]): shorter paths cost less to copy than a later start
+/// costs a cold walk; a chain of directories passes it within a few
+/// thousand levels and is linear from there.
+const HOLD_BELOW: usize = 4096;
+
 /// A subdirectory to enter, with its name.
 type Held<D> = (Arc<Node<D>>, Vec<u8>);
 
@@ -378,7 +385,8 @@ struct Listing<D> {
 }
 
 /// Reads one directory, handing every entry to the visitor and spawning a
-/// task per subdirectory to enter but the last (see [`process`]). `path`
+/// task per subdirectory to enter, but the last below a long path (see
+/// [`process`]). `path`
 /// is the directory's; entries' paths are made in it, and it is as it was
 /// on return.
 fn list<'s, V: Visitor>(
@@ -447,8 +455,17 @@ fn list<'s, V: Visitor>(
                     pending: AtomicUsize::new(1),
                     dir,
                 });
-                // The one held before goes now, with a path of its own.
-                if let Some((earlier, name)) = held.replace((child, name.to_vec())) {
+                // Below a short path every subdirectory goes at once, with
+                // a copy of its path (the most reads in flight, for a cold
+                // walk); below a long one, the last is held (its copy is
+                // what a deep chain would pay at every level), and the one
+                // held before goes now.
+                let spawned = if base < HOLD_BELOW {
+                    Some((child, name.to_vec()))
+                } else {
+                    held.replace((child, name.to_vec()))
+                };
+                if let Some((earlier, name)) = spawned {
                     let mut child_path = Vec::with_capacity(base + name.len());
                     child_path.extend_from_slice(&path[..base]);
                     child_path.extend_from_slice(&name);
