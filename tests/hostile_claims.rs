@@ -232,6 +232,62 @@ fn more_globs_than_the_limit_are_refused_before_they_are_compiled() {
     let together = run(&["--manifest".as_ref(), at_limit.as_os_str(), "--ignore".as_ref(), "/x/*".as_ref()]);
     let err = String::from_utf8_lossy(&together.stderr);
     assert_eq!(common::code(&together), 2, "{err}");
-    assert!(err.contains(&format!("{} glob patterns in --keep/--ignore, ", limit + 1)), "{err}");
+    assert!(err.contains(&format!("{} glob patterns (", limit + 1)), "{err}");
+    assert!(err.contains(" bytes) in --keep/--ignore, "), "{err}");
     assert!(err.contains("at.toml: darlings compiles at most"), "{err}");
+}
+
+/// An automaton grows with its pattern: one glob longer than `PATH_MAX`
+/// is an error of its line (the compiler gave up on 600 KB, and darlings
+/// died), and long globs count against a budget of bytes as well.
+#[test]
+fn long_globs_are_refused_as_errors_of_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let huge = dir.path().join("huge.toml");
+    std::fs::write(&huge, format!("keep = [\"/srv/{}\"]\n", "*a".repeat(300_000))).unwrap();
+    let out = common::run([
+        "audit".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--manifest".as_ref(),
+        huge.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(common::code(&out), 2, "{err}");
+    assert!(err.contains("huge.toml:1:"), "{err}");
+    assert!(err.contains("of 128 KiB in all"), "{err}");
+    // Longer than a path can be, within the budget.
+    let one = dir.path().join("one.toml");
+    std::fs::write(&one, format!("keep = [\"/srv/{}*\"]\n", "x".repeat(5000))).unwrap();
+    let out = common::run([
+        "audit".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--manifest".as_ref(),
+        one.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(common::code(&out), 2, "{err}");
+    assert!(err.contains("one.toml:1:"), "{err}");
+    assert!(err.contains("a glob pattern may be at most 4096 bytes long"), "{err}");
+    // 200 globs of a kilobyte: far fewer than 4,096, but 200 KB of them.
+    let mut text = String::from("keep = [\n");
+    for i in 0..200 {
+        text.push_str(&format!("  \"/srv/{i}/{}*\",\n", "x".repeat(1000)));
+    }
+    text.push_str("]\n");
+    let long = dir.path().join("long.toml");
+    std::fs::write(&long, text).unwrap();
+    let out = common::run([
+        "audit".as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--manifest".as_ref(),
+        long.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(common::code(&out), 2, "{err}");
+    assert!(err.contains("darlings compiles at most 4096 glob patterns of 128 KiB in all"), "{err}");
 }

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::matcher::{is_glob_text, too_many_globs, Origin, Pattern, Rule, RuleKind, MAX_GLOBS};
+use super::matcher::{
+    is_glob_text, too_many_globs, Origin, Pattern, Rule, RuleKind, MAX_GLOBS, MAX_GLOB_BYTES,
+};
 use crate::report::{Precious, Severity};
 use crate::sanitize::escape_path;
 
@@ -112,11 +114,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
     let mut precious = Vec::new();
     let mut claim_files = Vec::new();
     // Globs so far: refused past the limit, before any more is compiled.
-    let mut globs = 0;
-    let mut glob = |is_glob: bool, at: usize| {
-        globs += usize::from(is_glob);
-        if globs > MAX_GLOBS {
-            return Err(invalid(at, format!("this is glob pattern {globs}: {}", too_many_globs())));
+    let (mut globs, mut bytes) = (0, 0);
+    let mut glob = |path: &str, at: usize| {
+        if is_glob_text(path.as_bytes()) {
+            globs += 1;
+            bytes += path.len();
+        }
+        if globs > MAX_GLOBS || bytes > MAX_GLOB_BYTES {
+            return Err(invalid(
+                at,
+                format!("this is glob pattern {globs} ({bytes} bytes so far): {}", too_many_globs()),
+            ));
         }
         Ok(())
     };
@@ -142,7 +150,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
                 for item in items {
                     if let DeValue::Table(t) = item.get_ref() {
                         let path = t.get("path").and_then(|v| v.get_ref().as_str()).unwrap_or_default();
-                        glob(is_glob_text(path.as_bytes()), item.span().start)?;
+                        glob(path, item.span().start)?;
                     }
                     precious.push(precious_entry(item, file, &lines, &invalid)?);
                 }
@@ -199,7 +207,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Manifest, ManifestError> {
                 DeValue::Table(t) => t.get("path").and_then(|v| v.get_ref().as_str()).unwrap_or_default(),
                 _ => "",
             };
-            glob(is_glob_text(path.as_bytes()), item.span().start)?;
+            glob(path, item.span().start)?;
             rules.push(rule(kind, item, file, &lines, &invalid)?);
         }
     }

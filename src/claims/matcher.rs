@@ -115,6 +115,8 @@ pub enum PatternError {
     NotUtf8,
     #[error("invalid glob: {0}")]
     Glob(String),
+    #[error("a glob pattern may be at most {MAX_GLOB_LEN} bytes long")]
+    TooLong,
 }
 
 const GLOB_META: &[u8] = b"*?[{";
@@ -128,11 +130,23 @@ const GLOB_META: &[u8] = b"*?[{";
 /// trie node each and have no such limit.
 pub const MAX_GLOBS: usize = 4096;
 
-/// Why more than [`MAX_GLOBS`] globs are refused, in words.
+/// The longest glob darlings compiles, in bytes: an automaton grows with
+/// its pattern (a glob of 600 KB made the compiler give up), and no path
+/// worth a rule is longer than `PATH_MAX`.
+pub const MAX_GLOB_LEN: usize = 4096;
+
+/// How many bytes of glob patterns darlings compiles at most, all
+/// together: 4,000 globs of 400 bytes took 1 GB.
+pub const MAX_GLOB_BYTES: usize = 128 * 1024;
+
+/// Why more than [`MAX_GLOBS`] globs, or more than [`MAX_GLOB_BYTES`] of
+/// them, are refused, in words.
 pub fn too_many_globs() -> String {
     format!(
-        "darlings compiles at most {MAX_GLOBS} glob patterns, rules and [[precious]] entries together \
-         (each is an automaton of its own, some 20 KiB): use fewer globs, or literal paths, which have no limit"
+        "darlings compiles at most {MAX_GLOBS} glob patterns of {} KiB in all, rules and [[precious]] \
+         entries together (each is an automaton of its own, which grows with the pattern): use fewer or \
+         shorter globs, or literal paths, which have no limit",
+        MAX_GLOB_BYTES / 1024
     )
 }
 
@@ -192,6 +206,9 @@ impl Pattern {
         let norm = normalise(raw)?;
         if !norm.iter().any(|b| GLOB_META.contains(b)) {
             return Ok(Pattern::Prefix(norm));
+        }
+        if norm.len() > MAX_GLOB_LEN {
+            return Err(PatternError::TooLong);
         }
         let text = String::from_utf8(norm).map_err(|_| PatternError::NotUtf8)?;
         let glob = glob(&text)?;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use matcher::{
     is_glob_text, too_many_globs, Matcher, Origin, Pattern, PatternError, Rule, RuleKind, MAX_GLOBS,
+    MAX_GLOB_BYTES,
 };
 
 use crate::sanitize::escape;
@@ -55,8 +56,8 @@ pub enum RulesError {
     #[error("cannot read {}: {message}", crate::sanitize::escape(file.as_bytes()))]
     Json { file: String, message: String },
     /// More globs than darlings compiles (see [`matcher::MAX_GLOBS`]).
-    #[error("{count} glob patterns in {where_}: {}", too_many_globs())]
-    Globs { count: usize, where_: String },
+    #[error("{count} glob patterns ({bytes} bytes) in {where_}: {}", too_many_globs())]
+    Globs { count: usize, bytes: usize, where_: String },
     /// One path declared from two storage roots.
     #[error(
         "{path}: claimed from two storage roots, {first} and {second}: only one of them can be mounted there; \
@@ -106,17 +107,22 @@ pub struct Loaded {
 pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Result<Loaded, RulesError> {
     // The globs of every source together, counted before the next source
     // is compiled (a manifest refuses its own past the limit as it is read).
-    let flags = sources.keep.iter().chain(&sources.ignore).filter(|r| is_glob_text(r.as_bytes())).count();
+    let flag_globs = || sources.keep.iter().chain(&sources.ignore).filter(|r| is_glob_text(r.as_bytes()));
+    let flags = (flag_globs().count(), flag_globs().map(|r| r.len()).sum::<usize>());
     let within = |rules: &[Rule], precious: &[crate::report::Precious], read: &[PathBuf]| {
-        let count = flags.max(rules.iter().filter(|r| r.pattern.is_glob()).count())
-            + precious.iter().filter(|p| is_glob_text(p.pattern.as_bytes())).count();
-        if count > MAX_GLOBS {
+        let globs = rules.iter().filter(|r| r.pattern.is_glob());
+        let (rule_count, rule_bytes) =
+            (globs.clone().count(), globs.map(|r| r.pattern.text().len()).sum::<usize>());
+        let precious = precious.iter().filter(|p| is_glob_text(p.pattern.as_bytes()));
+        let count = flags.0.max(rule_count) + precious.clone().count();
+        let bytes = flags.1.max(rule_bytes) + precious.map(|p| p.pattern.len()).sum::<usize>();
+        if count > MAX_GLOBS || bytes > MAX_GLOB_BYTES {
             let mut places: Vec<String> =
                 read.iter().map(|m| escape(m.as_os_str().as_bytes()).into_owned()).collect();
-            if flags > 0 {
+            if flags.0 > 0 {
                 places.insert(0, "--keep/--ignore".into());
             }
-            return Err(RulesError::Globs { count, where_: places.join(", ") });
+            return Err(RulesError::Globs { count, bytes, where_: places.join(", ") });
         }
         Ok(())
     };

@@ -44,8 +44,8 @@ pub struct Group {
     /// Rows decided in this directory, handed to the report at finish.
     pub rows: Vec<Finding>,
     /// Or, when the rows are tallied (see [`Settle`]), their sum: boxed,
-    /// made only when a row is summed (a directory deep in a chain holds
-    /// none, so its group stays a few words).
+    /// made only when a row is summed, and handed to the walk's tally when
+    /// the listing ends (a directory's own group never keeps one).
     pub tally: Option<Box<Tally>>,
 }
 

@@ -387,6 +387,12 @@ impl Visitor for Classifier<'_> {
 
     fn listed(&self, dir: &Dir) {
         listing(|local| {
+            // Summed rows go to the walk's tally now, not to the directory:
+            // a directory waiting for its subtree holds no tally (a chain
+            // with a row at every level would hold one a level).
+            if let Some(tally) = local.tally.take() {
+                self.out.rows(Vec::new(), Some(tally), self.settle, b"");
+            }
             if local.is_empty() {
                 return;
             }
