@@ -14,9 +14,9 @@
 //! as neutral [`ChangeRecord`]s (with no inode change time: two trees do not
 //! tell one), fed into the same [`ChangeTree`].
 //!
-//! Memory stays linear in the depth of the trees: a directory entered is
-//! an id in `Dirs` (its parent's id and its own name), a change found is
-//! that id and a name, and a task opens its directory from its parent's
+//! No path is stored whole: a directory entered is an id in `Dirs` (its
+//! parent's id and its own name), a change found is that id and a name,
+//! and a task opens its directory from its parent's
 //! open descriptor (kept within [`fd_budget`]; past it, from the root by
 //! path). Whole paths exist only while a record is handed to the tree or an
 //! error is written.
@@ -26,6 +26,11 @@
 //! marks it ([`ChangeTree::mark_subtree`]) and its walk lists it live. It is
 //! entered in full only when it is a renamed directory, and searched (not
 //! stored) only for the inodes of removed entries still unaccounted for.
+//!
+//! Memory is linear in what changed, not in the depth alone: every
+//! directory entered keeps its id, and every change its node in the change
+//! tree (some 370 bytes an entry: a million new files in a directory the
+//! blank tree has cost 373 MB).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
