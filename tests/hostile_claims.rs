@@ -245,31 +245,27 @@ fn long_globs_are_refused_as_errors_of_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir_all(&root).unwrap();
-    let huge = dir.path().join("huge.toml");
-    std::fs::write(&huge, format!("keep = [\"/srv/{}\"]\n", "*a".repeat(300_000))).unwrap();
-    let out = common::run([
-        "audit".as_ref(),
-        "--root".as_ref(),
-        root.as_os_str(),
-        "--manifest".as_ref(),
-        huge.as_os_str(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(common::code(&out), 2, "{err}");
+    // The audit of `root` with a manifest of `text`: refused, its message.
+    let refused = |name: &str, text: String| {
+        let manifest = dir.path().join(name);
+        std::fs::write(&manifest, text).unwrap();
+        let args = [
+            "audit".as_ref(),
+            "--root".as_ref(),
+            root.as_os_str(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ];
+        let out = common::run(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(common::code(&out), 2, "{err}");
+        err
+    };
+    let err = refused("huge.toml", format!("keep = [\"/srv/{}\"]\n", "*a".repeat(300_000)));
     assert!(err.contains("huge.toml:1:"), "{err}");
     assert!(err.contains("of 128 KiB in all"), "{err}");
     // Longer than a path can be, within the budget.
-    let one = dir.path().join("one.toml");
-    std::fs::write(&one, format!("keep = [\"/srv/{}*\"]\n", "x".repeat(5000))).unwrap();
-    let out = common::run([
-        "audit".as_ref(),
-        "--root".as_ref(),
-        root.as_os_str(),
-        "--manifest".as_ref(),
-        one.as_os_str(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(common::code(&out), 2, "{err}");
+    let err = refused("one.toml", format!("keep = [\"/srv/{}*\"]\n", "x".repeat(5000)));
     assert!(err.contains("one.toml:1:"), "{err}");
     assert!(err.contains("a glob pattern may be at most 4096 bytes long"), "{err}");
     // 200 globs of a kilobyte: far fewer than 4,096, but 200 KB of them.
@@ -278,16 +274,6 @@ fn long_globs_are_refused_as_errors_of_their_line() {
         text.push_str(&format!("  \"/srv/{i}/{}*\",\n", "x".repeat(1000)));
     }
     text.push_str("]\n");
-    let long = dir.path().join("long.toml");
-    std::fs::write(&long, text).unwrap();
-    let out = common::run([
-        "audit".as_ref(),
-        "--root".as_ref(),
-        root.as_os_str(),
-        "--manifest".as_ref(),
-        long.as_os_str(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(common::code(&out), 2, "{err}");
+    let err = refused("long.toml", text);
     assert!(err.contains("darlings compiles at most 4096 glob patterns of 128 KiB in all"), "{err}");
 }

@@ -42,6 +42,39 @@ pub fn nix_expr(module: &str) -> String {
     )
 }
 
+/// How many globs, of how many bytes, `globs` holds, when that is more
+/// than darlings compiles (see [`matcher::MAX_GLOBS`]).
+fn globs_over(globs: &mut dyn Iterator<Item = &[u8]>) -> Option<(usize, usize)> {
+    let (count, bytes) = globs.fold((0, 0), |(n, b), g| (n + 1, b + g.len()));
+    (count > MAX_GLOBS || bytes > MAX_GLOB_BYTES).then_some((count, bytes))
+}
+
+/// The refusal of `found` globs, naming where they were read.
+fn globs_refused(sources: &RuleSources, (count, bytes): (usize, usize), read: &[PathBuf]) -> RulesError {
+    let mut places: Vec<String> =
+        read.iter().map(|m| escape(m.as_os_str().as_bytes()).into_owned()).collect();
+    if sources.keep.iter().chain(&sources.ignore).any(|r| is_glob_text(r.as_bytes())) {
+        places.insert(0, "--keep/--ignore".into());
+    }
+    RulesError::Globs { count, bytes, where_: places.join(", ") }
+}
+
+/// The globs of the rules and catalogue entries read so far, together.
+fn within_globs(
+    sources: &RuleSources,
+    rules: &[Rule],
+    precious: &[crate::report::Precious],
+    read: &[PathBuf],
+) -> Result<(), RulesError> {
+    let texts: Vec<std::borrow::Cow<'_, str>> =
+        rules.iter().filter(|r| r.pattern.is_glob()).map(|r| r.pattern.text()).collect();
+    let mut globs = texts
+        .iter()
+        .map(|t| t.as_bytes())
+        .chain(precious.iter().map(|p| p.pattern.as_bytes()).filter(|p| is_glob_text(p)));
+    globs_over(&mut globs).map_or(Ok(()), |found| Err(globs_refused(sources, found, read)))
+}
+
 /// Where the default manifest lives inside the audited root.
 pub const DEFAULT_MANIFEST: &str = "/etc/darlings/manifest.toml";
 
@@ -105,28 +138,12 @@ pub struct Loaded {
 /// (a saved diff audited offline) no default manifest is read: nothing of
 /// this machine's own files is consulted.
 pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Result<Loaded, RulesError> {
-    // The globs of every source together, counted before the next source
-    // is compiled (a manifest refuses its own past the limit as it is read).
-    let flag_globs = || sources.keep.iter().chain(&sources.ignore).filter(|r| is_glob_text(r.as_bytes()));
-    let flags = (flag_globs().count(), flag_globs().map(|r| r.len()).sum::<usize>());
-    let within = |rules: &[Rule], precious: &[crate::report::Precious], read: &[PathBuf]| {
-        let globs = rules.iter().filter(|r| r.pattern.is_glob());
-        let (rule_count, rule_bytes) =
-            (globs.clone().count(), globs.map(|r| r.pattern.text().len()).sum::<usize>());
-        let precious = precious.iter().filter(|p| is_glob_text(p.pattern.as_bytes()));
-        let count = flags.0.max(rule_count) + precious.clone().count();
-        let bytes = flags.1.max(rule_bytes) + precious.map(|p| p.pattern.len()).sum::<usize>();
-        if count > MAX_GLOBS || bytes > MAX_GLOB_BYTES {
-            let mut places: Vec<String> =
-                read.iter().map(|m| escape(m.as_os_str().as_bytes()).into_owned()).collect();
-            if flags.0 > 0 {
-                places.insert(0, "--keep/--ignore".into());
-            }
-            return Err(RulesError::Globs { count, bytes, where_: places.join(", ") });
-        }
-        Ok(())
-    };
-    within(&[], &[], &[])?;
+    // Globs are counted before the next source is compiled (a manifest
+    // refuses its own past the limit as it is read).
+    let flags = sources.keep.iter().chain(&sources.ignore).map(|r| r.as_bytes());
+    if let Some(found) = globs_over(&mut flags.filter(|r| is_glob_text(r))) {
+        return Err(globs_refused(sources, found, &[]));
+    }
     let mut rules = Vec::new();
     for (kind, flag, list) in
         [(RuleKind::Keep, "--keep", &sources.keep), (RuleKind::Ignore, "--ignore", &sources.ignore)]
@@ -155,7 +172,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         precious.extend(m.precious);
         claim_files.extend(m.claim_files.into_iter().map(|c| (c.module, ClaimText::Given(c.path))));
         manifests.push(file.clone());
-        within(&rules, &precious, &manifests)?;
+        within_globs(sources, &rules, &precious, &manifests)?;
     }
     if let (true, Some(root)) = (sources.default_manifest, root) {
         let rel = DEFAULT_MANIFEST.trim_start_matches('/');
@@ -223,7 +240,7 @@ pub fn load(sources: &RuleSources, root: Option<&Root>, root_path: &Path) -> Res
         origins.extend(sources.recorded.iter().map(|d| format!("{} in {shown}", d.option)));
         declared.extend(sources.recorded.iter().cloned());
     }
-    within(&rules, &precious, &manifests)?;
+    within_globs(sources, &rules, &precious, &manifests)?;
     if let Some((a, b)) = nixos::conflict(&declared) {
         let from = |i: usize| format!("{} ({})", declared[i].storage_root(), origins[i]);
         return Err(RulesError::Conflict {

@@ -43,9 +43,10 @@ pub struct Group {
     names: Vec<u8>,
     /// Rows decided in this directory, handed to the report at finish.
     pub rows: Vec<Finding>,
-    /// Or, when the rows are tallied (see [`Settle`]), their sum: boxed,
-    /// made only when a row is summed, and handed to the walk's tally when
-    /// the listing ends (a directory's own group never keeps one).
+    /// Or, in the group of the listing under way, when the rows are
+    /// tallied (see [`Settle`]), their sum: boxed, made only when a row is
+    /// summed, and handed to the walk's tally when the listing ends (so no
+    /// directory's group keeps one; `absorb` never sees one).
     pub tally: Option<Box<Tally>>,
 }
 
@@ -104,12 +105,7 @@ pub fn content_disk(meta: &Meta) -> u64 {
 
 impl Group {
     pub fn is_empty(&self) -> bool {
-        self.entries == 0
-            && !self.mixed
-            && !self.ignored
-            && self.rows.is_empty()
-            && self.pending.is_empty()
-            && self.tally.is_none()
+        self.entries == 0 && !self.mixed && !self.ignored && self.rows.is_empty() && self.pending.is_empty()
     }
 
     /// Keeps a row for the report, or sums it (see [`Settle`]).
@@ -138,12 +134,6 @@ impl Group {
             p
         }));
         self.rows.append(&mut other.rows);
-        if let Some(mut theirs) = other.tally.take() {
-            match &mut self.tally {
-                Some(mine) => mine.merge(&mut theirs),
-                None => self.tally = Some(theirs),
-            }
-        }
         other.names.clear();
         other.entries = 0;
         other.size = 0;
@@ -317,16 +307,16 @@ impl Out {
         self.lock().error(error, settle.is_some());
     }
 
-    /// The rows of the finished directory at `path`, and the tally of
-    /// the rows made in it.
-    pub fn rows(&self, rows: Vec<Finding>, tally: Option<Box<Tally>>, settle: Settle<'_>, path: &[u8]) {
-        if !rows.is_empty() || tally.is_some() {
-            let mut out = self.lock();
-            out.rows(rows, settle, path);
-            if let Some(mut tally) = tally {
-                out.tally.merge(&mut tally);
-            }
+    /// The rows of the finished directory at `path`.
+    pub fn rows(&self, rows: Vec<Finding>, settle: Settle<'_>, path: &[u8]) {
+        if !rows.is_empty() {
+            self.lock().rows(rows, settle, path);
         }
+    }
+
+    /// The tally of the rows a listing made.
+    pub fn tally(&self, tally: &mut Tally) {
+        self.lock().tally.merge(tally);
     }
 }
 

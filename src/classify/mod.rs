@@ -390,8 +390,8 @@ impl Visitor for Classifier<'_> {
             // Summed rows go to the walk's tally now, not to the directory:
             // a directory waiting for its subtree holds no tally (a chain
             // with a row at every level would hold one a level).
-            if let Some(tally) = local.tally.take() {
-                self.out.rows(Vec::new(), Some(tally), self.settle, b"");
+            if let Some(mut tally) = local.tally.take() {
+                self.out.tally(&mut tally);
             }
             if local.is_empty() {
                 return;
@@ -401,8 +401,7 @@ impl Visitor for Classifier<'_> {
     }
 
     fn finish(&self, dir: &Dir, path: &[u8], parent: Option<&Dir>) {
-        let mut g = std::mem::take(&mut *lock(&dir.group));
-        let tally = g.tally.take();
+        let g = std::mem::take(&mut *lock(&dir.group));
         let closing = Closing {
             path,
             mode: dir.mode,
@@ -416,7 +415,7 @@ impl Visitor for Classifier<'_> {
             tallied: self.settle.is_some(),
         };
         let rows = group::close(&closing, g, parent.map(|p| &p.group), &|by| self.rule_ref(by));
-        self.out.rows(rows, tally, self.settle, path);
+        self.out.rows(rows, self.settle, path);
     }
 
     fn error(&self, _dir: &Dir, error: WalkError) {

@@ -198,28 +198,44 @@ impl Catalogue {
         directory: bool,
         contains: &dyn Fn(&str) -> Option<Vec<u8>>,
     ) -> Option<(&Precious, Vec<u8>)> {
-        // Ties go to the entry given last, as `max_by_key` has it: the
-        // candidates are tried in the catalogue's order.
-        let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
         let (mut candidates, node) = self.along(path);
         candidates.sort_unstable();
-        let inside = candidates
+        let around = |mut around: Vec<usize>| {
+            // Entries around it or inside it.
+            if let Some(n) = node {
+                around.extend(self.below(n));
+                around.sort_unstable();
+            }
+            around
+        };
+        self.choose(path, directory, contains, &candidates, || around(candidates.clone()))
+    }
+
+    /// [`Catalogue::lookup`] among the entries `inside` (those whose
+    /// literal prefix holds `path`) and, for a directory, `around` (those
+    /// around it or inside it), both in the catalogue's order: ties go to
+    /// the entry given last, as `max_by_key` has it.
+    fn choose(
+        &self,
+        path: &[u8],
+        directory: bool,
+        contains: &dyn Fn(&str) -> Option<Vec<u8>>,
+        inside: &[usize],
+        around: impl FnOnce() -> Vec<usize>,
+    ) -> Option<(&Precious, Vec<u8>)> {
+        let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
+        let within = inside
             .iter()
             .map(|&i| &self.entries[i])
             .filter_map(|e| Self::covers(e, path).map(|p| (e, p)))
             .max_by_key(key);
-        if let Some((e, p)) = inside {
+        if let Some((e, p)) = within {
             return Some((&e.precious, p));
         }
         if !directory {
             return None;
         }
-        // Entries around it or inside it.
-        if let Some(n) = node {
-            candidates.extend(self.below(n));
-            candidates.sort_unstable();
-        }
-        candidates
+        around()
             .iter()
             .map(|&i| &self.entries[i])
             .filter(|e| {
@@ -328,24 +344,8 @@ mod tests {
         directory: bool,
         contains: &dyn Fn(&str) -> Option<Vec<u8>>,
     ) -> Option<(&'c Precious, Vec<u8>)> {
-        let key = |(e, _): &(&Entry, Vec<u8>)| (e.precious.severity, e.precious.pattern.len());
-        let inside =
-            c.entries.iter().filter_map(|e| Catalogue::covers(e, path).map(|p| (e, p))).max_by_key(key);
-        if let Some((e, p)) = inside {
-            return Some((&e.precious, p));
-        }
-        if !directory {
-            return None;
-        }
-        c.entries
-            .iter()
-            .filter(|e| {
-                let literal = e.pattern.literal_prefix();
-                is_ancestor_or_self(path, literal) || is_ancestor_or_self(literal, path)
-            })
-            .filter_map(|e| contains(&e.precious.pattern).map(|p| (e, p)))
-            .max_by_key(key)
-            .map(|(e, p)| (&e.precious, p))
+        let all: Vec<usize> = (0..c.entries.len()).collect();
+        c.choose(path, directory, contains, &all, || all.clone())
     }
 
     #[test]
